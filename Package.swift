@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Debug info with .debug_aranges so that libdw/eu-stack can map pcs to lines (see PLATFORM-NOTES).
+let arangeFlags: [SwiftSetting] = [.unsafeFlags(["-Xllvm", "-generate-arange-section"])]
+
+let package = Package(
+    name: "bpfstress",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "bpfstress", targets: ["bpfstress"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C shim: bpf_attr, telemetry shared memory, spawn, signal handlers.
+        .target(
+            name: "CBPFStress",
+            cSettings: [.unsafeFlags(["-gdwarf-aranges"])],
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
+        ),
+        // C shim: ptrace, libunwind-ptrace, libelf symbol tables.
+        .target(
+            name: "CBPFCapture",
+            cSettings: [.unsafeFlags(["-gdwarf-aranges"])],
+            linkerSettings: [
+                .linkedLibrary("unwind-ptrace"), .linkedLibrary("unwind-generic"),
+                .linkedLibrary("unwind"), .linkedLibrary("lzma"), .linkedLibrary("elf"),
+            ]
+        ),
+        .target(name: "BPFKit",
+                dependencies: ["CBPFStress", .product(name: "SystemPackage", package: "swift-system")],
+                swiftSettings: arangeFlags),
+        .target(name: "CampaignFile", dependencies: ["Yams"], swiftSettings: arangeFlags),
+        .target(name: "Reports", swiftSettings: arangeFlags),
+        .target(name: "Capture",
+                dependencies: ["CBPFCapture", "CBPFStress", "Reports", .product(name: "SystemPackage", package: "swift-system")],
+                swiftSettings: arangeFlags),
+        .target(name: "StressCore",
+                dependencies: ["BPFKit", "CBPFStress", "CampaignFile", "Reports", "Capture"],
+                swiftSettings: arangeFlags),
+        .target(name: "Scenarios", dependencies: ["StressCore", "BPFKit"], swiftSettings: arangeFlags),
+        .executableTarget(
+            name: "bpfstress",
+            dependencies: ["Scenarios", "StressCore", "Capture", "Reports",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: arangeFlags),
+        .testTarget(name: "BPFKitTests", dependencies: ["BPFKit"]),
+        .testTarget(name: "CampaignFileTests", dependencies: ["CampaignFile"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
+        .testTarget(name: "CaptureTests", dependencies: ["Capture", "Reports"]),
+        .testTarget(name: "StressCoreTests", dependencies: ["StressCore", "Scenarios"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

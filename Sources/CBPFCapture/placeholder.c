@@ -1,0 +1,1 @@
+int bpfs_capture_placeholder_symbol(void) { return 0; }

@@ -1,0 +1,4 @@
+#ifndef BPFS_TELEMETRY_H
+#define BPFS_TELEMETRY_H
+#include <stdint.h>
+#endif

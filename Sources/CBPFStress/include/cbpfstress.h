@@ -1,0 +1,8 @@
+/* Umbrella header of the CBPFStress C shim: the only code that touches bpf_attr,
+ * the shared telemetry layout, process spawning details and signal handlers. */
+#ifndef CBPFSTRESS_H
+#define CBPFSTRESS_H
+#include "bpfs_bpf.h"
+#include "bpfs_telemetry.h"
+#include "bpfs_proc.h"
+#endif
