@@ -5,4 +5,5 @@
 #include "bpfs_bpf.h"
 #include "bpfs_telemetry.h"
 #include "bpfs_proc.h"
+#include "bpfs_bench.h"
 #endif

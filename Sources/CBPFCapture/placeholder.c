@@ -1,1 +1,0 @@
-int bpfs_capture_placeholder_symbol(void) { return 0; }

@@ -1,0 +1,644 @@
+/* bpf(2) shim: builds union bpf_attr for one command per function and calls
+ * through struct bpfs_rt (see include/bpfs_bpf.h for the conventions). */
+#define _GNU_SOURCE
+#include "bpfs_bpf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#ifndef __NR_bpf
+#define __NR_bpf 321
+#endif
+
+/* Size of union bpf_attr up to and including `field`: the kernel requires every
+ * byte past the size we pass to be zero, and we only clear what we send. */
+#define BPFS_ATTR_SZ(field) \
+    (offsetof(union bpf_attr, field) + sizeof(((union bpf_attr *)0)->field))
+
+#define BPFS_PTR(p) ((__u64)(unsigned long)(p))
+
+long bpfs_kernel_sys(void *ctx, int cmd, void *attr, unsigned int size) {
+    (void)ctx;
+    long r = syscall(__NR_bpf, cmd, attr, size);
+    return r < 0 ? -(long)errno : r;
+}
+
+struct bpfs_rt bpfs_kernel_rt(void) {
+    struct bpfs_rt rt = { bpfs_kernel_sys, NULL };
+    return rt;
+}
+
+static int bpfs_call(const struct bpfs_rt *rt, int cmd, union bpf_attr *attr, unsigned int size) {
+    if (!rt || !rt->sys) return -EINVAL;
+    long r = rt->sys(rt->ctx, cmd, attr, size);
+    if (r > 0x7fffffffL) return -EOVERFLOW;
+    return (int)r;
+}
+
+static void bpfs_copy_name(char dst[BPF_OBJ_NAME_LEN], const char *src) {
+    if (!src) return;
+    size_t n = strnlen(src, BPF_OBJ_NAME_LEN - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* ---- maps ---------------------------------------------------------------- */
+
+int bpfs_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
+                    uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
+                    const char *name, uint32_t numa_node) {
+    const unsigned int sz = BPFS_ATTR_SZ(map_name);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.map_type = map_type;
+    attr.key_size = key_size;
+    attr.value_size = value_size;
+    attr.max_entries = max_entries;
+    attr.map_flags = map_flags;
+    if (map_flags & BPF_F_NUMA_NODE) attr.numa_node = numa_node;
+    bpfs_copy_name(attr.map_name, name);
+    return bpfs_call(rt, BPF_MAP_CREATE, &attr, sz);
+}
+
+static int bpfs_elem(const struct bpfs_rt *rt, int cmd, int map_fd, const void *key,
+                     const void *value, uint64_t flags) {
+    const unsigned int sz = BPFS_ATTR_SZ(flags);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.map_fd = (__u32)map_fd;
+    attr.key = BPFS_PTR(key);
+    attr.value = BPFS_PTR(value);
+    attr.flags = flags;
+    return bpfs_call(rt, cmd, &attr, sz);
+}
+
+int bpfs_map_update_elem(const struct bpfs_rt *rt, int map_fd, const void *key,
+                         const void *value, uint64_t flags) {
+    return bpfs_elem(rt, BPF_MAP_UPDATE_ELEM, map_fd, key, value, flags);
+}
+
+int bpfs_map_lookup_elem(const struct bpfs_rt *rt, int map_fd, const void *key,
+                         void *value, uint64_t flags) {
+    return bpfs_elem(rt, BPF_MAP_LOOKUP_ELEM, map_fd, key, value, flags);
+}
+
+int bpfs_map_delete_elem(const struct bpfs_rt *rt, int map_fd, const void *key) {
+    const unsigned int sz = BPFS_ATTR_SZ(key);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.map_fd = (__u32)map_fd;
+    attr.key = BPFS_PTR(key);
+    return bpfs_call(rt, BPF_MAP_DELETE_ELEM, &attr, sz);
+}
+
+int bpfs_map_get_next_key(const struct bpfs_rt *rt, int map_fd, const void *key,
+                          void *next_key) {
+    const unsigned int sz = BPFS_ATTR_SZ(next_key);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.map_fd = (__u32)map_fd;
+    attr.key = BPFS_PTR(key);
+    attr.next_key = BPFS_PTR(next_key);
+    return bpfs_call(rt, BPF_MAP_GET_NEXT_KEY, &attr, sz);
+}
+
+int bpfs_map_lookup_and_delete_elem(const struct bpfs_rt *rt, int map_fd,
+                                    const void *key, void *value, uint64_t flags) {
+    return bpfs_elem(rt, BPF_MAP_LOOKUP_AND_DELETE_ELEM, map_fd, key, value, flags);
+}
+
+int bpfs_map_freeze(const struct bpfs_rt *rt, int map_fd) {
+    const unsigned int sz = BPFS_ATTR_SZ(map_fd);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.map_fd = (__u32)map_fd;
+    return bpfs_call(rt, BPF_MAP_FREEZE, &attr, sz);
+}
+
+static int bpfs_batch(const struct bpfs_rt *rt, int cmd, int map_fd, const void *in_batch,
+                      void *out_batch, const void *keys, const void *values,
+                      uint32_t *count, uint64_t elem_flags, uint64_t flags) {
+    const unsigned int sz = BPFS_ATTR_SZ(batch);
+    union bpf_attr attr;
+    if (!count) return -EINVAL;
+    memset(&attr, 0, sz);
+    attr.batch.map_fd = (__u32)map_fd;
+    attr.batch.in_batch = BPFS_PTR(in_batch);
+    attr.batch.out_batch = BPFS_PTR(out_batch);
+    attr.batch.keys = BPFS_PTR(keys);
+    attr.batch.values = BPFS_PTR(values);
+    attr.batch.count = *count;
+    attr.batch.elem_flags = elem_flags;
+    attr.batch.flags = flags;
+    int r = bpfs_call(rt, cmd, &attr, sz);
+    /* The kernel writes count back into attr on success and on most errors. */
+    *count = attr.batch.count;
+    return r;
+}
+
+int bpfs_map_lookup_batch(const struct bpfs_rt *rt, int map_fd, const void *in_batch,
+                          void *out_batch, void *keys, void *values, uint32_t *count,
+                          uint64_t elem_flags, uint64_t flags) {
+    return bpfs_batch(rt, BPF_MAP_LOOKUP_BATCH, map_fd, in_batch, out_batch, keys, values,
+                      count, elem_flags, flags);
+}
+
+int bpfs_map_lookup_and_delete_batch(const struct bpfs_rt *rt, int map_fd,
+                                     const void *in_batch, void *out_batch, void *keys,
+                                     void *values, uint32_t *count, uint64_t elem_flags,
+                                     uint64_t flags) {
+    return bpfs_batch(rt, BPF_MAP_LOOKUP_AND_DELETE_BATCH, map_fd, in_batch, out_batch, keys,
+                      values, count, elem_flags, flags);
+}
+
+int bpfs_map_update_batch(const struct bpfs_rt *rt, int map_fd, const void *keys,
+                          const void *values, uint32_t *count, uint64_t elem_flags,
+                          uint64_t flags) {
+    return bpfs_batch(rt, BPF_MAP_UPDATE_BATCH, map_fd, NULL, NULL, keys, values, count,
+                      elem_flags, flags);
+}
+
+int bpfs_map_delete_batch(const struct bpfs_rt *rt, int map_fd, const void *keys,
+                          uint32_t *count, uint64_t elem_flags, uint64_t flags) {
+    return bpfs_batch(rt, BPF_MAP_DELETE_BATCH, map_fd, NULL, NULL, keys, NULL, count,
+                      elem_flags, flags);
+}
+
+/* ---- programs ------------------------------------------------------------ */
+
+int bpfs_prog_load(const struct bpfs_rt *rt, uint32_t prog_type, const void *insns,
+                   uint32_t insn_cnt, const char *license, char *log_buf,
+                   uint32_t log_size, uint32_t log_level,
+                   uint32_t expected_attach_type, const char *name,
+                   uint32_t attach_btf_id, uint32_t prog_flags) {
+    const unsigned int sz = BPFS_ATTR_SZ(fd_array);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.prog_type = prog_type;
+    attr.insns = BPFS_PTR(insns);
+    attr.insn_cnt = insn_cnt;
+    attr.license = BPFS_PTR(license);
+    if (log_buf && log_size) {
+        attr.log_buf = BPFS_PTR(log_buf);
+        attr.log_size = log_size;
+        attr.log_level = log_level;
+        log_buf[0] = '\0';
+    }
+    attr.expected_attach_type = expected_attach_type;
+    attr.prog_flags = prog_flags;
+    bpfs_copy_name(attr.prog_name, name);
+    attr.attach_btf_id = attach_btf_id;
+    return bpfs_call(rt, BPF_PROG_LOAD, &attr, sz);
+}
+
+int bpfs_prog_attach(const struct bpfs_rt *rt, int prog_fd, int target_fd,
+                     uint32_t attach_type, uint32_t flags) {
+    const unsigned int sz = BPFS_ATTR_SZ(replace_bpf_fd);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.target_fd = (__u32)target_fd;
+    attr.attach_bpf_fd = (__u32)prog_fd;
+    attr.attach_type = attach_type;
+    attr.attach_flags = flags;
+    return bpfs_call(rt, BPF_PROG_ATTACH, &attr, sz);
+}
+
+int bpfs_prog_detach(const struct bpfs_rt *rt, int prog_fd, int target_fd,
+                     uint32_t attach_type) {
+    const unsigned int sz = BPFS_ATTR_SZ(replace_bpf_fd);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.target_fd = (__u32)target_fd;
+    attr.attach_bpf_fd = prog_fd < 0 ? 0 : (__u32)prog_fd;
+    attr.attach_type = attach_type;
+    return bpfs_call(rt, BPF_PROG_DETACH, &attr, sz);
+}
+
+int bpfs_prog_query(const struct bpfs_rt *rt, int target_fd, uint32_t attach_type,
+                    uint32_t query_flags, uint32_t *attach_flags, uint32_t *prog_ids,
+                    uint32_t *prog_cnt) {
+    const unsigned int sz = BPFS_ATTR_SZ(query.prog_cnt);
+    union bpf_attr attr;
+    if (!prog_cnt) return -EINVAL;
+    memset(&attr, 0, sz);
+    attr.query.target_fd = (__u32)target_fd;
+    attr.query.attach_type = attach_type;
+    attr.query.query_flags = query_flags;
+    attr.query.prog_ids = BPFS_PTR(prog_ids);
+    attr.query.prog_cnt = *prog_cnt;
+    int r = bpfs_call(rt, BPF_PROG_QUERY, &attr, sz);
+    *prog_cnt = attr.query.prog_cnt;
+    if (attach_flags) *attach_flags = attr.query.attach_flags;
+    return r;
+}
+
+/* ---- links, objects, ids ----------------------------------------------- */
+
+int bpfs_link_create(const struct bpfs_rt *rt, int prog_fd, int target_fd,
+                     uint32_t attach_type, uint32_t flags) {
+    const unsigned int sz = BPFS_ATTR_SZ(link_create.flags);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.link_create.prog_fd = (__u32)prog_fd;
+    attr.link_create.target_fd = (__u32)target_fd;
+    attr.link_create.attach_type = attach_type;
+    attr.link_create.flags = flags;
+    return bpfs_call(rt, BPF_LINK_CREATE, &attr, sz);
+}
+
+int bpfs_link_detach(const struct bpfs_rt *rt, int link_fd) {
+    const unsigned int sz = BPFS_ATTR_SZ(link_detach);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.link_detach.link_fd = (__u32)link_fd;
+    return bpfs_call(rt, BPF_LINK_DETACH, &attr, sz);
+}
+
+int bpfs_obj_pin(const struct bpfs_rt *rt, int fd, const char *path) {
+    const unsigned int sz = BPFS_ATTR_SZ(file_flags);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.pathname = BPFS_PTR(path);
+    attr.bpf_fd = (__u32)fd;
+    return bpfs_call(rt, BPF_OBJ_PIN, &attr, sz);
+}
+
+int bpfs_obj_get(const struct bpfs_rt *rt, const char *path, uint32_t file_flags) {
+    const unsigned int sz = BPFS_ATTR_SZ(file_flags);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.pathname = BPFS_PTR(path);
+    attr.file_flags = file_flags;
+    return bpfs_call(rt, BPF_OBJ_GET, &attr, sz);
+}
+
+int bpfs_obj_get_info_by_fd(const struct bpfs_rt *rt, int fd, void *info,
+                            uint32_t *info_len) {
+    const unsigned int sz = BPFS_ATTR_SZ(info);
+    union bpf_attr attr;
+    if (!info_len) return -EINVAL;
+    memset(&attr, 0, sz);
+    attr.info.bpf_fd = (__u32)fd;
+    attr.info.info_len = *info_len;
+    attr.info.info = BPFS_PTR(info);
+    int r = bpfs_call(rt, BPF_OBJ_GET_INFO_BY_FD, &attr, sz);
+    if (r == 0) *info_len = attr.info.info_len;
+    return r;
+}
+
+static int bpfs_next_id(const struct bpfs_rt *rt, int cmd, uint32_t start_id,
+                        uint32_t *next_id) {
+    const unsigned int sz = BPFS_ATTR_SZ(open_flags);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.start_id = start_id;
+    int r = bpfs_call(rt, cmd, &attr, sz);
+    if (r == 0 && next_id) *next_id = attr.next_id;
+    return r;
+}
+
+int bpfs_prog_get_next_id(const struct bpfs_rt *rt, uint32_t start_id, uint32_t *next_id) {
+    return bpfs_next_id(rt, BPF_PROG_GET_NEXT_ID, start_id, next_id);
+}
+int bpfs_map_get_next_id(const struct bpfs_rt *rt, uint32_t start_id, uint32_t *next_id) {
+    return bpfs_next_id(rt, BPF_MAP_GET_NEXT_ID, start_id, next_id);
+}
+int bpfs_link_get_next_id(const struct bpfs_rt *rt, uint32_t start_id, uint32_t *next_id) {
+    return bpfs_next_id(rt, BPF_LINK_GET_NEXT_ID, start_id, next_id);
+}
+int bpfs_btf_get_next_id(const struct bpfs_rt *rt, uint32_t start_id, uint32_t *next_id) {
+    return bpfs_next_id(rt, BPF_BTF_GET_NEXT_ID, start_id, next_id);
+}
+
+static int bpfs_fd_by_id(const struct bpfs_rt *rt, int cmd, uint32_t id, uint32_t open_flags) {
+    const unsigned int sz = BPFS_ATTR_SZ(open_flags);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.start_id = id;
+    attr.open_flags = open_flags;
+    return bpfs_call(rt, cmd, &attr, sz);
+}
+
+int bpfs_prog_get_fd_by_id(const struct bpfs_rt *rt, uint32_t id) {
+    return bpfs_fd_by_id(rt, BPF_PROG_GET_FD_BY_ID, id, 0);
+}
+int bpfs_map_get_fd_by_id(const struct bpfs_rt *rt, uint32_t id, uint32_t open_flags) {
+    return bpfs_fd_by_id(rt, BPF_MAP_GET_FD_BY_ID, id, open_flags);
+}
+int bpfs_link_get_fd_by_id(const struct bpfs_rt *rt, uint32_t id) {
+    return bpfs_fd_by_id(rt, BPF_LINK_GET_FD_BY_ID, id, 0);
+}
+
+int bpfs_raw_tracepoint_open(const struct bpfs_rt *rt, const char *name, int prog_fd) {
+    const unsigned int sz = BPFS_ATTR_SZ(raw_tracepoint);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.raw_tracepoint.name = BPFS_PTR(name);
+    attr.raw_tracepoint.prog_fd = (__u32)prog_fd;
+    return bpfs_call(rt, BPF_RAW_TRACEPOINT_OPEN, &attr, sz);
+}
+
+int bpfs_enable_stats(const struct bpfs_rt *rt, uint32_t type) {
+    const unsigned int sz = BPFS_ATTR_SZ(enable_stats);
+    union bpf_attr attr;
+    memset(&attr, 0, sz);
+    attr.enable_stats.type = type;
+    return bpfs_call(rt, BPF_ENABLE_STATS, &attr, sz);
+}
+
+/* ---- info helpers -------------------------------------------------------- */
+
+int bpfs_prog_info(const struct bpfs_rt *rt, int prog_fd, struct bpfs_prog_info *out) {
+    struct bpf_prog_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    int r = bpfs_obj_get_info_by_fd(rt, prog_fd, &info, &len);
+    if (r < 0) return r;
+    memset(out, 0, sizeof(*out));
+    out->type = info.type;
+    out->id = info.id;
+    memcpy(out->name, info.name, sizeof(out->name) - 1);
+    out->run_time_ns = info.run_time_ns;
+    out->run_cnt = info.run_cnt;
+    out->xlated_prog_len = info.xlated_prog_len;
+    out->jited_prog_len = info.jited_prog_len;
+    out->nr_map_ids = info.nr_map_ids;
+    out->verified_insns = info.verified_insns;
+    return 0;
+}
+
+int bpfs_map_info(const struct bpfs_rt *rt, int map_fd, struct bpfs_map_info *out) {
+    struct bpf_map_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    int r = bpfs_obj_get_info_by_fd(rt, map_fd, &info, &len);
+    if (r < 0) return r;
+    memset(out, 0, sizeof(*out));
+    out->type = info.type;
+    out->id = info.id;
+    out->key_size = info.key_size;
+    out->value_size = info.value_size;
+    out->max_entries = info.max_entries;
+    out->map_flags = info.map_flags;
+    memcpy(out->name, info.name, sizeof(out->name) - 1);
+    return 0;
+}
+
+int bpfs_link_info(const struct bpfs_rt *rt, int link_fd, struct bpfs_link_info *out) {
+    struct bpf_link_info info;
+    uint32_t len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    int r = bpfs_obj_get_info_by_fd(rt, link_fd, &info, &len);
+    if (r < 0) return r;
+    memset(out, 0, sizeof(*out));
+    out->type = info.type;
+    out->id = info.id;
+    out->prog_id = info.prog_id;
+    if (info.type == BPF_LINK_TYPE_CGROUP) {
+        out->cgroup_id = info.cgroup.cgroup_id;
+        out->attach_type = info.cgroup.attach_type;
+    }
+    return 0;
+}
+
+/* ---- object files --------------------------------------------------------- */
+
+struct bpfs_obj_prog {
+    struct bpf_program *prog;
+    size_t shndx;       /* ELF section of the program */
+    uint64_t offset;    /* byte offset of the program in its section */
+};
+
+struct bpfs_obj {
+    struct bpf_object *obj;
+    int fd;
+    Elf *elf;
+    size_t shstrndx;
+    Elf_Scn *symtab;
+    char *license;
+    struct bpf_map **maps;
+    int nmaps;
+    struct bpfs_obj_prog *progs;
+    int nprogs;
+};
+
+/* libbpf's message sink: keeps the last message of this thread for error details. */
+static __thread char bpfs_libbpf_msg[512];
+
+static int bpfs_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+    if (level == LIBBPF_DEBUG) return 0;
+    vsnprintf(bpfs_libbpf_msg, sizeof(bpfs_libbpf_msg), fmt, ap);
+    size_t n = strlen(bpfs_libbpf_msg);
+    while (n > 0 && (bpfs_libbpf_msg[n - 1] == '\n' || bpfs_libbpf_msg[n - 1] == ' '))
+        bpfs_libbpf_msg[--n] = '\0';
+    return 0;
+}
+
+static const char *bpfs_secname(struct bpfs_obj *o, size_t shndx) {
+    Elf_Scn *scn = elf_getscn(o->elf, shndx);
+    GElf_Shdr sh;
+    if (!scn || !gelf_getshdr(scn, &sh)) return NULL;
+    return elf_strptr(o->elf, o->shstrndx, sh.sh_name);
+}
+
+void bpfs_obj_close(struct bpfs_obj *o) {
+    if (!o) return;
+    if (o->obj) bpf_object__close(o->obj);
+    if (o->elf) elf_end(o->elf);
+    if (o->fd >= 0) close(o->fd);
+    free(o->license);
+    free(o->maps);
+    free(o->progs);
+    free(o);
+}
+
+/* Finds the STT_FUNC symbol that starts program `name`: its section and offset. */
+static int bpfs_find_func(struct bpfs_obj *o, const char *name, size_t *shndx, uint64_t *off) {
+    GElf_Shdr sh;
+    if (!o->symtab || !gelf_getshdr(o->symtab, &sh) || sh.sh_entsize == 0) return -ENOENT;
+    Elf_Data *d = elf_getdata(o->symtab, NULL);
+    if (!d) return -ENOENT;
+    size_t n = sh.sh_size / sh.sh_entsize;
+    for (size_t i = 0; i < n; i++) {
+        GElf_Sym s;
+        if (!gelf_getsym(d, (int)i, &s)) continue;
+        if (GELF_ST_TYPE(s.st_info) != STT_FUNC || s.st_shndx == SHN_UNDEF) continue;
+        const char *sn = elf_strptr(o->elf, sh.sh_link, s.st_name);
+        if (sn && strcmp(sn, name) == 0) {
+            *shndx = s.st_shndx;
+            *off = s.st_value;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+struct bpfs_obj *bpfs_obj_open(const char *path, int *err, char *msg, unsigned int msg_len) {
+    struct bpfs_obj *o = calloc(1, sizeof(*o));
+    int e = 0;
+    if (msg && msg_len) msg[0] = '\0';
+    if (!o) { e = -ENOMEM; goto fail; }
+    o->fd = -1;
+
+    bpfs_libbpf_msg[0] = '\0';
+    libbpf_print_fn_t prev = libbpf_set_print(bpfs_libbpf_print);
+    errno = 0;
+    o->obj = bpf_object__open_file(path, NULL);
+    e = errno;
+    libbpf_set_print(prev);
+    if (!o->obj) {
+        e = e ? -e : -EINVAL;
+        if (msg && msg_len) snprintf(msg, msg_len, "%s", bpfs_libbpf_msg);
+        goto fail;
+    }
+
+    /* Our own ELF view for symbols, relocations and the license. */
+    if (elf_version(EV_CURRENT) == EV_NONE) { e = -EINVAL; goto fail; }
+    o->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (o->fd < 0) { e = -errno; goto fail; }
+    o->elf = elf_begin(o->fd, ELF_C_READ, NULL);
+    if (!o->elf || elf_getshdrstrndx(o->elf, &o->shstrndx) != 0) { e = -EINVAL; goto fail; }
+    for (Elf_Scn *scn = elf_nextscn(o->elf, NULL); scn; scn = elf_nextscn(o->elf, scn)) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh)) continue;
+        const char *name = elf_strptr(o->elf, o->shstrndx, sh.sh_name);
+        if (sh.sh_type == SHT_SYMTAB) o->symtab = scn;
+        if (name && strcmp(name, "license") == 0) {
+            Elf_Data *d = elf_getdata(scn, NULL);
+            if (d && d->d_buf && d->d_size) o->license = strndup(d->d_buf, d->d_size);
+        }
+    }
+    if (!o->license) o->license = strdup("");
+
+    struct bpf_map *m;
+    bpf_object__for_each_map(m, o->obj) {
+        if (bpf_map__is_internal(m)) continue;
+        struct bpf_map **nm = realloc(o->maps, sizeof(*nm) * (o->nmaps + 1));
+        if (!nm) { e = -ENOMEM; goto fail; }
+        o->maps = nm;
+        o->maps[o->nmaps++] = m;
+    }
+    struct bpf_program *p;
+    bpf_object__for_each_program(p, o->obj) {
+        struct bpfs_obj_prog *np = realloc(o->progs, sizeof(*np) * (o->nprogs + 1));
+        if (!np) { e = -ENOMEM; goto fail; }
+        o->progs = np;
+        struct bpfs_obj_prog *op = &o->progs[o->nprogs++];
+        op->prog = p;
+        op->shndx = 0;
+        op->offset = 0;
+        (void)bpfs_find_func(o, bpf_program__name(p), &op->shndx, &op->offset);
+    }
+    if (err) *err = 0;
+    return o;
+fail:
+    if (err) *err = e;
+    bpfs_obj_close(o);
+    return NULL;
+}
+
+const char *bpfs_obj_license(const struct bpfs_obj *o) { return o->license; }
+
+int bpfs_obj_map_count(const struct bpfs_obj *o) { return o->nmaps; }
+
+int bpfs_obj_map_def(const struct bpfs_obj *o, int index, struct bpfs_obj_map_def *out) {
+    if (index < 0 || index >= o->nmaps) return -EINVAL;
+    const struct bpf_map *m = o->maps[index];
+    out->name = bpf_map__name(m);
+    out->type = bpf_map__type(m);
+    out->key_size = bpf_map__key_size(m);
+    out->value_size = bpf_map__value_size(m);
+    out->max_entries = bpf_map__max_entries(m);
+    out->map_flags = bpf_map__map_flags(m);
+    out->numa_node = bpf_map__numa_node(m);
+    return 0;
+}
+
+int bpfs_obj_prog_count(const struct bpfs_obj *o) { return o->nprogs; }
+
+int bpfs_obj_prog_def(const struct bpfs_obj *o, int index, struct bpfs_obj_prog_def *out) {
+    if (index < 0 || index >= o->nprogs) return -EINVAL;
+    const struct bpf_program *p = o->progs[index].prog;
+    out->name = bpf_program__name(p);
+    out->section = bpf_program__section_name(p);
+    out->type = bpf_program__type(p);
+    out->expected_attach_type = bpf_program__expected_attach_type(p);
+    out->insns = bpf_program__insns(p);
+    out->insn_cnt = (uint32_t)bpf_program__insn_cnt(p);
+    return 0;
+}
+
+int bpfs_obj_prog_relocs(const struct bpfs_obj *co, int prog_index,
+                         struct bpfs_obj_reloc *out, int max) {
+    struct bpfs_obj *o = (struct bpfs_obj *)co;
+    if (prog_index < 0 || prog_index >= o->nprogs) return -EINVAL;
+    const struct bpfs_obj_prog *op = &o->progs[prog_index];
+    if (op->shndx == 0) return -ENOENT;
+    uint64_t start = op->offset;
+    uint64_t end = start + (uint64_t)bpf_program__insn_cnt(op->prog) * sizeof(struct bpf_insn);
+    GElf_Shdr symsh;
+    if (!o->symtab || !gelf_getshdr(o->symtab, &symsh)) return -ENOENT;
+    Elf_Data *symdata = elf_getdata(o->symtab, NULL);
+    int count = 0;
+    for (Elf_Scn *scn = elf_nextscn(o->elf, NULL); scn; scn = elf_nextscn(o->elf, scn)) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh)) continue;
+        if (sh.sh_info != op->shndx) continue;
+        if (sh.sh_type == SHT_RELA) {
+            /* BPF objects use REL; RELA would be an unsupported producer. */
+            if (count < max) {
+                out[count].insn_index = 0;
+                out[count].map_index = -1;
+                out[count].symbol = "RELA";
+                out[count].target_section = "";
+            }
+            count++;
+            continue;
+        }
+        if (sh.sh_type != SHT_REL || sh.sh_entsize == 0) continue;
+        Elf_Data *d = elf_getdata(scn, NULL);
+        if (!d) continue;
+        size_t n = sh.sh_size / sh.sh_entsize;
+        for (size_t i = 0; i < n; i++) {
+            GElf_Rel rel;
+            if (!gelf_getrel(d, (int)i, &rel)) continue;
+            if (rel.r_offset < start || rel.r_offset >= end) continue;
+            GElf_Sym s;
+            memset(&s, 0, sizeof(s));
+            if (symdata) gelf_getsym(symdata, (int)GELF_R_SYM(rel.r_info), &s);
+            const char *symname = elf_strptr(o->elf, symsh.sh_link, s.st_name);
+            const char *target = "";
+            if (s.st_shndx != SHN_UNDEF && s.st_shndx < SHN_LORESERVE) {
+                const char *tn = bpfs_secname(o, s.st_shndx);
+                if (tn) target = tn;
+            }
+            if (!symname || !symname[0]) symname = target;
+            int map_index = -1;
+            if (strcmp(target, ".maps") == 0 || strcmp(target, "maps") == 0) {
+                for (int k = 0; k < o->nmaps; k++) {
+                    if (strcmp(bpf_map__name(o->maps[k]), symname) == 0) { map_index = k; break; }
+                }
+            }
+            if (count < max) {
+                out[count].insn_index = (uint32_t)((rel.r_offset - start) / sizeof(struct bpf_insn));
+                out[count].map_index = map_index;
+                out[count].symbol = symname;
+                out[count].target_section = target;
+            }
+            count++;
+        }
+    }
+    return count;
+}

@@ -1,0 +1,72 @@
+#define _GNU_SOURCE
+#include "bpfs_telemetry.h"
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int bpfs_tm_read_ring(const struct bpfs_thread_tm *t, struct bpfs_op_record *out) {
+    uint64_t head = __atomic_load_n(&t->ring_head, __ATOMIC_ACQUIRE);
+    uint64_t first = head > BPFS_RING_LEN ? head - BPFS_RING_LEN : 0;
+    int n = 0;
+    for (uint64_t i = first; i < head; i++) {
+        const struct bpfs_op_record *r = &t->ring[i % BPFS_RING_LEN];
+        uint64_t seq = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+        if (seq != i + 1) continue;
+        struct bpfs_op_record copy;
+        memcpy(&copy, r, sizeof copy);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        /* Re-check: the writer zeroes seq before rewriting an entry. */
+        if (__atomic_load_n(&r->seq, __ATOMIC_RELAXED) != i + 1) continue;
+        copy.seq = i + 1;
+        copy.label[BPFS_LABEL_LEN - 1] = 0;
+        out[n++] = copy;
+    }
+    return n;
+}
+
+int bpfs_tm_add_finding(struct bpfs_slot_tm *s, int32_t tid, uint32_t check, int32_t err, uint32_t kind,
+                        const char *title, const char *text) {
+    uint32_t idx = __atomic_fetch_add(&s->nfindings, 1, __ATOMIC_ACQ_REL);
+    if (idx >= BPFS_MAX_FINDINGS) return -1;
+    struct bpfs_finding_tm *f = &s->findings[idx];
+    f->tid = tid;
+    f->check = check;
+    f->err = err;
+    f->kind = kind;
+    size_t n = title ? strnlen(title, BPFS_FINDING_TITLE_LEN - 1) : 0;
+    if (n) memcpy(f->title, title, n);
+    f->title[n] = 0;
+    n = text ? strnlen(text, BPFS_FINDING_TEXT_LEN - 1) : 0;
+    if (n) memcpy(f->text, text, n);
+    f->text[n] = 0;
+    __atomic_store_n(&f->ready, 1, __ATOMIC_RELEASE);
+    return (int)idx;
+}
+
+int bpfs_tm_create(uint32_t nslots, void **base_out) {
+    int fd = memfd_create("bpfstress-telemetry", 0);
+    if (fd < 0) return -errno;
+    size_t size = bpfs_tm_size(nslots);
+    if (ftruncate(fd, (off_t)size) != 0) { int e = errno; close(fd); return -e; }
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) { int e = errno; close(fd); return -e; }
+    struct bpfs_tm_header *h = base;
+    h->version = BPFS_TM_VERSION;
+    h->nslots = nslots;
+    h->size = size;
+    h->start_ns = bpfs_now_ns();
+    __atomic_store_n(&h->magic, BPFS_TM_MAGIC, __ATOMIC_RELEASE);
+    *base_out = base;
+    return fd;
+}
+
+int bpfs_tm_attach(int fd, void **base_out, uint64_t *size_out) {
+    struct bpfs_tm_header h;
+    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) return -EIO;
+    if (h.magic != BPFS_TM_MAGIC || h.version != BPFS_TM_VERSION) return -EPROTO;
+    void *base = mmap(NULL, h.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) return -errno;
+    *base_out = base;
+    *size_out = h.size;
+    return 0;
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+/// Pass/fail counts of one scenario check over the whole run.
+public struct CheckSummary: Codable, Sendable, Equatable {
+    public var name: String
+    public var passed: UInt64
+    public var failed: UInt64
+
+    public init(name: String, passed: UInt64, failed: UInt64) {
+        self.name = name; self.passed = passed; self.failed = failed
+    }
+}
+
+public struct ScenarioSummary: Codable, Sendable, Equatable {
+    public var name: String
+    /// "ran" or "skipped".
+    public var status: String
+    public var skipReason: String?
+    public var workers: Int
+    public var threads: Int
+    public var ops: UInt64
+    public var opsPerSecond: Double
+    public var opsByKind: [String: UInt64]
+    /// Expected errnos by name (e.g. "EAGAIN"), counted rather than reported.
+    public var toleratedErrnos: [String: UInt64]
+    public var checks: [CheckSummary]
+
+    public init(name: String, status: String = "ran", skipReason: String? = nil, workers: Int, threads: Int,
+                ops: UInt64 = 0, opsPerSecond: Double = 0, opsByKind: [String: UInt64] = [:],
+                toleratedErrnos: [String: UInt64] = [:], checks: [CheckSummary] = []) {
+        self.name = name; self.status = status; self.skipReason = skipReason; self.workers = workers
+        self.threads = threads; self.ops = ops; self.opsPerSecond = opsPerSecond; self.opsByKind = opsByKind
+        self.toleratedErrnos = toleratedErrnos; self.checks = checks
+    }
+
+    public var isSkipped: Bool { status == "skipped" }
+}
+
+public struct WorkerDeath: Codable, Sendable, Equatable {
+    public var slot: Int
+    public var pid: Int32
+    public var scenario: String
+    public var reason: String
+    public var at: Date
+
+    public init(slot: Int, pid: Int32, scenario: String, reason: String, at: Date) {
+        self.slot = slot; self.pid = pid; self.scenario = scenario; self.reason = reason; self.at = at
+    }
+}
+
+/// Everything summary.json holds about one run.
+public struct RunSummary: Codable, Sendable, Equatable {
+    /// Always "bpfstress": lets tools recognise the file.
+    public var tool: String
+    public var version: String
+    public var campaign: String
+    public var seed: UInt64
+    /// Which runtime was stressed, e.g. "linux-bpf".
+    public var runtime: String
+    public var kernelRelease: String
+    public var hostname: String
+    public var startedAt: Date
+    public var endedAt: Date
+    public var durationSeconds: Double
+    public var workers: Int
+    public var threads: Int
+    public var exitCode: Int32
+    public var scenarios: [ScenarioSummary]
+    public var workerDeaths: [WorkerDeath]
+    public var buckets: [FindingBucket]
+
+    public init(version: String, campaign: String, seed: UInt64, runtime: String, kernelRelease: String,
+                hostname: String, startedAt: Date, endedAt: Date, durationSeconds: Double, workers: Int,
+                threads: Int, exitCode: Int32, scenarios: [ScenarioSummary] = [],
+                workerDeaths: [WorkerDeath] = [], buckets: [FindingBucket] = []) {
+        self.tool = "bpfstress"; self.version = version; self.campaign = campaign; self.seed = seed
+        self.runtime = runtime; self.kernelRelease = kernelRelease; self.hostname = hostname
+        self.startedAt = startedAt; self.endedAt = endedAt; self.durationSeconds = durationSeconds
+        self.workers = workers; self.threads = threads; self.exitCode = exitCode; self.scenarios = scenarios
+        self.workerDeaths = workerDeaths; self.buckets = buckets
+    }
+}
+
+/// JSON in one house style: ISO-8601 dates, sorted keys, pretty. Stable output diffs well between runs.
+public enum ReportJSON {
+    public static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .iso8601
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // JSON has no NaN/inf; a zero-length run can produce them in rates.
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        var data = try encoder().encode(value)
+        data.append(0x0A)
+        return data
+    }
+
+    public static func string<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encode(value), as: UTF8.self)
+    }
+}

@@ -1,0 +1,54 @@
+import BPFKit
+import CBPFStress
+import Foundation
+
+/// `bpfstress bench ops`: map update+lookup through a worker's scenario path (ThreadContext.op
+/// around MapFD calls, telemetry and flight recorder on) against a bare C loop issuing the same
+/// bpf() calls. Rounds alternate A/B so that drift on a shared VM hits both sides alike.
+public enum OpPathBench {
+    public struct Result: Sendable {
+        public var harnessOpsPerSecond: [Double]
+        public var baselineOpsPerSecond: [Double]
+        public var ratio: Double {
+            median(harnessOpsPerSecond) / max(1, median(baselineOpsPerSecond))
+        }
+    }
+
+    public static func run(rounds: Int = 5, iterations: Int = 200_000, runtime: any Runtime = KernelRuntime()) throws -> Result {
+        let map = try runtime.mapCreate(MapSpec(type: .hash, keySize: 4, valueSize: 8, maxEntries: 1024, name: "bench_ops"))
+        defer { map.close() }
+        let block = try TelemetryBlock(slots: 1)
+        defer { close(block.fd) }
+        let spec = WorkerSpec(slot: 0, generation: 0, scenario: "bench", threads: 1, seed: 1, durationSeconds: 3600,
+                              cgroupPath: nil, params: [:], runtime: runtime.name, telemetryFD: block.fd)
+        let descriptor = ScenarioDescriptor(name: "bench", shortName: "bench", summary: "op path benchmark",
+                                            requirements: [], checks: [])
+        let worker = WorkerContext(spec: spec, runtime: runtime, descriptor: descriptor, telemetry: block)
+        let thread = ThreadContext(worker: worker, index: 0)
+        let nkeys: UInt32 = 1000
+        var harness: [Double] = [], baseline: [Double] = []
+        for _ in 0..<rounds {
+            var t0 = bpfs_now_ns()
+            let failures = bpfs_bench_map_loop(map.fd, UInt64(iterations), nkeys)
+            if failures < 0 { throw StressError.system("bench baseline", Int32(-failures)) }
+            baseline.append(Double(iterations * 2) / (Double(bpfs_now_ns() - t0) / 1e9))
+
+            t0 = bpfs_now_ns()
+            var value: UInt64 = 0
+            for i in 0..<iterations {
+                var key = UInt32(i % Int(nkeys))
+                var v = UInt64(i)
+                try thread.op(.mapUpdate, UInt64(map.fd), UInt64(key)) { try map.update(key: &key, value: &v) }
+                try thread.op(.mapLookup, UInt64(map.fd), UInt64(key)) { try map.lookup(key: &key, value: &value) }
+            }
+            harness.append(Double(iterations * 2) / (Double(bpfs_now_ns() - t0) / 1e9))
+        }
+        return Result(harnessOpsPerSecond: harness, baselineOpsPerSecond: baseline)
+    }
+}
+
+func median(_ xs: [Double]) -> Double {
+    guard !xs.isEmpty else { return 0 }
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}

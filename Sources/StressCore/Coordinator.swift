@@ -1,0 +1,381 @@
+import BPFKit
+import CBPFStress
+import Foundation
+import Reports
+
+/// Options of one run that are not part of the campaign.
+public struct RunOptions: Sendable {
+    public var executable: String = "/proc/self/exe"
+    public var runtimeName: String = "kernel"
+    /// TERM, then this grace period, then KILL.
+    public var stopGrace: Double = 3
+    public var maxRestarts: Int? = nil
+    public var statusToTTY: Bool = isatty(STDERR_FILENO) != 0
+    public var statusInterval: Double = 5
+    public var quiet: Bool = false
+    public init() {}
+}
+
+/// A worker process the coordinator started.
+final class WorkerProcess {
+    let slot: Int
+    let generation: Int
+    let scenarioIndex: Int
+    let pid: pid_t
+    let startedAt: Date
+    var findingsConsumed = 0
+    var exited = false
+
+    init(slot: Int, generation: Int, scenarioIndex: Int, pid: pid_t) {
+        self.slot = slot; self.generation = generation; self.scenarioIndex = scenarioIndex; self.pid = pid
+        startedAt = Date()
+    }
+}
+
+/// The result of a run, before it is written out.
+public struct RunOutcome {
+    public var summary: RunSummary
+    public var findings: [Finding]
+    public var log: [String]
+}
+
+/// The manager: spawns the worker fleet, watches it through shared memory and waitpid,
+/// restarts the dead, stops everyone at the end, and turns failed checks into findings.
+/// It never dies because a worker did.
+public final class Coordinator {
+    let plan: RunPlan
+    let options: RunOptions
+    let environment: EnvironmentProbe
+    let runtime: any Runtime
+    var telemetry: TelemetryBlock!
+    var cgroup: CampaignCgroup?
+    var workers: [WorkerProcess] = []
+    var usedSlots: [(slot: Int, scenarioIndex: Int)] = []
+    var nextSlot = 0
+    var restarts = 0
+    var deaths: [WorkerDeath] = []
+    var findings: [Finding] = []
+    var logLines: [String] = []
+    let started = Date()
+    var startNs: UInt64 = 0
+    var endNs: UInt64 = 0
+    /// Hook for the watchdog (capture issue): called every tick with the live workers.
+    public var watchdog: ((Coordinator) -> Void)?
+
+    public init(plan: RunPlan, options: RunOptions, environment: EnvironmentProbe, runtime: any Runtime) {
+        self.plan = plan; self.options = options; self.environment = environment; self.runtime = runtime
+    }
+
+    func log(_ s: String) {
+        let stamp = String(format: "%7.3f", Date().timeIntervalSince(started))
+        logLines.append("[\(stamp)] \(s)")
+        if !options.quiet && !options.statusToTTY { FileHandle.standardError.write("bpfstress: \(s)\n".data(using: .utf8)!) }
+    }
+
+    public func run() throws -> RunOutcome {
+        let totalWorkers = plan.scenarios.map(\.workers).reduce(0, +)
+        let restartBudget = options.maxRestarts ?? max(4, totalWorkers * 4)
+        telemetry = try TelemetryBlock(slots: max(1, totalWorkers + restartBudget))
+        defer { close(telemetry.fd) }
+        startNs = bpfs_now_ns()
+        endNs = startNs + UInt64(plan.campaign.duration * 1e9)
+        log("campaign \(plan.campaign.name) seed \(plan.seed) runtime \(runtime.name) kernel \(environment.kernelRelease)")
+        for s in plan.skipped { log("skip \(s.name): \(s.reason)") }
+
+        if plan.scenarios.contains(where: { $0.descriptor.requirements.contains(.cgroupHooks) }) {
+            let name = "bpfstress.\(getpid()).\(String(plan.seed, radix: 16))"
+            cgroup = try CampaignCgroup.create(name: name)
+            log("campaign cgroup \(cgroup!.path)")
+        }
+        defer { tearDownCgroup() }
+
+        for (i, s) in plan.scenarios.enumerated() {
+            for _ in 0..<s.workers { try spawn(scenarioIndex: i, generation: 0) }
+        }
+
+        var lastStatus = Date.distantPast
+        while bpfs_now_ns() < endNs && bpfs_stop_requested() == 0 {
+            usleep(100_000)
+            reap(restartBudget: restartBudget)
+            collectFindings()
+            watchdog?(self)
+            let now = Date()
+            if options.statusToTTY && !options.quiet {
+                if now.timeIntervalSince(lastStatus) >= 0.25 { printStatus(final: false); lastStatus = now }
+            } else if now.timeIntervalSince(lastStatus) >= options.statusInterval {
+                printStatus(final: false); lastStatus = now
+            }
+        }
+        if bpfs_stop_requested() != 0 { log("stopping early on signal \(bpfs_stop_signal())") }
+        stopAll()
+        collectFindings()
+        if options.statusToTTY && !options.quiet { printStatus(final: true) }
+        return makeOutcome()
+    }
+
+    // MARK: - workers
+
+    func spawn(scenarioIndex: Int, generation: Int) throws {
+        let s = plan.scenarios[scenarioIndex]
+        let slot = nextSlot
+        nextSlot += 1
+        telemetry.reset(slot: slot)
+        let remaining = max(0.5, Double(endNs &- bpfs_now_ns()) / 1e9)
+        let spec = WorkerSpec(slot: slot, generation: generation, scenario: s.descriptor.name, threads: s.threads,
+                              seed: plan.seed &+ UInt64(slot) &* 0x9E37_79B9,
+                              durationSeconds: remaining,
+                              cgroupPath: s.descriptor.requirements.contains(.cgroupHooks) ? cgroup?.path : nil,
+                              params: s.params, runtime: options.runtimeName, telemetryFD: 3)
+        let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+        let args = [options.executable, "worker", "--spec", json]
+        var env = ProcessInfo.processInfo.environment
+        // Our crash path owns the fatal signals; Swift's backtracer must not compete for them.
+        env["SWIFT_BACKTRACE"] = "enable=no"
+        let envList = env.map { "\($0.key)=\($0.value)" }
+        let pid = try withCStringArray(args) { argv in
+            try withCStringArray(envList) { envp in
+                var from: [Int32] = [telemetry.fd]
+                var to: [Int32] = [3]
+                let pid = bpfs_spawn_worker(options.executable, argv, envp, &from, &to, 1)
+                if pid < 0 { throw StressError.system("posix_spawn worker", -pid) }
+                return pid
+            }
+        }
+        usedSlots.append((slot, scenarioIndex))
+        workers.append(WorkerProcess(slot: slot, generation: generation, scenarioIndex: scenarioIndex, pid: pid))
+        log("worker slot \(slot) pid \(pid) scenario \(s.descriptor.name) threads \(s.threads)\(generation > 0 ? " (restart \(generation))" : "")")
+    }
+
+    var liveWorkers: [WorkerProcess] { workers.filter { !$0.exited } }
+
+    /// waitpid(WNOHANG) on each of our children; records why a worker died and restarts it.
+    func reap(restartBudget: Int) {
+        for w in workers where !w.exited {
+            var status: Int32 = 0
+            let r = waitpid(w.pid, &status, WNOHANG)
+            guard r == w.pid else { continue }
+            w.exited = true
+            handleExit(w, status: status, restartBudget: restartBudget)
+        }
+    }
+
+    func handleExit(_ w: WorkerProcess, status: Int32, restartBudget: Int) {
+        let s = plan.scenarios[w.scenarioIndex]
+        let slot = telemetry.slot(w.slot)
+        let phase = slot.pointee.phase
+        let sig = status & 0x7f
+        let code = (status >> 8) & 0xff
+        collectFindings(of: w)
+        if sig == 0 && code == WorkerMain.exitOK && phase == BPFS_PHASE_DONE.rawValue { return }
+        if sig == 0 && code == WorkerMain.exitSetupFailed {
+            log("worker slot \(w.slot) pid \(w.pid) setup failed; not restarted")
+            return
+        }
+        let reason = sig != 0 ? "killed by \(signalName(sig))" : "exited with status \(code)"
+        slot.pointee.phase = BPFS_PHASE_DEAD.rawValue
+        deaths.append(WorkerDeath(slot: w.slot, pid: w.pid, scenario: s.descriptor.name, reason: reason, at: Date()))
+        log("worker slot \(w.slot) pid \(w.pid) \(reason)")
+        let title = "worker \(reason) in \(s.descriptor.name)"
+        var dump = "worker slot \(w.slot) (pid \(w.pid), scenario \(s.descriptor.name)) \(reason)\n"
+        dump += flightRecorderText(slot: w.slot)
+        addFinding(Finding(type: sig != 0 ? .crash : .failure, title: title,
+                           signature: Signature.compute(title: title, frames: []), scenario: s.descriptor.name,
+                           check: "worker-survives", worker: w.slot, op: nil, dump: dump))
+        let remaining = Double(endNs &- min(endNs, bpfs_now_ns())) / 1e9
+        if restarts < restartBudget && remaining > 1 && bpfs_stop_requested() == 0 {
+            restarts += 1
+            do { try spawn(scenarioIndex: w.scenarioIndex, generation: w.generation + 1) } catch {
+                log("restart of slot \(w.slot) failed: \(error)")
+            }
+        }
+    }
+
+    /// TERM every live worker, wait the grace period, KILL the rest, reap all.
+    func stopAll() {
+        telemetry.requestStop()
+        for w in liveWorkers { kill(w.pid, SIGTERM) }
+        let graceEnd = Date().addingTimeInterval(options.stopGrace)
+        while !liveWorkers.isEmpty && Date() < graceEnd {
+            for w in liveWorkers {
+                var status: Int32 = 0
+                if waitpid(w.pid, &status, WNOHANG) == w.pid {
+                    w.exited = true
+                    handleExit(w, status: status, restartBudget: 0)
+                }
+            }
+            usleep(20_000)
+        }
+        for w in liveWorkers {
+            log("worker slot \(w.slot) pid \(w.pid) ignored TERM for \(options.stopGrace)s; sending KILL")
+            kill(w.pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(w.pid, &status, 0)
+            w.exited = true
+            let s = plan.scenarios[w.scenarioIndex]
+            let title = "worker did not stop on TERM in \(s.descriptor.name)"
+            addFinding(Finding(type: .hang, title: title, signature: Signature.compute(title: title, frames: []),
+                               scenario: s.descriptor.name, check: "no-hang", worker: w.slot,
+                               dump: flightRecorderText(slot: w.slot)))
+        }
+    }
+
+    func tearDownCgroup() {
+        guard let cg = cgroup else { return }
+        do { try cg.teardown(); log("removed campaign cgroup \(cg.path)") } catch {
+            log("campaign cgroup teardown failed: \(error)")
+        }
+        cgroup = nil
+    }
+
+    // MARK: - findings
+
+    func addFinding(_ f: Finding) {
+        findings.append(f)
+        log("finding [\(f.type.rawValue)] \(f.title)")
+    }
+
+    func collectFindings() { for w in workers { collectFindings(of: w) } }
+
+    func collectFindings(of w: WorkerProcess) {
+        let slot = telemetry.slot(w.slot)
+        let reserved = Int(slot.pointee.nfindings)
+        let s = plan.scenarios[w.scenarioIndex]
+        while w.findingsConsumed < min(reserved, Int(BPFS_MAX_FINDINGS)) {
+            let ready = withUnsafeBytes(of: slot.pointee.findings) { raw -> Bool in
+                let f = raw.bindMemory(to: bpfs_finding_tm.self)[w.findingsConsumed]
+                return f.ready != 0
+            }
+            guard ready else { break }
+            let f = withUnsafeBytes(of: slot.pointee.findings) { $0.bindMemory(to: bpfs_finding_tm.self)[w.findingsConsumed] }
+            w.findingsConsumed += 1
+            let title = withUnsafeBytes(of: f.title) { cString($0) }
+            let text = withUnsafeBytes(of: f.text) { cString($0) }
+            let checks = s.descriptor.checks
+            let check = Int(f.check) < checks.count ? checks[Int(f.check)].name : "setup"
+            let op = OpKind(rawValue: f.kind).flatMap { $0 == .none ? nil : $0.name }
+            var dump = "worker slot \(w.slot) pid \(w.pid) tid \(f.tid) scenario \(s.descriptor.name) check \(check)\n\(text)\n"
+            dump += flightRecorderText(slot: w.slot)
+            addFinding(Finding(type: .failure, title: title, signature: Signature.compute(title: title, frames: []),
+                               scenario: s.descriptor.name, check: check, worker: w.slot, op: op, dump: dump))
+        }
+    }
+
+    /// The flight recorder of every thread of a slot, in-flight op first.
+    public func flightRecorderText(slot: Int) -> String {
+        let n = Int(telemetry.slot(slot).pointee.nthreads)
+        let base = telemetry.header.pointee.start_ns
+        var out = ""
+        for t in 0..<min(n, Int(BPFS_MAX_THREADS)) {
+            let snap = telemetry.snapshot(slot: slot, thread: t)
+            out += "thread \(t) tid \(snap.tid): \(snap.opsTotal) ops\n"
+            if let f = snap.inflight {
+                let age = Double(bpfs_now_ns() &- f.startNs) / 1e9
+                out += String(format: "  in flight: %@ %@ for %.3fs\n", f.kind.name, f.summary, age)
+            }
+            for r in telemetry.ring(slot: slot, thread: t).suffix(16).reversed() {
+                out += "  " + r.line(relativeTo: base) + "\n"
+            }
+        }
+        return out
+    }
+
+    // MARK: - status and summary
+
+    struct Totals { var ops: UInt64 = 0; var kindOps = [UInt64](repeating: 0, count: Int(BPFS_MAX_KINDS))
+        var errnoSeen = [UInt64](repeating: 0, count: Int(BPFS_MAX_ERRNO))
+        var errnoTolerated = [UInt64](repeating: 0, count: Int(BPFS_MAX_ERRNO))
+        var checkPass = [UInt64](repeating: 0, count: Int(BPFS_MAX_CHECKS))
+        var checkFail = [UInt64](repeating: 0, count: Int(BPFS_MAX_CHECKS)) }
+
+    func totals(scenarioIndex: Int?) -> Totals {
+        var t = Totals()
+        for u in usedSlots where scenarioIndex == nil || u.scenarioIndex == scenarioIndex {
+            let n = min(Int(telemetry.slot(u.slot).pointee.nthreads), Int(BPFS_MAX_THREADS))
+            for th in 0..<n {
+                let s = telemetry.snapshot(slot: u.slot, thread: th)
+                t.ops += s.opsTotal
+                for i in 0..<t.kindOps.count { t.kindOps[i] += s.kindOps[i] }
+                for i in 0..<t.errnoSeen.count { t.errnoSeen[i] += s.errnoSeen[i]; t.errnoTolerated[i] += s.errnoTolerated[i] }
+                for i in 0..<t.checkPass.count { t.checkPass[i] += s.checkPass[i]; t.checkFail[i] += s.checkFail[i] }
+            }
+        }
+        return t
+    }
+
+    var lastOps: UInt64 = 0
+    var lastOpsAt = Date()
+
+    func printStatus(final: Bool) {
+        let elapsed = Date().timeIntervalSince(started)
+        let ops = totals(scenarioIndex: nil).ops
+        let dt = Date().timeIntervalSince(lastOpsAt)
+        let rate = dt > 0 ? Double(ops &- lastOps) / dt : 0
+        lastOps = ops; lastOpsAt = Date()
+        let line = String(format: "[%5.1fs/%.0fs] ops %llu  ops/s %.0f  workers %d/%d  restarts %d  findings %d",
+                          elapsed, plan.campaign.duration, ops, rate, liveWorkers.count,
+                          plan.scenarios.map(\.workers).reduce(0, +), restarts, findings.count)
+        if options.quiet { return }
+        if options.statusToTTY {
+            FileHandle.standardError.write(("\r\u{1B}[K" + line + (final ? "\n" : "")).data(using: .utf8)!)
+        } else {
+            FileHandle.standardError.write(("bpfstress: " + line + "\n").data(using: .utf8)!)
+        }
+        logLines.append(line)
+    }
+
+    func makeOutcome() -> RunOutcome {
+        let ended = Date()
+        let wall = max(0.001, ended.timeIntervalSince(started))
+        var scenarios: [ScenarioSummary] = []
+        for (i, s) in plan.scenarios.enumerated() {
+            let t = totals(scenarioIndex: i)
+            var byKind: [String: UInt64] = [:]
+            for k in OpKind.allCases where k != .none && t.kindOps[Int(k.rawValue)] > 0 { byKind[k.name] = t.kindOps[Int(k.rawValue)] }
+            var tolerated: [String: UInt64] = [:]
+            for (e, n) in t.errnoTolerated.enumerated() where n > 0 && e > 0 { tolerated[ErrnoName.name(Int32(e))] = n }
+            let checks = s.descriptor.checks.enumerated().map { (ci, c) -> CheckSummary in
+                let failedHere = UInt64(findings.filter { $0.scenario == s.descriptor.name && $0.check == c.name }.count)
+                return CheckSummary(name: c.name, passed: t.checkPass[ci], failed: max(t.checkFail[ci], failedHere))
+            }
+            scenarios.append(ScenarioSummary(name: s.descriptor.name, status: "ran", skipReason: nil, workers: s.workers,
+                                             threads: s.threads, ops: t.ops, opsPerSecond: Double(t.ops) / wall,
+                                             opsByKind: byKind, toleratedErrnos: tolerated, checks: checks))
+        }
+        for sk in plan.skipped {
+            scenarios.append(ScenarioSummary(name: sk.name, status: "skipped", skipReason: sk.reason, workers: 0, threads: 0,
+                                             ops: 0, opsPerSecond: 0, opsByKind: [:], toleratedErrnos: [:], checks: []))
+        }
+        let store = BucketStore()
+        findings.forEach(store.add)
+        let summary = RunSummary(version: BPFStressVersion.string, campaign: plan.campaign.name,
+                                 seed: plan.seed, runtime: runtime.name, kernelRelease: environment.kernelRelease,
+                                 hostname: environment.hostname, startedAt: started, endedAt: ended,
+                                 durationSeconds: wall, workers: plan.scenarios.map(\.workers).reduce(0, +),
+                                 threads: plan.campaign.threads, exitCode: findings.isEmpty ? 0 : 1,
+                                 scenarios: scenarios, workerDeaths: deaths, buckets: store.buckets)
+        return RunOutcome(summary: summary, findings: findings, log: logLines)
+    }
+}
+
+public enum BPFStressVersion { public static let string = "0.1.0" }
+
+func signalName(_ sig: Int32) -> String {
+    let names: [Int32: String] = [SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL",
+                                  SIGTRAP: "SIGTRAP", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE",
+                                  SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGPIPE: "SIGPIPE", SIGALRM: "SIGALRM",
+                                  SIGTERM: "SIGTERM", SIGSYS: "SIGSYS", SIGUSR1: "SIGUSR1", SIGUSR2: "SIGUSR2"]
+    return names[sig] ?? "signal \(sig)"
+}
+
+/// Runs `body` with a NULL-terminated C string array (argv/envp style).
+func withCStringArray<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) throws -> R) rethrows -> R {
+    var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    ptrs.append(nil)
+    defer { ptrs.forEach { free($0) } }
+    return try body(ptrs)
+}
+
+/// sigaction for TERM/INT in the coordinator: a signal ends the run early, and the
+/// report is still written.
+@discardableResult
+public func installStopHandlers() -> Int32 { bpfs_install_stop_handlers() }

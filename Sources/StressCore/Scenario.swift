@@ -1,0 +1,105 @@
+import BPFKit
+import CampaignFile
+import Foundation
+
+/// What a scenario needs from the machine. Checked against the probes before any
+/// worker starts; a missing one skips the scenario with the reason.
+public enum Requirement: Sendable, Equatable, CustomStringConvertible {
+    case bpfLoad
+    case cgroupHooks
+    case ipv6Loopback
+    case tracepoint(category: String, event: String)
+    case btf
+    case structOps
+
+    public var description: String {
+        switch self {
+        case .bpfLoad: return "bpf program load"
+        case .cgroupHooks: return "cgroup attach hooks"
+        case .ipv6Loopback: return "IPv6 loopback (::1)"
+        case let .tracepoint(c, e): return "tracepoint \(c):\(e)"
+        case .btf: return "kernel BTF"
+        case .structOps: return "struct_ops"
+        }
+    }
+}
+
+/// A tunable of a scenario, with its type and default, settable from a campaign file.
+public struct ParameterSpec: Sendable {
+    public let name: String
+    public let kind: ParamKind
+    public let defaultValue: ParamValue
+    public let help: String
+    public init(_ name: String, _ kind: ParamKind, default value: ParamValue, help: String) {
+        self.name = name; self.kind = kind; self.defaultValue = value; self.help = help
+    }
+}
+
+/// A named property the scenario verifies; each becomes one JUnit testcase.
+public struct CheckSpec: Sendable {
+    public let name: String
+    public let summary: String
+    public init(_ name: String, _ summary: String) { self.name = name; self.summary = summary }
+}
+
+/// How a scenario declares itself (stress-ng style): name, help, requirements, knobs, checks.
+public struct ScenarioDescriptor: Sendable {
+    public let name: String
+    /// At most 6 characters; goes into worker comm names (`bpfs.3.v4v6`).
+    public let shortName: String
+    public let summary: String
+    public let bugClass: String
+    public let requirements: [Requirement]
+    public let parameters: [ParameterSpec]
+    public let checks: [CheckSpec]
+    /// BPF objects from corpora/progs this scenario loads; the coordinator builds them before spawning.
+    public let objects: [String]
+    /// Registered only when BPFSTRESS_TEST_SCENARIOS=1 (fixtures for the harness's own tests).
+    public let testOnly: Bool
+
+    public init(name: String, shortName: String, summary: String, bugClass: String = "",
+                requirements: [Requirement], parameters: [ParameterSpec] = [], checks: [CheckSpec],
+                objects: [String] = [], testOnly: Bool = false) {
+        self.name = name; self.shortName = shortName; self.summary = summary; self.bugClass = bugClass
+        self.requirements = requirements; self.parameters = parameters; self.testOnly = testOnly
+        self.objects = objects
+        self.checks = CheckSpec.framework + checks
+    }
+
+    public var schema: ScenarioSchema {
+        ScenarioSchema(name: name, params: Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.kind) }))
+    }
+
+    public func checkIndex(_ name: String) -> Int? { checks.firstIndex { $0.name == name } }
+}
+
+extension CheckSpec {
+    /// Checks every scenario has; the coordinator fails them, not the scenario.
+    public static let framework: [CheckSpec] = [
+        CheckSpec("setup", "the scenario's per-worker setup succeeds"),
+        CheckSpec("worker-survives", "no worker dies by a signal or exits unexpectedly"),
+        CheckSpec("no-hang", "no op outlives its deadline and no heartbeat goes stale"),
+    ]
+}
+
+/// A workload. One instance per worker process; `run` is called on each of its threads.
+/// Scenarios reach the runtime only through `worker.runtime` (never bpf(2) directly).
+public protocol Scenario: AnyObject {
+    static var descriptor: ScenarioDescriptor { get }
+    /// Per-process setup, before any thread runs.
+    init(worker: WorkerContext) throws
+    /// The per-thread loop; must return soon after `thread.keepRunning` turns false.
+    func run(thread: ThreadContext) throws
+    /// Per-process teardown; must release everything setup and run created.
+    func teardown()
+}
+
+/// The set of scenarios a binary knows. The Scenarios module builds the default one.
+public struct ScenarioRegistry: Sendable {
+    public let types: [any Scenario.Type]
+    public init(_ types: [any Scenario.Type]) { self.types = types }
+
+    public var descriptors: [ScenarioDescriptor] { types.map { $0.descriptor } }
+    public func type(named name: String) -> (any Scenario.Type)? { types.first { $0.descriptor.name == name } }
+    public var schemas: [ScenarioSchema] { descriptors.map(\.schema) }
+}

@@ -1,0 +1,112 @@
+import BPFKit
+import CBPFStress
+import Foundation
+
+/// The executor side of the manager/executor split: runs one scenario with T threads in
+/// this process, reporting only through shared-memory telemetry.
+public enum WorkerMain {
+    /// Exit codes a worker uses; anything else (or a signal) is a death the coordinator reports.
+    public static let exitOK: Int32 = 0
+    public static let exitSetupFailed: Int32 = 10
+    public static let exitBadSpec: Int32 = 11
+
+    public static func run(specJSON: String, registry: ScenarioRegistry) -> Int32 {
+        _ = bpfs_install_stop_handlers()
+        _ = bpfs_set_parent_death_signal(SIGKILL)
+        guard let data = specJSON.data(using: .utf8),
+              let spec = try? JSONDecoder().decode(WorkerSpec.self, from: data) else {
+            FileHandle.standardError.write("bpfstress worker: bad spec\n".data(using: .utf8)!)
+            return exitBadSpec
+        }
+        guard let type = registry.type(named: spec.scenario) else {
+            FileHandle.standardError.write("bpfstress worker: unknown scenario \(spec.scenario)\n".data(using: .utf8)!)
+            return exitBadSpec
+        }
+        let telemetry: TelemetryBlock
+        do { telemetry = try TelemetryBlock(attachingTo: spec.telemetryFD) } catch {
+            FileHandle.standardError.write("bpfstress worker: \(error)\n".data(using: .utf8)!)
+            return exitBadSpec
+        }
+        let descriptor = type.descriptor
+        let comm = "bpfs.\(spec.slot).\(descriptor.shortName)"
+        let slot = telemetry.slot(spec.slot)
+        func phase(_ p: bpfs_phase, _ suffix: String) {
+            slot.pointee.phase = p.rawValue
+            _ = bpfs_set_comm(suffix.isEmpty ? comm : "\(comm).\(suffix)")
+        }
+        slot.pointee.pid = getpid()
+        slot.pointee.nthreads = UInt32(spec.threads)
+        phase(BPFS_PHASE_SETUP, "s")
+
+        if let cg = spec.cgroupPath {
+            // Join the campaign cgroup before any connect, so every attached program sees us.
+            let procs = cg + "/cgroup.procs"
+            if (try? "\(getpid())".write(toFile: procs, atomically: false, encoding: .utf8)) == nil {
+                let ctx = WorkerContext(spec: spec, runtime: KernelRuntime(), descriptor: descriptor, telemetry: telemetry)
+                ctx.fail("setup", title: "cannot join campaign cgroup in \(descriptor.name)", detail: "write \(procs) failed")
+                return exitSetupFailed
+            }
+        }
+        let runtime: any Runtime = RuntimeFactory.make(spec.runtime)
+        let ctx = WorkerContext(spec: spec, runtime: runtime, descriptor: descriptor, telemetry: telemetry)
+        let scenario: any Scenario
+        do {
+            scenario = try type.init(worker: ctx)
+        } catch {
+            let e = errnoValue(of: error)
+            ctx.fail("setup", title: "setup failed in \(descriptor.name): \(e > 0 ? ErrnoName.name(e) : "error")",
+                     detail: "\(error)", errno: max(e, 0), op: .setup)
+            phase(BPFS_PHASE_DONE, "")
+            return exitSetupFailed
+        }
+        phase(BPFS_PHASE_RUNNING, "")
+        let threads = (0..<spec.threads).map { i in
+            WorkerThread(name: "\(descriptor.shortName).\(spec.slot).\(i)") {
+                let t = ThreadContext(worker: ctx, index: i)
+                do { try scenario.run(thread: t) } catch {
+                    let e = errnoValue(of: error)
+                    t.fail("setup", title: "\(descriptor.name) thread aborted: \(e > 0 ? ErrnoName.name(e) : "error")",
+                           detail: "\(error)\nlast ops:\n" + t.recentOps().joined(separator: "\n"), errno: max(e, 0))
+                }
+                t.tm.pointee.active = 0
+            }
+        }
+        threads.forEach { $0.join() }
+        phase(BPFS_PHASE_TEARDOWN, "t")
+        scenario.teardown()
+        phase(BPFS_PHASE_DONE, "")
+        return exitOK
+    }
+}
+
+/// A joinable pthread with its own comm name (Foundation's Thread cannot be joined).
+final class WorkerThread {
+    private var thread: pthread_t
+    private final class Box { let name: String; let body: () -> Void; init(_ n: String, _ b: @escaping () -> Void) { name = n; body = b } }
+
+    init(name: String, body: @escaping () -> Void) {
+        let box = Unmanaged.passRetained(Box(name, body)).toOpaque()
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        pthread_attr_setstacksize(&attr, 1 << 20)
+        var t = pthread_t()
+        let rc = pthread_create(&t, &attr, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            _ = bpfs_set_comm(box.name)
+            box.body()
+            return nil
+        }, box)
+        pthread_attr_destroy(&attr)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        thread = t
+    }
+
+    func join() { pthread_join(thread, nil) }
+}
+
+/// Builds the runtime a worker or coordinator uses from its `--runtime` spelling.
+public enum RuntimeFactory {
+    public static func make(_ name: String) -> any Runtime {
+        KernelRuntime()
+    }
+}

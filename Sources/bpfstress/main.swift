@@ -1,0 +1,169 @@
+import ArgumentParser
+import BPFKit
+import CampaignFile
+import Foundation
+import Glibc
+import Reports
+import Scenarios
+import StressCore
+
+/// Exit codes, documented in the README.
+enum ExitCodes {
+    static let clean: Int32 = 0
+    static let findings: Int32 = 1
+    static let usage: Int32 = 2
+    static let environment: Int32 = 3
+}
+
+/// Prints one line to stderr and exits with `code`.
+func die(_ message: String, _ code: Int32) -> Never {
+    FileHandle.standardError.write("bpfstress: \(message)\n".data(using: .utf8)!)
+    Glibc.exit(code)
+}
+
+@main
+struct BPFStress: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bpfstress",
+        abstract: "Multi-process stress and fuzz framework for eBPF runtimes.",
+        discussion: "Exit codes: 0 no findings, 1 findings, 2 usage or config error, 3 environment (not privileged, missing feature).",
+        version: BPFStressVersion.string,
+        subcommands: [Run.self, List.self, Bench.self, Worker.self])
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a campaign against the runtime and write reports.")
+
+    @Argument(help: "Campaign YAML file (default: every registered scenario).")
+    var campaign: String?
+    @Option(name: .customLong("scenario"), help: "Run only this scenario (repeatable).")
+    var scenarios: [String] = []
+    @Option(help: "Worker processes in total.") var workers: Int?
+    @Option(help: "Threads per worker.") var threads: Int?
+    @Option(help: "Run time, e.g. 30s, 2m.") var duration: String?
+    @Option(help: "Campaign seed (printed and recorded; random when omitted).") var seed: UInt64?
+    @Option(name: .customLong("report-dir"), help: "Where run directories go.") var reportDir: String = "reports"
+    @Option(help: "Runtime: kernel.") var runtime: String = "kernel"
+    @Flag(help: "No status line.") var quiet = false
+
+    func run() throws {
+        let registry = Scenarios.registry
+        var c: Campaign
+        if let path = campaign {
+            do { c = try CampaignParser.load(path: path, schemas: registry.schemas) } catch {
+                die("\(error)", ExitCodes.usage)
+            }
+        } else {
+            c = Campaign(name: "adhoc", seed: nil, duration: Campaign.defaultDuration, workers: Campaign.defaultWorkers,
+                         threads: Campaign.defaultThreads, deadline: 10, deadlines: [:],
+                         scenarios: registry.descriptors.filter { !$0.testOnly }.map {
+                             ScenarioEntry(name: $0.name, weight: 1, workers: nil, threads: nil, params: [:], deadlines: [:])
+                         })
+        }
+        if !scenarios.isEmpty {
+            c.scenarios = try scenarios.map { name in
+                if let existing = c.scenarios.first(where: { $0.name == name }) { return existing }
+                guard registry.type(named: name) != nil else {
+                    let known = registry.descriptors.filter { !$0.testOnly }.map(\.name).joined(separator: ", ")
+                    die("unknown scenario '\(name)' (known: \(known))", ExitCodes.usage)
+                }
+                return ScenarioEntry(name: name, weight: 1, workers: nil, threads: nil, params: [:], deadlines: [:])
+            }
+        }
+        if let w = workers { guard w > 0 else { die("--workers must be positive", ExitCodes.usage) }; c.workers = w }
+        if let t = threads { guard t > 0, t <= 64 else { die("--threads must be 1...64", ExitCodes.usage) }; c.threads = t }
+        if let d = duration {
+            guard let secs = CampaignParser.parseDuration(d), secs > 0 else { die("bad --duration '\(d)'", ExitCodes.usage) }
+            c.duration = secs
+        }
+        if campaign != nil || workers != nil || threads != nil {
+            // Explicit fleet sizes on the command line win over per-scenario counts in the file.
+            if workers != nil { for i in c.scenarios.indices { c.scenarios[i].workers = nil } }
+            if threads != nil { for i in c.scenarios.indices { c.scenarios[i].threads = nil } }
+        }
+        let runSeed = seed ?? c.seed ?? UInt64.random(in: 1...UInt64.max)
+
+        let rt = RuntimeFactory.make(runtime)
+        let env = EnvironmentProbe.probe(runtime: rt)
+        guard env.isRoot else { die("needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs", ExitCodes.environment) }
+        if let why = env.bpfLoadError { die("cannot load BPF programs here: \(why)", ExitCodes.environment) }
+
+        let plan: RunPlan
+        do { plan = try RunPlan.make(campaign: c, registry: registry, environment: env, runtime: rt, seed: runSeed) } catch {
+            die("\(error)", ExitCodes.usage)
+        }
+        for s in plan.scenarios {
+            for o in s.descriptor.objects {
+                do { _ = try ProgramCatalog.objectPath(o) } catch { die("BPF object \(o): \(error)", ExitCodes.environment) }
+            }
+        }
+        FileHandle.standardError.write("bpfstress: campaign \(c.name), seed \(runSeed), \(plan.scenarios.count) scenario(s), \(Int(c.duration))s\n".data(using: .utf8)!)
+        var options = RunOptions()
+        options.runtimeName = runtime
+        options.quiet = quiet
+        installStopHandlers()
+        let coordinator = Coordinator(plan: plan, options: options, environment: env, runtime: rt)
+        let outcome: RunOutcome
+        do { outcome = try coordinator.run() } catch { die("\(error)", (error as? StressError)?.exitCode ?? 4) }
+        let path: String
+        do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
+        let s = outcome.summary
+        for sc in s.scenarios {
+            if sc.status == "skipped" {
+                print("SKIP \(sc.name): \(sc.skipReason ?? "")")
+            } else {
+                print(String(format: "RAN  %@: %llu ops (%.0f ops/s)", sc.name, sc.ops, sc.opsPerSecond))
+            }
+        }
+        for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
+        print("report: \(path)")
+        throw ExitCode(s.exitCode)
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List scenarios and whether this machine supports them.")
+    func run() throws {
+        let registry = Scenarios.registry
+        let rt = RuntimeFactory.make("kernel")
+        let env = EnvironmentProbe.probe(runtime: rt)
+        let width = registry.descriptors.map(\.name.count).max() ?? 10
+        for d in registry.descriptors {
+            let why = env.isRoot ? env.skipReason(d, runtime: rt) : "needs root"
+            let status = why.map { "unsupported: \($0)" } ?? "supported"
+            print(d.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + d.summary + "  [" + status + "]")
+        }
+    }
+}
+
+struct Worker: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Internal: run one worker process.", shouldDisplay: false)
+    @Option var spec: String
+    func run() throws {
+        Glibc.exit(WorkerMain.run(specJSON: spec, registry: Scenarios.registry))
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print ratios against a baseline measured side by side.",
+        subcommands: [BenchOps.self])
+}
+
+struct BenchOps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ops",
+        abstract: "Map update+lookup through a worker's scenario path vs a bare C loop of the same bpf() calls.")
+    @Option(help: "Alternating rounds.") var rounds: Int = 5
+    @Option(help: "Update+lookup pairs per round.") var iterations: Int = 200_000
+
+    func run() throws {
+        guard Probes.isRoot() else { die("needs root to create BPF maps", ExitCodes.environment) }
+        let r = try OpPathBench.run(rounds: rounds, iterations: iterations)
+        print("round  harness ops/s  C loop ops/s  ratio")
+        for (i, (h, b)) in zip(r.harnessOpsPerSecond, r.baselineOpsPerSecond).enumerated() {
+            print(String(format: "%5d  %13.0f  %12.0f  %5.3f", i + 1, h, b, h / b))
+        }
+        print(String(format: "median ratio (harness / C loop): %.3f  (goal >= 0.95)", r.ratio))
+    }
+}

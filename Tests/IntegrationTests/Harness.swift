@@ -1,0 +1,102 @@
+import Foundation
+import XCTest
+
+/// Runs the built `bpfstress` binary the way a user does and inspects what it leaves behind.
+enum Harness {
+    static var repoRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized.path
+    }
+
+    /// The bpfstress executable next to this test bundle (.build/<triple>/debug/bpfstress).
+    static var binary: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("bpfstress").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return repoRoot + "/.build/debug/bpfstress"
+    }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String; var pid: Int32 }
+
+    /// Starts bpfstress with `args`; `during` runs while it is alive (with its pid).
+    static func run(_ args: [String], timeout: Double = 120, during: ((Int32) -> Void)? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: repoRoot)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        var outData = Data(), errData = Data()
+        let group = DispatchGroup()
+        group.enter(); DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter(); DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        during?(p.processIdentifier)
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); XCTFail("bpfstress \(args) did not finish in \(timeout)s") }
+        p.waitUntilExit()
+        group.wait()
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self), pid: p.processIdentifier)
+    }
+
+    static func tempDir(_ name: String) -> String {
+        let d = NSTemporaryDirectory() + "bpfstress-test-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    static func json(_ path: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    /// xmllint against both JUnit schemas in ../shared/junit.
+    static func validateJUnit(_ path: String, file: StaticString = #filePath, line: UInt = #line) {
+        let schemas = repoRoot + "/../shared/junit"
+        for xsd in ["junit-10-jenkins.xsd", "JUnit-windyroad.xsd"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/xmllint")
+            p.arguments = ["--noout", "--schema", "\(schemas)/\(xsd)", path]
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = Pipe()
+            XCTAssertNoThrow(try p.run(), file: file, line: line)
+            p.waitUntilExit()
+            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertEqual(p.terminationStatus, 0, "\(xsd): \(msg)", file: file, line: line)
+        }
+    }
+
+    /// Campaign cgroups (named bpfstress.*) left under the cgroup2 mount.
+    static func leftoverCgroups() -> [String] {
+        guard let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
+        var mount: String?
+        for line in info.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if let dash = parts.firstIndex(of: "-"), dash + 1 < parts.count, parts[dash + 1] == "cgroup2" {
+                mount = String(parts[4]); break
+            }
+        }
+        guard let m = mount, let entries = try? FileManager.default.contentsOfDirectory(atPath: m) else { return [] }
+        return entries.filter { $0.hasPrefix("bpfstress.") }
+    }
+
+    /// Direct children of `pid` (from /proc/PID/task/*/children).
+    static func children(of pid: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.flatMap { t -> [Int32] in
+            let s = (try? String(contentsOfFile: "/proc/\(pid)/task/\(t)/children", encoding: .utf8)) ?? ""
+            return s.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+    }
+
+    static func comm(_ pid: Int32) -> String {
+        ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
