@@ -87,8 +87,10 @@ extension MapFD {
         }
     }
 
-    /// BPF_MAP_UPDATE_BATCH (bpfs_map_update_batch): on error `count` = entries updated
-    /// before the failure (untrusted after EFAULT).
+    /// BPF_MAP_UPDATE_BATCH (bpfs_map_update_batch). `elemFlags` may only be 0 or
+    /// BPFUpdateFlags.lock (NOEXIST/EXIST are EINVAL in batches). On an element error
+    /// (e.g. E2BIG) `count` = entries updated before it; argument errors leave it as
+    /// passed in; untrusted after EFAULT.
     public func updateBatch(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: inout UInt32,
                             elemFlags: UInt64 = 0, flags: UInt64 = 0) throws {
         var rt = self.rt

@@ -16,6 +16,7 @@
 typedef struct {
     uint64_t pc, sp, off;
     char *name;
+    int signal_frame;
 } frame_t;
 
 typedef struct {
@@ -149,6 +150,7 @@ static void unwind_thread(unw_addr_space_t as, thread_t *t, int max_frames, int 
         frame_t *f = &t->frames[t->nframes++];
         f->pc = ip;
         f->sp = sp;
+        f->signal_frame = unw_is_signal_frame(&cur) > 0;
         if (with_names) {
             char name[256];
             if (unw_get_proc_name(&cur, name, sizeof name, &off) == 0) {
@@ -272,6 +274,7 @@ const char *bpfs_capture_frame_name(const bpfs_capture *c, int t, int f) {
     const char *n = c->t[t].frames[f].name;
     return n ? n : "";
 }
+int bpfs_capture_frame_is_signal(const bpfs_capture *c, int t, int f) { return c->t[t].frames[f].signal_frame; }
 uint64_t bpfs_capture_frame_offset(const bpfs_capture *c, int t, int f) { return c->t[t].frames[f].off; }
 double bpfs_capture_stopped_seconds(const bpfs_capture *c) { return c ? c->stopped_seconds : 0; }
 

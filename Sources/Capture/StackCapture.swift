@@ -11,6 +11,8 @@ public enum StackCapture {
     public static var maxFrames: Int32 = 64
     /// Also ask libunwind for names (slower); only used where libelf finds nothing.
     public static var libunwindNames = false
+    /// Function name given to an unnamed signal trampoline frame.
+    public static let signalFrameName = "<signal handler called>"
 
     /// Captures every thread of pid. With `userStacks` false nothing is stopped.
     public static func capture(pid: Int32, userStacks: Bool = true) -> ProcessCapture {
@@ -64,6 +66,7 @@ public enum StackCapture {
         for t in 0..<bpfs_capture_thread_count(c) {
             let tid = bpfs_capture_thread_tid(c, t)
             var frames: [StackFrame] = []
+            var afterSignal = false
             for f in 0..<bpfs_capture_frame_count(c, t) {
                 let pcv = bpfs_capture_frame_pc(c, t, f)
                 if !reread, MapEntry.find(maps, pcv) == nil {
@@ -73,9 +76,14 @@ public enum StackCapture {
                     if !fresh.isEmpty { maps = fresh }
                 }
                 let uname = String(cString: bpfs_capture_frame_name(c, t, f))
-                frames.append(Symbolizer.shared.frame(
-                    pc: pcv, maps: maps, isReturnAddress: f > 0,
-                    fallbackName: uname.isEmpty ? nil : uname, fallbackOffset: bpfs_capture_frame_offset(c, t, f)))
+                let isSignal = bpfs_capture_frame_is_signal(c, t, f) != 0
+                var frame = Symbolizer.shared.frame(
+                    pc: pcv, maps: maps, isReturnAddress: f > 0 && !afterSignal,
+                    fallbackName: uname.isEmpty ? nil : uname, fallbackOffset: bpfs_capture_frame_offset(c, t, f))
+                // Same marker as gdb when the trampoline has no symbol (no libc debug info).
+                if isSignal && frame.function == nil { frame.function = StackCapture.signalFrameName }
+                frames.append(frame)
+                afterSignal = isSignal
             }
             let err = bpfs_capture_thread_errno(c, t) != 0 ? String(cString: bpfs_capture_thread_error(c, t)) : nil
             if let i = pc.threads.firstIndex(where: { $0.tid == tid }) {

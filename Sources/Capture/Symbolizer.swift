@@ -77,10 +77,14 @@ public final class Symbolizer {
                 bpfs_elf_close(d)
             }
         }
-        // Sort by address; among aliases keep GLOBAL over WEAK over LOCAL, then the shortest,
-        // then the alphabetically first name, so the choice is the same on every run.
+        // Sort by address; among aliases keep the fewest leading underscores (glibc's public
+        // names are weak aliases of __names), then GLOBAL over WEAK over LOCAL, then the
+        // shortest, then the alphabetically first name, so the choice is the same on every run.
+        func underscores(_ s: String) -> Int { s.prefix { $0 == "_" }.count }
         raw.sort { a, b in
             if a.0.address != b.0.address { return a.0.address < b.0.address }
+            let ua = underscores(a.0.name), ub = underscores(b.0.name)
+            if ua != ub { return ua < ub }
             if a.1 != b.1 { return a.1 < b.1 }
             if a.0.name.count != b.0.name.count { return a.0.name.count < b.0.name.count }
             return a.0.name < b.0.name
@@ -142,7 +146,10 @@ public final class Symbolizer {
         guard let map = MapEntry.find(maps, pc) else {
             return StackFrame(pc: pc, function: fallbackName, offset: fallbackOffset, module: "[unknown]")
         }
-        if let s = symbolize(pc: pc, map: map, isReturnAddress: isReturnAddress) {
+        // A return address that is the first byte of a function (a signal trampoline such as
+        // __restore_rt is "returned" to) has pc-1 outside it: then try pc itself.
+        if let s = symbolize(pc: pc, map: map, isReturnAddress: isReturnAddress)
+            ?? (isReturnAddress ? symbolize(pc: pc, map: map, isReturnAddress: false) : nil) {
             return StackFrame(pc: pc, function: s.name, offset: s.offset, module: map.moduleName)
         }
         return StackFrame(pc: pc, function: fallbackName.map(Demangler.demangle), offset: fallbackOffset,

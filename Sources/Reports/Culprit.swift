@@ -14,7 +14,7 @@ public enum Culprit {
         "clone", "clone3", "start_thread", "_start", "abort", "raise", "gsignal", "kill", "tgkill",
         "sem_wait", "sem_timedwait", "sem_clockwait", "do_futex_wait", "lll_lock_wait",
         "assert_fail", "assert_fail_base", "fortify_fail", "stack_chk_fail", "chk_fail", "libc_message",
-        "restore_rt", "sigreturn", "__restore_rt", "exit", "_exit", "libc_start_main", "libc_start_call_main",
+        "restore_rt", "sigreturn", "__restore_rt", "<signal handler called>", "exit", "_exit", "libc_start_main", "libc_start_call_main",
         "main_thread_start",
     ]
     /// Name prefixes (after leading underscores are stripped) of plumbing and runtime internals.
@@ -50,7 +50,9 @@ public enum Culprit {
     public static func stringFunction(_ name: String) -> String? {
         let b = bare(name)
         // Longest match first so "mempcpy" is not read as "memp".
-        for f in stringFunctions.sorted(by: { $0.count > $1.count }) where b == f || b.hasPrefix(f + "_") {
+        // IFUNC variants are internal names: "__memmove_avx_unaligned_erms", never "memcpy_values".
+        let variant = name.hasPrefix("__")
+        for f in stringFunctions.sorted(by: { $0.count > $1.count }) where b == f || (variant && b.hasPrefix(f + "_")) {
             return f
         }
         return nil
@@ -74,7 +76,8 @@ public enum Culprit {
         guard name.contains("(") || name.contains("<") else { return name }
         var out = ""
         var depth = 0
-        for ch in name {
+        // "->" is an arrow, not a closing ">".
+        for ch in name.replacingOccurrences(of: "->", with: "\u{2192}") {
             if ch == "(" || ch == "<" { depth += 1; continue }
             if ch == ")" || ch == ">" { depth = max(0, depth - 1); continue }
             if depth == 0 { out.append(ch) }
@@ -83,7 +86,7 @@ public enum Culprit {
         var words = out.split(separator: " ").map(String.init)
         var i = 0
         while i < words.count {
-            if words[i] == "->" {
+            if words[i] == "\u{2192}" {
                 words.remove(at: i)
                 if i < words.count, words[i] != "in" { words.remove(at: i) }
             } else if ["throws", "async", "rethrows"].contains(words[i]) {
@@ -105,7 +108,7 @@ public enum Culprit {
         let named = functions.compactMap { $0 }.filter { $0 != "??" && !$0.isEmpty }
         // Skip the crash handler and signal trampoline frames above the faulting frame.
         var rest = named[...]
-        if let idx = named.firstIndex(where: { ["restore_rt", "sigreturn"].contains(bare($0)) }) {
+        if let idx = named.firstIndex(where: { ["restore_rt", "sigreturn", "<signal handler called>"].contains(bare($0)) }) {
             rest = named[(idx + 1)...]
         }
         if let top = rest.first, let f = stringFunction(top) {

@@ -127,7 +127,9 @@ public final class Coordinator {
                               cgroupPath: s.descriptor.requirements.contains(.cgroupHooks) ? cgroup?.path : nil,
                               params: s.params, runtime: options.runtimeName, telemetryFD: 3)
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
-        let args = [options.executable, "worker", "--spec", json]
+        // argv[0] is the real path, so `ps`/`pgrep -f 'bpfstress worker'` show what this is.
+        let argv0 = (try? FileManager.default.destinationOfSymbolicLink(atPath: options.executable)) ?? options.executable
+        let args = [argv0, "worker", "--spec", json]
         var env = ProcessInfo.processInfo.environment
         // Our crash path owns the fatal signals; Swift's backtracer must not compete for them.
         env["SWIFT_BACKTRACE"] = "enable=no"

@@ -147,10 +147,22 @@ final class MapTests: XCTestCase {
         try m.updateBatch(keys: &keys, values: &values, count: &count)
         XCTAssertEqual(count, 10)
         XCTAssertEqual(try m.lookup(UInt32(7), as: UInt64.self), 21)
-        // NOEXIST batch over existing keys stops at the first one: EEXIST, count 0.
+        // Batches accept only BPF_F_LOCK as elem_flags: NOEXIST is EINVAL before any
+        // element is touched, and count is left as passed in.
         count = 10
-        XCTAssertEqual(bpfErrno { try m.updateBatch(keys: &keys, values: &values, count: &count, elemFlags: BPFUpdateFlags.noExist) }, .fileExists)
-        XCTAssertEqual(count, 0)
+        XCTAssertEqual(bpfErrno { try m.updateBatch(keys: &keys, values: &values, count: &count, elemFlags: BPFUpdateFlags.noExist) }, .invalidArgument)
+        XCTAssertEqual(count, 10)
+        // A batch that overflows the map: E2BIG, count = entries inserted before it.
+        let small = try hashMap(max: 12)
+        count = 10
+        try small.updateBatch(keys: &keys, values: &values, count: &count)
+        var more: [UInt32] = [100, 101, 102, 103, 104]
+        var moreValues: [UInt64] = [1, 2, 3, 4, 5]
+        count = 5
+        XCTAssertEqual(bpfErrno { try small.updateBatch(keys: &more, values: &moreValues, count: &count) }, .argListTooLong)
+        XCTAssertEqual(count, 2)
+        XCTAssertEqual(try small.lookup(UInt32(101), as: UInt64.self), 2)
+        XCTAssertNil(try small.lookup(UInt32(102), as: UInt64.self))
         // Delete 1,2,3,4 then hit the missing 99: ENOENT with count = 4 deleted.
         var del: [UInt32] = [1, 2, 3, 4, 99, 5]
         count = UInt32(del.count)
@@ -231,7 +243,9 @@ final class MapTests: XCTestCase {
         m.close()
         XCTAssertTrue(m.isClosed)
         XCTAssertEqual(bpfErrno { try m.update(UInt32(1), UInt64(1)) }, .badFileDescriptor)
-        XCTAssertNil(try rt.nextID(.map, after: UInt32.max - 1))
+        // Ids are below INT_MAX: the last possible start is ENOENT (nil), INT_MAX itself EINVAL.
+        XCTAssertNil(try rt.nextID(.map, after: UInt32(Int32.max) - 1))
+        XCTAssertEqual(bpfErrno { _ = try rt.nextID(.map, after: UInt32(Int32.max)) }, .invalidArgument)
     }
 
     func testTypedAccessRejectsWrongSizes() throws {

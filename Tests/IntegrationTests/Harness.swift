@@ -31,18 +31,19 @@ enum Harness {
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        var outData = Data(), errData = Data()
+        final class Sink: @unchecked Sendable { var data = Data() }
+        let outSink = Sink(), errSink = Sink()
         let group = DispatchGroup()
-        group.enter(); DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter(); DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter(); DispatchQueue.global().async { outSink.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter(); DispatchQueue.global().async { errSink.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         during?(p.processIdentifier)
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(50_000) }
         if p.isRunning { kill(p.processIdentifier, SIGKILL); XCTFail("bpfstress \(args) did not finish in \(timeout)s") }
         p.waitUntilExit()
         group.wait()
-        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self), pid: p.processIdentifier)
+        return Result(status: p.terminationStatus, stdout: String(decoding: outSink.data, as: UTF8.self),
+                      stderr: String(decoding: errSink.data, as: UTF8.self), pid: p.processIdentifier)
     }
 
     static func tempDir(_ name: String) -> String {

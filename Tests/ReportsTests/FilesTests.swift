@@ -22,7 +22,7 @@ final class AtomicFileTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/t.txt")), Data("héllo 🔥\n".utf8))
     }
 
-    func testFailureThrowsErrnoAndKeepsOldFileAndNoTemp() throws {
+    func testFailureThrowsCallAndErrnoAndLeavesNoTemp() throws {
         let dir = try makeTempDir("atomic-fail")
         defer { removeTree(dir) }
         // rename onto a non-empty directory fails; the temp file must be cleaned up.

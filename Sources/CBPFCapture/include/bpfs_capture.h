@@ -31,6 +31,9 @@ uint64_t bpfs_capture_frame_sp(const bpfs_capture *c, int t, int f);
 /* libunwind's proc name ("" if unknown) and offset; only with with_names. */
 const char *bpfs_capture_frame_name(const bpfs_capture *c, int t, int f);
 uint64_t bpfs_capture_frame_offset(const bpfs_capture *c, int t, int f);
+/* 1 if the frame is a signal trampoline (unw_is_signal_frame): the next frame's pc is the
+ * interrupted instruction, not a return address. */
+int bpfs_capture_frame_is_signal(const bpfs_capture *c, int t, int f);
 /* Seconds spent with threads stopped (seize to last detach). */
 double bpfs_capture_stopped_seconds(const bpfs_capture *c);
 

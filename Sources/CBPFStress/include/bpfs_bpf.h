@@ -91,18 +91,20 @@ int bpfs_map_lookup_and_delete_batch(const struct bpfs_rt *rt, int map_fd,
                                      uint64_t flags);
 
 /** BPF_MAP_UPDATE_BATCH: keys/values hold *count entries (per-CPU stride as
- *  above); elem_flags is BPF_ANY/BPF_NOEXIST/BPF_EXIST(|BPF_F_LOCK).
- *  Edge cases: on error *count = entries updated before the failing one
- *  (e.g. -EEXIST with NOEXIST, -E2BIG when the map fills), except after -EFAULT
- *  where *count must not be trusted. */
+ *  above). elem_flags may only be 0 (BPF_ANY) or BPF_F_LOCK: despite libbpf's
+ *  comment, the kernel rejects BPF_NOEXIST/BPF_EXIST here with -EINVAL.
+ *  Edge cases: when an element fails (e.g. -E2BIG when the map fills) *count =
+ *  entries updated before it; argument errors (-EINVAL, -EBADF) return before
+ *  any element and leave *count as passed in; after -EFAULT *count must not be
+ *  trusted. */
 int bpfs_map_update_batch(const struct bpfs_rt *rt, int map_fd, const void *keys,
                           const void *values, uint32_t *count, uint64_t elem_flags,
                           uint64_t flags);
 
-/** BPF_MAP_DELETE_BATCH: keys holds *count keys.
- *  Edge cases: on a non-EFAULT error (e.g. -ENOENT for a missing key) *count =
- *  keys deleted before the error; after -EFAULT *count must not be trusted.
- *  Array maps cannot delete (-EINVAL). */
+/** BPF_MAP_DELETE_BATCH: keys holds *count keys; elem_flags 0 or BPF_F_LOCK.
+ *  Edge cases: on an element error (e.g. -ENOENT for a missing key) *count =
+ *  keys deleted before it; argument errors leave *count as passed in; after
+ *  -EFAULT *count must not be trusted. Array maps cannot delete (-EINVAL). */
 int bpfs_map_delete_batch(const struct bpfs_rt *rt, int map_fd, const void *keys,
                           uint32_t *count, uint64_t elem_flags, uint64_t flags);
 
