@@ -40,7 +40,7 @@ let package = Package(
                 dependencies: ["CBPFCapture", "CBPFStress", "Reports", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: arangeFlags),
         .target(name: "StressCore",
-                dependencies: ["BPFKit", "CBPFStress", "CampaignFile", "Reports", "Capture"],
+                dependencies: ["BPFKit", "CBPFStress", "CBPFCapture", "CampaignFile", "Reports", "Capture"],
                 swiftSettings: arangeFlags),
         .target(name: "Scenarios", dependencies: ["StressCore", "BPFKit"], swiftSettings: arangeFlags),
         .executableTarget(
@@ -53,6 +53,7 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Reports"]),
         .testTarget(name: "StressCoreTests", dependencies: ["StressCore", "Scenarios"]),
+        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "StressCore", "BPFKit"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
     ],
     swiftLanguageModes: [.v5]

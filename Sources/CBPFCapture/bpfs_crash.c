@@ -37,7 +37,7 @@ static void fill_regs(bpfs_crash_record *r, void *uctx) {
 #endif
 }
 
-static void crash_handler(int sig, siginfo_t *si, void *uctx) {
+static void bpfs_crash_handler(int sig, siginfo_t *si, void *uctx) {
     int saved_errno = errno;
     bpfs_crash_record rec;
     memset(&rec, 0, sizeof rec);
@@ -99,7 +99,7 @@ int bpfs_crash_install_ex(int notify_fd, int release_fd, int timeout_ms) {
     g_timeout_ms = timeout_ms < 0 ? 0 : (timeout_ms > 60000 ? 60000 : timeout_ms);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = crash_handler;
+    sa.sa_sigaction = bpfs_crash_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     for (int i = 0; i < NSIG_CRASH; i++) {

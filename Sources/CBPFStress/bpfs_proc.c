@@ -51,6 +51,8 @@ int bpfs_install_stop_handlers(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
+    /* SA_RESTART: a TERM during a ptrace capture must not break its waitpid calls. */
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL)) return -errno;
     signal(SIGPIPE, SIG_IGN);

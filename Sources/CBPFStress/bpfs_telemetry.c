@@ -2,6 +2,7 @@
 #include "bpfs_telemetry.h"
 #include <errno.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 int bpfs_tm_read_ring(const struct bpfs_thread_tm *t, struct bpfs_op_record *out) {
@@ -44,7 +45,12 @@ int bpfs_tm_add_finding(struct bpfs_slot_tm *s, int32_t tid, uint32_t check, int
 }
 
 int bpfs_tm_create(uint32_t nslots, void **base_out) {
-    int fd = memfd_create("bpfstress-telemetry", 0);
+    int fd0 = memfd_create("bpfstress-telemetry", MFD_CLOEXEC);
+    if (fd0 < 0) return -errno;
+    /* Keep it above the fds a worker gets by dup2 (3, 4): dup2 onto itself would not
+     * clear CLOEXEC. */
+    int fd = fcntl(fd0, F_DUPFD_CLOEXEC, 10);
+    close(fd0);
     if (fd < 0) return -errno;
     size_t size = bpfs_tm_size(nslots);
     if (ftruncate(fd, (off_t)size) != 0) { int e = errno; close(fd); return -e; }

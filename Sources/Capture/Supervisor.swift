@@ -68,6 +68,7 @@ final class Session {
     var tracked: Set<Int32> = []
     var tgidCache: [Int32: Int32] = [:]
     var rootStatus: WaitStatus?
+    var traced = false
     var crash: CrashInfo?
     var captures: [ProcessCapture] = []
     var out: [UInt8] = []
@@ -108,8 +109,10 @@ final class Session {
         // Seize before the child execs: it is blocked on the gate pipe.
         let opts = UInt(BPFS_O_TRACECLONE | BPFS_O_TRACEFORK | BPFS_O_TRACEVFORK | BPFS_O_TRACEEXEC
                         | BPFS_O_TRACEEXIT | BPFS_O_EXITKILL)
-        let sr = bpfs_ptrace_seize(root, opts)
-        if sr == 0 { tracked.insert(root) }
+        // If seizing fails (another tracer), the root is still waited for as a plain child
+        // and a hang capture falls back to /proc plus a standalone capture.
+        traced = bpfs_ptrace_seize(root, opts) == 0
+        tracked.insert(root)
         var one: UInt8 = 1
         _ = write(g.write, &one, 1)
         close(g.write)
@@ -293,6 +296,10 @@ final class Session {
 
     func captureHang() {
         let t0 = Date()
+        if !traced {
+            captures = StackCapture.captureTree(root: root)
+            return
+        }
         let pids = Array(Set(tracked.map(tgid))).sorted { a, b in a == root ? true : (b == root ? false : a < b) }
         var states = pids.map { StackCapture.readProcState(pid: $0) }
         let stopped = freeze(tracked.sorted())

@@ -65,8 +65,16 @@ public enum Culprit {
         if plumbingNames.contains(b) || plumbingNames.contains(name) { return true }
         if stringFunction(name) != nil { return true }
         for p in plumbingPrefixes where b.hasPrefix(p) || name.hasPrefix(p) { return true }
+        // A Swift closure or specialization belongs to its outermost context:
+        // "closure #1 in closure #1 in Swift._assertionFailure" is stdlib.
+        let short = shortName(name)
+        var context = short
+        for sep in [" in ", " of "] {
+            if let r = context.range(of: sep, options: .backwards) { context = String(context[r.upperBound...]) }
+        }
+        if context != short && isPlumbing(context) { return true }
         // Swift harness wait helpers: the last path component starts with "bpfsWait".
-        let last = shortName(name).split(separator: ".").last.map(String.init) ?? ""
+        let last = short.split(separator: ".").last.map(String.init) ?? ""
         return last.hasPrefix("bpfsWait")
     }
 

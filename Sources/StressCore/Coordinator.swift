@@ -1,6 +1,7 @@
 import BPFKit
 import CBPFStress
 import Foundation
+import Capture
 import Reports
 
 /// Options of one run that are not part of the campaign.
@@ -13,8 +14,14 @@ public struct RunOptions: Sendable {
     public var statusToTTY: Bool = isatty(STDERR_FILENO) != 0
     public var statusInterval: Double = 5
     public var quiet: Bool = false
+    /// What to do with a hung worker after capturing it.
+    public var onHang: HangAction = .kill
+    /// Read /dev/kmsg for kernel splats during the run.
+    public var watchKernelLog: Bool = true
     public init() {}
 }
+
+public enum HangAction: String, Sendable { case kill, keep }
 
 /// A worker process the coordinator started.
 final class WorkerProcess {
@@ -23,11 +30,19 @@ final class WorkerProcess {
     let scenarioIndex: Int
     let pid: pid_t
     let startedAt: Date
+    /// Our end of the crash socketpair: the worker's handler reports a fatal signal here and
+    /// waits for one byte back, so we can capture it before it dies.
+    let crashFD: Int32
     var findingsConsumed = 0
     var exited = false
+    /// Set when the watchdog or the crash path already made the finding for this death.
+    var deathExplained: String?
+    /// Left SIGSTOPped for a debugger (--on-hang keep): never killed by us.
+    var kept = false
 
-    init(slot: Int, generation: Int, scenarioIndex: Int, pid: pid_t) {
+    init(slot: Int, generation: Int, scenarioIndex: Int, pid: pid_t, crashFD: Int32) {
         self.slot = slot; self.generation = generation; self.scenarioIndex = scenarioIndex; self.pid = pid
+        self.crashFD = crashFD
         startedAt = Date()
     }
 }
@@ -59,8 +74,9 @@ public final class Coordinator {
     let started = Date()
     var startNs: UInt64 = 0
     var endNs: UInt64 = 0
-    /// Hook for the watchdog (capture issue): called every tick with the live workers.
+    /// Extra per-tick hook (tests, plugins).
     public var watchdog: ((Coordinator) -> Void)?
+    var kernelLog: KernelLogWatcher?
 
     public init(plan: RunPlan, options: RunOptions, environment: EnvironmentProbe, runtime: any Runtime) {
         self.plan = plan; self.options = options; self.environment = environment; self.runtime = runtime
@@ -89,6 +105,9 @@ public final class Coordinator {
         }
         defer { tearDownCgroup() }
 
+        if options.watchKernelLog {
+            do { kernelLog = try KernelLogWatcher() } catch { log("kernel log not watched: \(error)") }
+        }
         for (i, s) in plan.scenarios.enumerated() {
             for _ in 0..<s.workers { try spawn(scenarioIndex: i, generation: 0) }
         }
@@ -96,8 +115,11 @@ public final class Coordinator {
         var lastStatus = Date.distantPast
         while bpfs_now_ns() < endNs && bpfs_stop_requested() == 0 {
             usleep(100_000)
+            checkCrashes()
             reap(restartBudget: restartBudget)
             collectFindings()
+            checkHangs()
+            pollKernelLog()
             watchdog?(self)
             let now = Date()
             if options.statusToTTY && !options.quiet {
@@ -109,6 +131,7 @@ public final class Coordinator {
         if bpfs_stop_requested() != 0 { log("stopping early on signal \(bpfs_stop_signal())") }
         stopAll()
         collectFindings()
+        pollKernelLog(final: true)
         if options.statusToTTY && !options.quiet { printStatus(final: true) }
         return makeOutcome()
     }
@@ -134,17 +157,27 @@ public final class Coordinator {
         // Our crash path owns the fatal signals; Swift's backtracer must not compete for them.
         env["SWIFT_BACKTRACE"] = "enable=no"
         let envList = env.map { "\($0.key)=\($0.value)" }
-        let pid = try withCStringArray(args) { argv in
-            try withCStringArray(envList) { envp in
-                var from: [Int32] = [telemetry.fd]
-                var to: [Int32] = [3]
-                let pid = bpfs_spawn_worker(options.executable, argv, envp, &from, &to, 1)
-                if pid < 0 { throw StressError.system("posix_spawn worker", -pid) }
-                return pid
-            }
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            throw StressError.system("socketpair", errno)
         }
+        defer { close(pair[1]) }
+        let pid: pid_t
+        do {
+            pid = try withCStringArray(args) { argv in
+                try withCStringArray(envList) { envp in
+                    var from: [Int32] = [telemetry.fd, pair[1]]
+                    var to: [Int32] = [3, 4]
+                    let pid = bpfs_spawn_worker(options.executable, argv, envp, &from, &to, 2)
+                    if pid < 0 { throw StressError.system("posix_spawn worker", -pid) }
+                    return pid
+                }
+            }
+        } catch { close(pair[0]); throw error }
+        _ = fcntl(pair[0], F_SETFL, O_NONBLOCK)
         usedSlots.append((slot, scenarioIndex))
-        workers.append(WorkerProcess(slot: slot, generation: generation, scenarioIndex: scenarioIndex, pid: pid))
+        workers.append(WorkerProcess(slot: slot, generation: generation, scenarioIndex: scenarioIndex, pid: pid,
+                                     crashFD: pair[0]))
         log("worker slot \(slot) pid \(pid) scenario \(s.descriptor.name) threads \(s.threads)\(generation > 0 ? " (restart \(generation))" : "")")
     }
 
@@ -157,6 +190,7 @@ public final class Coordinator {
             let r = waitpid(w.pid, &status, WNOHANG)
             guard r == w.pid else { continue }
             w.exited = true
+            close(w.crashFD)
             handleExit(w, status: status, restartBudget: restartBudget)
         }
     }
@@ -173,16 +207,19 @@ public final class Coordinator {
             log("worker slot \(w.slot) pid \(w.pid) setup failed; not restarted")
             return
         }
-        let reason = sig != 0 ? "killed by \(signalName(sig))" : "exited with status \(code)"
+        var reason = sig != 0 ? "killed by \(signalName(sig))" : "exited with status \(code)"
         slot.pointee.phase = BPFS_PHASE_DEAD.rawValue
+        if let why = w.deathExplained { reason += " (\(why))" }
         deaths.append(WorkerDeath(slot: w.slot, pid: w.pid, scenario: s.descriptor.name, reason: reason, at: Date()))
         log("worker slot \(w.slot) pid \(w.pid) \(reason)")
-        let title = "worker \(reason) in \(s.descriptor.name)"
-        var dump = "worker slot \(w.slot) (pid \(w.pid), scenario \(s.descriptor.name)) \(reason)\n"
-        dump += flightRecorderText(slot: w.slot)
-        addFinding(Finding(type: sig != 0 ? .crash : .failure, title: title,
-                           signature: Signature.compute(title: title, frames: []), scenario: s.descriptor.name,
-                           check: "worker-survives", worker: w.slot, op: nil, dump: dump))
+        if w.deathExplained == nil {
+            let title = "worker \(reason) in \(s.descriptor.name)"
+            var dump = "worker slot \(w.slot) (pid \(w.pid), scenario \(s.descriptor.name)) \(reason)\n"
+            dump += flightRecorderText(slot: w.slot)
+            addFinding(Finding(type: sig != 0 ? .crash : .failure, title: title,
+                               signature: Signature.compute(title: title, frames: []), scenario: s.descriptor.name,
+                               check: "worker-survives", worker: w.slot, op: nil, dump: dump))
+        }
         let remaining = Double(endNs &- min(endNs, bpfs_now_ns())) / 1e9
         if restarts < restartBudget && remaining > 1 && bpfs_stop_requested() == 0 {
             restarts += 1
@@ -195,13 +232,22 @@ public final class Coordinator {
     /// TERM every live worker, wait the grace period, KILL the rest, reap all.
     func stopAll() {
         telemetry.requestStop()
+        for w in liveWorkers where w.kept {
+            // Not ours to end: the user asked to keep it for a debugger. Leave the campaign
+            // cgroup so that the cgroup can still be removed.
+            w.exited = true
+            close(w.crashFD)
+            log("worker slot \(w.slot) pid \(w.pid) left stopped for a debugger (gdb -p \(w.pid)); not reaped")
+        }
         for w in liveWorkers { kill(w.pid, SIGTERM) }
         let graceEnd = Date().addingTimeInterval(options.stopGrace)
         while !liveWorkers.isEmpty && Date() < graceEnd {
+            checkCrashes()
             for w in liveWorkers {
                 var status: Int32 = 0
                 if waitpid(w.pid, &status, WNOHANG) == w.pid {
                     w.exited = true
+                    close(w.crashFD)
                     handleExit(w, status: status, restartBudget: 0)
                 }
             }
@@ -209,15 +255,19 @@ public final class Coordinator {
         }
         for w in liveWorkers {
             log("worker slot \(w.slot) pid \(w.pid) ignored TERM for \(options.stopGrace)s; sending KILL")
+            let s = plan.scenarios[w.scenarioIndex]
+            let captures = StackCapture.capture(pid: w.pid)
+            let (title0, frames) = FindingTitles.hang([captures])
+            let title = "worker did not stop on TERM: \(title0) in \(s.descriptor.name)"
+            addFinding(Finding(type: .hang, title: title, signature: Signature.compute(title: title, frames: frames),
+                               scenario: s.descriptor.name, check: "no-hang", worker: w.slot,
+                               dump: CaptureFormatter.dump([captures], flightRecorder: flightRecorders(slots: [w.slot]),
+                                                           header: "worker slot \(w.slot) pid \(w.pid) ignored SIGTERM for \(options.stopGrace)s")))
             kill(w.pid, SIGKILL)
             var status: Int32 = 0
             _ = waitpid(w.pid, &status, 0)
             w.exited = true
-            let s = plan.scenarios[w.scenarioIndex]
-            let title = "worker did not stop on TERM in \(s.descriptor.name)"
-            addFinding(Finding(type: .hang, title: title, signature: Signature.compute(title: title, frames: []),
-                               scenario: s.descriptor.name, check: "no-hang", worker: w.slot,
-                               dump: flightRecorderText(slot: w.slot)))
+            close(w.crashFD)
         }
     }
 
@@ -271,7 +321,7 @@ public final class Coordinator {
             let snap = telemetry.snapshot(slot: slot, thread: t)
             out += "thread \(t) tid \(snap.tid): \(snap.opsTotal) ops\n"
             if let f = snap.inflight {
-                let age = Double(bpfs_now_ns() &- f.startNs) / 1e9
+                let age = secondsSince(f.startNs, now: bpfs_now_ns())
                 out += String(format: "  in flight: %@ %@ for %.3fs\n", f.kind.name, f.summary, age)
             }
             for r in telemetry.ring(slot: slot, thread: t).suffix(16).reversed() {

@@ -9,7 +9,7 @@ public enum OpKind: UInt32, CaseIterable, Sendable {
     case objPin, objGet, objInfo, nextID, objectLoad, objectClose, rawTracepointOpen, enableStats
     case connect, listen, accept, check
     case cgroupCreate, cgroupRemove, netnsCreate, netnsDestroy, extensionRestart
-    case sleep, setup, teardown, testHang
+    case sleep, setup, teardown, testHang, testCrash
 
     public var name: String {
         switch self {
@@ -52,6 +52,7 @@ public enum OpKind: UInt32, CaseIterable, Sendable {
         case .setup: return "setup"
         case .teardown: return "teardown"
         case .testHang: return "test_hang"
+        case .testCrash: return "test_crash"
         }
     }
 

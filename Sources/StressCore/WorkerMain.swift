@@ -1,4 +1,5 @@
 import BPFKit
+import CBPFCapture
 import CBPFStress
 import Foundation
 
@@ -12,7 +13,9 @@ public enum WorkerMain {
 
     public static func run(specJSON: String, registry: ScenarioRegistry) -> Int32 {
         _ = bpfs_install_stop_handlers()
-        _ = bpfs_set_parent_death_signal(SIGKILL)
+        // TERM, not KILL: a worker kept stopped for a debugger (--on-hang keep) must outlive
+        // us; a running one still winds down on its own stop flag.
+        _ = bpfs_set_parent_death_signal(SIGTERM)
         guard let data = specJSON.data(using: .utf8),
               let spec = try? JSONDecoder().decode(WorkerSpec.self, from: data) else {
             FileHandle.standardError.write("bpfstress worker: bad spec\n".data(using: .utf8)!)
@@ -27,6 +30,8 @@ public enum WorkerMain {
             FileHandle.standardError.write("bpfstress worker: \(error)\n".data(using: .utf8)!)
             return exitBadSpec
         }
+        // Fatal signals go to the coordinator over fd 4, which captures us before we die.
+        _ = bpfs_crash_install(4)
         let descriptor = type.descriptor
         let comm = "bpfs.\(spec.slot).\(descriptor.shortName)"
         let slot = telemetry.slot(spec.slot)
@@ -93,6 +98,8 @@ final class WorkerThread {
         let rc = pthread_create(&t, &attr, { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
             _ = bpfs_set_comm(box.name)
+            // sigaltstack is per thread: a stack overflow here must still reach the handler.
+            _ = bpfs_crash_thread_init()
             box.body()
             return nil
         }, box)

@@ -28,7 +28,7 @@ struct BPFStress: ParsableCommand {
         abstract: "Multi-process stress and fuzz framework for eBPF runtimes.",
         discussion: "Exit codes: 0 no findings, 1 findings, 2 usage or config error, 3 environment (not privileged, missing feature).",
         version: BPFStressVersion.string,
-        subcommands: [Run.self, List.self, Bench.self, Worker.self])
+        subcommands: [Run.self, List.self, Supervise.self, Bench.self, Worker.self])
 }
 
 struct Run: ParsableCommand {
@@ -45,6 +45,8 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("report-dir"), help: "Where run directories go.") var reportDir: String = "reports"
     @Option(help: "Runtime: kernel.") var runtime: String = "kernel"
     @Flag(help: "No status line.") var quiet = false
+    @Option(name: .customLong("on-hang"), help: "kill (default) or keep a hung worker stopped for a debugger.")
+    var onHang: String = "kill"
 
     func run() throws {
         let registry = Scenarios.registry
@@ -101,6 +103,8 @@ struct Run: ParsableCommand {
         var options = RunOptions()
         options.runtimeName = runtime
         options.quiet = quiet
+        guard let action = HangAction(rawValue: onHang) else { die("--on-hang takes kill or keep", ExitCodes.usage) }
+        options.onHang = action
         installStopHandlers()
         let coordinator = Coordinator(plan: plan, options: options, environment: env, runtime: rt)
         let outcome: RunOutcome
@@ -166,4 +170,40 @@ struct BenchOps: ParsableCommand {
         }
         print(String(format: "median ratio (harness / C loop): %.3f  (goal >= 0.95)", r.ratio))
     }
+}
+
+struct Supervise: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run any command (and its process tree) under the watchdog; capture hangs and crashes.",
+        discussion: "Hung: no output for --idle-timeout, or running past --timeout. Exit: 0 passed, 1 finding or failing command, 2 usage, 3 environment.")
+    @Option(help: "Seconds before the command counts as hung.") var timeout: Double = 600
+    @Option(name: .customLong("idle-timeout"), help: "Seconds without output before it counts as hung.") var idleTimeout: Double = 120
+    @Option(name: .customLong("report-dir"), help: "Where run directories go.") var reportDir: String = "reports"
+    @Option(help: "Testcase name in the JUnit.") var name: String?
+    @Argument(parsing: .postTerminator, help: "The command to supervise, after --.") var command: [String] = []
+
+    func run() throws {
+        guard !command.isEmpty else { die("supervise needs a command after --", ExitCodes.usage) }
+        guard timeout > 0, idleTimeout > 0 else { die("--timeout and --idle-timeout must be positive", ExitCodes.usage) }
+        guard Probes.isRoot() || ptraceAllowedForNonRoot() else {
+            die("needs root or ptrace permission over the command", ExitCodes.environment)
+        }
+        installStopHandlers()
+        let label = name ?? URL(fileURLWithPath: command[0]).lastPathComponent
+        let o: SuperviseRun.Outcome
+        do {
+            o = try SuperviseRun.run(command: command, timeout: timeout, idleTimeout: idleTimeout, name: label,
+                                     reportRoot: reportDir)
+        } catch { die("writing report: \(error)", 4) }
+        if let f = o.result.finding { print("FINDING [\(f.type.rawValue)] \(f.title)") }
+        if let e = o.result.error { FileHandle.standardError.write("bpfstress: \(e)\n".data(using: .utf8)!) }
+        print("report: \(o.reportPath)")
+        throw ExitCode(o.exitCode)
+    }
+}
+
+/// Yama ptrace_scope 0 lets a non-root parent trace its own children.
+func ptraceAllowedForNonRoot() -> Bool {
+    let s = (try? String(contentsOfFile: "/proc/sys/kernel/yama/ptrace_scope", encoding: .utf8)) ?? "0"
+    return s.trimmingCharacters(in: .whitespacesAndNewlines) == "0"
 }

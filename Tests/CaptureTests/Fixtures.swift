@@ -90,7 +90,15 @@ enum Fixtures {
     """#
 
     static var dir: String = {
-        let d = NSTemporaryDirectory() + "bpfstress-capture-tests-\(getpid())"
+        // Remove what earlier runs (now dead) left behind; ours is removed by the next run.
+        let tmp = NSTemporaryDirectory()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []
+            where name.hasPrefix("bpfstress-capture-tests-") {
+            if let pid = Int32(name.dropFirst("bpfstress-capture-tests-".count)), kill(pid, 0) != 0 {
+                try? FileManager.default.removeItem(atPath: tmp + name)
+            }
+        }
+        let d = tmp + "bpfstress-capture-tests-\(getpid())"
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()

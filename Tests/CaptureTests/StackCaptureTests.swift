@@ -172,7 +172,7 @@ final class StackCaptureTests: XCTestCase {
         let cap = StackCapture.capture(pid: p.pid)
         let t = try XCTUnwrap(cap.threads.first { $0.tid == rec.tid })
         XCTAssertTrue(functions(t).contains("copy_values"), CaptureFormatter.dump([cap], header: ""))
-        XCTAssertTrue(functions(t).contains("crash_handler"))
+        XCTAssertTrue(functions(t).contains("bpfs_crash_handler"))
         // The IFUNC variant is a LOCAL symbol: only the build-id debug file of libc names it.
         let top = try XCTUnwrap(functions(t).first { $0.contains("mem") })
         XCTAssertTrue(top.hasPrefix("__memcpy_") || top.hasPrefix("__memmove_"), top)

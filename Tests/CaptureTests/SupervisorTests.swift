@@ -57,6 +57,20 @@ final class SupervisorTests: XCTestCase {
         XCTAssertEqual(f.signature, Signature.compute(title: f.title, frames: [["copy_values", "main"]]))
     }
 
+    /// A process with the crash handler but nobody on its notify fd: the handler gives up at
+    /// once, re-faults into the default action, and that second delivery is captured.
+    func testCrashHandlerUnderSupervisorStillDiesBySignalAndIsCaptured() throws {
+        let bin = try Fixtures.build("segv_handler", Fixtures.segv,
+                                     extra: ["-DWITH_HANDLER", "-I", Fixtures.cshimDir + "/include",
+                                             Fixtures.cshimDir + "/bpfs_crash.c"])
+        // fd 3 is closed in the child: the handler's write fails with EBADF.
+        let r = Supervisor.run(command: [bin], timeout: 20, idleTimeout: 10, name: "segv")
+        XCTAssertEqual(r.signal, SIGSEGV)
+        XCTAssertEqual(r.crash?.signal, SIGSEGV)
+        XCTAssertEqual(r.finding?.title, "SIGSEGV in memcpy from copy_values")
+        XCTAssertLessThan(r.durationSeconds, 5)
+    }
+
     func testCleanCommandHasNoFinding() {
         let r = Supervisor.run(command: ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], timeout: 10, idleTimeout: 5)
         XCTAssertNil(r.error)

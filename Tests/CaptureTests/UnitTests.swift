@@ -39,10 +39,13 @@ final class SignatureAndCulpritTests: XCTestCase {
                   "syscall", "read", "__GI___libc_read", "clone3", "start_thread", "epoll_wait", "__nanosleep",
                   "bpfs_wait_for_command", "swift_task_switch", "_dispatch_worker_thread2", "__restore_rt",
                   "Swift._assertionFailure(_: Swift.StaticString) -> Swift.Never",
-                  "StressCore.Worker.bpfsWaitForCommand() -> ()", "??", ""] {
+                  "StressCore.Worker.bpfsWaitForCommand() -> ()", "??", "",
+                  "closure #1 (Swift.UnsafeBufferPointer<Swift.UInt8>) -> () in closure #1 (Swift.UnsafeBufferPointer<Swift.UInt8>) -> () in Swift._assertionFailure(_: Swift.StaticString, _: Swift.StaticString, file: Swift.StaticString, line: Swift.UInt, flags: Swift.UInt32) -> Swift.Never",
+                  "merged generic specialization <Swift.UInt64> of Swift.Array.subscript.getter : (Swift.Int) -> A"] {
             XCTAssertTrue(Culprit.isPlumbing(p), p)
         }
-        for m in ["lock_a_then_b", "main", "wait_for_peer", "poll_events", "Scenarios.LockScenario.run(worker: Swift.Int) throws -> ()"] {
+        for m in ["lock_a_then_b", "main", "wait_for_peer", "poll_events", "Scenarios.LockScenario.run(worker: Swift.Int) throws -> ()",
+                  "closure #2 () -> () in Scenarios.Lock.run() -> ()", "crash.explode(Swift.Array<Swift.Int>, Swift.Int) -> Swift.Int"] {
             XCTAssertFalse(Culprit.isPlumbing(m), m)
         }
         XCTAssertEqual(Culprit.shortName("Scenarios.LockScenario.run(worker: Swift.Int) throws -> ()"), "Scenarios.LockScenario.run")

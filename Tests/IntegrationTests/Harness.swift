@@ -22,10 +22,12 @@ enum Harness {
     struct Result { var status: Int32; var stdout: String; var stderr: String; var pid: Int32 }
 
     /// Starts bpfstress with `args`; `during` runs while it is alive (with its pid).
-    static func run(_ args: [String], timeout: Double = 120, during: ((Int32) -> Void)? = nil) throws -> Result {
+    static func run(_ args: [String], timeout: Double = 120, env: [String: String] = [:],
+                    during: ((Int32) -> Void)? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
         p.currentDirectoryURL = URL(fileURLWithPath: repoRoot)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -99,5 +101,28 @@ enum Harness {
 
     static func comm(_ pid: Int32) -> String {
         ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+extension Harness {
+    /// Writes a campaign file into `dir` and returns its path.
+    static func campaign(_ yaml: String, in dir: String, name: String = "c.yaml") throws -> String {
+        let path = dir + "/" + name
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// "t (tracing stop)" or TracerPid != 0: a process some capture forgot to detach from.
+    static func isPtraceStopped(_ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        let tracer = status.split(separator: "\n").first { $0.hasPrefix("TracerPid:") }?
+            .split(separator: "\t").last.map(String.init) ?? "0"
+        return status.contains("t (tracing stop)") || tracer.trimmingCharacters(in: .whitespaces) != "0"
+    }
+
+    /// Every process whose comm starts with "bpfs." (bpfstress workers).
+    static func workerProcesses() -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { comm($0).hasPrefix("bpfs.") }
     }
 }

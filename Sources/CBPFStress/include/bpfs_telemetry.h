@@ -170,7 +170,7 @@ int bpfs_tm_add_finding(struct bpfs_slot_tm *s, int32_t tid, uint32_t check, int
                         const char *title, const char *text);
 
 /* Creates the memfd-backed block, sized for `nslots`, and maps it. Returns the fd
- * (no CLOEXEC: it is passed to workers with posix_spawn dup2) or -errno. */
+ * (CLOEXEC: workers get it through posix_spawn dup2, which clears the flag) or -errno. */
 int bpfs_tm_create(uint32_t nslots, void **base_out);
 /* Maps an existing block from an inherited fd, checking magic and version. */
 int bpfs_tm_attach(int fd, void **base_out, uint64_t *size_out);

@@ -6,4 +6,5 @@
 #include "bpfs_telemetry.h"
 #include "bpfs_proc.h"
 #include "bpfs_bench.h"
+#include "bpfs_fixtures.h"
 #endif
