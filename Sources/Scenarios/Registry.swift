@@ -6,6 +6,10 @@ import StressCore
 public enum Scenarios {
     public static let all: [any Scenario.Type] = [
         LoadAttachV4V6.self,
+        PercpuBatchSizes.self,
+        MapParallel.self,
+        LockContentionABBA.self,
+        ExtensionRestart.self,
     ]
 
     /// Fixtures for the harness's own tests; never part of a real campaign.

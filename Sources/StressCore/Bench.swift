@@ -1,4 +1,5 @@
 import BPFKit
+import CBPFCapture
 import CBPFStress
 import Foundation
 
@@ -25,6 +26,13 @@ public enum OpPathBench {
                                             requirements: [], checks: [])
         let worker = WorkerContext(spec: spec, runtime: runtime, descriptor: descriptor, telemetry: block)
         let thread = ThreadContext(worker: worker, index: 0)
+        // Measured as a worker runs: with the crash handler installed and its sigaltstack set.
+        var pair: [Int32] = [-1, -1]
+        if socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 {
+            _ = bpfs_crash_install(pair[1])
+            _ = bpfs_crash_thread_init()
+        }
+        defer { bpfs_crash_uninstall(); close(pair[0]); close(pair[1]) }
         let nkeys: UInt32 = 1000
         var harness: [Double] = [], baseline: [Double] = []
         for _ in 0..<rounds {

@@ -121,20 +121,19 @@ public final class ThreadContext {
     @inline(__always)
     public func op<T>(_ kind: OpKind, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ body: () throws -> T) throws -> T {
         bpfs_op_begin(tm, kind.rawValue, a0, a1, nil)
-        do {
-            let r = try body()
-            bpfs_op_end(tm, 0)
-            return r
-        } catch {
-            bpfs_op_end(tm, errnoValue(of: error))
-            throw error
-        }
+        return try finishOp(body)
     }
 
     /// Same as `op`, with a short text label (object name, case name) kept in the recorder.
     public func op<T>(_ kind: OpKind, label: String, _ a0: UInt64 = 0, _ a1: UInt64 = 0,
                       _ body: () throws -> T) throws -> T {
         label.withCString { bpfs_op_begin(tm, kind.rawValue, a0, a1, $0) }
+        return try finishOp(body)
+    }
+
+    /// Runs the body of the op in flight and closes its flight-recorder entry with its errno.
+    @inline(__always)
+    func finishOp<T>(_ body: () throws -> T) throws -> T {
         do {
             let r = try body()
             bpfs_op_end(tm, 0)

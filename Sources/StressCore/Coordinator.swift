@@ -18,6 +18,8 @@ public struct RunOptions: Sendable {
     public var onHang: HangAction = .kill
     /// Read /dev/kmsg for kernel splats during the run.
     public var watchKernelLog: Bool = true
+    /// Inventory BPF objects, cgroups, netns and bpffs mounts before and after the campaign.
+    public var leakCheck: Bool = true
     public init() {}
 }
 
@@ -98,6 +100,7 @@ public final class Coordinator {
         log("campaign \(plan.campaign.name) seed \(plan.seed) runtime \(runtime.name) kernel \(environment.kernelRelease)")
         for s in plan.skipped { log("skip \(s.name): \(s.reason)") }
 
+        let inventoryBefore = options.leakCheck ? Inventory.take(runtime: runtime) : nil
         if plan.scenarios.contains(where: { $0.descriptor.requirements.contains(.cgroupHooks) }) {
             let name = "bpfstress.\(getpid()).\(String(plan.seed, radix: 16))"
             cgroup = try CampaignCgroup.create(name: name)
@@ -132,6 +135,8 @@ public final class Coordinator {
         stopAll()
         collectFindings()
         pollKernelLog(final: true)
+        tearDownCgroup()
+        if let before = inventoryBefore { checkLeaks(before: before) }
         if options.statusToTTY && !options.quiet { printStatus(final: true) }
         return makeOutcome()
     }
@@ -162,13 +167,17 @@ public final class Coordinator {
             throw StressError.system("socketpair", errno)
         }
         defer { close(pair[1]) }
+        // Workers report only through telemetry; their stdio must not hold the caller's pipes
+        // open (a kept worker would block whoever waits for our output to end).
+        let devnull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { if devnull >= 0 { close(devnull) } }
         let pid: pid_t
         do {
             pid = try withCStringArray(args) { argv in
                 try withCStringArray(envList) { envp in
-                    var from: [Int32] = [telemetry.fd, pair[1]]
-                    var to: [Int32] = [3, 4]
-                    let pid = bpfs_spawn_worker(options.executable, argv, envp, &from, &to, 2)
+                    var from: [Int32] = [telemetry.fd, pair[1], devnull, devnull, devnull]
+                    var to: [Int32] = [3, 4, 0, 1, 2]
+                    let pid = bpfs_spawn_worker(options.executable, argv, envp, &from, &to, devnull >= 0 ? 5 : 2)
                     if pid < 0 { throw StressError.system("posix_spawn worker", -pid) }
                     return pid
                 }
@@ -207,7 +216,7 @@ public final class Coordinator {
             log("worker slot \(w.slot) pid \(w.pid) setup failed; not restarted")
             return
         }
-        var reason = sig != 0 ? "killed by \(signalName(sig))" : "exited with status \(code)"
+        var reason = sig != 0 ? "killed by \(FindingTitles.signalName(sig))" : "exited with status \(code)"
         slot.pointee.phase = BPFS_PHASE_DEAD.rawValue
         if let why = w.deathExplained { reason += " (\(why))" }
         deaths.append(WorkerDeath(slot: w.slot, pid: w.pid, scenario: s.descriptor.name, reason: reason, at: Date()))
@@ -277,6 +286,19 @@ public final class Coordinator {
             log("campaign cgroup teardown failed: \(error)")
         }
         cgroup = nil
+    }
+
+    /// Everything the campaign created that is still there after teardown is a `leak` finding.
+    func checkLeaks(before: Inventory) {
+        let r = LeakCheck.compare(before: before, runtime: runtime, owned: LeakCheck.ownedNames(plan: plan))
+        for o in r.unattributed { log("new object not attributed to this campaign: \(o)") }
+        guard !r.leaks.isEmpty else { log("leak check: clean"); return }
+        let scenario = plan.scenarios.count == 1 ? plan.scenarios[0].descriptor.name : "campaign"
+        let kinds = Set(r.leaks.map { String($0.split(separator: " ").first ?? "") }).sorted()
+        let title = "leaked \(kinds.joined(separator: ", ")) after \(scenario)"
+        addFinding(Finding(type: .leak, title: title, signature: Signature.compute(title: title, frames: []),
+                           scenario: scenario, check: "no-leaks",
+                           dump: "still present after teardown:\n" + r.leaks.map { "  " + $0 }.joined(separator: "\n")))
     }
 
     // MARK: - findings
@@ -410,14 +432,6 @@ public final class Coordinator {
 }
 
 public enum BPFStressVersion { public static let string = "0.1.0" }
-
-func signalName(_ sig: Int32) -> String {
-    let names: [Int32: String] = [SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL",
-                                  SIGTRAP: "SIGTRAP", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE",
-                                  SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGPIPE: "SIGPIPE", SIGALRM: "SIGALRM",
-                                  SIGTERM: "SIGTERM", SIGSYS: "SIGSYS", SIGUSR1: "SIGUSR1", SIGUSR2: "SIGUSR2"]
-    return names[sig] ?? "signal \(sig)"
-}
 
 /// Runs `body` with a NULL-terminated C string array (argv/envp style).
 func withCStringArray<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) throws -> R) rethrows -> R {

@@ -21,7 +21,7 @@ public struct StressError: Error, CustomStringConvertible {
         self.code = code; self.message = message; self.errno = errno
     }
 
-    static func system(_ what: String, _ e: Int32) -> StressError {
+    public static func system(_ what: String, _ e: Int32) -> StressError {
         StressError(.system, "\(what) failed: \(ErrnoName.name(e)) (\(String(cString: strerror(e))))", errno: e)
     }
 

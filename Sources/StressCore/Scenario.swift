@@ -54,15 +54,19 @@ public struct ScenarioDescriptor: Sendable {
     public let checks: [CheckSpec]
     /// BPF objects from corpora/progs this scenario loads; the coordinator builds them before spawning.
     public let objects: [String]
+    /// Names of maps/programs the scenario creates outside those objects (for the leak check;
+    /// names in `objects` are known already).
+    public let ownedNames: [String]
     /// Registered only when BPFSTRESS_TEST_SCENARIOS=1 (fixtures for the harness's own tests).
     public let testOnly: Bool
 
     public init(name: String, shortName: String, summary: String, bugClass: String = "",
                 requirements: [Requirement], parameters: [ParameterSpec] = [], checks: [CheckSpec],
-                objects: [String] = [], testOnly: Bool = false) {
+                objects: [String] = [], ownedNames: [String] = [], testOnly: Bool = false) {
         self.name = name; self.shortName = shortName; self.summary = summary; self.bugClass = bugClass
         self.requirements = requirements; self.parameters = parameters; self.testOnly = testOnly
         self.objects = objects
+        self.ownedNames = ownedNames
         self.checks = CheckSpec.framework + checks
     }
 

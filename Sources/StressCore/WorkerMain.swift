@@ -16,6 +16,9 @@ public enum WorkerMain {
         // TERM, not KILL: a worker kept stopped for a debugger (--on-hang keep) must outlive
         // us; a running one still winds down on its own stop flag.
         _ = bpfs_set_parent_death_signal(SIGTERM)
+        // A kept (stopped) worker becomes an orphaned process group when we exit, and the
+        // kernel then sends SIGHUP+SIGCONT: survive it, stuck where it hung, for gdb -p.
+        signal(SIGHUP, SIG_IGN)
         guard let data = specJSON.data(using: .utf8),
               let spec = try? JSONDecoder().decode(WorkerSpec.self, from: data) else {
             FileHandle.standardError.write("bpfstress worker: bad spec\n".data(using: .utf8)!)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BPFKit
 import CampaignFile
+import Capture
 import Foundation
 import Glibc
 import Reports
@@ -151,7 +152,7 @@ struct Worker: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print ratios against a baseline measured side by side.",
-        subcommands: [BenchOps.self])
+        subcommands: [BenchOps.self, BenchCapture.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -206,4 +207,25 @@ struct Supervise: ParsableCommand {
 func ptraceAllowedForNonRoot() -> Bool {
     let s = (try? String(contentsOfFile: "/proc/sys/kernel/yama/ptrace_scope", encoding: .utf8)) ?? "0"
     return s.trimmingCharacters(in: .whitespacesAndNewlines) == "0"
+}
+
+struct BenchCapture: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture",
+        abstract: "All-thread capture (user+kernel stacks) of a process with N blocked threads vs eu-stack -p.")
+    @Option(help: "Blocked threads in the target.") var threads: Int = 64
+    @Option(help: "Captures per tool.") var iterations: Int = 20
+
+    func run() throws {
+        guard Probes.isRoot() || ptraceAllowedForNonRoot() else { die("needs ptrace permission", ExitCodes.environment) }
+        let r = try CaptureBench.run(threads: threads, iterations: iterations)
+        print(String(format: "threads %d, %d captures each", threads, iterations))
+        print(String(format: "bpfstress capture: %8.1f ms", r.ours * 1000))
+        if r.euStack < 0 {
+            print("eu-stack -p:       not installed (apt-get install elfutils)")
+        } else {
+            print(String(format: "eu-stack -p:       %8.1f ms", r.euStack * 1000))
+            print(String(format: "ratio (bpfstress / eu-stack): %.2f  (goal <= 2.0)", r.ours / r.euStack))
+        }
+    }
 }

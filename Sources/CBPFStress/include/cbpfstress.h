@@ -6,5 +6,7 @@
 #include "bpfs_telemetry.h"
 #include "bpfs_proc.h"
 #include "bpfs_bench.h"
+#include "bpfs_netns.h"
+#include "bpfs_structops.h"
 #include "bpfs_fixtures.h"
 #endif

@@ -1,0 +1,448 @@
+import BPFKit
+import Foundation
+import StressCore
+
+/// Extension restart, Linux style: the providers of attach points (cgroups, network
+/// namespaces, struct_ops) are torn down and recreated while programs are attached to
+/// them, as other threads keep loading and attaching programs. Seed bug: a provider's
+/// detach path waited for an epoch for a provider that never attached, deadlocking
+/// against a thread creating programs during the restart.
+public final class ExtensionRestart: Scenario {
+    public static let descriptor = ScenarioDescriptor(
+        name: "extension-restart",
+        shortName: "xrst",
+        summary: "churn cgroups, netns and struct_ops with programs attached while creators load and attach",
+        bugClass: "provider teardown racing program creation (detach of a never-attached provider deadlock)",
+        requirements: [.bpfLoad, .cgroupHooks, .btf],
+        parameters: [
+            ParameterSpec("period", .duration, default: .duration(0.05), help: "minimum time between restart cycles of one churner"),
+            ParameterSpec("churn", .string, default: .string("cgroup,netns,structops"),
+                          help: "comma-separated churn kinds: cgroup, netns, structops"),
+            ParameterSpec("churners", .int, default: .int(1), help: "churner threads per worker; the other threads create"),
+            ParameterSpec("connects", .int, default: .int(2), help: "connections per restart through the churned provider"),
+        ],
+        checks: [
+            CheckSpec("cgroup-churn", "mkdir, attach connect4/6 by prog-attach and link, member's connect counted, move out, rmdir while attached"),
+            CheckSpec("dead-cgroup-link", "a link to the removed cgroup reports detached (link info cgroup_id 0)"),
+            CheckSpec("netns-churn", "new netns, sk_lookup + flow_dissector links attached and counted, netns destroyed while attached"),
+            CheckSpec("dead-netns-link", "a link to the destroyed netns reports detached (link info netns_ino 0)"),
+            CheckSpec("structops-churn", "tcp_congestion_ops registered, connections use it (init counted), unregistered, name gone"),
+            CheckSpec("prog-freed", "after a restart, closing the last fd frees every program and map of it (ids gone)"),
+            CheckSpec("creator-outside-window", "loads and attaches outside a restart window never fail"),
+            CheckSpec("no-leaks", "after teardown no program, map or link the worker created is still live"),
+        ],
+        objects: ["connect4", "connect6", "netns_prog", "tcp_cc"])
+
+    public enum Kind: String, CaseIterable, Sendable { case cgroup, netns, structops }
+
+    let runtime: any Runtime
+    let campaignPath: String
+    let campaignFD: Int32
+    let kinds: [Kind]
+    /// Why struct_ops churn is off on this runtime (nil when on).
+    let structOpsSkip: String?
+    let paths: [String: String]
+    let ledger = ObjectLedger()
+    let windows = RestartWindows()
+    let lock = NSLock()
+    var running = 0
+    var judged = false
+
+    public init(worker: WorkerContext) throws {
+        runtime = worker.runtime
+        guard let cg = worker.cgroupPath else { throw StressError(.environment, "extension-restart needs the campaign cgroup") }
+        campaignPath = cg
+        campaignFD = try worker.cgroupFD()
+        var requested = worker.params.string("churn").split(separator: ",").compactMap {
+            Kind(rawValue: $0.trimmingCharacters(in: .whitespaces))
+        }
+        if requested.isEmpty { requested = Kind.allCases }
+        if !runtime.capabilities.contains(.structOps) || !Probes.hasBTF() {
+            structOpsSkip = "struct_ops churn skipped: runtime \(runtime.name) has no struct_ops or no kernel BTF"
+        } else if !(runtime is KernelRuntime) {
+            structOpsSkip = "struct_ops churn skipped: registration goes through libbpf, only on the kernel runtime"
+        } else {
+            structOpsSkip = nil
+        }
+        if structOpsSkip != nil { requested.removeAll { $0 == .structops } }
+        if !runtime.capabilities.contains(.netns) { requested.removeAll { $0 == .netns } }
+        kinds = requested
+        var p: [String: String] = [:]
+        for name in Self.descriptor.objects { p[name] = try ProgramCatalog.objectPath(name) }
+        paths = p
+        Self.removeStaleChurnCgroups(under: cg)
+    }
+
+    public func teardown() { close(campaignFD) }
+
+    /// Churn cgroups of dead workers (named with their pid) left after a crash.
+    static func removeStaleChurnCgroups(under parent: String) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+        for e in entries where e.hasPrefix("bpfstress-churn.") {
+            let parts = e.split(separator: ".")
+            guard parts.count >= 2, let pid = pid_t(parts[1]), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            rmdir(parent + "/" + e)
+        }
+    }
+
+    // MARK: - thread roles
+
+    public func run(thread: ThreadContext) throws {
+        lock.lock(); running += 1; lock.unlock()
+        defer {
+            lock.lock(); running -= 1
+            let last = running == 0 && !judged && !thread.keepRunning
+            if last { judged = true }
+            lock.unlock()
+            if last { judgeLeaks(thread: thread) }
+        }
+        let churners = max(0, thread.params.int("churners"))
+        let isChurner = thread.worker.threadCount == 1 || thread.index < churners
+        let isCreator = thread.worker.threadCount == 1 || thread.index >= churners || kinds.isEmpty
+        let period = thread.params.double("period")
+        let parsed = try [IPFamily.v4: BPFObject.open(path: paths["connect4"]!),
+                          IPFamily.v6: BPFObject.open(path: paths["connect6"]!)]
+        let netnsObject = try BPFObject.open(path: paths["netns_prog"]!)
+        var n = thread.index
+        var nextChurn = Date()
+        while thread.keepRunning {
+            if isChurner && !kinds.isEmpty && Date() >= nextChurn {
+                nextChurn = Date().addingTimeInterval(period)
+                let kind = kinds[n % kinds.count]
+                windows.enter()
+                switch kind {
+                case .cgroup: cgroupChurn(thread, objects: parsed, n: n)
+                case .netns: netnsChurn(thread, object: netnsObject)
+                case .structops: structOpsChurn(thread)
+                }
+                windows.exit()
+                n += 1
+            }
+            if isCreator {
+                create(thread, object: parsed[n % 2 == 0 ? .v4 : .v6]!, family: n % 2 == 0 ? .v4 : .v6, n: n)
+                if !isChurner { n += 1 }
+            } else if Date() < nextChurn {
+                thread.heartbeat()
+                usleep(UInt32(min(max(nextChurn.timeIntervalSinceNow, 0), 0.05) * 1e6))
+            }
+        }
+    }
+
+    // MARK: - creators
+
+    /// One load -> attach (campaign cgroup) -> query -> detach -> close; a failure outside
+    /// a restart window is a finding, inside one it is tolerated and counted.
+    func create(_ thread: ThreadContext, object: BPFObject, family: IPFamily, n: Int) {
+        let rt = runtime
+        let type: BPFAttachType = family == .v4 ? .cgroupInet4Connect : .cgroupInet6Connect
+        let progName = family == .v4 ? "count_connect4" : "count_connect6"
+        let useLink = (n / 2) % 2 == 1
+        let before = windows.snapshot()
+        func failed(_ op: OpKind, _ error: Error, _ what: String) {
+            let e = errnoValue(of: error)
+            if e == E2BIG { thread.tolerate(E2BIG); return }  // 64 programs per hook, shared with other scenarios
+            if RestartWindows.overlapped(before: before, after: windows.snapshot()) {
+                thread.tolerate(e > 0 ? e : 0)
+                return
+            }
+            thread.fail("creator-outside-window", title: "bpf_\(op.name) failed: \(Churn.errnoText(error)) outside a restart window in \(Self.descriptor.name)",
+                        detail: "\(what): \(error)\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
+                        errno: max(e, 0), op: op)
+        }
+        let loaded: LoadedObject
+        do {
+            loaded = try thread.op(.objectLoad, label: family == .v4 ? "connect4.o" : "connect6.o") { try object.load(into: rt) }
+        } catch { failed(.progLoad, error, "load \(object.path)"); return }
+        ledger.record(loaded, runtime: rt)
+        defer { _ = try? thread.op(.objectClose) { loaded.close() } }
+        guard let prog = try? loaded.program(progName) else { return }
+        let id = (try? rt.programInfo(prog).id) ?? 0
+        var link: LinkFD?
+        do {
+            if useLink {
+                link = try thread.op(.linkCreate, UInt64(prog.fd), UInt64(campaignFD)) { try rt.linkCreate(prog, target: campaignFD, type: type) }
+                if let l = link, let lid = try? rt.linkInfo(l).id { ledger.record(ObjectRef(.link, lid)) }
+            } else {
+                try thread.op(.progAttach, UInt64(prog.fd), UInt64(campaignFD)) {
+                    try rt.progAttach(prog, target: campaignFD, type: type, flags: BPFAttachFlags.allowMulti)
+                }
+            }
+        } catch { failed(useLink ? .linkCreate : .progAttach, error, "attach prog id \(id) to the campaign cgroup"); return }
+        defer {
+            if let l = link { l.close() } else { _ = try? rt.progDetach(prog, target: campaignFD, type: type) }
+        }
+        do {
+            let ids = try thread.op(.progQuery, UInt64(campaignFD)) { try rt.progQuery(target: campaignFD, type: type).programIDs }
+            if !ids.contains(id) {
+                thread.fail("creator-outside-window", title: "attached program missing from prog query in \(Self.descriptor.name)",
+                            detail: "prog id \(id) (\(family), \(useLink ? "link" : "prog-attach")) not in \(ids)")
+                return
+            }
+        } catch { failed(.progQuery, error, "query campaign cgroup"); return }
+        thread.pass("creator-outside-window")
+    }
+
+    // MARK: - cgroup churn
+
+    func cgroupChurn(_ thread: ThreadContext, objects: [IPFamily: BPFObject], n: Int) {
+        let rt = runtime
+        let name = Self.descriptor.name
+        let path = "\(campaignPath)/bpfstress-churn.\(getpid()).\(thread.index)"
+        func bad(_ op: OpKind, _ error: Error?, _ what: String, check: String = "cgroup-churn") {
+            let e = error.map { errnoValue(of: $0) } ?? 0
+            let call = op == .cgroupCreate ? "mkdir" : op == .cgroupRemove ? "rmdir" : "bpf_\(op.name)"
+            thread.fail(check, title: error == nil ? "\(what) in \(name)" : "\(call) failed in cgroup churn: \(Churn.errnoText(error!)) in \(name)",
+                        detail: "\(what)\(error.map { ": \($0)" } ?? "")\ncgroup \(path)\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
+                        errno: max(e, 0), op: op)
+        }
+        do {
+            try thread.op(.cgroupCreate, label: "mkdir") {
+                if mkdir(path, 0o755) != 0 { throw StressError.system("mkdir \(path)", errno) }
+            }
+        } catch { bad(.cgroupCreate, error, "mkdir child cgroup"); return }
+        var removed = false
+        var member: CgroupMember?
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer {
+            // Every path: no member left inside, directory gone, fds closed.
+            if let m = member {
+                _ = try? "\(m.pid)\n".write(toFile: campaignPath + "/cgroup.procs", atomically: false, encoding: .utf8)
+                try? m.killAndReap()
+            }
+            if !removed { _ = Churn.waitUntil(seconds: 2, heartbeat: thread.heartbeat) { rmdir(path) == 0 || errno == ENOENT } }
+            if fd >= 0 { close(fd) }
+        }
+        guard fd >= 0 else { bad(.cgroupCreate, StressError.system("open \(path)", errno), "open child cgroup"); return }
+
+        // Load both families; one attaches by prog-attach and the other by link, swapping each cycle.
+        var loaded: [IPFamily: LoadedObject] = [:]
+        defer { loaded.values.forEach { $0.close() } }
+        var links: [LinkFD] = []
+        defer { links.forEach { $0.close() } }
+        var progIDs: [UInt32] = []
+        var mapIDs: [UInt32] = []
+        let linkFamily: IPFamily = n % 2 == 0 ? .v6 : .v4
+        for family in [IPFamily.v4, .v6] {
+            do {
+                let l = try thread.op(.objectLoad, label: family == .v4 ? "connect4.o" : "connect6.o") { try objects[family]!.load(into: rt) }
+                loaded[family] = l
+                ledger.record(l, runtime: rt)
+                progIDs += l.programs.values.compactMap { try? rt.programInfo($0).id }
+                mapIDs += l.maps.values.compactMap { try? rt.mapInfo($0).id }
+                let prog = try l.program(family == .v4 ? "count_connect4" : "count_connect6")
+                let type: BPFAttachType = family == .v4 ? .cgroupInet4Connect : .cgroupInet6Connect
+                if family == linkFamily {
+                    let link = try thread.op(.linkCreate, UInt64(prog.fd), UInt64(fd)) { try rt.linkCreate(prog, target: fd, type: type) }
+                    links.append(link)
+                    if let lid = try? rt.linkInfo(link).id { ledger.record(ObjectRef(.link, lid)) }
+                } else {
+                    try thread.op(.progAttach, UInt64(prog.fd), UInt64(fd)) {
+                        try rt.progAttach(prog, target: fd, type: type, flags: BPFAttachFlags.allowMulti)
+                    }
+                }
+            } catch { bad(.progAttach, error, "load/attach \(family) program to the child cgroup"); return }
+        }
+
+        // A member process connects once from inside: the child cgroup's program must count it.
+        let memberFamily: IPFamily = n % 4 < 2 ? .v4 : .v6
+        do {
+            let listener = try LoopbackListener(family: memberFamily)
+            member = try thread.op(.connect, UInt64(listener.port), 1) {
+                try CgroupMember(cgroupFD: fd, family: memberFamily.rawValue, connectPort: listener.port)
+            }
+            let map = try loaded[memberFamily]!.map("connects")
+            var seen: UInt64 = 0
+            _ = Churn.waitUntil(seconds: 3, heartbeat: thread.heartbeat) {
+                seen = ((try? map.lookup(UInt32(listener.port), as: UInt64.self)) ?? nil) ?? 0
+                return seen >= 1
+            }
+            if seen != 1 {
+                bad(.connect, nil, "child cgroup's \(memberFamily) connect program counted \(seen) connects of its member, expected 1 (\(memberFamily == linkFamily ? "link" : "prog-attach"))")
+                return
+            }
+        } catch { bad(.connect, error, "member process connect from the child cgroup"); return }
+
+        // Move the member out, then rmdir while the programs are still attached.
+        do {
+            try thread.op(.cgroupRemove, label: "move member out") {
+                try "\(member!.pid)\n".write(toFile: campaignPath + "/cgroup.procs", atomically: false, encoding: .utf8)
+            }
+            try member?.killAndReap()
+            member = nil
+            try thread.op(.cgroupRemove, label: "rmdir attached") {
+                var err: Int32 = 0
+                let ok = Churn.waitUntil(seconds: 2, heartbeat: thread.heartbeat) {
+                    if rmdir(path) == 0 { return true }
+                    err = errno
+                    return err != EBUSY
+                }
+                if !ok || err != 0 && err != EBUSY { if rmdir(path) != 0 { throw StressError.system("rmdir \(path)", errno) } }
+            }
+            removed = true
+        } catch { bad(.cgroupRemove, error, "move member out and rmdir the child cgroup with programs attached"); return }
+        thread.pass("cgroup-churn")
+
+        // The link must notice its cgroup is gone (cgroup_bpf_release runs from a work item).
+        for link in links {
+            var cgid: UInt64? = nil
+            let detached = Churn.waitUntil(seconds: 5, heartbeat: thread.heartbeat) {
+                cgid = try? thread.op(.objInfo, UInt64(link.fd)) { try rt.linkInfo(link).cgroupID ?? 0 }
+                return cgid == 0
+            }
+            if detached {
+                thread.pass("dead-cgroup-link")
+            } else {
+                bad(.objInfo, nil, "link to a removed cgroup still reports cgroup id \(cgid.map(String.init) ?? "?") after 5 s", check: "dead-cgroup-link")
+            }
+        }
+
+        // Closing the last fds frees the programs and maps: their ids disappear.
+        links.forEach { $0.close() }
+        loaded.values.forEach { $0.close() }
+        checkFreed(thread, programs: progIDs, maps: mapIDs, what: "cgroup churn")
+    }
+
+    /// Every id must leave get_next_id within a bounded time after its last fd closed.
+    func checkFreed(_ thread: ThreadContext, programs: [UInt32], maps: [UInt32], what: String) {
+        let refs = Set(programs.map { ObjectRef(.program, $0) } + maps.map { ObjectRef(.map, $0) })
+        let left = (try? thread.op(.nextID, UInt64(refs.count)) {
+            LeakOracle.waitGone(refs, runtime: runtime, seconds: 5, heartbeat: thread.heartbeat)
+        }) ?? refs.sorted()
+        if left.isEmpty {
+            thread.pass("prog-freed")
+        } else {
+            thread.fail("prog-freed", title: "objects still live after their last fd closed in \(what) in \(Self.descriptor.name)",
+                        detail: "still in get_next_id 5 s after close: \(left.map(\.description).joined(separator: ", "))")
+        }
+    }
+
+    // MARK: - netns churn
+
+    func netnsChurn(_ thread: ThreadContext, object: BPFObject) {
+        let rt = runtime
+        let name = Self.descriptor.name
+        let k = max(1, thread.params.int("connects"))
+        func bad(_ op: OpKind, _ error: Error?, _ what: String, check: String = "netns-churn") {
+            let e = error.map { errnoValue(of: $0) } ?? 0
+            thread.fail(check, title: error == nil ? "\(what) in \(name)" : "\(op.name) failed in netns churn: \(Churn.errnoText(error!)) in \(name)",
+                        detail: "\(what)\(error.map { ": \($0)" } ?? "")\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
+                        errno: max(e, 0), op: op)
+        }
+        let ns: NetworkNamespace
+        do { ns = try thread.op(.netnsCreate) { try NetworkNamespace() } } catch { bad(.netnsCreate, error, "create network namespace"); return }
+        defer { ns.close() }
+        let loaded: LoadedObject
+        do { loaded = try thread.op(.objectLoad, label: "netns_prog.o") { try object.load(into: rt) } } catch {
+            bad(.objectLoad, error, "load netns_prog.o"); return
+        }
+        defer { loaded.close() }
+        ledger.record(loaded, runtime: rt)
+        let progIDs = loaded.programs.values.compactMap { try? rt.programInfo($0).id }
+        let mapIDs = loaded.maps.values.compactMap { try? rt.mapInfo($0).id }
+        var links: [LinkFD] = []
+        defer { links.forEach { $0.close() } }
+        do {
+            for (prog, type) in [("count_sk_lookup", BPFAttachType.skLookup), ("pass_flow_dissector", .flowDissector)] {
+                let p = try loaded.program(prog)
+                let link = try thread.op(.linkCreate, UInt64(p.fd), UInt64(ns.fd)) { try rt.linkCreate(p, target: ns.fd, type: type) }
+                links.append(link)
+                if let lid = try? rt.linkInfo(link).id { ledger.record(ObjectRef(.link, lid)) }
+                let info = try rt.netnsLinkInfo(link)
+                if UInt64(info.netnsInode) != ns.inode {
+                    bad(.objInfo, nil, "\(prog) link reports netns inode \(info.netnsInode), expected \(ns.inode)"); return
+                }
+            }
+            let done = try thread.op(.connect, UInt64(k)) { try ns.loopbackTraffic(connects: k) }
+            let calls = try loaded.map("netns_calls")
+            let lookups = try calls.lookup(UInt32(0), as: UInt64.self) ?? 0
+            // One listener lookup per connection (the SYN); the final ACK finds the request socket.
+            if done != k || lookups != UInt64(k) {
+                bad(.connect, nil, "sk_lookup program counted \(lookups) lookups for \(done) of \(k) connections in the churned netns"); return
+            }
+        } catch { bad(.linkCreate, error, "attach sk_lookup/flow_dissector to the new netns and run traffic"); return }
+
+        // Destroy the namespace with both programs attached: the links must turn detached.
+        do { try thread.op(.netnsDestroy) { ns.close() } } catch {}
+        thread.pass("netns-churn")
+        for link in links {
+            var ino: UInt32? = nil
+            let detached = Churn.waitUntil(seconds: 10, heartbeat: thread.heartbeat) {
+                ino = try? thread.op(.objInfo, UInt64(link.fd)) { try rt.netnsLinkInfo(link).netnsInode }
+                return ino == 0
+            }
+            if detached { thread.pass("dead-netns-link") } else {
+                bad(.objInfo, nil, "link to a destroyed netns still reports netns inode \(ino.map(String.init) ?? "?") after 10 s", check: "dead-netns-link")
+            }
+        }
+        links.forEach { $0.close() }
+        loaded.close()
+        checkFreed(thread, programs: progIDs, maps: mapIDs, what: "netns churn")
+    }
+
+    // MARK: - struct_ops churn
+
+    func structOpsChurn(_ thread: ThreadContext) {
+        let name = Self.descriptor.name
+        let k = max(1, thread.params.int("connects"))
+        let ccName = "bpfs\(String(getpid(), radix: 16))_\(thread.index)"
+        func bad(_ op: OpKind, _ error: Error?, _ what: String) {
+            let e = error.map { errnoValue(of: $0) } ?? 0
+            thread.fail("structops-churn", title: error == nil ? "\(what) in \(name)" : "\(what) failed: \(Churn.errnoText(error!)) in \(name)",
+                        detail: "\(ccName)\(error.map { ": \($0)" } ?? "")\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
+                        errno: max(e, 0), op: op)
+        }
+        let ops: StructOpsObject
+        do {
+            ops = try thread.op(.extensionRestart, label: "register") {
+                try StructOpsObject.register(path: paths["tcp_cc"]!, map: "bpfs_cc", name: ccName)
+            }
+        } catch { bad(.extensionRestart, error, "struct_ops register"); return }
+        defer { ops.close() }
+        let progIDs = ops.programIDs()
+        let mapIDs = ["bpfs_cc", "cc_calls"].compactMap { ops.mapID($0) }
+        ledger.record(.program, progIDs)
+        ledger.record(.map, mapIDs)
+        var kept: Int32 = -1
+        defer { if kept >= 0 { close(kept) } }
+        do {
+            let listener = try LoopbackListener(family: .v4)
+            for i in 0..<k {
+                let c = try thread.op(.connect, UInt64(listener.port), UInt64(i)) {
+                    try CongestionClient.connect(family: IPFamily.v4.rawValue, port: listener.port, congestion: ccName)
+                }
+                if c.inUse != ccName { close(c.fd); bad(.connect, nil, "socket reports congestion control '\(c.inUse)', expected the registered one"); return }
+                if kept >= 0 { close(kept) }
+                kept = c.fd  // the last one stays open across the unregister
+            }
+            let calls = try ops.map("cc_calls")
+            let inits = try calls.lookup(UInt32(0), as: UInt64.self) ?? 0
+            if inits != UInt64(k) { bad(.mapLookup, nil, "struct_ops init ran \(inits) times for \(k) connections"); return }
+            try thread.op(.extensionRestart, label: "unregister") { try ops.unregister() }
+            // Unregistered: the name must be unknown to new sockets.
+            do {
+                let c = try CongestionClient.connect(family: IPFamily.v4.rawValue, port: listener.port, congestion: ccName)
+                close(c.fd)
+                bad(.connect, nil, "setsockopt(TCP_CONGESTION) still accepts an unregistered struct_ops name"); return
+            } catch { if errnoValue(of: error) != ENOENT { bad(.connect, error, "setsockopt of the unregistered name (expected ENOENT)"); return } }
+        } catch { bad(.connect, error, "connections through the registered congestion control"); return }
+        thread.pass("structops-churn")
+        if kept >= 0 { close(kept); kept = -1 }
+        ops.close()
+        checkFreed(thread, programs: progIDs, maps: mapIDs, what: "struct_ops churn")
+    }
+
+    // MARK: - leak check
+
+    func judgeLeaks(thread: ThreadContext) {
+        let created = ledger.all
+        let left = (try? thread.op(.nextID, UInt64(created.count)) {
+            LeakOracle.waitGone(created, runtime: runtime, seconds: 5, heartbeat: thread.heartbeat)
+        }) ?? created.sorted()
+        if left.isEmpty {
+            thread.pass("no-leaks")
+        } else {
+            thread.fail("no-leaks", title: "objects created by \(Self.descriptor.name) still live after teardown",
+                        detail: "\(left.count) of \(created.count) created objects remain: " + left.prefix(50).map(\.description).joined(separator: ", "))
+        }
+    }
+}

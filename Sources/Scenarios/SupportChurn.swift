@@ -1,0 +1,178 @@
+import BPFKit
+import Foundation
+import StressCore
+
+// Helpers shared by extension-restart and lock-contention-abba. The judgements are pure
+// functions so that tests can show each one failing on tampered input.
+
+// MARK: - kernel log
+
+/// Judges /dev/kmsg records ("prio,seq,usec,flags;text"). Only kernel-facility records
+/// count (facility 0, prio < 8): user-space writes to /dev/kmsg, such as the capture
+/// tests' injected WARNING lines, are not the kernel's.
+public enum KernelLogOracle {
+    /// Substrings that mean the kernel complained (splats, lockdep, rqspinlock reports, stalls).
+    public static let markers = [
+        "WARNING:", "BUG:", "lockdep", "possible circular locking", "possible recursive locking",
+        "rqspinlock", "INFO: task", "soft lockup", "hard LOCKUP", "detected stall", "self-detected stall",
+        "general protection fault", "Oops", "Kernel panic", "Call Trace:", "kernel BUG at",
+    ]
+
+    /// The text of every kernel record carrying a marker, in order.
+    public static func problems(in records: [String]) -> [String] {
+        records.compactMap { rec -> String? in
+            guard let semi = rec.firstIndex(of: ";") else { return nil }
+            let fields = rec[..<semi].split(separator: ",")
+            guard let prio = fields.first.flatMap({ Int($0) }), prio < 8 else { return nil }
+            let text = String(rec[rec.index(after: semi)...]).trimmingCharacters(in: .whitespacesAndNewlines)
+            return markers.contains { text.contains($0) } ? text : nil
+        }
+    }
+}
+
+/// Reads /dev/kmsg from the moment it is opened (older records are skipped).
+public final class KernelLogReader {
+    private var fd: Int32
+    /// Records lost to ring-buffer wrap between reads (EPIPE).
+    public private(set) var lost = 0
+
+    /// open(/dev/kmsg, O_RDONLY|O_NONBLOCK) + lseek(SEEK_END).
+    public init() throws {
+        fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw StressError.system("open /dev/kmsg", errno) }
+        if lseek(fd, 0, SEEK_END) < 0 {
+            let e = errno
+            close(fd)
+            throw StressError.system("lseek /dev/kmsg", e)
+        }
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Every record since the last call (bounded to 100000 records).
+    public func read() -> [String] {
+        var out: [String] = []
+        var buf = [UInt8](repeating: 0, count: 8192)
+        for _ in 0..<100_000 {
+            let n = Glibc.read(fd, &buf, buf.count)
+            if n < 0 {
+                if errno == EPIPE { lost += 1; continue }
+                break  // EAGAIN: nothing more
+            }
+            if n == 0 { break }
+            out.append(String(decoding: buf[0..<n], as: UTF8.self))
+        }
+        return out
+    }
+}
+
+// MARK: - object ledger (leak check)
+
+/// One kernel object a scenario created, by id space and id.
+public struct ObjectRef: Hashable, Comparable, CustomStringConvertible, Sendable {
+    public enum Kind: String, Sendable { case program, map, link }
+    public let kind: Kind
+    public let id: UInt32
+    public init(_ kind: Kind, _ id: UInt32) { self.kind = kind; self.id = id }
+    public var description: String { "\(kind.rawValue) \(id)" }
+    public static func < (a: ObjectRef, b: ObjectRef) -> Bool { (a.kind.rawValue, a.id) < (b.kind.rawValue, b.id) }
+}
+
+/// The ids a worker created; after teardown none may still be live.
+public final class ObjectLedger {
+    private let lock = NSLock()
+    private var refs = Set<ObjectRef>()
+    public init() {}
+
+    public func record(_ ref: ObjectRef) { lock.lock(); refs.insert(ref); lock.unlock() }
+    public func record(_ kind: ObjectRef.Kind, _ ids: [UInt32]) { ids.forEach { record(ObjectRef(kind, $0)) } }
+    public var all: Set<ObjectRef> { lock.lock(); defer { lock.unlock() }; return refs }
+
+    /// Program and map ids of a loaded object (bpf_obj_get_info_by_fd on each fd).
+    public func record(_ object: LoadedObject, runtime: any Runtime) {
+        for p in object.programs.values { if let id = try? runtime.programInfo(p).id { record(ObjectRef(.program, id)) } }
+        for m in object.maps.values { if let id = try? runtime.mapInfo(m).id { record(ObjectRef(.map, id)) } }
+    }
+}
+
+public enum LeakOracle {
+    /// Created objects still live, sorted.
+    public static func leaked(created: Set<ObjectRef>, live: Set<ObjectRef>) -> [ObjectRef] {
+        created.intersection(live).sorted()
+    }
+
+    /// Every live id of `kinds`, by BPF_*_GET_NEXT_ID walks (bounded).
+    public static func liveIDs(_ runtime: any Runtime, kinds: [ObjectRef.Kind] = [.program, .map, .link]) -> Set<ObjectRef> {
+        var out = Set<ObjectRef>()
+        for kind in kinds {
+            let k: BPFObjectKind = kind == .program ? .program : kind == .map ? .map : .link
+            var id: UInt32 = 0
+            for _ in 0..<1_000_000 {
+                guard let next = try? runtime.nextID(k, after: id) else { break }
+                out.insert(ObjectRef(kind, next))
+                id = next
+            }
+        }
+        return out
+    }
+
+    /// Polls until none of `refs` is live or `seconds` pass (objects are freed
+    /// asynchronously: RCU, cgroup release work, netns cleanup). Returns what is left.
+    public static func waitGone(_ refs: Set<ObjectRef>, runtime: any Runtime, seconds: Double,
+                                heartbeat: () -> Void = {}) -> [ObjectRef] {
+        let kinds = Array(Set(refs.map(\.kind)))
+        let end = Date().addingTimeInterval(seconds)
+        var left = leaked(created: refs, live: liveIDs(runtime, kinds: kinds))
+        while !left.isEmpty && Date() < end {
+            heartbeat()
+            usleep(20_000)
+            left = leaked(created: Set(left), live: liveIDs(runtime, kinds: kinds))
+        }
+        return left
+    }
+}
+
+// MARK: - restart windows
+
+/// When churners restart a provider. A creator's failure counts as "inside a window"
+/// when a restart was under way at its start or end, or one began or ended during it.
+public final class RestartWindows {
+    public struct Snapshot: Equatable, Sendable {
+        public var active: Int
+        public var epoch: UInt64
+        public init(active: Int, epoch: UInt64) { self.active = active; self.epoch = epoch }
+    }
+    private let lock = NSLock()
+    private var state = Snapshot(active: 0, epoch: 0)
+    public init() {}
+
+    public func enter() { lock.lock(); state.active += 1; state.epoch &+= 1; lock.unlock() }
+    public func exit() { lock.lock(); state.active -= 1; state.epoch &+= 1; lock.unlock() }
+    public func snapshot() -> Snapshot { lock.lock(); defer { lock.unlock() }; return state }
+
+    /// Pure: did an op that saw `before` at its start and `after` at its end overlap a window?
+    public static func overlapped(before: Snapshot, after: Snapshot) -> Bool {
+        before.active > 0 || after.active > 0 || before.epoch != after.epoch
+    }
+}
+
+// MARK: - small utilities
+
+enum Churn {
+    /// Polls `condition` every 10 ms for at most `seconds`; true when it held.
+    static func waitUntil(seconds: Double, heartbeat: () -> Void = {}, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while true {
+            if condition() { return true }
+            if Date() >= end { return false }
+            heartbeat()
+            usleep(10_000)
+        }
+    }
+
+    /// "EBUSY" or "error" for a thrown error.
+    static func errnoText(_ error: Error) -> String {
+        let e = errnoValue(of: error)
+        return e > 0 ? ErrnoName.name(e) : "error"
+    }
+}
