@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import SystemPackage
 
@@ -79,6 +80,8 @@ public final class CampaignCgroup {
         }
         let deadline = FileUtil.monotonicNs() + 2_000_000_000
         while true {
+            // Children first (a worker that died mid-churn leaves its child cgroups behind).
+            removeChildren(of: path)
             for pid in procs() {
                 _ = FileUtil.write(mountRoot + "/cgroup.procs", "\(pid)\n")
             }
@@ -92,6 +95,22 @@ public final class CampaignCgroup {
                                detail: "\(path) (pids left: \(procs()))")
             }
             usleep(10_000)
+        }
+    }
+
+    /// Depth-first: moves each child cgroup's processes to the mount root and removes it.
+    /// rmdir works with programs still attached; the kernel releases them with the cgroup.
+    func removeChildren(of dir: String, depth: Int = 0) {
+        guard depth < 16, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for e in entries {
+            let child = dir + "/" + e
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: child, isDirectory: &isDir), isDir.boolValue else { continue }
+            removeChildren(of: child, depth: depth + 1)
+            for pid in (FileUtil.read(child + "/cgroup.procs") ?? "").split(separator: "\n") {
+                _ = FileUtil.write(mountRoot + "/cgroup.procs", "\(pid)\n")
+            }
+            _ = rmdir(child)
         }
     }
 

@@ -155,6 +155,7 @@ public struct NetnsLinkInfo: Equatable, Sendable {
     /// 0 once the namespace the link was attached to is gone.
     public let netnsInode: UInt32
     public let attachType: BPFAttachType
+    public init(netnsInode: UInt32, attachType: BPFAttachType) { self.netnsInode = netnsInode; self.attachType = attachType }
 }
 
 extension Runtime {

@@ -35,10 +35,22 @@ final class CgroupTests: XCTestCase {
         defer { args.forEach { free($0) } }
         XCTAssertEqual(posix_spawn(&pid, "/bin/sleep", nil, nil, &args, environ), 0)
         defer { kill(pid, SIGKILL); var st: Int32 = 0; waitpid(pid, &st, 0) }
-        try cg.add(pid: pid)
-        XCTAssertEqual(cg.procs(), [pid])
-        XCTAssertEqual(bpfError { try cg.add(pid: 999_999_999) }?.code, .cgroup)
+        // Left-behind children (a worker that died mid-churn), one holding the process, are
+        // removed depth-first by teardown.
+        XCTAssertEqual(mkdir(cg.path + "/bpfstress-churn.1", 0o755), 0)
+        XCTAssertEqual(mkdir(cg.path + "/bpfstress-churn.1/inner", 0o755), 0)
+        XCTAssertNotNil(try? FileUtil.write(cg.path + "/bpfstress-churn.1/inner/cgroup.procs", "\(pid)\n").get())
+        XCTAssertEqual(cg.procs(), [])
         try cg.teardown()
+        XCTAssertFalse(FileUtil.exists(cg.path + "/bpfstress-churn.1"))
+        try? cg.teardown()
+        let cg2 = try CampaignCgroup.create(name: "bpfstress-test-\(getpid())-b")
+        try cg2.add(pid: pid)
+        XCTAssertEqual(cg2.procs(), [pid])
+        XCTAssertEqual(bpfError { try cg2.add(pid: 999_999_999) }?.code, .cgroup)
+        try cg2.teardown()
+        XCTAssertFalse(FileUtil.exists(cg2.path))
+        XCTAssertEqual(cg2.fd, -1)
         XCTAssertFalse(FileUtil.exists(cg.path))
         XCTAssertEqual(cg.fd, -1)
         try cg.teardown()  // idempotent

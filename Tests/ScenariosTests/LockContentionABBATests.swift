@@ -93,11 +93,12 @@ final class LockContentionABBATests: XCTestCase {
         XCTAssertEqual(reader.read().filter { $0.contains(marker) }, [])
     }
 
+    /// One record; the newline matters: an unterminated record stays open for continuation.
     func writeKmsg(_ s: String) throws {
         let fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw NSError(domain: "kmsg", code: Int(errno)) }
         defer { close(fd) }
-        _ = s.withCString { write(fd, $0, strlen($0)) }
+        _ = (s + "\n").withCString { write(fd, $0, strlen($0)) }
     }
 
     // MARK: the BPF program itself

@@ -247,6 +247,7 @@ final class PercpuBatchOracleTests: XCTestCase {
         // An unmapped in_batch cursor (a zero-byte buffer is the guard page itself).
         let unmapped = try GuardedBuffer(byteCount: 0)
         let vb = try GuardedBuffer(byteCount: 16)
+        count = 1  // untrusted after the EFAULT above
         XCTAssertThrowsError(try map.lookupBatch(inBatch: unmapped, outBatch: ob, keys: kb, values: vb, count: &count)) {
             XCTAssertEqual(($0 as? BPFError)?.errno?.rawValue, EFAULT)
         }
