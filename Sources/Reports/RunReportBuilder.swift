@@ -27,7 +27,10 @@ public enum RunReportBuilder {
                 for check in sc.checks {
                     let buckets = mine.filter { $0.check == check.name }
                     if buckets.isEmpty {
-                        if check.failed == 0 {
+                        if let why = check.skipReason, check.passed == 0, check.failed == 0 {
+                            suite.cases.append(TestCaseResult(name: check.name, classname: classname,
+                                                              outcome: .skipped(message: why)))
+                        } else if check.failed == 0 {
                             suite.cases.append(TestCaseResult(name: check.name, classname: classname, outcome: .passed))
                         } else {
                             let total = check.passed + check.failed

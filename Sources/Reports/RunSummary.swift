@@ -5,9 +5,11 @@ public struct CheckSummary: Codable, Sendable, Equatable {
     public var name: String
     public var passed: UInt64
     public var failed: UInt64
+    /// Why the check could not run here (a feature this machine lacks); nil when it ran.
+    public var skipReason: String? = nil
 
-    public init(name: String, passed: UInt64, failed: UInt64) {
-        self.name = name; self.passed = passed; self.failed = failed
+    public init(name: String, passed: UInt64, failed: UInt64, skipReason: String? = nil) {
+        self.name = name; self.passed = passed; self.failed = failed; self.skipReason = skipReason
     }
 }
 

@@ -64,8 +64,14 @@ public final class ExtensionRestart: Scenario {
         } else {
             structOpsSkip = nil
         }
-        if structOpsSkip != nil { requested.removeAll { $0 == .structops } }
-        if !runtime.capabilities.contains(.netns) { requested.removeAll { $0 == .netns } }
+        if let why = structOpsSkip {
+            requested.removeAll { $0 == .structops }
+            worker.skipCheck("structops-churn", reason: why)
+        }
+        if !runtime.capabilities.contains(.netns) {
+            requested.removeAll { $0 == .netns }
+            worker.skipCheck("netns-churn", reason: "netns churn skipped: runtime \(runtime.name) has no network namespaces")
+        }
         kinds = requested
         var p: [String: String] = [:]
         for name in Self.descriptor.objects { p[name] = try ProgramCatalog.objectPath(name) }

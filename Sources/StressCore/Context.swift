@@ -72,6 +72,16 @@ public final class WorkerContext {
         return fd
     }
 
+    /// Marks a check as not runnable here (a missing feature), with the reason. It shows as a
+    /// skipped JUnit testcase unless some thread still passed or failed it.
+    public func skipCheck(_ check: String, reason: String) {
+        guard let idx = descriptor.checkIndex(check) else { return }
+        _ = bpfs_tm_add_finding(slot, bpfs_gettid(), UInt32(idx), 0, WorkerContext.skipMarker, "skip", reason)
+    }
+
+    /// Finding-record kind that carries a skip reason instead of a finding.
+    static let skipMarker: UInt32 = 0xFFFF
+
     /// Records a finding from process-level code (setup/teardown), on thread slot 0.
     public func fail(_ check: String, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
         let idx = descriptor.checkIndex(check) ?? 0

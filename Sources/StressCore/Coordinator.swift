@@ -79,6 +79,8 @@ public final class Coordinator {
     /// Extra per-tick hook (tests, plugins).
     public var watchdog: ((Coordinator) -> Void)?
     var kernelLog: KernelLogWatcher?
+    /// "scenario/check" -> why that check could not run here.
+    var skippedChecks: [String: String] = [:]
 
     public init(plan: RunPlan, options: RunOptions, environment: EnvironmentProbe, runtime: any Runtime) {
         self.plan = plan; self.options = options; self.environment = environment; self.runtime = runtime
@@ -326,6 +328,11 @@ public final class Coordinator {
             let text = withUnsafeBytes(of: f.text) { cString($0) }
             let checks = s.descriptor.checks
             let check = Int(f.check) < checks.count ? checks[Int(f.check)].name : "setup"
+            if f.kind == WorkerContext.skipMarker {
+                if skippedChecks[s.descriptor.name + "/" + check] == nil { log("skip \(s.descriptor.name) \(check): \(text)") }
+                skippedChecks[s.descriptor.name + "/" + check] = text
+                continue
+            }
             let op = OpKind(rawValue: f.kind).flatMap { $0 == .none ? nil : $0.name }
             var dump = "worker slot \(w.slot) pid \(w.pid) tid \(f.tid) scenario \(s.descriptor.name) check \(check)\n\(text)\n"
             dump += flightRecorderText(slot: w.slot)
@@ -409,7 +416,8 @@ public final class Coordinator {
             for (e, n) in t.errnoTolerated.enumerated() where n > 0 && e > 0 { tolerated[ErrnoName.name(Int32(e))] = n }
             let checks = s.descriptor.checks.enumerated().map { (ci, c) -> CheckSummary in
                 let failedHere = UInt64(findings.filter { $0.scenario == s.descriptor.name && $0.check == c.name }.count)
-                return CheckSummary(name: c.name, passed: t.checkPass[ci], failed: max(t.checkFail[ci], failedHere))
+                return CheckSummary(name: c.name, passed: t.checkPass[ci], failed: max(t.checkFail[ci], failedHere),
+                                    skipReason: skippedChecks[s.descriptor.name + "/" + c.name])
             }
             scenarios.append(ScenarioSummary(name: s.descriptor.name, status: "ran", skipReason: nil, workers: s.workers,
                                              threads: s.threads, ops: t.ops, opsPerSecond: Double(t.ops) / wall,

@@ -103,4 +103,22 @@ final class RunReportBuilderTests: XCTestCase {
         XCTAssertEqual(suites[0].name, "bpfstress")
         XCTAssertEqual(suites[0].tests, 0)
     }
+
+    /// A check the machine cannot run is a skipped testcase with the reason; one that some
+    /// thread still evaluated is not hidden by the skip.
+    func testSkippedCheckBecomesASkippedTestcase() {
+        var s = summary()
+        s.buckets = []
+        s.scenarios = [ScenarioSummary(name: "extension-restart", workers: 1, threads: 3, ops: 10, opsPerSecond: 1,
+                                       opsByKind: [:], toleratedErrnos: [:],
+                                       checks: [CheckSummary(name: "structops-churn", passed: 0, failed: 0,
+                                                             skipReason: "struct_ops churn skipped: no BTF"),
+                                                CheckSummary(name: "netns-churn", passed: 3, failed: 0,
+                                                             skipReason: "ignored: it ran")])]
+        let suite = RunReportBuilder.junitSuites(summary: s, systemOut: "")[0]
+        XCTAssertEqual(suite.cases.map(\.name), ["structops-churn", "netns-churn"])
+        XCTAssertEqual(suite.cases[0].outcome, .skipped(message: "struct_ops churn skipped: no BTF"))
+        XCTAssertEqual(suite.cases[1].outcome, .passed)
+        XCTAssertEqual(suite.skipped, 1)
+    }
 }
