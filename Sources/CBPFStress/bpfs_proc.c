@@ -28,8 +28,14 @@ pid_t bpfs_spawn_worker(const char *path, char *const argv[], char *const envp[]
     if (rc) return -rc;
     rc = posix_spawnattr_init(&at);
     if (rc) { posix_spawn_file_actions_destroy(&fa); return -rc; }
-    for (int i = 0; i < nfds && !rc; i++)
+    int highest = 2;
+    for (int i = 0; i < nfds && !rc; i++) {
         rc = posix_spawn_file_actions_adddup2(&fa, from_fds[i], to_fds[i]);
+        if (to_fds[i] > highest) highest = to_fds[i];
+    }
+    /* Nothing else leaks in: an inherited pipe (say, our caller's stdout) held open by a
+     * worker would keep the caller waiting for EOF as long as the worker lives. */
+    if (!rc) rc = posix_spawn_file_actions_addclosefrom_np(&fa, highest + 1);
     sigemptyset(&none);
     sigfillset(&all);
     /* A shell's background job inherits SIG_IGN for INT/QUIT: reset everything. */

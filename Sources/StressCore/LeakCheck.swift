@@ -25,7 +25,10 @@ public struct Inventory: Sendable, Equatable {
             if let l = try? runtime.link(byID: id) { inv.links[id] = (try? runtime.linkInfo(l).programID) ?? 0; l.close() }
         }
         if let mount = Probes.cgroup2Mount() {
-            inv.cgroups = Set(walkCgroups(mount, depth: 3).filter { $0.contains("bpfstress") })
+            // Only this coordinator's campaign cgroups (bpfstress.<our pid>.<seed>) and what lies
+            // under them: another campaign running at the same time is not ours to report.
+            let mine = mount + "/bpfstress.\(getpid())."
+            inv.cgroups = Set(walkCgroups(mount, depth: 3).filter { $0.hasPrefix(mine) })
         }
         inv.netns = Set(((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? [])
             .filter { $0.contains("bpfstress") })

@@ -120,21 +120,32 @@ final class CaptureRunTests: XCTestCase {
     func testOnHangKeepLeavesTheWorkerStoppedButNotTraced() throws {
         let dir = Harness.tempDir("keep")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let c = try Harness.campaign(Self.hangCampaign.replacingOccurrences(of: "duration: 6s", with: "duration: 4s"), in: dir)
-        let r = try Harness.run(["run", c, "--seed", "6", "--on-hang", "keep", "--report-dir", dir, "--quiet"], env: testEnv)
-        XCTAssertEqual(r.status, 1, r.stderr)
-        XCTAssertTrue(r.stderr.contains("kept stopped for a debugger: gdb -p "), r.stderr)
-        let kept = Harness.workerProcesses()
-        defer { for p in kept { kill(p, SIGKILL) } }
-        XCTAssertEqual(kept.count, 1)
-        for p in kept {
-            XCTAssertFalse(Harness.isPtraceStopped(p), "worker \(p) left ptrace-stopped")
-            // Still stuck in the fixture's pipe read, where a debugger wants to find it.
-            let wchans = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(p)/task")) ?? []).map {
-                ((try? String(contentsOfFile: "/proc/\(p)/task/\($0)/wchan", encoding: .utf8)) ?? "")
+        let c = try Harness.campaign(Self.hangCampaign.replacingOccurrences(of: "duration: 6s", with: "duration: 5s"), in: dir)
+        var stoppedSeen: [Int32] = []
+        var tracedSeen: [Int32] = []
+        let r = try Harness.run(["run", c, "--seed", "6", "--on-hang", "keep", "--report-dir", dir, "--quiet"],
+                                env: testEnv) { pid in
+            // The hang is caught a little after 2 s; from then on the worker must sit in
+            // group-stop (T), detached from every tracer, while bpfstress keeps running.
+            let end = Date().addingTimeInterval(4.5)
+            while Date() < end {
+                for w in Harness.children(of: pid) where Harness.comm(w).hasPrefix("bpfs.") {
+                    let status = (try? String(contentsOfFile: "/proc/\(w)/status", encoding: .utf8)) ?? ""
+                    if status.contains("T (stopped)") && !stoppedSeen.contains(w) { stoppedSeen.append(w) }
+                    if Harness.isPtraceStopped(w) && !tracedSeen.contains(w) { tracedSeen.append(w) }
+                }
+                usleep(100_000)
             }
-            XCTAssertTrue(wchans.contains { $0.contains("pipe_read") || $0 == "do_signal_stop" }, "\(wchans)")
         }
+        defer { for p in stoppedSeen { kill(p, SIGKILL) } }
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(stoppedSeen.count, 1, "the hung worker was never left stopped")
+        XCTAssertEqual(tracedSeen, [], "a worker was left ptrace-stopped")
+        XCTAssertTrue(r.stderr.contains("kept stopped for a debugger: gdb -p \(stoppedSeen.first ?? -1)"), r.stderr)
+        let log = try String(contentsOfFile: dir + "/latest/run.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("left stopped for a debugger"), log)
+        XCTAssertFalse(log.contains("(restart 1)"), "a kept worker is not replaced")
+        for p in Harness.workerProcesses() { XCTAssertFalse(Harness.isPtraceStopped(p)) }
     }
 
     func testSuperviseNamesBothDeadlockedThreads() throws {

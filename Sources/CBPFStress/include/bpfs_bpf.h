@@ -104,7 +104,8 @@ int bpfs_map_update_batch(const struct bpfs_rt *rt, int map_fd, const void *keys
 /** BPF_MAP_DELETE_BATCH: keys holds *count keys; elem_flags 0 or BPF_F_LOCK.
  *  Edge cases: on an element error (e.g. -ENOENT for a missing key) *count =
  *  keys deleted before it; argument errors leave *count as passed in; after
- *  -EFAULT *count must not be trusted. Array maps cannot delete (-EINVAL). */
+ *  -EFAULT *count must not be trusted. Array maps have no delete batch: the
+ *  kernel-internal -ENOTSUPP (524), whatever the arguments (verified on 6.18). */
 int bpfs_map_delete_batch(const struct bpfs_rt *rt, int map_fd, const void *keys,
                           uint32_t *count, uint64_t elem_flags, uint64_t flags);
 

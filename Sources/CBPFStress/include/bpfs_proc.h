@@ -14,7 +14,8 @@ int32_t bpfs_gettid(void);
 
 /* posix_spawn(3) of `path` with argv/envp, in a new process group, with every signal
  * reset to default and an empty signal mask; each (from_fds[i] -> to_fds[i]) pair is
- * dup2'ed in the child. Returns the pid or -errno. */
+ * dup2'ed in the child and every fd above the highest target is closed. Returns the pid
+ * or -errno. */
 pid_t bpfs_spawn_worker(const char *path, char *const argv[], char *const envp[],
                  const int *from_fds, const int *to_fds, int nfds);
 

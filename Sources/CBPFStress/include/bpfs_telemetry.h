@@ -17,7 +17,7 @@
 #define BPFS_MAX_KINDS 64
 #define BPFS_MAX_CHECKS 16
 #define BPFS_MAX_THREADS 64
-#define BPFS_MAX_ERRNO 160
+#define BPFS_MAX_ERRNO 528 /* room for the kernel-internal ENOTSUPP (524) bpf(2) can return */
 #define BPFS_LABEL_LEN 48
 #define BPFS_MAX_FINDINGS 8
 #define BPFS_FINDING_TITLE_LEN 160
