@@ -130,7 +130,7 @@ public final class ThreadContext {
     /// with its errno. This is the only way scenario work reaches the flight recorder.
     @inline(__always)
     public func op<T>(_ kind: OpKind, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ body: () throws -> T) throws -> T {
-        bpfs_op_begin(tm, kind.rawValue, a0, a1, nil)
+        bpfs_op_begin_ex(tm, kind.rawValue, a0, a1, nil, kind.isElementOp ? UInt32(BPFS_OP_COARSE) : 0)
         return try finishOp(body)
     }
 

@@ -58,6 +58,12 @@ public enum OpKind: UInt32, CaseIterable, Sendable {
 
     public static func named(_ name: String) -> OpKind? { allCases.first { $0.name == name } }
 
+    /// Single-element map ops: a few hundred ns each, so they are timed with the coarse clock
+    /// (see bpfs_now_coarse_ns); everything else with the precise one.
+    @inline(__always) public var isElementOp: Bool {
+        rawValue >= OpKind.mapUpdate.rawValue && rawValue <= OpKind.mapLookupAndDelete.rawValue
+    }
+
     /// Renders the two integer arguments the hot path stores instead of a string.
     public func describe(_ a0: UInt64, _ a1: UInt64, label: String) -> String {
         var parts: [String] = []

@@ -58,12 +58,16 @@ public struct OpRecord: Sendable, Equatable {
     public var durationNs: UInt64
     public var errno: Int32
     public var summary: String
+    /// Timed with the coarse clock (4 ms resolution): start and duration are approximate.
+    public var coarse: Bool = false
 
     public func line(relativeTo base: UInt64) -> String {
         let t = Double(Int64(startNs) - Int64(base)) / 1e9
         let result = errno == 0 ? "ok" : (errno > 0 ? ErrnoName.name(errno) : "failed")
-        return String(format: "#%llu t=%.6fs %@ %@ -> %@ (%.3f ms)", seq, t, kind.name, summary, result,
-                      Double(durationNs) / 1e6)
+        let took = coarse ? (durationNs == 0 ? "<4 ms, coarse clock" : String(format: "~%.0f ms, coarse clock", Double(durationNs) / 1e6))
+                          : String(format: "%.3f ms", Double(durationNs) / 1e6)
+        return String(format: coarse ? "#%llu t~%.3fs %@ %@ -> %@ (%@)" : "#%llu t=%.6fs %@ %@ -> %@ (%@)",
+                      seq, t, kind.name, summary, result, took)
     }
 }
 
@@ -112,7 +116,8 @@ extension TelemetryBlock {
             let kind = OpKind(rawValue: UInt32(r.kind)) ?? .none
             let label = withUnsafeBytes(of: r.label) { cString($0) }
             return OpRecord(seq: r.seq, kind: kind, startNs: r.start_ns, durationNs: r.dur_ns, errno: r.err,
-                            summary: kind.describe(r.a0, r.a1, label: label))
+                            summary: kind.describe(r.a0, r.a1, label: label),
+                            coarse: r.flags & UInt16(BPFS_OP_COARSE) != 0)
         }
     }
 }

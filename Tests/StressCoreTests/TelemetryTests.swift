@@ -39,6 +39,25 @@ final class TelemetryTests: XCTestCase {
         XCTAssertEqual(block.ring(slot: 0, thread: 0).map(\.summary), ["connect4.o"])
     }
 
+    func testElementOpsAreTimedWithTheCoarseClockAndSaySo() throws {
+        let block = try TelemetryBlock(slots: 1)
+        let t = block.thread(0, 0)
+        t.pointee.heartbeat_ns = bpfs_now_coarse_ns()
+        bpfs_op_begin_ex(t, OpKind.mapUpdate.rawValue, 3, 9, nil, UInt32(BPFS_OP_COARSE))
+        bpfs_op_end(t, 0)
+        bpfs_op_begin(t, OpKind.progLoad.rawValue, 0, 0, nil)
+        usleep(2000)
+        bpfs_op_end(t, 0)
+        let ring = block.ring(slot: 0, thread: 0)
+        XCTAssertEqual(ring.map(\.coarse), [true, false])
+        XCTAssertGreaterThanOrEqual(ring[1].durationNs, 2_000_000)
+        XCTAssertTrue(ring[0].line(relativeTo: 0).hasSuffix("map_update map_fd=3 key=0x9 -> ok (<4 ms, coarse clock)")
+                      || ring[0].line(relativeTo: 0).contains("ms, coarse clock)"), ring[0].line(relativeTo: 0))
+        XCTAssertTrue(ring[1].line(relativeTo: 0).contains(" ms)"))
+        XCTAssertTrue(OpKind.mapLookup.isElementOp && OpKind.mapDelete.isElementOp && OpKind.mapNextKey.isElementOp)
+        XCTAssertFalse(OpKind.mapLookupBatch.isElementOp || OpKind.progAttach.isElementOp || OpKind.mapCreate.isElementOp)
+    }
+
     func testFindingAreaHoldsEightAndCountsTheRest() throws {
         let block = try TelemetryBlock(slots: 1)
         let slot = block.slot(0)
