@@ -9,6 +9,10 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "bpfstress", targets: ["bpfstress"]),
+        // The built-in runtime plugin that plants the four seed bugs (bpfstress bugbench).
+        .library(name: "bpfstress-bugbench", type: .dynamic, targets: ["BugbenchPlugin"]),
+        // The minimal plugin shown in the README, built and exercised by the tests.
+        .library(name: "bpfstress-example-plugin", type: .dynamic, targets: ["ExamplePlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,10 +46,16 @@ let package = Package(
         .target(name: "StressCore",
                 dependencies: ["BPFKit", "CBPFStress", "CBPFCapture", "CampaignFile", "Reports", "Capture"],
                 swiftSettings: arangeFlags),
-        .target(name: "Scenarios", dependencies: ["StressCore", "BPFKit"], swiftSettings: arangeFlags),
+        .target(name: "Fuzz", dependencies: ["StressCore", "BPFKit", "Reports", "CBPFStress"], swiftSettings: arangeFlags),
+        .target(name: "Scenarios", dependencies: ["StressCore", "BPFKit", "Fuzz"], swiftSettings: arangeFlags),
+        .target(name: "Triage", dependencies: ["Reports"], swiftSettings: arangeFlags),
+        // Runtime plugins (C shared libraries implementing include/bpfstress_runtime.h).
+        .target(name: "BugbenchPlugin", dependencies: ["CBPFStress"], cSettings: [.unsafeFlags(["-gdwarf-aranges"])],
+                linkerSettings: [.linkedLibrary("pthread")]),
+        .target(name: "ExamplePlugin", dependencies: ["CBPFStress"]),
         .executableTarget(
             name: "bpfstress",
-            dependencies: ["Scenarios", "StressCore", "Capture", "Reports",
+            dependencies: ["Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: arangeFlags),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit"]),
@@ -54,6 +64,9 @@ let package = Package(
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Reports"]),
         .testTarget(name: "StressCoreTests", dependencies: ["StressCore", "Scenarios"]),
         .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "StressCore", "BPFKit"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "StressCore", "BPFKit"]),
+        .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports"], exclude: ["Golden"]),
+        .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
     ],
     swiftLanguageModes: [.v5]

@@ -70,6 +70,10 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var scenarios: [ScenarioSummary]
     public var workerDeaths: [WorkerDeath]
     public var buckets: [FindingBucket]
+    /// Ops/s per scenario, sampled by the coordinator once a second (for the HTML plot).
+    public var timeline: [TimelineSample] = []
+    /// Campaign parameters as given (for the HTML report).
+    public var parameters: [String: String] = [:]
 
     public init(version: String, campaign: String, seed: UInt64, runtime: String, kernelRelease: String,
                 hostname: String, startedAt: Date, endedAt: Date, durationSeconds: Double, workers: Int,
@@ -81,6 +85,13 @@ public struct RunSummary: Codable, Sendable, Equatable {
         self.workers = workers; self.threads = threads; self.exitCode = exitCode; self.scenarios = scenarios
         self.workerDeaths = workerDeaths; self.buckets = buckets
     }
+}
+
+/// One coordinator sample: seconds since the run started and ops/s per scenario over the last second.
+public struct TimelineSample: Codable, Sendable, Equatable {
+    public var t: Double
+    public var opsPerSecond: [String: Double]
+    public init(t: Double, opsPerSecond: [String: Double]) { self.t = t; self.opsPerSecond = opsPerSecond }
 }
 
 /// JSON in one house style: ISO-8601 dates, sorted keys, pretty. Stable output diffs well between runs.

@@ -79,6 +79,7 @@ public final class Coordinator {
     /// Extra per-tick hook (tests, plugins).
     public var watchdog: ((Coordinator) -> Void)?
     var kernelLog: KernelLogWatcher?
+    var timeline: [TimelineSample] = []
     /// "scenario/check" -> why that check could not run here.
     var skippedChecks: [String: String] = [:]
 
@@ -118,6 +119,8 @@ public final class Coordinator {
         }
 
         var lastStatus = Date.distantPast
+        var lastSample = Date()
+        var lastSampleOps = plan.scenarios.indices.map { _ in UInt64(0) }
         while bpfs_now_ns() < endNs && bpfs_stop_requested() == 0 {
             usleep(100_000)
             checkCrashes()
@@ -127,6 +130,17 @@ public final class Coordinator {
             pollKernelLog()
             watchdog?(self)
             let now = Date()
+            if now.timeIntervalSince(lastSample) >= 1 {
+                let dt = now.timeIntervalSince(lastSample)
+                var rates: [String: Double] = [:]
+                for i in plan.scenarios.indices {
+                    let ops = totals(scenarioIndex: i).ops
+                    rates[plan.scenarios[i].descriptor.name] = Double(ops &- lastSampleOps[i]) / dt
+                    lastSampleOps[i] = ops
+                }
+                timeline.append(TimelineSample(t: now.timeIntervalSince(started), opsPerSecond: rates))
+                lastSample = now
+            }
             if options.statusToTTY && !options.quiet {
                 if now.timeIntervalSince(lastStatus) >= 0.25 { printStatus(final: false); lastStatus = now }
             } else if now.timeIntervalSince(lastStatus) >= options.statusInterval {
@@ -137,6 +151,7 @@ public final class Coordinator {
         stopAll()
         collectFindings()
         pollKernelLog(final: true)
+        RuntimeFactory.campaignFini(runtime)
         tearDownCgroup()
         if let before = inventoryBefore { checkLeaks(before: before) }
         if options.statusToTTY && !options.quiet { printStatus(final: true) }
@@ -151,11 +166,12 @@ public final class Coordinator {
         nextSlot += 1
         telemetry.reset(slot: slot)
         let remaining = max(0.5, Double(endNs &- bpfs_now_ns()) / 1e9)
-        let spec = WorkerSpec(slot: slot, generation: generation, scenario: s.descriptor.name, threads: s.threads,
+        var spec = WorkerSpec(slot: slot, generation: generation, scenario: s.descriptor.name, threads: s.threads,
                               seed: plan.seed &+ UInt64(slot) &* 0x9E37_79B9,
                               durationSeconds: remaining,
                               cgroupPath: s.descriptor.requirements.contains(.cgroupHooks) ? cgroup?.path : nil,
                               params: s.params, runtime: options.runtimeName, telemetryFD: 3)
+        spec.runtimeState = RuntimeFactory.campaignState(of: runtime)
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         // argv[0] is the real path, so `ps`/`pgrep -f 'bpfstress worker'` show what this is.
         let argv0 = (try? FileManager.default.destinationOfSymbolicLink(atPath: options.executable)) ?? options.executable
@@ -435,7 +451,18 @@ public final class Coordinator {
                                  durationSeconds: wall, workers: plan.scenarios.map(\.workers).reduce(0, +),
                                  threads: plan.campaign.threads, exitCode: findings.isEmpty ? 0 : 1,
                                  scenarios: scenarios, workerDeaths: deaths, buckets: store.buckets)
-        return RunOutcome(summary: summary, findings: findings, log: logLines)
+        var full = summary
+        full.timeline = timeline
+        var params: [String: String] = ["duration": "\(plan.campaign.duration)s", "workers": "\(full.workers)",
+                                        "threads": "\(plan.campaign.threads)", "seed": "\(plan.seed)",
+                                        "deadline": "\(plan.defaultDeadline)s", "runtime": runtime.name]
+        for (k, v) in plan.deadlines { params["deadline.\(k)"] = "\(v)s" }
+        for s in plan.scenarios {
+            for (k, v) in s.params { params["\(s.descriptor.name).\(k)"] = v.display }
+        }
+        for sk in plan.skipped { params["skipped.\(sk.name)"] = sk.reason }
+        full.parameters = params
+        return RunOutcome(summary: full, findings: findings, log: logLines)
     }
 }
 

@@ -55,7 +55,12 @@ public enum WorkerMain {
                 return exitSetupFailed
             }
         }
-        let runtime: any Runtime = RuntimeFactory.make(spec.runtime)
+        let runtime: any Runtime
+        do { runtime = try RuntimeFactory.makeWorkerRuntime(spec.runtime, campaignState: spec.runtimeState) } catch {
+            let ctx = WorkerContext(spec: spec, runtime: KernelRuntime(), descriptor: descriptor, telemetry: telemetry)
+            ctx.fail("setup", title: "runtime \(spec.runtime) failed to attach in \(descriptor.name)", detail: "\(error)")
+            return exitSetupFailed
+        }
         let ctx = WorkerContext(spec: spec, runtime: runtime, descriptor: descriptor, telemetry: telemetry)
         let scenario: any Scenario
         do {
@@ -114,9 +119,3 @@ final class WorkerThread {
     func join() { pthread_join(thread, nil) }
 }
 
-/// Builds the runtime a worker or coordinator uses from its `--runtime` spelling.
-public enum RuntimeFactory {
-    public static func make(_ name: String) -> any Runtime {
-        KernelRuntime()
-    }
-}

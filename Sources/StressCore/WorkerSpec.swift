@@ -12,6 +12,8 @@ public struct WorkerSpec: Codable, Sendable {
     public var cgroupPath: String?
     public var params: [String: ParamValue]
     public var runtime: String
+    /// The runtime's campaign-init result, handed to its per-process attach (plugins).
+    public var runtimeState: String? = nil
     /// The fd number the telemetry memfd is dup'ed to in the worker.
     public var telemetryFD: Int32
 

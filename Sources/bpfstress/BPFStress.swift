@@ -29,7 +29,7 @@ struct BPFStress: ParsableCommand {
         abstract: "Multi-process stress and fuzz framework for eBPF runtimes.",
         discussion: "Exit codes: 0 no findings, 1 findings, 2 usage or config error, 3 environment (not privileged, missing feature).",
         version: BPFStressVersion.string,
-        subcommands: [Run.self, List.self, Supervise.self, Bench.self, Worker.self])
+        subcommands: [Run.self, List.self, Supervise.self, Bench.self, Worker.self] + extraCommands)
 }
 
 struct Run: ParsableCommand {
@@ -86,7 +86,10 @@ struct Run: ParsableCommand {
         }
         let runSeed = seed ?? c.seed ?? UInt64.random(in: 1...UInt64.max)
 
-        let rt = RuntimeFactory.make(runtime)
+        let rt: any Runtime
+        do { rt = try RuntimeFactory.makeCoordinatorRuntime(runtime) } catch {
+            die("\(error)", (error as? StressError)?.exitCode ?? ExitCodes.usage)
+        }
         let env = EnvironmentProbe.probe(runtime: rt)
         guard env.isRoot else { die("needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs", ExitCodes.environment) }
         if let why = env.bpfLoadError { die("cannot load BPF programs here: \(why)", ExitCodes.environment) }
@@ -130,7 +133,7 @@ struct List: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List scenarios and whether this machine supports them.")
     func run() throws {
         let registry = Scenarios.registry
-        let rt = RuntimeFactory.make("kernel")
+        let rt = KernelRuntime()
         let env = EnvironmentProbe.probe(runtime: rt)
         let width = registry.descriptors.map(\.name.count).max() ?? 10
         for d in registry.descriptors {
@@ -152,7 +155,7 @@ struct Worker: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print ratios against a baseline measured side by side.",
-        subcommands: [BenchOps.self, BenchCapture.self])
+        subcommands: [BenchOps.self, BenchCapture.self] + extraBenchCommands)
 }
 
 struct BenchOps: ParsableCommand {

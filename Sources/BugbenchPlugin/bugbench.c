@@ -1,0 +1,1 @@
+int bb_placeholder(void) { return 0; }

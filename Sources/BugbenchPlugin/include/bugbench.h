@@ -1,0 +1,1 @@
+/* bugbench plugin */

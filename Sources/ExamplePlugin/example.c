@@ -1,0 +1,1 @@
+int example_placeholder(void) { return 0; }
