@@ -101,4 +101,20 @@ final class CampaignRunTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("load-attach-v4v6"))
         XCTAssertTrue(r.stdout.contains("[supported]"), r.stdout)
     }
+
+    /// Without privileges, `run` says so in one line and exits 3 (environment).
+    func testUnprivilegedRunExitsThreeWithOneLine() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", Harness.binary,
+                       "run", "--scenario", "load-attach-v4v6", "--duration", "1s", "--report-dir", "/tmp"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 3, text)
+        XCTAssertEqual(text, "bpfstress: needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs\n")
+    }
 }
