@@ -44,9 +44,6 @@ public final class ExtensionRestart: Scenario {
     let paths: [String: String]
     let ledger = ObjectLedger()
     let windows = RestartWindows()
-    let lock = NSLock()
-    var running = 0
-    var judged = false
 
     public init(worker: WorkerContext) throws {
         runtime = worker.runtime
@@ -93,15 +90,10 @@ public final class ExtensionRestart: Scenario {
 
     // MARK: - thread roles
 
+    /// After every thread has returned: the end-of-run judgement (WorkerMain calls it once).
+    public func finish(thread: ThreadContext) { judgeLeaks(thread: thread) }
+
     public func run(thread: ThreadContext) throws {
-        lock.lock(); running += 1; lock.unlock()
-        defer {
-            lock.lock(); running -= 1
-            let last = running == 0 && !judged && !thread.keepRunning
-            if last { judged = true }
-            lock.unlock()
-            if last { judgeLeaks(thread: thread) }
-        }
         let churners = max(0, thread.params.int("churners"))
         let isChurner = thread.worker.threadCount == 1 || thread.index < churners
         let isCreator = thread.worker.threadCount == 1 || thread.index >= churners || kinds.isEmpty
@@ -121,6 +113,7 @@ public final class ExtensionRestart: Scenario {
                 case .netns: netnsChurn(thread, object: netnsObject)
                 case .structops: structOpsChurn(thread)
                 }
+                pluginRestart(thread)
                 windows.exit()
                 n += 1
             }
@@ -131,6 +124,19 @@ public final class ExtensionRestart: Scenario {
                 thread.heartbeat()
                 usleep(UInt32(min(max(nextChurn.timeIntervalSinceNow, 0), 0.05) * 1e6))
             }
+        }
+    }
+
+    /// A plugin runtime that can restart its own extension (provider of attach points) does
+    /// so in every restart window, while the creators keep loading and attaching.
+    func pluginRestart(_ thread: ThreadContext) {
+        guard let p = runtime as? PluginRuntime, p.providesRestartExtension else { return }
+        do {
+            try thread.op(.extensionRestart, label: "cgroup_sock_addr") { try p.restartExtension("cgroup_sock_addr") }
+        } catch {
+            thread.fail("cgroup-churn", title: "restart_extension failed: \(Churn.errnoText(error)) in \(Self.descriptor.name)",
+                        detail: "\(error)\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
+                        errno: max(errnoValue(of: error), 0), op: .extensionRestart)
         }
     }
 

@@ -44,8 +44,6 @@ public final class LockContentionABBA: Scenario {
     let kmsgError: String?
     let ncpus = Probes.possibleCPUs()
     let lock = NSLock()
-    var running = 0
-    var judged = false
     var roundsWithFires = 0
 
     public init(worker: WorkerContext) throws {
@@ -77,15 +75,10 @@ public final class LockContentionABBA: Scenario {
         for i in attached.indices { attached[i].link?.close(); attached[i].link = nil }
     }
 
+    /// After every thread has returned: the end-of-run judgement (WorkerMain calls it once).
+    public func finish(thread: ThreadContext) { judge(thread: thread) }
+
     public func run(thread: ThreadContext) throws {
-        lock.lock(); running += 1; lock.unlock()
-        defer {
-            lock.lock(); running -= 1
-            let last = running == 0 && !judged && !thread.keepRunning
-            if last { judged = true }
-            lock.unlock()
-            if last { judge(thread: thread) }
-        }
         let perRound = max(16, thread.params.int("round_ops"))
         let churnEvery = thread.params.int("churn_every")
         let stride = perCPUValueStride(valueSize: 8) / 8
@@ -135,7 +128,7 @@ public final class LockContentionABBA: Scenario {
                         }
                     }
                 } catch { err = errnoValue(of: error) }
-                if err == 0 { continue }
+                if err == 0 { invokeHook(thread, key: key, i: i); continue }
                 switch ABBAOracle.classify(userErrno: err, isDelete: which % 2 == 1) {
                 case .ok: continue
                 case .tolerated: thread.tolerate(err)
@@ -154,6 +147,23 @@ public final class LockContentionABBA: Scenario {
                 lock.lock(); roundsWithFires += 1; lock.unlock()
             }
             thread.heartbeat()
+        }
+    }
+
+    /// A plugin runtime with hooks runs its contention_begin programs here too, on the same
+    /// key, as the kernel does from inside its lock slow path (one op in 4).
+    func invokeHook(_ thread: ThreadContext, key: UInt32, i: Int) {
+        guard i % 4 == 0, let p = runtime as? PluginRuntime, p.providesHooks else { return }
+        var k = key
+        let bytes = withUnsafeBytes(of: &k) { Array($0) }
+        do {
+            try thread.op(.invokeHook, label: "contention_begin", UInt64(shared.fd), UInt64(key)) {
+                try p.invokeHook(attachType: BPFStressRawTPAttachType, context: bytes)
+            }
+        } catch {
+            let e = errnoValue(of: error)
+            thread.fail("map-errnos", title: "invoke_hook(raw_tp contention_begin) failed: \(ErrnoName.name(e)) in \(Self.descriptor.name)",
+                        detail: "\(error)", errno: max(e, 0), op: .invokeHook)
         }
     }
 
@@ -276,3 +286,6 @@ public enum ABBAOracle {
         return out
     }
 }
+
+/// enum bpf_attach_type BPF_TRACE_RAW_TP.
+let BPFStressRawTPAttachType: UInt32 = 23

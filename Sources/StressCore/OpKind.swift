@@ -9,7 +9,7 @@ public enum OpKind: UInt32, CaseIterable, Sendable {
     case objPin, objGet, objInfo, nextID, objectLoad, objectClose, rawTracepointOpen, enableStats
     case connect, listen, accept, check
     case cgroupCreate, cgroupRemove, netnsCreate, netnsDestroy, extensionRestart
-    case sleep, setup, teardown, testHang, testCrash
+    case sleep, setup, teardown, testHang, testCrash, invokeHook
 
     public var name: String {
         switch self {
@@ -53,6 +53,7 @@ public enum OpKind: UInt32, CaseIterable, Sendable {
         case .teardown: return "teardown"
         case .testHang: return "test_hang"
         case .testCrash: return "test_crash"
+        case .invokeHook: return "invoke_hook"
         }
     }
 

@@ -16,6 +16,7 @@ public enum ReportEmitter {
         let suites = RunReportBuilder.junitSuites(summary: summary, systemOut: log)
         try dir.write("junit.xml", JUnitWriter.render(suites))
         try dir.write("run.log", log)
+        try dir.write("index.html", HTMLReport.render(summary: summary, log: log))
         try dir.updateLatestLink()
         return dir.path
     }

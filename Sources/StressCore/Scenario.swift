@@ -94,8 +94,15 @@ public protocol Scenario: AnyObject {
     init(worker: WorkerContext) throws
     /// The per-thread loop; must return soon after `thread.keepRunning` turns false.
     func run(thread: ThreadContext) throws
+    /// Once per worker, after every thread's `run` has returned and before `teardown`: the
+    /// end-of-run judgement (leaks, totals). Findings go through `thread` as usual.
+    func finish(thread: ThreadContext)
     /// Per-process teardown; must release everything setup and run created.
     func teardown()
+}
+
+extension Scenario {
+    public func finish(thread: ThreadContext) {}
 }
 
 /// The set of scenarios a binary knows. The Scenarios module builds the default one.

@@ -85,6 +85,10 @@ public enum WorkerMain {
             }
         }
         threads.forEach { $0.join() }
+        // The end-of-run judgement runs on the main thread, recorded in thread slot 0's telemetry.
+        let judge = ThreadContext(worker: ctx, index: 0)
+        scenario.finish(thread: judge)
+        judge.tm.pointee.active = 0
         phase(BPFS_PHASE_TEARDOWN, "t")
         scenario.teardown()
         phase(BPFS_PHASE_DONE, "")

@@ -44,7 +44,8 @@ struct Run: ParsableCommand {
     @Option(help: "Run time, e.g. 30s, 2m.") var duration: String?
     @Option(help: "Campaign seed (printed and recorded; random when omitted).") var seed: UInt64?
     @Option(name: .customLong("report-dir"), help: "Where run directories go.") var reportDir: String = "reports"
-    @Option(help: "Runtime: kernel.") var runtime: String = "kernel"
+    @Option(help: "Runtime: kernel, or plugin:PATH[:CONFIG] (a shared library implementing bpfstress_runtime.h).")
+    var runtime: String = "kernel"
     @Flag(help: "No status line.") var quiet = false
     @Option(name: .customLong("on-hang"), help: "kill (default) or keep a hung worker stopped for a debugger.")
     var onHang: String = "kill"

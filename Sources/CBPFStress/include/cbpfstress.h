@@ -9,4 +9,5 @@
 #include "bpfs_netns.h"
 #include "bpfs_structops.h"
 #include "bpfs_fixtures.h"
+#include "bpfs_fuzzbench.h"
 #endif

@@ -1,0 +1,274 @@
+import BPFKit
+import CBPFStress
+import Foundation
+import Glibc
+
+/// What one call did, as seen from user space.
+public struct CallResult: Equatable {
+    /// 0 on success, else the errno (ENOTSUPP is 524).
+    public var errno: Int32 = 0
+    /// Output bytes: lookup / pop value, next key.
+    public var out: [UInt8] = []
+    /// Batch count after the call.
+    public var count: UInt32 = 0
+    public var keysOut: [UInt8] = []
+    public var valuesOut: [UInt8] = []
+    /// out_batch after the call.
+    public var token: [UInt8] = []
+    /// A walk: each key get_next_key returned and its lookup (value, or nil with the errno).
+    public var walk: [(key: [UInt8], value: [UInt8]?)] = []
+    /// The errno that ended the walk (ENOENT at the end).
+    public var walkEnd: Int32 = 0
+    /// Names of buffers whose canary in front was overwritten, or that the kernel wrote
+    /// although the call failed before any copy.
+    public var brokenCanaries: [String] = []
+
+    public init() {}
+
+    public static func == (a: CallResult, b: CallResult) -> Bool {
+        a.errno == b.errno && a.out == b.out && a.count == b.count && a.keysOut == b.keysOut &&
+            a.valuesOut == b.valuesOut && a.token == b.token && a.walkEnd == b.walkEnd &&
+            a.walk.map(\.key) == b.walk.map(\.key) && a.walk.map(\.value) == b.walk.map(\.value) &&
+            a.brokenCanaries == b.brokenCanaries
+    }
+}
+
+/// Guarded slots: each ends at a PROT_NONE page and has canary bytes in front, so a kernel
+/// copy past the declared end faults (EFAULT) and one in front shows in the canary. Mapped
+/// once per executor (mmap per call would cost three syscalls each).
+final class GuardArena {
+    static let canary = 16
+    static let canaryByte: UInt8 = 0xA5
+    static let poison: UInt8 = 0xCC
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let slotBytes: Int
+    let slots: Int
+    let base: UnsafeMutableRawPointer
+    let length: Int
+
+    init(slots: Int, capacity: Int) {
+        let dataPages = (capacity + GuardArena.canary + page - 1) / page
+        slotBytes = (dataPages + 1) * page
+        self.slots = slots
+        length = slotBytes * slots
+        guard let m = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED else {
+            fatalError("bpfstress fuzz: mmap of \(length) bytes failed: errno \(errno)")
+        }
+        base = m
+        for i in 0..<slots { mprotect(guardPage(i), page, PROT_NONE) }
+    }
+
+    deinit { munmap(base, length) }
+
+    func guardPage(_ i: Int) -> UnsafeMutableRawPointer { base + (i + 1) * slotBytes - page }
+
+    /// Places `n` bytes against slot i's guard page, canary in front; returns the start.
+    func place(_ i: Int, _ n: Int) -> UnsafeMutableRawPointer {
+        let p = guardPage(i) - n
+        (p - GuardArena.canary).initializeMemory(as: UInt8.self, repeating: GuardArena.canaryByte, count: GuardArena.canary)
+        return p
+    }
+
+    func canaryIntact(_ p: UnsafeRawPointer) -> Bool {
+        let c = (p - GuardArena.canary).assumingMemoryBound(to: UInt8.self)
+        for j in 0..<GuardArena.canary where c[j] != GuardArena.canaryByte { return false }
+        return true
+    }
+}
+
+/// Runs calls against a runtime. Map slots hold fds of maps this executor created; every
+/// buffer is placed against a guard page. Not thread-safe: one per thread.
+public final class Executor {
+    public static let maxSlots = 4
+    /// A number that is never an open fd (well above RLIMIT_NOFILE).
+    public static let closedFD: Int32 = 999_999
+
+    public let runtime: any Runtime
+    let rt: bpfs_rt
+    let arena: GuardArena
+    let cpus: Int
+    let devNull: Int32
+    /// Map fd per slot (-1: none, closedFD: closed).
+    public private(set) var fds: [Int32]
+    public private(set) var shapes: [MapShape?]
+    /// out_batch of the previous batch lookup per slot.
+    var lastToken: [[UInt8]?]
+    /// Name prefix of the maps it creates (leak check and SharedMapSet ignore them).
+    public var mapName = "bpfs_fuzz"
+
+    public init(runtime: any Runtime, cpus: Int = Probes.possibleCPUs()) {
+        self.runtime = runtime
+        rt = runtime.entry.raw
+        arena = GuardArena(slots: 8, capacity: Layout.bufferCap)
+        self.cpus = cpus
+        devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        fds = Array(repeating: -1, count: Executor.maxSlots)
+        shapes = Array(repeating: nil, count: Executor.maxSlots)
+        lastToken = Array(repeating: nil, count: Executor.maxSlots)
+    }
+
+    deinit {
+        reset()
+        if devNull >= 0 { Glibc.close(devNull) }
+    }
+
+    /// Closes every map: the next program starts from nothing.
+    public func reset() {
+        for i in fds.indices where fds[i] >= 0 && fds[i] != Executor.closedFD { Glibc.close(fds[i]) }
+        fds = Array(repeating: -1, count: Executor.maxSlots)
+        shapes = Array(repeating: nil, count: Executor.maxSlots)
+        lastToken = Array(repeating: nil, count: Executor.maxSlots)
+    }
+
+    func fd(_ c: Call) -> Int32 {
+        switch c.fd {
+        case .map: return fds[c.map]
+        case .closed: return Executor.closedFD
+        case .file: return devNull
+        case .negative: return -1
+        }
+    }
+
+    /// A placed buffer: pointer (nil for NULL), and the slot it lives in (-1: none).
+    struct Placed { var ptr: UnsafeMutableRawPointer?; var slot: Int; var len: Int; var output: Bool }
+
+    func place(_ r: ResolvedBuf, slot: Int) -> Placed {
+        switch r {
+        case .null: return Placed(ptr: nil, slot: -1, len: 0, output: false)
+        case .unmapped: return Placed(ptr: arena.guardPage(slot), slot: -1, len: 0, output: false)
+        case let .input(b):
+            let p = arena.place(slot, b.count)
+            b.withUnsafeBytes { if $0.count > 0 { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            return Placed(ptr: p, slot: slot, len: b.count, output: false)
+        case let .output(n):
+            let p = arena.place(slot, n)
+            p.initializeMemory(as: UInt8.self, repeating: GuardArena.poison, count: n)
+            return Placed(ptr: p, slot: slot, len: n, output: true)
+        }
+    }
+
+    func read(_ p: Placed, _ n: Int? = nil) -> [UInt8] {
+        guard let ptr = p.ptr, p.slot >= 0 else { return [] }
+        return Array(UnsafeRawBufferPointer(start: ptr, count: min(n ?? p.len, p.len)))
+    }
+
+    func checkCanaries(_ ps: [(String, Placed)], into r: inout CallResult) {
+        for (name, p) in ps where p.slot >= 0 && p.ptr != nil {
+            if !arena.canaryIntact(p.ptr!) { r.brokenCanaries.append(name) }
+        }
+    }
+
+    /// A default shape for calls on slots without a map (sizes for their buffers).
+    func shape(_ i: Int) -> MapShape {
+        shapes[i] ?? MapShape(type: .hash, keySize: 4, valueSize: 8, maxEntries: 16, flags: 0, cpus: cpus)
+    }
+
+    /// Runs one call.
+    public func run(_ c: Call) -> CallResult {
+        var r = CallResult()
+        let s = shape(c.map)
+        let fd = self.fd(c)
+        switch c.op {
+        case .create:
+            if fds[c.map] >= 0 && fds[c.map] != Executor.closedFD { Glibc.close(fds[c.map]) }
+            fds[c.map] = -1; shapes[c.map] = nil; lastToken[c.map] = nil
+            let flags = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
+            let rc = mapName.withCString { name in
+                withUnsafePointer(to: rt) { bpfs_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0) }
+            }
+            if rc < 0 { r.errno = -rc; return r }
+            fds[c.map] = rc
+            var info = bpfs_map_info()
+            if withUnsafePointer(to: rt, { bpfs_map_info($0, rc, &info) }) == 0 {
+                shapes[c.map] = MapShape(type: BPFMapType(rawValue: info.type), keySize: Int(info.key_size),
+                                         valueSize: Int(info.value_size), maxEntries: Int(info.max_entries),
+                                         flags: info.map_flags, cpus: cpus)
+            } else {
+                // A write-only map fd cannot be read back: use what was asked for.
+                shapes[c.map] = MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
+                                         maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus)
+            }
+        case .close:
+            if fds[c.map] >= 0 && fds[c.map] != Executor.closedFD {
+                Glibc.close(fds[c.map])
+                fds[c.map] = Executor.closedFD
+            } else {
+                r.errno = EBADF
+            }
+        case .update:
+            let k = place(Layout.key(c.key, s), slot: 0), v = place(Layout.value(c.value, s), slot: 1)
+            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_update_elem($0, fd, k.ptr, v.ptr, c.flags) })
+            checkCanaries([("key", k), ("value", v)], into: &r)
+        case .lookup, .lookupAndDelete:
+            let k = place(Layout.key(c.key, s), slot: 0), o = place(Layout.output(c.out, need: s.valueLen), slot: 2)
+            let rc = withUnsafePointer(to: rt) {
+                c.op == .lookup ? bpfs_map_lookup_elem($0, fd, k.ptr, o.ptr, c.flags)
+                    : bpfs_map_lookup_and_delete_elem($0, fd, k.ptr, o.ptr, c.flags)
+            }
+            r.errno = err(rc)
+            r.out = read(o)
+            checkCanaries([("key", k), ("value", o)], into: &r)
+        case .delete:
+            let k = place(Layout.key(c.key, s), slot: 0)
+            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_delete_elem($0, fd, k.ptr) })
+            checkCanaries([("key", k)], into: &r)
+        case .nextKey:
+            let k = place(Layout.key(c.key == .auto ? .null : c.key, s), slot: 0)
+            let o = place(Layout.output(c.out, need: s.keySize), slot: 2)
+            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_get_next_key($0, fd, k.ptr, o.ptr) })
+            r.out = read(o)
+            checkCanaries([("key", k), ("next_key", o)], into: &r)
+        case .freeze:
+            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_freeze($0, fd) })
+        case .lookupBatch, .lookupAndDeleteBatch:
+            let inB = place(Layout.inBatch(c.inBatch, last: lastToken[c.map]), slot: 3)
+            let outB = place(.output(Layout.tokenLen), slot: 4)
+            let ks = place(Layout.batchKeysOut(c, s), slot: 5), vs = place(Layout.batchValuesOut(c, s), slot: 6)
+            var count = c.count
+            let rc = withUnsafePointer(to: rt) {
+                c.op == .lookupBatch
+                    ? bpfs_map_lookup_batch($0, fd, inB.ptr, outB.ptr, ks.ptr, vs.ptr, &count, c.elemFlags, c.flags)
+                    : bpfs_map_lookup_and_delete_batch($0, fd, inB.ptr, outB.ptr, ks.ptr, vs.ptr, &count, c.elemFlags, c.flags)
+            }
+            r.errno = err(rc)
+            r.count = count
+            r.token = read(outB)
+            let n = Int(min(count, c.count))
+            r.keysOut = read(ks, n * s.keySize)
+            r.valuesOut = read(vs, n * s.valueLen)
+            if c.fd == .map, r.errno == 0 || r.errno == ENOENT || r.errno == ENOSPC { lastToken[c.map] = r.token }
+            checkCanaries([("in_batch", inB), ("out_batch", outB), ("keys", ks), ("values", vs)], into: &r)
+        case .updateBatch:
+            let ks = place(Layout.batchKeysIn(c, s), slot: 5), vs = place(Layout.batchValuesIn(c, s), slot: 6)
+            var count = c.count
+            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_update_batch($0, fd, ks.ptr, vs.ptr, &count, c.elemFlags, c.flags) })
+            r.count = count
+            checkCanaries([("keys", ks), ("values", vs)], into: &r)
+        case .deleteBatch:
+            let ks = place(Layout.batchKeysIn(c, s), slot: 5)
+            var count = c.count
+            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_delete_batch($0, fd, ks.ptr, &count, c.elemFlags, c.flags) })
+            r.count = count
+            checkCanaries([("keys", ks)], into: &r)
+        case .walk:
+            guard s.keySize > 0, s.keySize <= 4096 else { r.errno = EINVAL; return r }
+            let cur = place(.output(s.keySize), slot: 0), nxt = place(.output(s.keySize), slot: 2)
+            let v = place(.output(s.valueLen), slot: 1)
+            var first = true
+            let limit = min(s.maxEntries, 1 << 16) + 2
+            while r.walk.count < limit {
+                let rc = withUnsafePointer(to: rt) { bpfs_map_get_next_key($0, fd, first ? nil : cur.ptr, nxt.ptr) }
+                if rc < 0 { r.walkEnd = -rc; break }
+                first = false
+                let key = read(nxt)
+                let lrc = withUnsafePointer(to: rt) { bpfs_map_lookup_elem($0, fd, nxt.ptr, v.ptr, 0) }
+                r.walk.append((key, lrc == 0 ? read(v) : nil))
+                cur.ptr!.copyMemory(from: nxt.ptr!, byteCount: s.keySize)
+            }
+            checkCanaries([("key", cur), ("next_key", nxt), ("value", v)], into: &r)
+        }
+        return r
+    }
+
+    @inline(__always) func err(_ rc: Int32) -> Int32 { rc < 0 ? -rc : 0 }
+}

@@ -1,0 +1,207 @@
+import BPFKit
+import CBPFStress
+import Foundation
+import Glibc
+import StressCore
+
+/// What running one program did.
+public struct ExecReport {
+    public var findings: [OracleFinding] = []
+    /// Behavioural coverage: one (call, map type, errno, outcome) string per call.
+    public var signatures: Set<String> = []
+    public var calls = 0
+    public var results: [CallResult] = []
+}
+
+/// Pins the calling thread to one CPU (bpfs_pin_thread: sched_setaffinity on tid 0). The LRU
+/// model needs it: with the thread on one CPU, an LRU map only evicts when it is full.
+@discardableResult
+public func pinCurrentThread(cpu: Int) -> Bool { bpfs_pin_thread(Int32(cpu)) == 0 }
+
+/// The single-process fuzzer: runs programs on fresh maps through the executor and checks
+/// each call against the shadow model.
+public final class Fuzzer {
+    public let executor: Executor
+    public let model: ShadowModel
+    public var generator: Generator
+    public let corpus: Corpus
+    /// Called around every call (the scenario wraps it in the flight recorder).
+    public var around: ((Call, () -> CallResult) -> CallResult)?
+    public private(set) var executions = 0
+    public private(set) var totalCalls = 0
+
+    public init(runtime: any Runtime, seed: UInt64, corpus: Corpus = Corpus(directory: nil)) {
+        executor = Executor(runtime: runtime)
+        model = ShadowModel(cpus: executor.cpus)
+        generator = Generator(seed: seed)
+        self.corpus = corpus
+    }
+
+    /// Signature of one call: op, map type, errno, and an outcome class.
+    static func signature(_ c: Call, _ r: CallResult, _ shape: MapShape?) -> String {
+        let t = shape.map { ProgramText.typeName($0.type) } ?? (c.op == .create ? ProgramText.typeName(c.type) : "none")
+        var outcome = ""
+        switch c.op {
+        case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch:
+            outcome = r.count == 0 ? "n0" : r.count == c.count ? "nall" : "nsome"
+        case .walk: outcome = r.walk.isEmpty ? "empty" : "keys"
+        case .create:
+            outcome = "f\(c.mapFlags != 0)"
+        case .update: outcome = "fl\(c.flags)"
+        default: break
+        }
+        if c.fd != .map { outcome += "/fd-\(c.fd.rawValue)" }
+        let e = c.op == .walk ? r.walkEnd : r.errno
+        return "\(c.op.rawValue)/\(t)/\(ShadowModel.en(e))/\(outcome)"
+    }
+
+    /// Runs `p` from a clean slate; stops at the first call with a finding (the rest would
+    /// only repeat it) unless `all`.
+    public func execute(_ p: Program, all: Bool = false) -> ExecReport {
+        executor.reset()
+        model.reset()
+        var rep = ExecReport()
+        for (i, c) in p.calls.enumerated() {
+            let r = around.map { $0(c) { self.executor.run(c) } } ?? executor.run(c)
+            let shape = executor.shapes[c.map]
+            rep.signatures.insert(Self.signature(c, r, shape))
+            rep.results.append(r)
+            rep.calls += 1
+            let f = model.check(i, c, r, shape: shape)
+            if !f.isEmpty {
+                rep.findings += f
+                if !all { break }
+            }
+        }
+        executor.reset()
+        executions += 1
+        totalCalls += rep.calls
+        return rep
+    }
+
+    /// One fuzzing step: a fresh program or a mutant of a corpus program; kept when it
+    /// reaches a new signature. Returns the program and its report.
+    public func step() -> (Program, ExecReport) {
+        let p: Program
+        if corpus.programs.isEmpty || generator.chance(0.25) {
+            p = generator.program()
+        } else {
+            let base = generator.pick(corpus.programs)
+            p = generator.mutate(base, other: generator.pick(corpus.programs))
+        }
+        let rep = execute(p)
+        if rep.findings.isEmpty { corpus.consider(p, rep.signatures) }
+        return (p, rep)
+    }
+}
+
+/// Programs kept for behavioural coverage (a new (call, type, errno, outcome) signature).
+/// KCOV (/sys/kernel/debug/kcov) does not exist on this kernel, so this is the measure used.
+public final class Corpus {
+    public let directory: String?
+    public private(set) var programs: [Program] = []
+    public private(set) var signatures: Set<String> = []
+    /// Programs added since load (written to `directory`).
+    public private(set) var added = 0
+
+    public init(directory: String?) { self.directory = directory }
+
+    /// Loads every *.prog under `directory`; a file that does not parse is an error naming file:line.
+    public func load() throws -> [String] {
+        guard let d = directory, let names = try? FileManager.default.contentsOfDirectory(atPath: d) else { return [] }
+        var loaded: [String] = []
+        for n in names.sorted() where n.hasSuffix(".prog") {
+            programs.append(try ProgramText.load(path: d + "/" + n))
+            loaded.append(n)
+        }
+        return loaded
+    }
+
+    /// Seeds the signature set from an execution of a loaded program.
+    public func learn(_ sigs: Set<String>) { signatures.formUnion(sigs) }
+
+    /// Keeps `p` when it reached something new; returns true when kept.
+    @discardableResult
+    public func consider(_ p: Program, _ sigs: Set<String>) -> Bool {
+        let new = sigs.subtracting(signatures)
+        guard !new.isEmpty else { return false }
+        signatures.formUnion(new)
+        programs.append(p)
+        added += 1
+        if let d = directory {
+            let text = "# new: " + new.sorted().joined(separator: " ") + "\n" + p.text
+            let path = d + "/auto-" + Corpus.hash(p.text) + ".prog"
+            // O_EXCL: workers sharing the directory never clobber each other.
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+                Glibc.close(fd)
+            }
+        }
+        return true
+    }
+
+    public static func hash(_ s: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return String(format: "%016llx", h)
+    }
+}
+
+/// Reproducer files: the program with the findings as comments; replays as is.
+public enum Reproducer {
+    /// Writes `dir/repro-<hash>.prog` and returns its path.
+    public static func write(_ p: Program, findings: [OracleFinding], seed: UInt64?, dir: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var text = "# bpfstress fuzz reproducer" + (seed.map { " (seed \($0))" } ?? "") + "\n"
+        text += "# replay: bpfstress fuzz --replay FILE; shrink: bpfstress fuzz --minimize FILE\n"
+        for f in findings { text += "# finding: \(f)\n" }
+        text += p.text
+        let path = dir + "/repro-" + Corpus.hash(p.text) + ".prog"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+/// Delta debugging (ddmin) over the calls of a program: the shortest program whose
+/// findings still include `signature`.
+public enum Minimizer {
+    public static func minimize(_ p: Program, signature: String, maxRuns: Int = 2000,
+                                run: (Program) -> [OracleFinding]) -> Program {
+        var calls = p.calls
+        var runs = 0
+        func holds(_ cs: [Call]) -> Bool {
+            runs += 1
+            return run(Program(cs)).contains { $0.signature == signature }
+        }
+        var n = 2
+        while calls.count >= 2 && runs < maxRuns {
+            let chunk = Int((Double(calls.count) / Double(n)).rounded(.up))
+            var reduced = false
+            var start = 0
+            while start < calls.count && runs < maxRuns {
+                let end = min(calls.count, start + chunk)
+                let complement = Array(calls[..<start] + calls[end...])
+                if !complement.isEmpty && holds(complement) {
+                    calls = complement
+                    n = max(n - 1, 2)
+                    reduced = true
+                    break
+                }
+                start = end
+            }
+            if !reduced {
+                if n >= calls.count { break }
+                n = min(calls.count, n * 2)
+            }
+        }
+        // Last pass: drop single calls one at a time.
+        var i = 0
+        while i < calls.count && calls.count > 1 && runs < maxRuns {
+            var c = calls
+            c.remove(at: i)
+            if holds(c) { calls = c } else { i += 1 }
+        }
+        return Program(calls)
+    }
+}

@@ -1,0 +1,186 @@
+import BPFKit
+import Foundation
+
+/// The parameters of a map that exists, as the kernel reports them (BPF_OBJ_GET_INFO_BY_FD).
+public struct MapShape: Hashable, Sendable {
+    public var type: BPFMapType
+    public var keySize: Int
+    public var valueSize: Int
+    public var maxEntries: Int
+    public var flags: UInt32
+    public var cpus: Int
+
+    public init(type: BPFMapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32, cpus: Int) {
+        self.type = type; self.keySize = keySize; self.valueSize = valueSize
+        self.maxEntries = maxEntries; self.flags = flags; self.cpus = cpus
+    }
+
+    /// Bytes of one value in user buffers: per-CPU maps carry round_up(value_size, 8) per possible CPU.
+    public var valueLen: Int { type.isPerCPU ? ((valueSize + 7) & ~7) * cpus : valueSize }
+    public var isHashFamily: Bool { [.hash, .percpuHash, .lruHash, .lruPercpuHash].contains(type) }
+    public var isArray: Bool { type == .array || type == .percpuArray }
+    public var isLRU: Bool { type == .lruHash || type == .lruPercpuHash }
+    public var isQueueLike: Bool { type == .queue || type == .stack }
+    public var isLPM: Bool { type == .lpmTrie }
+}
+
+/// What a Buf argument turns into for a given map: the bytes the executor places against
+/// the guard page (or a NULL / unmapped pointer). Model and executor share this, so they
+/// always agree on buffer lengths.
+public enum ResolvedBuf: Equatable {
+    case null
+    case unmapped
+    /// Input bytes (the kernel reads them).
+    case input([UInt8])
+    /// An output buffer of this many bytes (the kernel writes them).
+    case output(Int)
+
+    /// Usable length (0 for NULL/unmapped).
+    public var length: Int {
+        switch self {
+        case .null, .unmapped: return 0
+        case let .input(b): return b.count
+        case let .output(n): return n
+        }
+    }
+    var isPointer: Bool { self != .null }
+}
+
+public enum Layout {
+    /// Largest buffer the executor places in one guarded slot; larger requests are cut to it
+    /// (so a huge count reaches the guard page, which is the point).
+    public static let bufferCap = 256 * 1024
+
+    /// Deterministic value bytes for seed `s`.
+    public static func pattern(_ s: UInt32, _ n: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: n)
+        var x = UInt64(s) &* 0x9E37_79B9_7F4A_7C15 ^ 0xD1B5_4A32_D192_ED03
+        var i = 0
+        while i < n {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            for b in 0..<8 where i < n { out[i] = UInt8(truncatingIfNeeded: z >> (8 * UInt64(b))); i += 1 }
+        }
+        return out
+    }
+
+    /// `v` little-endian in `n` bytes (zero beyond 8 bytes).
+    public static func intBytes(_ v: UInt64, _ n: Int) -> [UInt8] {
+        (0..<n).map { $0 < 8 ? UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) : 0 }
+    }
+
+    /// A key argument. auto: keySize bytes of 0 (a NULL pointer for key-less maps).
+    public static func key(_ b: Buf, _ s: MapShape) -> ResolvedBuf {
+        switch b {
+        case .auto: return s.keySize == 0 ? .null : .input(intBytes(0, s.keySize))
+        case .null: return .null
+        case .unmapped: return .unmapped
+        case let .bytes(x): return .input(x)
+        case let .int(v): return s.keySize == 0 ? .input(intBytes(v, 4)) : .input(intBytes(v, s.keySize))
+        case let .pattern(seed, len): return .input(pattern(seed, min(len ?? s.keySize, bufferCap)))
+        case let .len(n): return .input([UInt8](repeating: 0, count: min(n, bufferCap)))
+        }
+    }
+
+    /// A value argument the kernel reads (update).
+    public static func value(_ b: Buf, _ s: MapShape) -> ResolvedBuf {
+        switch b {
+        case .auto: return .input(pattern(0, s.valueLen))
+        case .null: return .null
+        case .unmapped: return .unmapped
+        case let .bytes(x): return .input(x)
+        case let .int(v): return .input(intBytes(v, s.valueLen))
+        case let .pattern(seed, len): return .input(pattern(seed, min(len ?? s.valueLen, bufferCap)))
+        case let .len(n): return .input([UInt8](repeating: 0, count: min(n, bufferCap)))
+        }
+    }
+
+    /// An output buffer of `need` bytes by default.
+    public static func output(_ b: Buf, need: Int) -> ResolvedBuf {
+        switch b {
+        case .auto: return .output(min(need, bufferCap))
+        case .null: return .null
+        case .unmapped: return .unmapped
+        case let .len(n): return .output(min(n, bufferCap))
+        case let .bytes(x): return .output(x.count)
+        case let .int(v): return .output(Int(min(v, UInt64(bufferCap))))
+        case let .pattern(_, len): return .output(min(len ?? need, bufferCap))
+        }
+    }
+
+    /// The i-th key of a batch (update/delete): keys[i % keys.count], or i when none are given.
+    public static func batchKey(_ c: Call, _ i: Int) -> UInt64 { c.keys.isEmpty ? UInt64(i) : c.keys[i % c.keys.count] }
+
+    /// The keys buffer of update_batch / delete_batch: count keys, cut at the cap (or kbuf).
+    public static func batchKeysIn(_ c: Call, _ s: MapShape) -> ResolvedBuf {
+        let ks = max(s.keySize, 0)
+        switch c.keysBuf {
+        case .null: return .null
+        case .unmapped: return .unmapped
+        default: break
+        }
+        var n = Int(c.count) * ks
+        if case let .len(l) = c.keysBuf { n = l }
+        n = min(n, bufferCap)
+        var out = [UInt8](repeating: 0, count: n)
+        if ks > 0 {
+            var i = 0
+            while i * ks < n {
+                let kb = intBytes(batchKey(c, i), ks)
+                for j in 0..<ks where i * ks + j < n { out[i * ks + j] = kb[j] }
+                i += 1
+            }
+        }
+        return .input(out)
+    }
+
+    /// The values buffer of update_batch: value i has seed vals+i.
+    public static func batchValuesIn(_ c: Call, _ s: MapShape) -> ResolvedBuf {
+        let vl = s.valueLen
+        switch c.valuesBuf {
+        case .null: return .null
+        case .unmapped: return .unmapped
+        default: break
+        }
+        var n = Int(c.count) * vl
+        if case let .len(l) = c.valuesBuf { n = l }
+        n = min(n, bufferCap)
+        var out: [UInt8] = []
+        out.reserveCapacity(n)
+        var i = 0
+        while out.count < n && vl > 0 {
+            out += pattern(c.vals &+ UInt32(truncatingIfNeeded: i), vl).prefix(n - out.count)
+            i += 1
+        }
+        return .input(out)
+    }
+
+    /// The value update_batch writes for entry i.
+    public static func batchValue(_ c: Call, _ i: Int, _ s: MapShape) -> [UInt8] {
+        pattern(c.vals &+ UInt32(truncatingIfNeeded: i), s.valueLen)
+    }
+
+    /// Output keys / values buffers of the lookup batches.
+    public static func batchKeysOut(_ c: Call, _ s: MapShape) -> ResolvedBuf {
+        output(c.keysBuf, need: Int(c.count) * s.keySize)
+    }
+    public static func batchValuesOut(_ c: Call, _ s: MapShape) -> ResolvedBuf {
+        output(c.valuesBuf, need: Int(c.count) * s.valueLen)
+    }
+
+    /// in_batch: NULL, the previous out_batch, unmapped, or a literal u32.
+    public static func inBatch(_ t: Token, last: [UInt8]?) -> ResolvedBuf {
+        switch t {
+        case .null: return .null
+        case .unmapped: return .unmapped
+        case .last: return last.map { .input($0) } ?? .null
+        case let .value(v): return .input(intBytes(UInt64(v), 4))
+        }
+    }
+
+    /// Bytes of out_batch we declare: the kernel writes a u32 (hash: bucket, array: key).
+    public static let tokenLen = 4
+}

@@ -1,0 +1,732 @@
+import BPFKit
+import Foundation
+import Glibc
+
+/// The kernel-internal ENOTSUPP (524): a bpf command the map type does not implement.
+public let ENOTSUPP_: Int32 = 524
+
+/// A disagreement between the kernel and the shadow model.
+public struct OracleFinding: Equatable, Sendable, CustomStringConvertible {
+    /// Index of the call in its program.
+    public let call: Int
+    public let op: CallOp
+    /// Category: errno, value, walk, batch, canary, shape, count, planted.
+    public let kind: String
+    public let message: String
+    /// What groups findings (and what the minimizer preserves): call and category.
+    public var signature: String { "\(op.rawValue):\(kind)" }
+    public var description: String { "call \(call + 1) (\(op.rawValue)): [\(kind)] \(message)" }
+}
+
+/// One shadow map: what the kernel must hold. `maybe` keys are the one nondeterminism
+/// (an LRU map evicting when it is full; entries lost to an EFAULT mid-batch): each is
+/// present with its value or absent, and the next observation settles it.
+final class MapModel {
+    let shape: MapShape
+    var known: [[UInt8]: [UInt8]] = [:]
+    var maybe: [[UInt8]: [UInt8]] = [:]
+    /// Array values written so far (others are zero).
+    var arr: [Int: [UInt8]] = [:]
+    /// Queue/stack contents, oldest first.
+    var deque: [[UInt8]] = []
+    /// LPM: identity (prefixlen + masked data) -> the full key last written.
+    var lpmKey: [[UInt8]: [UInt8]] = [:]
+    var frozen = false
+    let rdonly: Bool, wronly: Bool
+    /// Keys returned so far by the batch walk that started at in=NULL (nil: none, or state changed).
+    var walkSeen: Set<[UInt8]>? = nil
+    var walkStart: (known: Set<[UInt8]>, maybe: Set<[UInt8]>)? = nil
+
+    init(_ s: MapShape) {
+        shape = s
+        rdonly = s.flags & BPFMapFlags.rdonly != 0
+        wronly = s.flags & BPFMapFlags.wronly != 0
+    }
+
+    var canRead: Bool { !wronly }
+    var canWrite: Bool { !rdonly && !frozen }
+    var zero: [UInt8] { [UInt8](repeating: 0, count: shape.valueLen) }
+    var countLow: Int { shape.isLPM ? lpmKey.count - maybeLPM : known.count }
+    var countHigh: Int { known.count + maybe.count }
+    private var maybeLPM: Int { maybe.count }
+
+    /// How many entries an LRU map holds before it evicts (this thread is pinned to one
+    /// CPU: with BPF_F_NO_COMMON_LRU that CPU owns max_entries / ncpus nodes).
+    var lruCapacity: Int {
+        shape.flags & BPFMapFlags.noCommonLRU != 0 ? shape.maxEntries / max(1, shape.cpus) : shape.maxEntries
+    }
+
+    /// Any state change invalidates a batch walk in progress.
+    func mutated() { walkSeen = nil; walkStart = nil }
+
+    /// An LRU update on a full map may evict any entries (even the key being updated).
+    func allowEviction() {
+        guard shape.isLRU, countHigh >= lruCapacity else { return }
+        for (k, v) in known { maybe[k] = v }
+        known = [:]
+    }
+
+    /// All entries become uncertain (entries lost without being reported).
+    func blur() {
+        for (k, v) in known { maybe[k] = v }
+        known = [:]
+    }
+
+    // MARK: LPM keys
+
+    var maxPrefix: Int { 8 * (shape.keySize - 4) }
+    static func plen(_ k: [UInt8]) -> Int { Int(UInt32(k[0]) | UInt32(k[1]) << 8 | UInt32(k[2]) << 16 | UInt32(k[3]) << 24) }
+    /// prefixlen + data masked to prefixlen bits.
+    func lpmIdentity(_ k: [UInt8]) -> [UInt8] {
+        let p = MapModel.plen(k)
+        var out = Array(k.prefix(4))
+        for i in 0..<(shape.keySize - 4) {
+            let bits = max(0, min(8, p - 8 * i))
+            let mask: UInt8 = bits == 0 ? 0 : UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+            out.append(k[4 + i] & mask)
+        }
+        return out
+    }
+    /// Longest stored prefix (prefixlen <= key's) matching the key's data.
+    func lpmMatch(_ k: [UInt8]) -> [UInt8]? {
+        let p = MapModel.plen(k)
+        var best: [UInt8]? = nil, bestLen = -1
+        for id in Set(known.keys).union(maybe.keys) {
+            let q = MapModel.plen(id)
+            guard q <= p, q > bestLen else { continue }
+            var probe = Array(k.prefix(4))
+            probe.withUnsafeMutableBytes { $0.storeBytes(of: UInt32(q).littleEndian, as: UInt32.self) }
+            probe += k[4...]
+            if lpmIdentity(probe) == id { best = id; bestLen = q }
+        }
+        return best
+    }
+}
+
+/// The shadow model of one program's maps (single process, one thread): predicts each
+/// call's errno and data and compares them with what the kernel did.
+public final class ShadowModel {
+    var maps: [MapModel?] = Array(repeating: nil, count: Executor.maxSlots)
+    /// Slots whose fd was closed by a `close` call.
+    var closed: [Bool] = Array(repeating: false, count: Executor.maxSlots)
+    public let cpus: Int
+    /// Errnos the model predicted and the kernel returned (expected rejections: data, counted).
+    public private(set) var expectedRejections: [Int32: Int] = [:]
+    /// A test-only fault in the oracle layer: returns a message to report for a call.
+    public var plantedFault: ((Int, Call, CallResult) -> String?)?
+
+    public init(cpus: Int = Probes.possibleCPUs()) { self.cpus = cpus }
+
+    public func reset() {
+        lastToken = Array(repeating: nil, count: Executor.maxSlots)
+        maps = Array(repeating: nil, count: Executor.maxSlots)
+        closed = Array(repeating: false, count: Executor.maxSlots)
+    }
+
+    // MARK: helpers
+
+    struct Check {
+        var findings: [OracleFinding] = []
+        let index: Int
+        let op: CallOp
+        mutating func fail(_ kind: String, _ m: String) {
+            findings.append(OracleFinding(call: index, op: op, kind: kind, message: m))
+        }
+    }
+
+    static func en(_ e: Int32) -> String { e == 0 ? "success" : (e == 524 ? "ENOTSUPP" : ErrnoNames.name(e)) }
+    static func set(_ s: Set<Int32>) -> String { "{" + s.sorted().map { en($0) }.joined(separator: ",") + "}" }
+    static func hex(_ b: [UInt8]) -> String {
+        b.prefix(24).map { String(format: "%02x", $0) }.joined() + (b.count > 24 ? "…(\(b.count) bytes)" : "")
+    }
+
+    /// errno of the fd argument, nil when it names an open map.
+    func fdError(_ c: Call) -> Int32? {
+        switch c.fd {
+        case .closed, .negative: return EBADF
+        case .file: return EINVAL
+        case .map: return maps[c.map] == nil ? EBADF : nil
+        }
+    }
+
+    /// errno of copying a key in (__bpf_copy_key), nil when it succeeds.
+    static func keyCopyError(_ r: ResolvedBuf, _ keySize: Int) -> Int32? {
+        if keySize == 0 { return r == .null ? nil : EINVAL }
+        switch r {
+        case .null, .unmapped: return EFAULT
+        default: return r.length < keySize ? EFAULT : nil
+        }
+    }
+
+    static func bytes(_ r: ResolvedBuf, _ n: Int) -> [UInt8] {
+        if case let .input(b) = r { return Array(b.prefix(n)) }
+        return []
+    }
+
+    func note(_ e: Int32) { if e != 0 { expectedRejections[e, default: 0] += 1 } }
+
+    /// Compares `got` with the allowed set; returns true when it matched.
+    @discardableResult
+    func expect(_ ck: inout Check, _ allowed: Set<Int32>, _ got: Int32, _ why: @autoclosure () -> String) -> Bool {
+        if allowed.contains(got) { note(got); return true }
+        ck.fail("errno", "got \(Self.en(got)), model expects \(Self.set(allowed)) (\(why()))")
+        return false
+    }
+
+    // MARK: the oracle
+
+    /// Checks call `index` of a program against the model and advances the model.
+    /// `shape` is what the kernel reported for the map a successful create made.
+    public func check(_ index: Int, _ c: Call, _ r: CallResult, shape: MapShape?) -> [OracleFinding] {
+        var ck = Check(index: index, op: c.op)
+        if !r.brokenCanaries.isEmpty {
+            ck.fail("canary", "kernel wrote in front of the \(r.brokenCanaries.joined(separator: ", ")) buffer(s)")
+        }
+        switch c.op {
+        case .create: create(&ck, c, r, shape)
+        case .close:
+            let open = maps[c.map] != nil
+            expect(&ck, open ? [0] : [EBADF], r.errno, "close")
+            if open { maps[c.map] = nil; closed[c.map] = true }
+        case .freeze: freeze(&ck, c, r)
+        case .update: update(&ck, c, r)
+        case .lookup: lookup(&ck, c, r)
+        case .delete: delete(&ck, c, r)
+        case .nextKey: nextKey(&ck, c, r)
+        case .lookupAndDelete: lookupAndDelete(&ck, c, r)
+        case .lookupBatch, .lookupAndDeleteBatch: lookupBatch(&ck, c, r)
+        case .updateBatch, .deleteBatch: writeBatch(&ck, c, r)
+        case .walk: walk(&ck, c, r)
+        }
+        if let f = plantedFault, let m = f(index, c, r) { ck.fail("planted", m) }
+        return ck.findings
+    }
+
+    // MARK: create / freeze
+
+    /// Every reason the kernel has to refuse `c` (any one may win: the order is not part of the contract).
+    public static func createErrors(_ c: Call, cpus: Int) -> Set<Int32> {
+        var e = Set<Int32>()
+        let f = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
+        let access: UInt32 = BPFMapFlags.rdonly | BPFMapFlags.wronly | BPFMapFlags.rdonlyProg | BPFMapFlags.wronlyProg
+        if f & BPFMapFlags.rdonly != 0 && f & BPFMapFlags.wronly != 0 { e.insert(EINVAL) }
+        if f & BPFMapFlags.rdonlyProg != 0 && f & BPFMapFlags.wronlyProg != 0 { e.insert(EINVAL) }
+        let numa = f & BPFMapFlags.numaNode != 0
+        if numa && (c.numa ?? 0) != 0 { e.insert(EINVAL) }  // one NUMA node here
+        let (k, v, m) = (Int(c.keySize), Int(c.valueSize), Int(c.maxEntries))
+        let kmallocMax = 4 << 20
+        switch c.type {
+        case .hash, .percpuHash, .lruHash, .lruPercpuHash:
+            let lru = c.type == .lruHash || c.type == .lruPercpuHash
+            let percpu = c.type == .percpuHash || c.type == .lruPercpuHash
+            let mask = BPFMapFlags.noPrealloc | BPFMapFlags.noCommonLRU | BPFMapFlags.numaNode | access | BPFMapFlags.zeroSeed
+            if f & ~mask != 0 { e.insert(EINVAL) }
+            let percpuLRU = f & BPFMapFlags.noCommonLRU != 0
+            if !lru && percpuLRU { e.insert(EINVAL) }
+            if lru && f & BPFMapFlags.noPrealloc != 0 { e.insert(ENOTSUPP_) }
+            if numa && (percpu || percpuLRU) { e.insert(EINVAL) }
+            if m == 0 || k == 0 || v == 0 { e.insert(EINVAL) }
+            if k > 512 || k + v >= kmallocMax - 64 || (percpu && ((v + 7) & ~7) > 32768) { e.insert(E2BIG) }
+            var rounded = m
+            if lru && percpuLRU && m > 0 {
+                rounded = (m + cpus - 1) / cpus * cpus
+                if rounded < m { rounded = m / cpus * cpus }
+                if rounded < cpus { e.insert(EINVAL) }
+            }
+            // n_buckets = roundup_pow_of_two(max_entries) must fit U32_MAX / sizeof(struct bucket).
+            if rounded > (1 << 28) { e.insert(E2BIG) }
+        case .array, .percpuArray:
+            let mask = BPFMapFlags.numaNode | BPFMapFlags.mmapable | access | BPFMapFlags.preserveElems | BPFMapFlags.innerMap
+            if f & ~mask != 0 { e.insert(EINVAL) }
+            if c.type != .array && f & (BPFMapFlags.mmapable | BPFMapFlags.innerMap) != 0 { e.insert(EINVAL) }
+            if f & BPFMapFlags.preserveElems != 0 { e.insert(EINVAL) }
+            if m == 0 || k != 4 || v == 0 { e.insert(EINVAL) }
+            if c.type == .percpuArray && numa { e.insert(EINVAL) }
+            if v > kmallocMax || (c.type == .percpuArray && ((v + 7) & ~7) > 32768) { e.insert(E2BIG) }
+        case .lpmTrie:
+            let mask = BPFMapFlags.noPrealloc | access | BPFMapFlags.numaNode
+            if m == 0 || f & BPFMapFlags.noPrealloc == 0 || f & ~mask != 0 || k < 5 || k > 260 || v < 1 || v > kmallocMax - 512 {
+                e.insert(EINVAL)
+            }
+        case .queue, .stack:
+            let mask = BPFMapFlags.numaNode | access
+            if m == 0 || k != 0 || v == 0 || f & ~mask != 0 { e.insert(EINVAL) }
+            if v > kmallocMax { e.insert(E2BIG) }
+        default:
+            break
+        }
+        return e
+    }
+
+    func create(_ ck: inout Check, _ c: Call, _ r: CallResult, _ shape: MapShape?) {
+        maps[c.map] = nil
+        closed[c.map] = false
+        lastToken[c.map] = nil
+        var allowed = Self.createErrors(c, cpus: cpus)
+        if allowed.isEmpty { allowed = [0] }
+        allowed.insert(ENOMEM)  // a resource limit, not a semantic answer
+        guard expect(&ck, allowed, r.errno, "create \(ProgramText.typeName(c.type)) key=\(c.keySize) value=\(c.valueSize) max=\(c.maxEntries) flags=0x\(String(c.mapFlags, radix: 16))") else {
+            return
+        }
+        guard r.errno == 0, let s = shape else { return }
+        var wantMax = Int(c.maxEntries)
+        if c.type == .lruPercpuHash || c.type == .lruHash, c.mapFlags & BPFMapFlags.noCommonLRU != 0 {
+            wantMax = (wantMax + cpus - 1) / cpus * cpus
+        }
+        if s.type != c.type || s.keySize != Int(c.keySize) || s.valueSize != Int(c.valueSize) || s.maxEntries != wantMax {
+            ck.fail("shape", "map info says \(ProgramText.typeName(s.type)) key=\(s.keySize) value=\(s.valueSize) max=\(s.maxEntries), want max=\(wantMax)")
+        }
+        maps[c.map] = MapModel(s)
+    }
+
+    func freeze(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
+        let m = maps[c.map]!
+        if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "already frozen" : "read-only map"); return }
+        if expect(&ck, [0], r.errno, "freeze") { m.frozen = true }
+    }
+
+    // MARK: element ops
+
+    /// Errno (or nil) of the common prefix of update: fd, write permission, F_LOCK, key and value copies.
+    func update(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
+        let m = maps[c.map]!, s = m.shape
+        if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
+        if c.flags & BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
+        let kb = Layout.key(c.key, s)
+        if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return }
+        let vb = Layout.value(c.value, s)
+        if vb.length < s.valueLen || !(vb.isPointer && vb != .unmapped) {
+            expect(&ck, [EFAULT], r.errno, "value buffer of \(vb.length) bytes, value needs \(s.valueLen)"); return
+        }
+        let key = Self.bytes(kb, s.keySize), value = Self.bytes(vb, s.valueLen)
+        elemUpdate(&ck, m, key, value, c.flags, got: r.errno)
+    }
+
+    /// The map-type part of an update; applies it to the model as the kernel answered.
+    func elemUpdate(_ ck: inout Check, _ m: MapModel, _ key: [UInt8], _ value: [UInt8], _ flags: UInt64, got: Int32) {
+        let s = m.shape
+        let ctx = "flags=\(flags)"
+        switch s.type {
+        case .array, .percpuArray:
+            let idx = Int(UInt32(littleEndian: key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
+            if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx); return }
+            if idx >= s.maxEntries { expect(&ck, [E2BIG], got, "index \(idx) >= max_entries \(s.maxEntries)"); return }
+            if flags == BPFUpdateFlags.noExist { expect(&ck, [EEXIST], got, "array elements always exist"); return }
+            if expect(&ck, [0], got, ctx) { m.arr[idx] = value; m.mutated() }
+        case .queue, .stack:
+            if flags & BPFUpdateFlags.noExist != 0 || flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx); return }
+            if m.deque.count >= s.maxEntries {
+                if flags != BPFUpdateFlags.exist { expect(&ck, [E2BIG], got, "full (\(s.maxEntries)) without BPF_EXIST"); return }
+                if expect(&ck, [0], got, "full: BPF_EXIST replaces the oldest") { m.deque.removeFirst(); m.deque.append(value) }
+                return
+            }
+            if expect(&ck, [0], got, "push") { m.deque.append(value) }
+        case .lpmTrie:
+            if flags > BPFUpdateFlags.exist || MapModel.plen(key) > m.maxPrefix { expect(&ck, [EINVAL], got, "\(ctx) prefixlen \(MapModel.plen(key))"); return }
+            let id = m.lpmIdentity(key)
+            lpmOrHashUpdate(&ck, m, id, key, value, flags, got: got, fullErrno: ENOSPC)
+        default:
+            if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx); return }
+            m.allowEviction()
+            lpmOrHashUpdate(&ck, m, key, key, value, flags, got: got, fullErrno: E2BIG)
+        }
+    }
+
+    func lpmOrHashUpdate(_ ck: inout Check, _ m: MapModel, _ id: [UInt8], _ key: [UInt8], _ value: [UInt8], _ flags: UInt64,
+                         got: Int32, fullErrno: Int32) {
+        let present = m.known[id] != nil, unsure = m.maybe[id] != nil
+        var allowed = Set<Int32>()
+        let full = !m.shape.isLRU && m.countLow >= m.shape.maxEntries
+        let mayBeFull = !m.shape.isLRU && m.countHigh >= m.shape.maxEntries
+        func outcomes(exists: Bool) -> Set<Int32> {
+            if flags == BPFUpdateFlags.noExist && exists { return [EEXIST] }
+            if flags == BPFUpdateFlags.exist && !exists { return [ENOENT] }
+            if !exists && (full || mayBeFull) { return full ? [fullErrno] : [fullErrno, 0] }
+            return [0]
+        }
+        if present || unsure { allowed.formUnion(outcomes(exists: true)) }
+        if !present { allowed.formUnion(outcomes(exists: false)) }
+        guard expect(&ck, allowed, got, "key \(Self.hex(key)) \(present ? "present" : unsure ? "maybe present" : "absent"), flags=\(flags), entries \(m.countLow)/\(m.shape.maxEntries)") else {
+            return
+        }
+        switch got {
+        case 0:
+            m.maybe[id] = nil
+            m.known[id] = value
+            if m.shape.isLPM { m.lpmKey[id] = key }
+            m.mutated()
+        case EEXIST:
+            if let v = m.maybe.removeValue(forKey: id) { m.known[id] = v }
+        case ENOENT:
+            m.maybe[id] = nil
+        default: break
+        }
+    }
+
+    func lookup(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        if c.flags & ~BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "lookup flags \(c.flags)"); return }
+        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
+        let m = maps[c.map]!, s = m.shape
+        if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
+        if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
+        let kb = Layout.key(c.key, s)
+        if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
+        let key = Self.bytes(kb, s.keySize)
+        let ob = Layout.output(c.out, need: s.valueLen)
+        let outOK = ob.length >= s.valueLen && ob != .null && ob != .unmapped
+        // What the lookup finds: a value, nothing, or (maybe keys) either.
+        var candidates: [[UInt8]?] = []
+        var id = key
+        switch s.type {
+        case .array, .percpuArray:
+            let idx = Int(UInt32(littleEndian: key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
+            candidates = [idx < s.maxEntries ? (m.arr[idx] ?? m.zero) : nil]
+        case .queue, .stack:
+            candidates = [s.type == .queue ? m.deque.first : m.deque.last]
+        case .lpmTrie:
+            if MapModel.plen(key) > m.maxPrefix { candidates = [nil] } else {
+                if let best = m.lpmMatch(key) {
+                    id = best
+                    candidates = m.known[best] != nil ? [m.known[best]] : [m.maybe[best], nil]
+                } else { candidates = [nil] }
+            }
+        default:
+            if let v = m.known[key] { candidates = [v] } else if let v = m.maybe[key] { candidates = [v, nil] } else { candidates = [nil] }
+        }
+        if s.isLPM && candidates.count > 1 { candidates.append(nil) }
+        var allowed = Set<Int32>()
+        for cand in candidates { allowed.insert(cand == nil ? ENOENT : (outOK ? 0 : EFAULT)) }
+        guard expect(&ck, allowed, r.errno, "key \(Self.hex(key)), out buffer \(ob.length) of \(s.valueLen) bytes") else { return }
+        if r.errno == 0 {
+            let got = Array(r.out.prefix(s.valueLen))
+            if !candidates.contains(where: { $0 == got }) {
+                ck.fail("value", "key \(Self.hex(key)) returned \(Self.hex(got)), model has \(candidates.compactMap { $0 }.map { Self.hex($0) })")
+            }
+            if r.out.count > s.valueLen && r.out[s.valueLen...].contains(where: { $0 != GuardArena.poison }) {
+                ck.fail("value", "kernel wrote past value_size \(s.valueLen) into a \(r.out.count)-byte buffer")
+            }
+            if !s.isLPM, let v = m.maybe.removeValue(forKey: id) { m.known[id] = v }
+        } else if r.errno == ENOENT, s.isHashFamily {
+            m.maybe[id] = nil
+        }
+    }
+
+    func delete(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
+        let m = maps[c.map]!, s = m.shape
+        if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
+        let kb = Layout.key(c.key, s)
+        if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
+        let key = Self.bytes(kb, s.keySize)
+        switch s.type {
+        case .array, .percpuArray, .queue, .stack:
+            expect(&ck, [EINVAL], r.errno, "\(ProgramText.typeName(s.type)) has no delete")
+        default:
+            var id = key
+            if s.isLPM {
+                if MapModel.plen(key) > m.maxPrefix { expect(&ck, [EINVAL], r.errno, "prefixlen > max"); return }
+                id = m.lpmIdentity(key)
+            }
+            elemDelete(&ck, m, id, got: r.errno)
+        }
+    }
+
+    func elemDelete(_ ck: inout Check, _ m: MapModel, _ id: [UInt8], got: Int32) {
+        let allowed: Set<Int32> = m.known[id] != nil ? [0] : m.maybe[id] != nil ? [0, ENOENT] : [ENOENT]
+        guard expect(&ck, allowed, got, "delete key \(Self.hex(id))") else { return }
+        m.known[id] = nil; m.maybe[id] = nil; m.lpmKey[id] = nil
+        if got == 0 { m.mutated() }
+    }
+
+    func nextKey(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
+        let m = maps[c.map]!, s = m.shape
+        if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
+        let kb = Layout.key(c.key == .auto ? .null : c.key, s)
+        if kb != .null, let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
+        if s.isQueueLike { expect(&ck, [EINVAL], r.errno, "queue/stack have no keys"); return }
+        let ob = Layout.output(c.out, need: s.keySize)
+        let outOK = ob.length >= s.keySize && ob != .null && ob != .unmapped
+        let key: [UInt8]? = kb == .null ? nil : Self.bytes(kb, s.keySize)
+        let okErr: Int32 = outOK ? 0 : EFAULT
+        if s.isArray {
+            let idx = key.map { Int(UInt32(littleEndian: $0.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })) } ?? Int(UInt32.max)
+            let next: Int? = idx >= s.maxEntries ? 0 : (idx == s.maxEntries - 1 ? nil : idx + 1)
+            guard expect(&ck, [next == nil ? ENOENT : okErr], r.errno, "array next after \(key.map { Self.hex($0) } ?? "NULL")") else { return }
+            if r.errno == 0, let n = next, Array(r.out.prefix(4)) != Layout.intBytes(UInt64(n), 4) {
+                ck.fail("walk", "next key after \(idx) is \(Self.hex(r.out)), want \(n)")
+            }
+            return
+        }
+        let all = Set(m.known.keys).union(m.maybe.keys)
+        let ids: [UInt8]? = key.map { s.isLPM ? m.lpmIdentity($0) : $0 }
+        let present = ids.map { m.known[$0] != nil || m.maybe[$0] != nil } ?? false
+        var allowed = Set<Int32>()
+        if m.known.isEmpty || present { allowed.insert(ENOENT) }
+        let onlyItself = all.count == 1 && present && m.known[ids!] != nil
+        if !all.isEmpty && !onlyItself { allowed.insert(okErr) }
+        guard expect(&ck, allowed, r.errno, "next_key after \(key.map { Self.hex($0) } ?? "NULL") with \(all.count) entries") else { return }
+        if r.errno == 0 {
+            let got = Array(r.out.prefix(s.keySize))
+            let gid = s.isLPM ? m.lpmIdentity(got) : got
+            if !all.contains(gid) { ck.fail("walk", "next_key returned \(Self.hex(got)), not a key of the map") }
+            if let ids, gid == ids { ck.fail("walk", "next_key returned the key it was given") }
+        }
+    }
+
+    func lookupAndDelete(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        if c.flags & ~BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "flags \(c.flags)"); return }
+        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
+        let m = maps[c.map]!, s = m.shape
+        if !m.canRead || !m.canWrite { expect(&ck, [EPERM], r.errno, "needs read and write access"); return }
+        if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "flags on \(s.isQueueLike ? "queue/stack" : "map without spin lock")"); return }
+        let kb = Layout.key(c.key, s)
+        if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
+        let ob = Layout.output(c.out, need: s.valueLen)
+        let outOK = ob.length >= s.valueLen && ob != .null && ob != .unmapped
+        let okErr: Int32 = outOK ? 0 : EFAULT
+        if s.isQueueLike {
+            let v = s.type == .queue ? m.deque.first : m.deque.last
+            guard expect(&ck, [v == nil ? ENOENT : okErr], r.errno, "pop from \(m.deque.count) values") else { return }
+            if v != nil {
+                if r.errno == 0 && Array(r.out.prefix(s.valueLen)) != v! {
+                    ck.fail("value", "pop returned \(Self.hex(r.out)), want \(Self.hex(v!))")
+                }
+                if s.type == .queue { m.deque.removeFirst() } else { m.deque.removeLast() }
+            }
+            return
+        }
+        if !s.isHashFamily { expect(&ck, [ENOTSUPP_], r.errno, "\(ProgramText.typeName(s.type)) has no lookup_and_delete"); return }
+        let key = Self.bytes(kb, s.keySize)
+        let allowed: Set<Int32> = m.known[key] != nil ? [okErr] : m.maybe[key] != nil ? [okErr, ENOENT] : [ENOENT]
+        guard expect(&ck, allowed, r.errno, "key \(Self.hex(key))") else { return }
+        if r.errno == 0, let want = m.known[key] ?? m.maybe[key], Array(r.out.prefix(s.valueLen)) != want {
+            ck.fail("value", "lookup_and_delete returned \(Self.hex(r.out)), want \(Self.hex(want))")
+        }
+        // EFAULT comes after the delete: the element is gone either way.
+        if m.known.removeValue(forKey: key) != nil || m.maybe.removeValue(forKey: key) != nil { m.mutated() }
+    }
+
+    // MARK: batches
+
+    func batchPrefix(_ ck: inout Check, _ c: Call, _ r: CallResult, read: Bool, write: Bool) -> MapModel? {
+        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return nil }
+        let m = maps[c.map]!
+        if (read && !m.canRead) || (write && !m.canWrite) { expect(&ck, [EPERM], r.errno, "access (frozen \(m.frozen))"); return nil }
+        let s = m.shape
+        let has: Bool
+        switch c.op {
+        case .lookupBatch, .updateBatch: has = s.isHashFamily || s.isArray
+        default: has = s.isHashFamily
+        }
+        if !has { expect(&ck, [ENOTSUPP_], r.errno, "\(ProgramText.typeName(s.type)) has no \(c.op.rawValue)"); return nil }
+        if c.elemFlags != 0 { expect(&ck, [EINVAL], r.errno, "elem_flags \(c.elemFlags)"); return nil }
+        return m
+    }
+
+    func lookupBatch(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        let del = c.op == .lookupAndDeleteBatch
+        // Mirrors the executor: in=last passes the out_batch of the previous such call.
+        defer { if c.fd == .map, r.errno == 0 || r.errno == ENOENT || r.errno == ENOSPC { lastToken[c.map] = r.token } }
+        guard let m = batchPrefix(&ck, c, r, read: true, write: del) else { return }
+        let s = m.shape
+        if s.isHashFamily && c.flags != 0 { expect(&ck, [EINVAL], r.errno, "batch flags \(c.flags)"); return }
+        if c.count == 0 {
+            expect(&ck, [0], r.errno, "count 0")
+            if r.count != 0 { ck.fail("batch", "count 0 came back as \(r.count)") }
+            return
+        }
+        let kOut = Layout.batchKeysOut(c, s), vOut = Layout.batchValuesOut(c, s)
+        if c.inBatch == .unmapped { expect(&ck, [EFAULT], r.errno, "in_batch unmapped"); return }
+        // The cursor the executor passed: a literal, the previous out_batch, or NULL.
+        var token: UInt32? = nil
+        switch c.inBatch {
+        case let .value(t): token = t
+        case .last: token = lastToken[c.map].map { UInt32($0[0]) | UInt32($0[1]) << 8 | UInt32($0[2]) << 16 | UInt32($0[3]) << 24 }
+        default: break
+        }
+        let kFit = kOut.length / max(1, s.keySize), vFit = vOut.length / max(1, s.valueLen)
+        let fit = (kOut == .null || kOut == .unmapped || vOut == .null || vOut == .unmapped) ? 0 : min(kFit, vFit)
+
+        if s.isArray {
+            // Exact: entries start after the token (or at 0), count of them, ENOENT at the end.
+            let start = token.map { Int($0) >= s.maxEntries ? 0 : Int($0) + 1 } ?? 0
+            let remaining = s.maxEntries - start
+            let want = min(Int(c.count), remaining)
+            var expErr: Int32 = Int(c.count) > remaining ? ENOENT : 0
+            var n = want
+            if want > fit { expErr = EFAULT; n = fit }
+            if start >= s.maxEntries { expErr = ENOENT; n = 0 }
+            guard expect(&ck, [expErr], r.errno, "array batch from \(start), count \(c.count), buffers fit \(fit)") else { return }
+            if expErr == EFAULT { return }
+            if Int(r.count) != n { ck.fail("batch", "count \(r.count), want \(n)"); return }
+            for i in 0..<n {
+                let k = Array(r.keysOut[(i * 4)..<(i * 4 + 4)])
+                let v = Array(r.valuesOut[(i * s.valueLen)..<((i + 1) * s.valueLen)])
+                if k != Layout.intBytes(UInt64(start + i), 4) { ck.fail("batch", "entry \(i) has key \(Self.hex(k)), want \(start + i)"); return }
+                if v != (m.arr[start + i] ?? m.zero) { ck.fail("value", "batch value of index \(start + i) is \(Self.hex(v)), want \(Self.hex(m.arr[start + i] ?? m.zero))"); return }
+            }
+            let wantToken = n > 0 ? Layout.intBytes(UInt64(start + n - 1), 4) : [UInt8](repeating: GuardArena.poison, count: 4)
+            if r.token != wantToken { ck.fail("batch", "out_batch is \(Self.hex(r.token)), want \(Self.hex(wantToken))") }
+            return
+        }
+
+        // Hash family: order unknown, content exact.
+        if let t = token {
+            let buckets = s.maxEntries <= 1 ? 1 : 1 << (64 - UInt64(s.maxEntries - 1).leadingZeroBitCount)
+            if Int(t) >= buckets { expect(&ck, [ENOENT], r.errno, "in_batch \(t) >= \(buckets) buckets"); return }
+        }
+        var allowed: Set<Int32> = [0, ENOENT, ENOSPC]
+        if fit < Int(c.count) { allowed.insert(EFAULT) }
+        guard expect(&ck, allowed, r.errno, "hash batch count \(c.count), buffers fit \(fit)") else { return }
+        if r.errno == EFAULT {
+            if del { m.blur(); m.mutated() }
+            return
+        }
+        if r.count > c.count || Int(r.count) > fit { ck.fail("batch", "count \(r.count) exceeds capacity \(min(Int(c.count), fit))"); return }
+        if r.errno == ENOSPC && r.count != 0 { ck.fail("batch", "ENOSPC with count \(r.count)") }
+        if r.errno == 0 && r.count == 0 { ck.fail("batch", "success with no entries (count \(c.count))") }
+        if case .value = c.inBatch { m.walkSeen = nil; m.walkStart = nil }
+        if c.inBatch == .null || m.walkSeen == nil {
+            m.walkSeen = c.inBatch == .null ? [] : nil
+            m.walkStart = c.inBatch == .null ? (Set(m.known.keys), Set(m.maybe.keys)) : nil
+        }
+        var seenHere = Set<[UInt8]>()
+        for i in 0..<Int(r.count) {
+            let k = Array(r.keysOut[(i * s.keySize)..<((i + 1) * s.keySize)])
+            let v = Array(r.valuesOut[(i * s.valueLen)..<((i + 1) * s.valueLen)])
+            if !seenHere.insert(k).inserted || m.walkSeen?.contains(k) == true {
+                ck.fail("batch", "key \(Self.hex(k)) returned twice in one batch walk")
+            }
+            m.walkSeen?.insert(k)
+            guard let want = m.known[k] ?? m.maybe[k] else {
+                ck.fail("batch", "batch returned key \(Self.hex(k)) that the map does not hold"); continue
+            }
+            if v != want { ck.fail("value", "batch value of key \(Self.hex(k)) is \(Self.hex(v)), want \(Self.hex(want))") }
+            if del {
+                m.known[k] = nil; m.maybe[k] = nil
+            } else if let mv = m.maybe.removeValue(forKey: k) { m.known[k] = mv }
+        }
+        if r.errno == ENOENT, let seen = m.walkSeen, let start = m.walkStart {
+            let missing = start.known.subtracting(seen)
+            if !missing.isEmpty { ck.fail("batch", "batch walk ended without \(missing.count) key(s), e.g. \(Self.hex(missing.first!))") }
+            if del { for k in start.maybe.subtracting(seen) { m.maybe[k] = nil } }
+            m.walkSeen = nil; m.walkStart = nil
+        }
+    }
+
+    /// out_batch of the previous batch lookup per slot (what the executor passes for in=last).
+    var lastToken: [[UInt8]?] = Array(repeating: nil, count: Executor.maxSlots)
+
+    func writeBatch(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        let upd = c.op == .updateBatch
+        guard let m = batchPrefix(&ck, c, r, read: false, write: true) else { return }
+        let s = m.shape
+        if c.count == 0 {
+            expect(&ck, [0], r.errno, "count 0")
+            return
+        }
+        let kIn = Layout.batchKeysIn(c, s), vIn = upd ? Layout.batchValuesIn(c, s) : .input([])
+        let kFit = kIn.isPointer && kIn != .unmapped ? kIn.length / s.keySize : 0
+        let vFit = upd ? (vIn.isPointer && vIn != .unmapped ? vIn.length / max(1, s.valueLen) : 0) : Int.max
+        // Simulate element by element, as generic_map_{update,delete}_batch do.
+        var i = 0
+        var err: Int32 = 0
+        var ambiguous = false
+        while i < Int(c.count) {
+            if i >= kFit || i >= vFit { err = EFAULT; break }
+            let key = Layout.intBytes(Layout.batchKey(c, i), s.keySize)
+            if upd {
+                var sub = Check(index: ck.index, op: ck.op)
+                let allowedFor = predictUpdate(m, key)
+                if allowedFor.count > 1 { ambiguous = true }
+                let e = allowedFor.contains(0) ? Int32(0) : allowedFor.first!
+                elemUpdate(&sub, m, key, Layout.batchValue(c, i, s), 0, got: e)
+                if e != 0 { err = e; break }
+            } else {
+                let id = key
+                if m.known[id] == nil && m.maybe[id] == nil { err = ENOENT; break }
+                if m.maybe[id] != nil { ambiguous = true }
+                m.known[id] = nil; m.maybe[id] = nil
+                m.mutated()
+            }
+            i += 1
+        }
+        if ambiguous {
+            // An LRU eviction or an unsure key on the way: any prefix may have applied.
+            var allowed: Set<Int32> = [0, err]
+            if upd { allowed.formUnion([E2BIG]) } else { allowed.insert(ENOENT) }
+            expect(&ck, allowed, r.errno, "\(c.op.rawValue) of \(c.count) with unsure entries")
+            m.blur()
+            if r.count > c.count { ck.fail("batch", "count \(r.count) > \(c.count)") }
+            return
+        }
+        guard expect(&ck, [err], r.errno, "\(c.op.rawValue) of \(c.count), keys fit \(kFit), values fit \(vFit == Int.max ? -1 : vFit)") else { return }
+        if err != EFAULT && Int(r.count) != i { ck.fail("batch", "count \(r.count), want \(i) processed") }
+    }
+
+    /// The errnos an ANY update of `key` can give (batch elements).
+    func predictUpdate(_ m: MapModel, _ key: [UInt8]) -> Set<Int32> {
+        let s = m.shape
+        if s.isArray {
+            let idx = Int(UInt32(littleEndian: key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
+            return idx >= s.maxEntries ? [E2BIG] : [0]
+        }
+        if s.isLRU { return m.countHigh >= m.lruCapacity && m.known[key] == nil ? [0] : [0] }
+        if m.known[key] != nil { return [0] }
+        if m.countLow >= s.maxEntries { return m.maybe[key] != nil ? [0, E2BIG] : [E2BIG] }
+        if m.countHigh >= s.maxEntries { return [0, E2BIG] }
+        return [0]
+    }
+
+    // MARK: walk
+
+    func walk(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        if let e = fdError(c) {
+            if r.walkEnd != e { ck.fail("errno", "walk ended with \(Self.en(r.walkEnd)), want \(Self.en(e))") }
+            return
+        }
+        let m = maps[c.map]!, s = m.shape
+        if s.keySize == 0 || s.keySize > 4096 { expect(&ck, [EINVAL], r.errno, "walk of a key-less map"); return }
+        if !m.canRead { if r.walkEnd != EPERM { ck.fail("errno", "walk of a write-only map ended with \(Self.en(r.walkEnd)), want EPERM") }; return }
+        if s.isQueueLike { if r.walkEnd != EINVAL { ck.fail("errno", "walk ended with \(Self.en(r.walkEnd)), want EINVAL") }; return }
+        if s.isArray {
+            if s.maxEntries > (1 << 16) { return }
+            if r.walkEnd != ENOENT || r.walk.count != s.maxEntries {
+                ck.fail("walk", "array walk gave \(r.walk.count) keys ending \(Self.en(r.walkEnd)), want \(s.maxEntries) then ENOENT"); return
+            }
+            for (i, e) in r.walk.enumerated() {
+                if e.key != Layout.intBytes(UInt64(i), 4) { ck.fail("walk", "walk step \(i) gave key \(Self.hex(e.key))"); return }
+                if e.value != (m.arr[i] ?? m.zero) { ck.fail("value", "index \(i) holds \(e.value.map { Self.hex($0) } ?? "ENOENT"), want \(Self.hex(m.arr[i] ?? m.zero))"); return }
+            }
+            return
+        }
+        if r.walkEnd != ENOENT { ck.fail("walk", "walk ended with \(Self.en(r.walkEnd)) after \(r.walk.count) keys") }
+        var seen = Set<[UInt8]>()
+        for e in r.walk {
+            let id = s.isLPM ? m.lpmIdentity(e.key) : e.key
+            if !seen.insert(id).inserted { ck.fail("walk", "get_next_key returned \(Self.hex(e.key)) twice"); return }
+            guard let want = m.known[id] ?? m.maybe[id] else { ck.fail("walk", "get_next_key returned \(Self.hex(e.key)), which the map does not hold"); continue }
+            if s.isLPM, let k = m.lpmKey[id], k != e.key { ck.fail("walk", "LPM key \(Self.hex(e.key)) was written as \(Self.hex(k))") }
+            if e.value != want { ck.fail("value", "key \(Self.hex(e.key)) holds \(e.value.map { Self.hex($0) } ?? "ENOENT"), want \(Self.hex(want))") }
+            if let v = m.maybe.removeValue(forKey: id) { m.known[id] = v }
+        }
+        let missing = Set(m.known.keys).subtracting(seen)
+        if !missing.isEmpty { ck.fail("walk", "get_next_key walk missed \(missing.count) key(s), e.g. \(Self.hex(missing.first!))") }
+        // Maybe keys the walk did not see are gone.
+        for k in Array(m.maybe.keys) where !seen.contains(k) { m.maybe[k] = nil; m.lpmKey[k] = nil }
+        if seen.count > s.maxEntries { ck.fail("count", "walk saw \(seen.count) keys, max_entries \(s.maxEntries)") }
+    }
+}
+
+/// errno names for messages (StressCore has the full table; this avoids a dependency cycle in tests).
+enum ErrnoNames {
+    static func name(_ e: Int32) -> String {
+        let t: [Int32: String] = [EPERM: "EPERM", ENOENT: "ENOENT", EBADF: "EBADF", ENOMEM: "ENOMEM", EFAULT: "EFAULT",
+                                  EBUSY: "EBUSY", EEXIST: "EEXIST", EINVAL: "EINVAL", ENOSPC: "ENOSPC", E2BIG: "E2BIG",
+                                  EAGAIN: "EAGAIN", EOPNOTSUPP: "EOPNOTSUPP", 524: "ENOTSUPP"]
+        return t[e] ?? "errno \(e)"
+    }
+}
