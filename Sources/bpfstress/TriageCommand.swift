@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reports
 import Triage
 
 /// `bpfstress triage [--json] [--new] PATH...`: buckets hang/crash reports from bpfstress run

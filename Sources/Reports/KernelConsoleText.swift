@@ -1,25 +1,25 @@
 import Foundation
 
 /// A compiled regular expression with the two queries the parsers need. Patterns are fixed
-/// strings written in this module, so a bad one is a programming error (try!).
-struct Pattern: @unchecked Sendable {
+/// strings written in bpfstress's own parsers, so a bad one is a programming error (try!).
+public struct Pattern: @unchecked Sendable {
     let re: NSRegularExpression
-    init(_ pattern: String) { re = try! NSRegularExpression(pattern: pattern, options: []) }
+    public init(_ pattern: String) { re = try! NSRegularExpression(pattern: pattern, options: []) }
 
-    func matches(_ s: String) -> Bool {
+    public func matches(_ s: String) -> Bool {
         re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
     }
 
     /// Capture groups of the first match (index 0 is the whole match); nil when no match.
     /// An unmatched group is "".
-    func groups(_ s: String) -> [String]? {
+    public func groups(_ s: String) -> [String]? {
         guard let m = re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) else { return nil }
         return (0..<m.numberOfRanges).map { i in
             Range(m.range(at: i), in: s).map { String(s[$0]) } ?? ""
         }
     }
 
-    func replacing(_ s: String, with template: String) -> String {
+    public func replacing(_ s: String, with template: String) -> String {
         re.stringByReplacingMatches(in: s, range: NSRange(s.startIndex..., in: s), withTemplate: template)
     }
 }

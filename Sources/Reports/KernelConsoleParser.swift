@@ -22,7 +22,7 @@ public struct TriageReport: Sendable, Equatable {
     public init(file: String, type: String, title: String, frame: String, corrupted: Bool = false, text: String = "",
                 signature: String? = nil, count: Int = 1, firstSeen: Date? = nil, lastSeen: Date? = nil) {
         self.file = file; self.type = type; self.title = title; self.frame = frame; self.corrupted = corrupted
-        self.text = text; self.signature = signature ?? TriageSignature.of(title: title)
+        self.text = text; self.signature = signature ?? Signature.compute(title: title, frames: [])
         self.count = count; self.firstSeen = firstSeen; self.lastSeen = lastSeen
     }
 }
@@ -32,6 +32,11 @@ public struct TriageReport: Sendable, Equatable {
 public enum KernelConsoleParser {
     /// Most lines kept per report.
     public static let maxLines = 400
+
+    /// True for a line that ends a report (`---[ end trace`, `</TASK>` after a trace, `====`).
+    public static func isEndMarker(_ line: String) -> Bool {
+        KernelFormats.endMarkers.contains { $0.matches(line) }
+    }
 
     public static func headerFormat(_ line: String) -> (format: KernelFormat, groups: [String])? {
         for f in KernelFormats.all { if let g = f.header.groups(line) { return (f, g) } }
