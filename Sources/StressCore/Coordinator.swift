@@ -18,6 +18,9 @@ public struct RunOptions: Sendable {
     public var onHang: HangAction = .kill
     /// Read /dev/kmsg for kernel splats during the run.
     public var watchKernelLog: Bool = true
+    /// Also treat messages written to /dev/kmsg from user space as kernel reports (tests only:
+    /// BPFSTRESS_KMSG_INCLUDE_USER=1), so the path can be proven without breaking the kernel.
+    public var kernelLogIncludesUser: Bool = ProcessInfo.processInfo.environment["BPFSTRESS_KMSG_INCLUDE_USER"] == "1"
     /// Inventory BPF objects, cgroups, netns and bpffs mounts before and after the campaign.
     public var leakCheck: Bool = true
     public init() {}
@@ -112,7 +115,10 @@ public final class Coordinator {
         defer { tearDownCgroup() }
 
         if options.watchKernelLog {
-            do { kernelLog = try KernelLogWatcher() } catch { log("kernel log not watched: \(error)") }
+            do {
+                kernelLog = try KernelLogWatcher()
+                kernelLog?.includeUserMessages = options.kernelLogIncludesUser
+            } catch { log("kernel log not watched: \(error)") }
         }
         for (i, s) in plan.scenarios.enumerated() {
             for _ in 0..<s.workers { try spawn(scenarioIndex: i, generation: 0) }

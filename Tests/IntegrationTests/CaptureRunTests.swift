@@ -201,4 +201,30 @@ final class CaptureRunTests: XCTestCase {
         Harness.validateJUnit(dir + "/latest/junit.xml")
         XCTAssertEqual(try String(contentsOfFile: dir + "/latest/stdout.txt", encoding: .utf8), "hello\n")
     }
+
+    /// A kernel splat during a campaign becomes a `kernel` finding titled like syzbot; one from
+    /// before the campaign is ignored.
+    func testKernelWarningDuringTheCampaignIsAKernelFinding() throws {
+        let kmsg = open("/dev/kmsg", O_WRONLY | O_CLOEXEC)
+        guard kmsg >= 0 else { throw XCTSkip("/dev/kmsg not writable") }
+        defer { close(kmsg) }
+        func log(_ s: String) { var b = Array(s.utf8); _ = write(kmsg, &b, b.count) }
+        let tag = "bpfstress_selftest_\(getpid())"
+        log("<4>WARNING: CPU: 0 PID: 1 at selftest.c:1 \(tag)_before+0x1/0x2\n<4>---[ end trace 0000000000000000 ]---\n")
+        let dir = Harness.tempDir("kmsg")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Harness.run(["run", "--scenario", "map-parallel", "--workers", "1", "--threads", "2", "--duration", "3s",
+                                 "--report-dir", dir, "--quiet"], env: ["BPFSTRESS_KMSG_INCLUDE_USER": "1"]) { _ in
+            usleep(1_000_000)
+            log("<4>WARNING: CPU: 1 PID: 77 at kernel/bpf/hashtab.c:42 \(tag)_during+0x10/0x40\n")
+            log("<4>Call Trace:\n<4> <TASK>\n<4> bpf_map_update_value+0x100/0x200\n<4> </TASK>\n<4>---[ end trace 0000000000000000 ]---\n")
+        }
+        XCTAssertEqual(r.status, 1, r.stderr)
+        let buckets = try Harness.json(dir + "/latest/summary.json")["buckets"] as! [[String: Any]]
+        XCTAssertEqual(buckets.map { $0["title"] as? String }, ["WARNING in \(tag)_during"])
+        XCTAssertEqual(buckets.first?["type"] as? String, "kernel")
+        XCTAssertEqual(buckets.first?["check"] as? String, "kernel-log")
+        XCTAssertTrue(((buckets.first?["dumps"] as? [String])?.first ?? "").contains("bpf_map_update_value+0x100/0x200"))
+        Harness.validateJUnit(dir + "/latest/junit.xml")
+    }
 }
