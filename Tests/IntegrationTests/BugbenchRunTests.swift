@@ -125,7 +125,8 @@ final class BugbenchRunTests: XCTestCase {
             XCTAssertTrue(junit.contains("<testcase name=\"\(name)\" classname=\"bugbench\""), name)
         }
         XCTAssertFalse(junit.contains("<failure"))
-        XCTAssertEqual(Harness.workerProcesses(), [])
+        XCTAssertFalse(r.workers.isEmpty)
+        XCTAssertEqual(r.leakedWorkers, [])
         XCTAssertEqual(Harness.leftoverCgroups(), [])
         let shm = (try? FileManager.default.contentsOfDirectory(atPath: "/dev/shm")) ?? []
         XCTAssertEqual(shm.filter { $0.hasPrefix("bpfstress-bugbench.\(r.pid).") }, [])

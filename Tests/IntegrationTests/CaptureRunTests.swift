@@ -6,23 +6,11 @@ import XCTest
 final class CaptureRunTests: XCTestCase {
     let testEnv = ["BPFSTRESS_TEST_SCENARIOS": "1"]
 
-    static let hangCampaign = """
-    name: hang-test
-    duration: 6s
-    workers: 1
-    threads: 2
-    deadlines:
-      test_hang: 2s
-    scenarios:
-      - name: test-hang
-        params:
-          block_seconds: 30
-    """
 
     func testHungOpIsCapturedWithItsFlightRecorderAndKilled() throws {
         let dir = Harness.tempDir("hang")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let c = try Harness.campaign(Self.hangCampaign, in: dir)
+        let c = try Harness.campaign(Harness.hangCampaign(duration: "6s"), in: dir)
         let started = Date()
         let r = try Harness.run(["run", c, "--seed", "9", "--report-dir", dir, "--quiet"], env: testEnv)
         XCTAssertEqual(r.status, 1, r.stderr)
@@ -53,7 +41,8 @@ final class CaptureRunTests: XCTestCase {
         Harness.validateJUnit(dir + "/latest/junit.xml")
         let junit = try String(contentsOfFile: dir + "/latest/junit.xml", encoding: .utf8)
         XCTAssertTrue(junit.contains("fixture_block_in_pipe_read"))
-        XCTAssertEqual(Harness.workerProcesses(), [])
+        XCTAssertFalse(r.workers.isEmpty)
+        XCTAssertEqual(r.leakedWorkers, [])
     }
 
     func testTwoRunsOfTheSameHangShareASignature() throws {
@@ -61,7 +50,7 @@ final class CaptureRunTests: XCTestCase {
         for seed in ["11", "12"] {
             let dir = Harness.tempDir("hangsig")
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let c = try Harness.campaign(Self.hangCampaign.replacingOccurrences(of: "duration: 6s", with: "duration: 4s"), in: dir)
+            let c = try Harness.campaign(Harness.hangCampaign(duration: "4s"), in: dir)
             let r = try Harness.run(["run", c, "--seed", seed, "--report-dir", dir, "--quiet"], env: testEnv)
             XCTAssertEqual(r.status, 1, r.stderr)
             let buckets = try Harness.json(dir + "/latest/summary.json")["buckets"] as! [[String: Any]]
@@ -97,13 +86,14 @@ final class CaptureRunTests: XCTestCase {
         XCTAssertEqual(deaths.first?["reason"] as? String,
                        "killed by SIGSEGV (crash captured: SIGSEGV in memcpy from fixture_overrun_guard_page)")
         Harness.validateJUnit(dir + "/latest/junit.xml")
-        XCTAssertEqual(Harness.workerProcesses(), [])
+        XCTAssertFalse(r.workers.isEmpty)
+        XCTAssertEqual(r.leakedWorkers, [])
     }
 
     func testSigtermDuringACaptureStillWritesAValidReport() throws {
         let dir = Harness.tempDir("term")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let c = try Harness.campaign(Self.hangCampaign.replacingOccurrences(of: "duration: 6s", with: "duration: 30s"), in: dir)
+        let c = try Harness.campaign(Harness.hangCampaign(duration: "30s"), in: dir)
         let r = try Harness.run(["run", c, "--seed", "5", "--report-dir", dir, "--quiet"], env: testEnv) { pid in
             // The hang is detected a little after 2 s; the capture itself takes a few hundred ms.
             usleep(2_150_000)
@@ -113,14 +103,15 @@ final class CaptureRunTests: XCTestCase {
         Harness.validateJUnit(dir + "/latest/junit.xml")
         let summary = try Harness.json(dir + "/latest/summary.json")
         XCTAssertLessThan(summary["durationSeconds"] as? Double ?? 99, 15)
-        XCTAssertEqual(Harness.workerProcesses(), [])
+        XCTAssertFalse(r.workers.isEmpty)
+        XCTAssertEqual(r.leakedWorkers, [])
         XCTAssertEqual(Harness.leftoverCgroups(), [])
     }
 
     func testOnHangKeepLeavesTheWorkerStoppedButNotTraced() throws {
         let dir = Harness.tempDir("keep")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let c = try Harness.campaign(Self.hangCampaign.replacingOccurrences(of: "duration: 6s", with: "duration: 5s"), in: dir)
+        let c = try Harness.campaign(Harness.hangCampaign(duration: "5s"), in: dir)
         var stoppedSeen: [Int32] = []
         var tracedSeen: [Int32] = []
         let r = try Harness.run(["run", c, "--seed", "6", "--on-hang", "keep", "--report-dir", dir, "--quiet"],

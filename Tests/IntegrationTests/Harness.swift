@@ -19,7 +19,18 @@ enum Harness {
         return repoRoot + "/.build/debug/bpfstress"
     }
 
-    struct Result { var status: Int32; var stdout: String; var stderr: String; var pid: Int32 }
+    struct Result {
+        var status: Int32; var stdout: String; var stderr: String; var pid: Int32
+        /// Worker processes (comm bpfs.*) this bpfstress was seen to spawn.
+        var workers: [Int32] = []
+        /// Those of `workers` still alive now (not zombies): leaked by this run.
+        var leakedWorkers: [Int32] {
+            workers.filter { w in
+                guard let st = try? String(contentsOfFile: "/proc/\(w)/stat", encoding: .utf8) else { return false }
+                return Harness.comm(w).hasPrefix("bpfs.") && !st.contains(") Z ")
+            }
+        }
+    }
 
     /// Starts bpfstress with `args`; `during` runs while it is alive (with its pid).
     static func run(_ args: [String], timeout: Double = 120, env: [String: String] = [:],
@@ -38,6 +49,19 @@ enum Harness {
         let group = DispatchGroup()
         group.enter(); DispatchQueue.global().async { outSink.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         group.enter(); DispatchQueue.global().async { errSink.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        // Track the workers it spawns, so a test can check that exactly those are gone after.
+        final class Seen: @unchecked Sendable { var pids = Set<Int32>(); let lock = NSLock() }
+        let seen = Seen()
+        let root = p.processIdentifier
+        group.enter()
+        DispatchQueue.global().async {
+            while p.isRunning {
+                let kids = Harness.children(of: root).filter { Harness.comm($0).hasPrefix("bpfs.") }
+                seen.lock.lock(); seen.pids.formUnion(kids); seen.lock.unlock()
+                usleep(50_000)
+            }
+            group.leave()
+        }
         during?(p.processIdentifier)
         let deadline = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < deadline { usleep(50_000) }
@@ -45,7 +69,8 @@ enum Harness {
         p.waitUntilExit()
         group.wait()
         return Result(status: p.terminationStatus, stdout: String(decoding: outSink.data, as: UTF8.self),
-                      stderr: String(decoding: errSink.data, as: UTF8.self), pid: p.processIdentifier)
+                      stderr: String(decoding: errSink.data, as: UTF8.self), pid: p.processIdentifier,
+                      workers: seen.pids.sorted())
     }
 
     static func tempDir(_ name: String) -> String {
@@ -105,6 +130,23 @@ enum Harness {
 }
 
 extension Harness {
+    /// The test-hang fixture campaign: one worker whose thread 0 blocks in a pipe read inside a
+    /// `test_hang` op with a 2 s deadline (run with BPFSTRESS_TEST_SCENARIOS=1).
+    static func hangCampaign(duration: String, name: String = "hang-test") -> String {
+        """
+        name: \(name)
+        duration: \(duration)
+        workers: 1
+        threads: 2
+        deadlines:
+          test_hang: 2s
+        scenarios:
+          - name: test-hang
+            params:
+              block_seconds: 30
+        """
+    }
+
     /// Writes a campaign file into `dir` and returns its path.
     static func campaign(_ yaml: String, in dir: String, name: String = "c.yaml") throws -> String {
         let path = dir + "/" + name

@@ -5,23 +5,11 @@ import XCTest
 /// log and a gdb dump next to them; and the index.html each run now writes.
 final class TriageRunTests: XCTestCase {
     let testEnv = ["BPFSTRESS_TEST_SCENARIOS": "1"]
-    static let campaign = """
-    name: triage-hang
-    duration: 4s
-    workers: 1
-    threads: 2
-    deadlines:
-      test_hang: 2s
-    scenarios:
-      - name: test-hang
-        params:
-          block_seconds: 30
-    """
 
     func testTwoRunsShareOneBucketCountedTwiceAndJSONHasFourKeys() throws {
         let dir = Harness.tempDir("triage")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let c = try Harness.campaign(Self.campaign, in: dir)
+        let c = try Harness.campaign(Harness.hangCampaign(duration: "4s", name: "triage-hang"), in: dir)
         let reports = dir + "/reports"
         var starts: [String] = []
         for seed in ["21", "22"] {

@@ -1,0 +1,59 @@
+import Foundation
+import XCTest
+
+/// `bpfstress fuzz` through the CLI: a short multi-process run, replay and minimize.
+final class FuzzRunTests: XCTestCase {
+    func copyCorpus(into dir: String) throws -> (String, Int) {
+        let corpus = dir + "/corpus"
+        try FileManager.default.copyItem(atPath: Harness.repoRoot + "/corpora/maps", toPath: corpus)
+        return (corpus, try FileManager.default.contentsOfDirectory(atPath: corpus).filter { $0.hasSuffix(".prog") }.count)
+    }
+
+    func testShortFuzzRunHasNoFindingsReportsRatesAndGrowsCorpus() throws {
+        try XCTSkipUnless(getuid() == 0, "needs root")
+        let dir = Harness.tempDir("fuzz")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (corpus, before) = try copyCorpus(into: dir)
+        XCTAssertGreaterThanOrEqual(before, 9)
+        let r = try Harness.run(["fuzz", "--duration", "10s", "--workers", "2", "--threads", "2", "--seed", "77",
+                                 "--corpus", corpus, "--report-dir", dir, "--quiet"], timeout: 90)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertFalse(r.stdout.contains("FINDING"), r.stdout)
+        let line = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("fuzz: seed 77") }, r.stdout)
+        let execsPerSec = try XCTUnwrap(line.range(of: #"\(([0-9]+) execs/s\)"#, options: .regularExpression).map { line[$0] })
+        XCTAssertGreaterThan(Int(execsPerSec.dropFirst().split(separator: " ")[0]) ?? 0, 10, String(line))
+        let sigs = try XCTUnwrap(line.range(of: #"([0-9]+) distinct signatures"#, options: .regularExpression).map { line[$0] })
+        XCTAssertGreaterThan(Int(sigs.split(separator: " ")[0]) ?? 0, 100, String(line))
+        let after = try FileManager.default.contentsOfDirectory(atPath: corpus).filter { $0.hasSuffix(".prog") }.count
+        XCTAssertGreaterThan(after, before, "corpus did not grow")
+        let summary = try Harness.json(dir + "/latest/summary.json")
+        XCTAssertEqual((summary["buckets"] as? [[String: Any]])?.count, 0)
+        let s = try XCTUnwrap((summary["scenarios"] as? [[String: Any]])?.first { $0["name"] as? String == "map-fuzz" })
+        let checks = Dictionary(uniqueKeysWithValues: (s["checks"] as! [[String: Any]]).map {
+            ($0["name"] as! String, ($0["passed"] as! Int, $0["failed"] as! Int))
+        })
+        for c in ["oracle-agrees", "shared-values-intact", "shared-batch-unique"] {
+            XCTAssertGreaterThan(checks[c]?.0 ?? 0, 0, "\(c) never passed: \(checks)")
+            XCTAssertEqual(checks[c]?.1, 0, "\(c) failed")
+        }
+        Harness.validateJUnit(dir + "/latest/junit.xml")
+    }
+
+    func testReplayAndMinimizeThroughTheCLI() throws {
+        try XCTSkipUnless(getuid() == 0, "needs root")
+        let dir = Harness.tempDir("fuzz-replay")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Harness.run(["fuzz", "--replay", Harness.repoRoot + "/corpora/maps/hash-basic.prog"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("update map=0 key=#1 value=@v2 flags=NOEXIST  -> EEXIST"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("update map=0 key=#5 value=@v8  -> E2BIG"), r.stdout)
+        let bad = dir + "/bad.prog"
+        try "create map=0 type=hash\nupdate map=0 kye=#1\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let e = try Harness.run(["fuzz", "--replay", bad])
+        XCTAssertEqual(e.status, 2)
+        XCTAssertEqual(e.stderr, "bpfstress: \(bad):2: update has no argument 'kye'\n")
+        let clean = try Harness.run(["fuzz", "--minimize", Harness.repoRoot + "/corpora/maps/array-basic.prog"])
+        XCTAssertEqual(clean.status, 0)
+        XCTAssertTrue(clean.stdout.hasPrefix("no finding"), clean.stdout)
+    }
+}
