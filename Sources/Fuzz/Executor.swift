@@ -43,6 +43,8 @@ final class GuardArena {
     let page = Int(sysconf(Int32(_SC_PAGESIZE)))
     let slotBytes: Int
     let slots: Int
+    /// Largest buffer a slot holds (requests are cut to it).
+    let capacity: Int
     let base: UnsafeMutableRawPointer
     let length: Int
 
@@ -50,6 +52,7 @@ final class GuardArena {
         let dataPages = (capacity + GuardArena.canary + page - 1) / page
         slotBytes = (dataPages + 1) * page
         self.slots = slots
+        self.capacity = capacity
         length = slotBytes * slots
         guard let m = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED else {
             fatalError("bpfstress fuzz: mmap of \(length) bytes failed: errno \(errno)")
@@ -63,7 +66,8 @@ final class GuardArena {
     func guardPage(_ i: Int) -> UnsafeMutableRawPointer { base + (i + 1) * slotBytes - page }
 
     /// Places `n` bytes against slot i's guard page, canary in front; returns the start.
-    func place(_ i: Int, _ n: Int) -> UnsafeMutableRawPointer {
+    func place(_ i: Int, _ n0: Int) -> UnsafeMutableRawPointer {
+        let n = min(n0, capacity)
         let p = guardPage(i) - n
         (p - GuardArena.canary).initializeMemory(as: UInt8.self, repeating: GuardArena.canaryByte, count: GuardArena.canary)
         return p
@@ -136,11 +140,13 @@ public final class Executor {
         switch r {
         case .null: return Placed(ptr: nil, slot: -1, len: 0, output: false)
         case .unmapped: return Placed(ptr: arena.guardPage(slot), slot: -1, len: 0, output: false)
-        case let .input(b):
+        case let .input(b0):
+            let b = b0.count > arena.capacity ? Array(b0.prefix(arena.capacity)) : b0
             let p = arena.place(slot, b.count)
             b.withUnsafeBytes { if $0.count > 0 { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
             return Placed(ptr: p, slot: slot, len: b.count, output: false)
-        case let .output(n):
+        case let .output(n0):
+            let n = min(n0, arena.capacity)
             let p = arena.place(slot, n)
             p.initializeMemory(as: UInt8.self, repeating: GuardArena.poison, count: n)
             return Placed(ptr: p, slot: slot, len: n, output: true)
@@ -222,7 +228,7 @@ public final class Executor {
             r.errno = err(withUnsafePointer(to: rt) { bpfs_map_freeze($0, fd) })
         case .lookupBatch, .lookupAndDeleteBatch:
             let inB = place(Layout.inBatch(c.inBatch, last: lastToken[c.map]), slot: 3)
-            let outB = place(.output(Layout.tokenLen), slot: 4)
+            let outB = place(.output(Layout.tokenLen(s)), slot: 4)
             let ks = place(Layout.batchKeysOut(c, s), slot: 5), vs = place(Layout.batchValuesOut(c, s), slot: 6)
             var count = c.count
             let rc = withUnsafePointer(to: rt) {
@@ -251,9 +257,14 @@ public final class Executor {
             r.count = count
             checkCanaries([("keys", ks)], into: &r)
         case .walk:
-            guard s.keySize > 0, s.keySize <= 4096 else { r.errno = EINVAL; return r }
+            guard s.keySize > 0, s.keySize <= Layout.bufferCap else {
+                // Key-less maps: one get_next_key shows what a walk gets (EINVAL, or the fd's errno).
+                let o = place(.output(8), slot: 2)
+                r.walkEnd = err(withUnsafePointer(to: rt) { bpfs_map_get_next_key($0, fd, nil, o.ptr) })
+                return r
+            }
             let cur = place(.output(s.keySize), slot: 0), nxt = place(.output(s.keySize), slot: 2)
-            let v = place(.output(s.valueLen), slot: 1)
+            let v = place(.output(min(s.valueLen, Layout.bufferCap)), slot: 1)
             var first = true
             let limit = min(s.maxEntries, 1 << 16) + 2
             while r.walk.count < limit {

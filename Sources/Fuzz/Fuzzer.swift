@@ -7,10 +7,37 @@ import StressCore
 /// What running one program did.
 public struct ExecReport {
     public var findings: [OracleFinding] = []
-    /// Behavioural coverage: one (call, map type, errno, outcome) string per call.
-    public var signatures: Set<String> = []
+    /// Behavioural coverage: one (call, map type, errno, outcome) key per call.
+    public var signatureKeys: Set<SignatureKey> = []
+    public var signatures: Set<String> { Set(signatureKeys.map(\.description)) }
     public var calls = 0
+    /// Every call's result (kept when `execute(_:all:)` runs with all: true).
     public var results: [CallResult] = []
+}
+
+/// A call's behavioural signature, cheap to hash on the hot path; rendered as text only for
+/// the corpus and reports, e.g. `update/hash/EEXIST/fl1`.
+public struct SignatureKey: Hashable, Sendable, CustomStringConvertible {
+    let op: CallOp
+    let type: UInt32
+    let errno: Int32
+    /// Outcome class: batch count class, walk empty/keys, create with flags, update flags; plus fd mode.
+    let outcome: Int32
+    let fd: FDMode
+
+    public var description: String {
+        let t = type == UInt32.max ? "none" : ProgramText.typeName(BPFMapType(rawValue: type))
+        var o = ""
+        switch op {
+        case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch: o = ["n0", "nall", "nsome"][Int(outcome)]
+        case .walk: o = outcome == 0 ? "empty" : "keys"
+        case .create: o = "f\(outcome != 0)"
+        case .update: o = "fl\(outcome)"
+        default: break
+        }
+        if fd != .map { o += "/fd-\(fd.rawValue)" }
+        return "\(op.rawValue)/\(t)/\(ShadowModel.en(errno))/\(o)"
+    }
 }
 
 /// Pins the calling thread to one CPU (bpfs_pin_thread: sched_setaffinity on tid 0). The LRU
@@ -38,21 +65,19 @@ public final class Fuzzer {
     }
 
     /// Signature of one call: op, map type, errno, and an outcome class.
-    static func signature(_ c: Call, _ r: CallResult, _ shape: MapShape?) -> String {
-        let t = shape.map { ProgramText.typeName($0.type) } ?? (c.op == .create ? ProgramText.typeName(c.type) : "none")
-        var outcome = ""
+    @inline(__always)
+    static func signature(_ c: Call, _ r: CallResult, _ shape: MapShape?) -> SignatureKey {
+        let t = shape?.type.rawValue ?? (c.op == .create ? c.type.rawValue : UInt32.max)
+        var outcome: Int32 = 0
         switch c.op {
         case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch:
-            outcome = r.count == 0 ? "n0" : r.count == c.count ? "nall" : "nsome"
-        case .walk: outcome = r.walk.isEmpty ? "empty" : "keys"
-        case .create:
-            outcome = "f\(c.mapFlags != 0)"
-        case .update: outcome = "fl\(c.flags)"
+            outcome = r.count == 0 ? 0 : r.count == c.count ? 1 : 2
+        case .walk: outcome = r.walk.isEmpty ? 0 : 1
+        case .create: outcome = c.mapFlags != 0 ? 1 : 0
+        case .update: outcome = Int32(truncatingIfNeeded: min(c.flags, 0xFFFF))
         default: break
         }
-        if c.fd != .map { outcome += "/fd-\(c.fd.rawValue)" }
-        let e = c.op == .walk ? r.walkEnd : r.errno
-        return "\(c.op.rawValue)/\(t)/\(ShadowModel.en(e))/\(outcome)"
+        return SignatureKey(op: c.op, type: t, errno: c.op == .walk ? r.walkEnd : r.errno, outcome: outcome, fd: c.fd)
     }
 
     /// Runs `p` from a clean slate; stops at the first call with a finding (the rest would
@@ -64,8 +89,8 @@ public final class Fuzzer {
         for (i, c) in p.calls.enumerated() {
             let r = around.map { $0(c) { self.executor.run(c) } } ?? executor.run(c)
             let shape = executor.shapes[c.map]
-            rep.signatures.insert(Self.signature(c, r, shape))
-            rep.results.append(r)
+            rep.signatureKeys.insert(Self.signature(c, r, shape))
+            if all { rep.results.append(r) }
             rep.calls += 1
             let f = model.check(i, c, r, shape: shape)
             if !f.isEmpty {
@@ -90,7 +115,10 @@ public final class Fuzzer {
             p = generator.mutate(base, other: generator.pick(corpus.programs))
         }
         let rep = execute(p)
-        if rep.findings.isEmpty { corpus.consider(p, rep.signatures) }
+        if rep.findings.isEmpty && !rep.signatureKeys.isSubset(of: corpus.keys) {
+            corpus.keys.formUnion(rep.signatureKeys)
+            corpus.consider(p, rep.signatures)
+        }
         return (p, rep)
     }
 }
@@ -101,6 +129,8 @@ public final class Corpus {
     public let directory: String?
     public private(set) var programs: [Program] = []
     public private(set) var signatures: Set<String> = []
+    /// The same signatures as keys (the hot path compares these).
+    public var keys: Set<SignatureKey> = []
     /// Programs added since load (written to `directory`).
     public private(set) var added = 0
 
@@ -119,6 +149,7 @@ public final class Corpus {
 
     /// Seeds the signature set from an execution of a loaded program.
     public func learn(_ sigs: Set<String>) { signatures.formUnion(sigs) }
+    public func learn(_ rep: ExecReport) { keys.formUnion(rep.signatureKeys); signatures.formUnion(rep.signatures) }
 
     /// Keeps `p` when it reached something new; returns true when kept.
     @discardableResult
@@ -130,8 +161,9 @@ public final class Corpus {
         added += 1
         if let d = directory {
             let text = "# new: " + new.sorted().joined(separator: " ") + "\n" + p.text
-            let path = d + "/auto-" + Corpus.hash(p.text) + ".prog"
-            // O_EXCL: workers sharing the directory never clobber each other.
+            // Named after the first new signature, created with O_EXCL: workers sharing the
+            // directory keep one program per signature, not one per worker.
+            let path = d + "/auto-" + Corpus.hash(new.sorted()[0]) + ".prog"
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 {
                 _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }

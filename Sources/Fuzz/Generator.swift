@@ -42,8 +42,11 @@ public struct Generator {
         let hashy = [BPFMapType.hash, .percpuHash, .lruHash, .lruPercpuHash, .lpmTrie].contains(c.type)
         switch int(6) {
         case 0: c.keySize = pick([0, 1, 2, 5, 261, 513, 0xFFFF_FFFF])
-        case 1: c.valueSize = pick([0, 1, 4096, 32768, 32769, (1 << 22) + 8, 0xFFFF_FFFF])
-        case 2: c.maxEntries = hashy ? pick([0, 1, 0xFFFF_FFFF, 0x8000_0001]) : pick([0, 1, 2, 1000])
+        case 1:
+            c.valueSize = pick([0, 1, 4096, 32768, 32769, (1 << 22) + 8, 0xFFFF_FFFF])
+            // Arrays allocate max_entries × value_size up front: keep big values to one element.
+            if c.valueSize > 32769 && (c.type == .array || c.type == .percpuArray) { c.maxEntries = 1 }
+        case 2: c.maxEntries = hashy ? pick([0, 1, 0xFFFF_FFFF, 0x8000_0001]) : pick([0, 1, 2, c.valueSize > 32769 ? 1 : 1000])
         case 3: c.mapFlags ^= pick((0...12).map { UInt32(1) << $0 } + [1 << 24])
         case 4: c.numa = pick([0, 1, 0xFFFF_FFFF])
         default: c.mapFlags = pick([BPFMapFlags.rdonly | BPFMapFlags.wronly, BPFMapFlags.rdonlyProg | BPFMapFlags.wronlyProg, 0])
@@ -53,7 +56,7 @@ public struct Generator {
     /// A key for a map of `t` with `keySize` bytes.
     mutating func key(_ t: BPFMapType, _ keySize: Int, max: Int) -> Buf {
         if t == .queue || t == .stack { return chance(0.9) ? .auto : .int(1) }
-        if t == .lpmTrie {
+        if t == .lpmTrie && (5...260).contains(keySize) {
             let dataBits = 8 * (keySize - 4)
             let plen = pick([0, 8, 16, 24, dataBits, dataBits, dataBits, dataBits + 1].map { Swift.min($0, dataBits + 1) })
             var b = Layout.intBytes(UInt64(plen), 4)
@@ -65,7 +68,7 @@ public struct Generator {
             b += data
             return .bytes(b)
         }
-        let k: UInt64 = chance(0.85) ? UInt64(int(8)) : pick([UInt64(max &- 1), UInt64(max), UInt64(max + 1), 0xFFFF_FFFF])
+        let k: UInt64 = chance(0.85) ? UInt64(int(8)) : pick([UInt64(truncatingIfNeeded: max - 1), UInt64(max), UInt64(max + 1), 0xFFFF_FFFF])
         return .int(k)
     }
 
@@ -77,8 +80,10 @@ public struct Generator {
     /// One call on a map made by `create` (or on nothing, for fd mutations).
     public mutating func call(on create: Call?, slot: Int) -> Call {
         let t = create?.type ?? .hash
-        let ks = Int(create?.keySize ?? 4), maxE = Int(create?.maxEntries ?? 16)
-        let vlen = t.isPerCPU ? ((Int(create?.valueSize ?? 8) + 7) & ~7) * Probes.possibleCPUs() : Int(create?.valueSize ?? 8)
+        // Sizes of wild creates are clamped: buffers for maps that do not exist stay small.
+        let ks = Swift.min(Int(create?.keySize ?? 4), 512), maxE = Swift.min(Int(create?.maxEntries ?? 16), 1 << 16)
+        let vs = Swift.min(Int(create?.valueSize ?? 8), 1 << 15)
+        let vlen = t.isPerCPU ? ((vs + 7) & ~7) * Probes.possibleCPUs() : vs
         let ops: [(CallOp, Int)] = [(.update, 30), (.lookup, 18), (.delete, 10), (.nextKey, 5), (.lookupAndDelete, 6),
                                     (.walk, 6), (.lookupBatch, 8), (.lookupAndDeleteBatch, 5), (.updateBatch, 6),
                                     (.deleteBatch, 5), (.freeze, 1), (.close, 1)]

@@ -181,6 +181,7 @@ public enum Layout {
         }
     }
 
-    /// Bytes of out_batch we declare: the kernel writes a u32 (hash: bucket, array: key).
-    public static let tokenLen = 4
+    /// Bytes of out_batch we declare: hash maps write a u32 bucket index, the generic batch
+    /// code (array, LPM) writes the last key (key_size bytes).
+    public static func tokenLen(_ s: MapShape) -> Int { s.isHashFamily ? 4 : max(s.keySize, 1) }
 }

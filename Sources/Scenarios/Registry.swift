@@ -10,6 +10,7 @@ public enum Scenarios {
         MapParallel.self,
         LockContentionABBA.self,
         ExtensionRestart.self,
+        MapFuzz.self,
     ]
 
     /// Fixtures for the harness's own tests; never part of a real campaign.

@@ -20,7 +20,9 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Run time, e.g. 60s, 2m.") var duration: String = "30s"
     @Option(help: "Worker processes (0: fuzz in this process, one thread).") var workers: Int = 2
     @Option(help: "Threads per worker.") var threads: Int = 1
-    @Option(help: "Corpus directory: seeds are read from it and new programs written into it.") var corpus: String = "corpora/maps"
+    @Option(help: "Working corpus: programs are read from it and new ones written into it. Seeded from --seeds when it holds no program yet.")
+    var corpus: String = "reports/fuzz-corpus"
+    @Option(help: "Hand-written seed programs (tracked in git; never written to).") var seeds: String = "corpora/maps"
     @Option(help: "Seed (printed; random when omitted).") var seed: UInt64?
     @Option(name: .customLong("report-dir"), help: "Where run directories go.") var reportDir: String = "reports"
     @Option(help: "Replay one program file deterministically and check it.") var replay: String?
@@ -38,6 +40,7 @@ struct FuzzCommand: ParsableCommand {
         // Seeds must parse before anything runs: a bad seed file is a usage error naming file:line.
         let corpusDir = URL(fileURLWithPath: corpus).standardizedFileURL.path
         try? FileManager.default.createDirectory(atPath: corpusDir, withIntermediateDirectories: true)
+        seedCorpus(corpusDir)
         do { _ = try Corpus(directory: corpusDir).load() } catch { die("\(error)", ExitCodes.usage) }
         if workers == 0 { throw ExitCode(inProcess(seconds: secs, seed: runSeed, corpusDir: corpusDir)) }
         throw ExitCode(fleet(seconds: secs, seed: runSeed, corpusDir: corpusDir))
@@ -87,12 +90,27 @@ struct FuzzCommand: ParsableCommand {
 
     // MARK: one process
 
+    /// A working corpus with no program yet starts as a copy of the seed programs, so the
+    /// tracked seeds never fill up with generated ones.
+    func seedCorpus(_ corpusDir: String) {
+        let fm = FileManager.default
+        let seedDir = URL(fileURLWithPath: seeds).standardizedFileURL.path
+        let existing = ((try? fm.contentsOfDirectory(atPath: corpusDir)) ?? []).filter { $0.hasSuffix(".prog") }
+        guard existing.isEmpty, seedDir != corpusDir else { return }
+        guard let names = try? fm.contentsOfDirectory(atPath: seedDir) else {
+            die("no seed directory \(seeds)", ExitCodes.usage)
+        }
+        for n in names where n.hasSuffix(".prog") {
+            try? fm.copyItem(atPath: seedDir + "/" + n, toPath: corpusDir + "/" + n)
+        }
+    }
+
     func inProcess(seconds: Double, seed: UInt64, corpusDir: String) -> Int32 {
         pinCurrentThread(cpu: 0)
         let corpus = Corpus(directory: corpusDir)
         let f = Fuzzer(runtime: KernelRuntime(), seed: seed, corpus: corpus)
         _ = try? corpus.load()
-        for p in corpus.programs { corpus.learn(f.execute(p).signatures) }
+        for p in corpus.programs { corpus.learn(f.execute(p)) }
         let start = Date()
         var findings: [(Program, [OracleFinding])] = []
         var bySig: [String: Int] = [:]
@@ -119,11 +137,82 @@ struct FuzzCommand: ParsableCommand {
 
     // MARK: worker fleet
 
+    /// Runs the `map-fuzz` scenario in a worker fleet under the coordinator (watchdog, crash
+    /// capture, flight recorder, findings, JUnit), then sums up the workers' fuzz stats.
     func fleet(seconds: Double, seed: UInt64, corpusDir: String) -> Int32 {
-        die("multi-process fuzzing is not wired yet", 4)
+        let registry = Scenarios.registry
+        let before = (try? FileManager.default.contentsOfDirectory(atPath: corpusDir).filter { $0.hasSuffix(".prog") }.count) ?? 0
+        let stateDir = NSTemporaryDirectory() + "bpfstress-fuzz-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: stateDir) }
+        let entry = ScenarioEntry(name: MapFuzz.descriptor.name, weight: 1, workers: workers, threads: threads,
+                                  params: ["corpus": .string(corpusDir), "state_dir": .string(stateDir)], deadlines: [:])
+        let c = Campaign(name: "fuzz", seed: seed, duration: seconds, workers: workers, threads: threads, deadline: 10,
+                         deadlines: [:], scenarios: [entry])
+        let rt = KernelRuntime()
+        let env = EnvironmentProbe.probe(runtime: rt)
+        if let why = env.bpfLoadError { die("cannot use BPF here: \(why)", ExitCodes.environment) }
+        let plan: RunPlan
+        do { plan = try RunPlan.make(campaign: c, registry: registry, environment: env, runtime: rt, seed: seed) } catch {
+            die("\(error)", ExitCodes.usage)
+        }
+        FileHandle.standardError.write("bpfstress: fuzz, seed \(seed), \(workers) worker(s) x \(threads) thread(s), \(Int(seconds))s, corpus \(corpusDir) (\(before) programs)\n".data(using: .utf8)!)
+        var options = RunOptions()
+        options.quiet = quiet
+        installStopHandlers()
+        let outcome: RunOutcome
+        do { outcome = try Coordinator(plan: plan, options: options, environment: env, runtime: rt).run() } catch {
+            die("\(error)", (error as? StressError)?.exitCode ?? 4)
+        }
+        // Reproducers go next to the run's report.
+        let path: String
+        do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: stateDir)) ?? []
+        var execs = 0, calls = 0, torn = 0
+        var sigs = Set<String>()
+        for f in files where f.hasPrefix("repro-") {
+            try? FileManager.default.copyItem(atPath: stateDir + "/" + f, toPath: path + "/" + f)
+        }
+        for f in files where f.hasPrefix("fuzz-stats-") {
+            guard let d = FileManager.default.contents(atPath: stateDir + "/" + f),
+                  let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { continue }
+            execs += j["executions"] as? Int ?? 0
+            calls += j["calls"] as? Int ?? 0
+            torn += j["torn_tolerated"] as? Int ?? 0
+            sigs.formUnion(j["signatures"] as? [String] ?? [])
+        }
+        let after = (try? FileManager.default.contentsOfDirectory(atPath: corpusDir).filter { $0.hasSuffix(".prog") }.count) ?? 0
+        let s = outcome.summary
+        let el = max(0.001, seconds)
+        print(String(format: "fuzz: seed %llu, %d execs (%.0f execs/s), %d calls (%.0f calls/s), %d distinct signatures, corpus %d -> %d (+%d), torn reads tolerated on prealloc maps: %d",
+                     seed, execs, Double(execs) / el, calls, Double(calls) / el, sigs.count, before, after, after - before, torn))
+        print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
+        for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
+        print("report: \(path)")
+        return s.exitCode
     }
 }
 
 enum ShadowModelNames {
     static func errno(_ e: Int32) -> String { e == 524 ? "ENOTSUPP" : ErrnoName.name(e) }
+}
+
+/// `bpfstress bench fuzz`: fuzzer calls/s vs a raw C loop of the same bpf() calls.
+struct BenchFuzz: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fuzz",
+        abstract: "Fuzzer calls/s (guarded buffers + shadow-model oracle) vs a bare C loop issuing the same bpf() calls.")
+    @Option(help: "Rounds (each alternates chunks of both sides).") var rounds: Int = 5
+    @Option(help: "Fuzzer calls per round.") var calls: Int = 300_000
+
+    func run() throws {
+        guard Probes.isRoot() else { die("needs root to create BPF maps", ExitCodes.environment) }
+        let r = try FuzzBench.run(rounds: rounds, callsPerRound: calls)
+        print("round  fuzzer calls/s  C loop calls/s  fuzzer/C")
+        for i in r.fuzzerCallsPerSecond.indices {
+            let (f, c) = (r.fuzzerCallsPerSecond[i], r.baselineCallsPerSecond[i])
+            print(String(format: "%5d  %14.0f  %14.0f  %8.3f", i + 1, f, c, f / c))
+        }
+        print(String(format: "median of per-round ratios (fuzzer / C loop): %.3f  (goal >= 0.8)", r.ratio))
+    }
 }

@@ -3,17 +3,14 @@ import XCTest
 
 /// `bpfstress fuzz` through the CLI: a short multi-process run, replay and minimize.
 final class FuzzRunTests: XCTestCase {
-    func copyCorpus(into dir: String) throws -> (String, Int) {
-        let corpus = dir + "/corpus"
-        try FileManager.default.copyItem(atPath: Harness.repoRoot + "/corpora/maps", toPath: corpus)
-        return (corpus, try FileManager.default.contentsOfDirectory(atPath: corpus).filter { $0.hasSuffix(".prog") }.count)
-    }
-
     func testShortFuzzRunHasNoFindingsReportsRatesAndGrowsCorpus() throws {
         try XCTSkipUnless(getuid() == 0, "needs root")
         let dir = Harness.tempDir("fuzz")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (corpus, before) = try copyCorpus(into: dir)
+        // A fresh working corpus starts as a copy of the tracked seeds, which stay untouched.
+        let corpus = dir + "/corpus"
+        let seeds = try FileManager.default.contentsOfDirectory(atPath: Harness.repoRoot + "/corpora/maps").filter { $0.hasSuffix(".prog") }
+        let before = seeds.count
         XCTAssertGreaterThanOrEqual(before, 9)
         let r = try Harness.run(["fuzz", "--duration", "10s", "--workers", "2", "--threads", "2", "--seed", "77",
                                  "--corpus", corpus, "--report-dir", dir, "--quiet"], timeout: 90)
@@ -26,6 +23,9 @@ final class FuzzRunTests: XCTestCase {
         XCTAssertGreaterThan(Int(sigs.split(separator: " ")[0]) ?? 0, 100, String(line))
         let after = try FileManager.default.contentsOfDirectory(atPath: corpus).filter { $0.hasSuffix(".prog") }.count
         XCTAssertGreaterThan(after, before, "corpus did not grow")
+        XCTAssertTrue(Set(try FileManager.default.contentsOfDirectory(atPath: corpus)).isSuperset(of: seeds))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: Harness.repoRoot + "/corpora/maps")
+                        .filter { $0.hasSuffix(".prog") }.count, before, "the tracked seeds were written to")
         let summary = try Harness.json(dir + "/latest/summary.json")
         XCTAssertEqual((summary["buckets"] as? [[String: Any]])?.count, 0)
         let s = try XCTUnwrap((summary["scenarios"] as? [[String: Any]])?.first { $0["name"] as? String == "map-fuzz" })

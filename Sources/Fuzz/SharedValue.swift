@@ -1,0 +1,70 @@
+import Foundation
+
+/// Values written to maps that several processes fuzz at once. Each carries who wrote it,
+/// for which key, a per-writer sequence number and a checksum over all of that, so that a
+/// torn read (bytes of two writes) or a value filed under the wrong key is caught.
+public enum SharedValue {
+    /// writer u32, key u32, seq u64, filler u64, checksum u64.
+    public static let size = 32
+
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    static func checksum(_ writer: UInt32, _ key: UInt32, _ seq: UInt64, _ filler: UInt64) -> UInt64 {
+        mix(mix(UInt64(writer) << 32 | UInt64(key)) ^ mix(seq) ^ filler)
+    }
+
+    public static func encode(writer: UInt32, key: UInt32, seq: UInt64) -> [UInt8] {
+        let filler = mix(seq ^ UInt64(writer) << 20 ^ UInt64(key))
+        var out = [UInt8]()
+        out.reserveCapacity(size)
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        put(writer); put(key); put(seq); put(filler); put(checksum(writer, key, seq, filler))
+        return out
+    }
+
+    public struct Decoded: Equatable { public let writer: UInt32; public let key: UInt32; public let seq: UInt64 }
+
+    /// Decodes a value read under `key`; the problem when it is torn, foreign or misfiled.
+    public static func verify(_ b: [UInt8], key: UInt32) -> Result<Decoded, SharedValueError> {
+        guard b.count >= size else { return .failure(.init("value of \(b.count) bytes, want \(size)")) }
+        func get<T: FixedWidthInteger>(_ off: Int, _: T.Type) -> T {
+            b.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: off, as: T.self)) }
+        }
+        let w = get(0, UInt32.self), k = get(4, UInt32.self), seq = get(8, UInt64.self)
+        let filler = get(16, UInt64.self), sum = get(24, UInt64.self)
+        if sum != checksum(w, k, seq, filler) || filler != mix(seq ^ UInt64(w) << 20 ^ UInt64(k)) {
+            return .failure(.init("torn or foreign value under key \(key): writer \(w) key \(k) seq \(seq), checksum mismatch"))
+        }
+        if k != key { return .failure(.init("value written for key \(k) read under key \(key) (writer \(w) seq \(seq))")) }
+        return .success(Decoded(writer: w, key: k, seq: seq))
+    }
+}
+
+public struct SharedValueError: Error, Equatable, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+/// The invariants of one batch lookup on a shared map: each key at most once, every key
+/// from the workers' key universe, every value intact and filed under its key. (The number
+/// of entries is not bounded by max_entries here: a batch sweep is not a snapshot, and with
+/// concurrent deletes and inserts it legitimately saw 257 entries of a 256-entry map. The
+/// single-process oracle checks counts exactly.)
+public func checkSharedBatch(keys: [UInt32], values: [[UInt8]], universe: Int, tornAllowed: Bool) -> [String] {
+    var out: [String] = []
+    var seen = Set<UInt32>()
+    for (k, v) in zip(keys, values) {
+        if !seen.insert(k).inserted { out.append("key \(k) returned twice in one batch") }
+        if Int(k) >= universe { out.append("key \(k) is outside the key range 0..<\(universe) any worker writes") }
+        if case let .failure(e) = SharedValue.verify(v, key: k) {
+            if !(tornAllowed && e.description.hasPrefix("torn")) { out.append(e.description) }
+        }
+    }
+    if seen.count > universe { out.append("batch returned \(seen.count) distinct keys of a \(universe)-key universe") }
+    return out
+}
