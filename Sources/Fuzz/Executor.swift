@@ -3,30 +3,78 @@ import CBPFStress
 import Foundation
 import Glibc
 
-/// What one call did, as seen from user space.
+/// What one call did, as seen from user space. The fields every call has are stored
+/// inline (the output up to 16 bytes without allocating); the rest (batch buffers, walks,
+/// broken canaries) live in a box that only calls producing them create.
 public struct CallResult: Equatable {
     /// 0 on success, else the errno (ENOTSUPP is 524).
     public var errno: Int32 = 0
     /// Output bytes: lookup / pop value, next key.
-    public var out: [UInt8] = []
+    var outBytes = Bytes()
     /// Batch count after the call.
     public var count: UInt32 = 0
-    public var keysOut: [UInt8] = []
-    public var valuesOut: [UInt8] = []
-    /// out_batch after the call.
-    public var token: [UInt8] = []
-    /// A walk: each key get_next_key returned and its lookup (value, or nil with the errno).
-    public var walk: [(key: [UInt8], value: [UInt8]?)] = []
     /// The errno that ended the walk (ENOENT at the end).
     public var walkEnd: Int32 = 0
-    /// Names of buffers whose canary in front was overwritten, or that the kernel wrote
-    /// although the call failed before any copy.
-    public var brokenCanaries: [String] = []
+    var more: More? = nil
+
+    final class More {
+        var keysOut: [UInt8] = []
+        var valuesOut: [UInt8] = []
+        var token: [UInt8] = []
+        var walk: [(key: [UInt8], value: [UInt8]?)] = []
+        var brokenCanaries: [String] = []
+        init() {}
+        func copy() -> More {
+            let m = More()
+            m.keysOut = keysOut; m.valuesOut = valuesOut; m.token = token; m.walk = walk; m.brokenCanaries = brokenCanaries
+            return m
+        }
+    }
+
+    /// The box, created or unshared before a write (value semantics).
+    var mutableMore: More {
+        mutating get {
+            if more == nil { more = More() } else if !isKnownUniquelyReferenced(&more) { more = more!.copy() }
+            return more!
+        }
+    }
 
     public init() {}
 
+    /// Output bytes: lookup / pop value, next key.
+    public var out: [UInt8] {
+        get { outBytes.array }
+        set { outBytes = Bytes(newValue) }
+    }
+    public var keysOut: [UInt8] {
+        get { more?.keysOut ?? [] }
+        set { mutableMore.keysOut = newValue }
+    }
+    public var valuesOut: [UInt8] {
+        get { more?.valuesOut ?? [] }
+        set { mutableMore.valuesOut = newValue }
+    }
+    /// out_batch after the call.
+    public var token: [UInt8] {
+        get { more?.token ?? [] }
+        set { mutableMore.token = newValue }
+    }
+    /// A walk: each key get_next_key returned and its lookup (value, or nil with the errno).
+    public var walk: [(key: [UInt8], value: [UInt8]?)] {
+        get { more?.walk ?? [] }
+        set { mutableMore.walk = newValue }
+    }
+    /// Names of buffers whose canary in front was overwritten, or that the kernel wrote
+    /// although the call failed before any copy.
+    public var brokenCanaries: [String] {
+        get { more?.brokenCanaries ?? [] }
+        set { mutableMore.brokenCanaries = newValue }
+    }
+    var hasBrokenCanaries: Bool { more.map { !$0.brokenCanaries.isEmpty } ?? false }
+    var walkIsEmpty: Bool { more.map { $0.walk.isEmpty } ?? true }
+
     public static func == (a: CallResult, b: CallResult) -> Bool {
-        a.errno == b.errno && a.out == b.out && a.count == b.count && a.keysOut == b.keysOut &&
+        a.errno == b.errno && a.outBytes == b.outBytes && a.count == b.count && a.keysOut == b.keysOut &&
             a.valuesOut == b.valuesOut && a.token == b.token && a.walkEnd == b.walkEnd &&
             a.walk.map(\.key) == b.walk.map(\.key) && a.walk.map(\.value) == b.walk.map(\.value) &&
             a.brokenCanaries == b.brokenCanaries
@@ -40,6 +88,8 @@ final class GuardArena {
     static let canary = 16
     static let canaryByte: UInt8 = 0xA5
     static let poison: UInt8 = 0xCC
+    /// canaryByte in each of 8 bytes (canary is two such words).
+    static let canaryWord: UInt64 = 0xA5A5_A5A5_A5A5_A5A5
     let page = Int(sysconf(Int32(_SC_PAGESIZE)))
     let slotBytes: Int
     let slots: Int
@@ -69,14 +119,16 @@ final class GuardArena {
     func place(_ i: Int, _ n0: Int) -> UnsafeMutableRawPointer {
         let n = min(n0, capacity)
         let p = guardPage(i) - n
-        (p - GuardArena.canary).initializeMemory(as: UInt8.self, repeating: GuardArena.canaryByte, count: GuardArena.canary)
+        (p - GuardArena.canary).storeBytes(of: GuardArena.canaryWord, toByteOffset: 0, as: UInt64.self)
+        (p - GuardArena.canary).storeBytes(of: GuardArena.canaryWord, toByteOffset: 8, as: UInt64.self)
         return p
     }
 
+    @inline(__always)
     func canaryIntact(_ p: UnsafeRawPointer) -> Bool {
-        let c = (p - GuardArena.canary).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<GuardArena.canary where c[j] != GuardArena.canaryByte { return false }
-        return true
+        let c = p - GuardArena.canary
+        return c.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == GuardArena.canaryWord
+            && c.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == GuardArena.canaryWord
     }
 }
 
@@ -93,8 +145,14 @@ public final class Executor {
     let cpus: Int
     let devNull: Int32
     /// Map fd per slot (-1: none, closedFD: closed).
-    public private(set) var fds: [Int32]
-    public private(set) var shapes: [MapShape?]
+    // Private storage: the optimizer can then prove no overlapping accesses and drop the
+    // dynamic exclusivity checks public class properties get on every call.
+    private var _fds: [Int32]
+    private var _shapes: [MapShape?]
+    public var fds: [Int32] { _fds }
+    public var shapes: [MapShape?] { _shapes }
+    /// shapes[i] without copying the array.
+    @inline(__always) func shape(ofSlot i: Int) -> MapShape? { _shapes[i] }
     /// out_batch of the previous batch lookup per slot.
     var lastToken: [[UInt8]?]
     /// Name prefix of the maps it creates (leak check and SharedMapSet ignore them).
@@ -106,8 +164,8 @@ public final class Executor {
         arena = GuardArena(slots: 8, capacity: Layout.bufferCap)
         self.cpus = cpus
         devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        fds = Array(repeating: -1, count: Executor.maxSlots)
-        shapes = Array(repeating: nil, count: Executor.maxSlots)
+        _fds = Array(repeating: -1, count: Executor.maxSlots)
+        _shapes = Array(repeating: nil, count: Executor.maxSlots)
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
     }
 
@@ -118,15 +176,15 @@ public final class Executor {
 
     /// Closes every map: the next program starts from nothing.
     public func reset() {
-        for i in fds.indices where fds[i] >= 0 && fds[i] != Executor.closedFD { Glibc.close(fds[i]) }
-        fds = Array(repeating: -1, count: Executor.maxSlots)
-        shapes = Array(repeating: nil, count: Executor.maxSlots)
+        for i in _fds.indices where _fds[i] >= 0 && _fds[i] != Executor.closedFD { Glibc.close(_fds[i]) }
+        _fds = Array(repeating: -1, count: Executor.maxSlots)
+        _shapes = Array(repeating: nil, count: Executor.maxSlots)
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
     }
 
     func fd(_ c: Call) -> Int32 {
         switch c.fd {
-        case .map: return fds[c.map]
+        case .map: return _fds[c.map]
         case .closed: return Executor.closedFD
         case .file: return devNull
         case .negative: return -1
@@ -158,15 +216,81 @@ public final class Executor {
         return Array(UnsafeRawBufferPointer(start: ptr, count: min(n ?? p.len, p.len)))
     }
 
+    /// read(p) without an array for outputs up to 16 bytes.
+    @inline(__always)
+    func readBytes(_ p: Placed) -> Bytes {
+        guard let ptr = p.ptr, p.slot >= 0 else { return Bytes() }
+        return Bytes(copying: UnsafeRawBufferPointer(start: ptr, count: p.len))
+    }
+
+    /// False when the kernel wrote over the canary in front of a placed buffer.
+    @inline(__always)
+    func canaryOK(_ p: Placed) -> Bool { p.slot < 0 || p.ptr == nil || arena.canaryIntact(p.ptr!) }
+
+    @inline(__always)
+    func checkCanary(_ name: String, _ p: Placed, into r: inout CallResult) {
+        if !canaryOK(p) { r.mutableMore.brokenCanaries.append(name) }
+    }
+
     func checkCanaries(_ ps: [(String, Placed)], into r: inout CallResult) {
-        for (name, p) in ps where p.slot >= 0 && p.ptr != nil {
-            if !arena.canaryIntact(p.ptr!) { r.brokenCanaries.append(name) }
+        for (name, p) in ps { checkCanary(name, p, into: &r) }
+    }
+
+    /// Input of intBytes(v, n), written in place (same bytes as place(.input(intBytes(v, n)))).
+    @inline(__always)
+    func placeInt(_ v: UInt64, _ n0: Int, slot: Int) -> Placed {
+        let n = min(n0, arena.capacity)
+        let p = arena.place(slot, n)
+        Layout.writeInt(v, n, into: p)
+        return Placed(ptr: p, slot: slot, len: n, output: false)
+    }
+
+    /// Input of pattern(seed, n), written in place.
+    @inline(__always)
+    func placePattern(_ seed: UInt32, _ n0: Int, slot: Int) -> Placed {
+        let n = min(n0, arena.capacity)
+        let p = arena.place(slot, n)
+        Layout.writePattern(seed, n, into: p)
+        return Placed(ptr: p, slot: slot, len: n, output: false)
+    }
+
+    /// place(Layout.key(b, s)) without building the bytes as an array first.
+    @inline(__always)
+    func placeKey(_ b: Buf, _ s: MapShape, slot: Int) -> Placed {
+        switch b {
+        case let .int(v): return placeInt(v, s.keySize == 0 ? 4 : s.keySize, slot: slot)
+        case .auto where s.keySize != 0: return placeInt(0, s.keySize, slot: slot)
+        case let .pattern(seed, len): return placePattern(seed, min(len ?? s.keySize, Layout.bufferCap), slot: slot)
+        default: return place(Layout.key(b, s), slot: slot)
         }
+    }
+
+    /// place(Layout.value(b, s)) without building the bytes as an array first.
+    @inline(__always)
+    func placeValue(_ b: Buf, _ s: MapShape, slot: Int) -> Placed {
+        switch b {
+        case .auto: return placePattern(0, s.valueLen, slot: slot)
+        case let .int(v): return placeInt(v, s.valueLen, slot: slot)
+        case let .pattern(seed, len): return placePattern(seed, min(len ?? s.valueLen, Layout.bufferCap), slot: slot)
+        default: return place(Layout.value(b, s), slot: slot)
+        }
+    }
+
+    /// place(Layout.output(b, need:)) for the common auto case.
+    @inline(__always)
+    func placeOutput(_ b: Buf, need: Int, slot: Int) -> Placed {
+        if case .auto = b {
+            let n = min(need, Layout.bufferCap, arena.capacity)
+            let p = arena.place(slot, n)
+            p.initializeMemory(as: UInt8.self, repeating: GuardArena.poison, count: n)
+            return Placed(ptr: p, slot: slot, len: n, output: true)
+        }
+        return place(Layout.output(b, need: need), slot: slot)
     }
 
     /// A default shape for calls on slots without a map (sizes for their buffers).
     func shape(_ i: Int) -> MapShape {
-        shapes[i] ?? MapShape(type: .hash, keySize: 4, valueSize: 8, maxEntries: 16, flags: 0, cpus: cpus)
+        _shapes[i] ?? MapShape(type: .hash, keySize: 4, valueSize: 8, maxEntries: 16, flags: 0, cpus: cpus)
     }
 
     /// Runs one call.
@@ -176,53 +300,55 @@ public final class Executor {
         let fd = self.fd(c)
         switch c.op {
         case .create:
-            if fds[c.map] >= 0 && fds[c.map] != Executor.closedFD { Glibc.close(fds[c.map]) }
-            fds[c.map] = -1; shapes[c.map] = nil; lastToken[c.map] = nil
+            if _fds[c.map] >= 0 && _fds[c.map] != Executor.closedFD { Glibc.close(_fds[c.map]) }
+            _fds[c.map] = -1; _shapes[c.map] = nil; lastToken[c.map] = nil
             let flags = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
             let rc = mapName.withCString { name in
                 withUnsafePointer(to: rt) { bpfs_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0) }
             }
             if rc < 0 { r.errno = -rc; return r }
-            fds[c.map] = rc
+            _fds[c.map] = rc
             var info = bpfs_map_info()
             if withUnsafePointer(to: rt, { bpfs_map_info($0, rc, &info) }) == 0 {
-                shapes[c.map] = MapShape(type: BPFMapType(rawValue: info.type), keySize: Int(info.key_size),
+                _shapes[c.map] = MapShape(type: BPFMapType(rawValue: info.type), keySize: Int(info.key_size),
                                          valueSize: Int(info.value_size), maxEntries: Int(info.max_entries),
                                          flags: info.map_flags, cpus: cpus)
             } else {
                 // A write-only map fd cannot be read back: use what was asked for.
-                shapes[c.map] = MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
+                _shapes[c.map] = MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
                                          maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus)
             }
         case .close:
-            if fds[c.map] >= 0 && fds[c.map] != Executor.closedFD {
-                Glibc.close(fds[c.map])
-                fds[c.map] = Executor.closedFD
+            if _fds[c.map] >= 0 && _fds[c.map] != Executor.closedFD {
+                Glibc.close(_fds[c.map])
+                _fds[c.map] = Executor.closedFD
             } else {
                 r.errno = EBADF
             }
         case .update:
-            let k = place(Layout.key(c.key, s), slot: 0), v = place(Layout.value(c.value, s), slot: 1)
+            let k = placeKey(c.key, s, slot: 0), v = placeValue(c.value, s, slot: 1)
             r.errno = err(withUnsafePointer(to: rt) { bpfs_map_update_elem($0, fd, k.ptr, v.ptr, c.flags) })
-            checkCanaries([("key", k), ("value", v)], into: &r)
+            checkCanary("key", k, into: &r)
+            checkCanary("value", v, into: &r)
         case .lookup, .lookupAndDelete:
-            let k = place(Layout.key(c.key, s), slot: 0), o = place(Layout.output(c.out, need: s.valueLen), slot: 2)
+            let k = placeKey(c.key, s, slot: 0), o = placeOutput(c.out, need: s.valueLen, slot: 2)
             let rc = withUnsafePointer(to: rt) {
                 c.op == .lookup ? bpfs_map_lookup_elem($0, fd, k.ptr, o.ptr, c.flags)
                     : bpfs_map_lookup_and_delete_elem($0, fd, k.ptr, o.ptr, c.flags)
             }
             r.errno = err(rc)
-            r.out = read(o)
-            checkCanaries([("key", k), ("value", o)], into: &r)
+            r.outBytes = readBytes(o)
+            checkCanary("key", k, into: &r)
+            checkCanary("value", o, into: &r)
         case .delete:
-            let k = place(Layout.key(c.key, s), slot: 0)
+            let k = placeKey(c.key, s, slot: 0)
             r.errno = err(withUnsafePointer(to: rt) { bpfs_map_delete_elem($0, fd, k.ptr) })
-            checkCanaries([("key", k)], into: &r)
+            checkCanary("key", k, into: &r)
         case .nextKey:
-            let k = place(Layout.key(c.key == .auto ? .null : c.key, s), slot: 0)
-            let o = place(Layout.output(c.out, need: s.keySize), slot: 2)
+            let k = c.key == .auto ? place(.null, slot: 0) : placeKey(c.key, s, slot: 0)
+            let o = placeOutput(c.out, need: s.keySize, slot: 2)
             r.errno = err(withUnsafePointer(to: rt) { bpfs_map_get_next_key($0, fd, k.ptr, o.ptr) })
-            r.out = read(o)
+            r.outBytes = readBytes(o)
             checkCanaries([("key", k), ("next_key", o)], into: &r)
         case .freeze:
             r.errno = err(withUnsafePointer(to: rt) { bpfs_map_freeze($0, fd) })
@@ -238,10 +364,11 @@ public final class Executor {
             }
             r.errno = err(rc)
             r.count = count
-            r.token = read(outB)
             let n = Int(min(count, c.count))
-            r.keysOut = read(ks, n * s.keySize)
-            r.valuesOut = read(vs, n * s.valueLen)
+            let more = r.mutableMore
+            more.token = read(outB)
+            more.keysOut = read(ks, n * s.keySize)
+            more.valuesOut = read(vs, n * s.valueLen)
             if c.fd == .map, r.errno == 0 || r.errno == ENOENT || r.errno == ENOSPC { lastToken[c.map] = r.token }
             checkCanaries([("in_batch", inB), ("out_batch", outB), ("keys", ks), ("values", vs)], into: &r)
         case .updateBatch:
@@ -267,15 +394,17 @@ public final class Executor {
             let v = place(.output(min(s.valueLen, Layout.bufferCap)), slot: 1)
             var first = true
             let limit = min(s.maxEntries, 1 << 16) + 2
-            while r.walk.count < limit {
+            var walk: [(key: [UInt8], value: [UInt8]?)] = []
+            while walk.count < limit {
                 let rc = withUnsafePointer(to: rt) { bpfs_map_get_next_key($0, fd, first ? nil : cur.ptr, nxt.ptr) }
                 if rc < 0 { r.walkEnd = -rc; break }
                 first = false
                 let key = read(nxt)
                 let lrc = withUnsafePointer(to: rt) { bpfs_map_lookup_elem($0, fd, nxt.ptr, v.ptr, 0) }
-                r.walk.append((key, lrc == 0 ? read(v) : nil))
+                walk.append((key, lrc == 0 ? read(v) : nil))
                 cur.ptr!.copyMemory(from: nxt.ptr!, byteCount: s.keySize)
             }
+            if !walk.isEmpty { r.walk = walk }
             checkCanaries([("key", cur), ("next_key", nxt), ("value", v)], into: &r)
         }
         return r

@@ -25,6 +25,27 @@ public struct SignatureKey: Hashable, Sendable, CustomStringConvertible {
     let outcome: Int32
     let fd: FDMode
 
+    // CallOp and FDMode have String raw values, and the default Hashable of a raw-value
+    // enum hashes the string: two String hashes per call. These pack the fields instead.
+    @inline(__always) var wordA: UInt64 { UInt64(type) << 32 | UInt64(UInt32(bitPattern: errno)) }
+    @inline(__always) var wordB: UInt64 {
+        UInt64(UInt32(bitPattern: outcome)) << 32 | UInt64(op.ordinal) << 8 | UInt64(fd.ordinal)
+    }
+
+    @inline(__always)
+    public static func == (a: SignatureKey, b: SignatureKey) -> Bool { a.wordA == b.wordA && a.wordB == b.wordB }
+
+    public func hash(into h: inout Hasher) { h.combine(wordA); h.combine(wordB) }
+
+    @inline(__always)
+    public func _rawHashValue(seed: Int) -> Int {
+        var z = wordA ^ UInt64(bitPattern: Int64(seed))
+        z = (z ^ (z >> 32)) &* 0xD6E8_FEB8_6659_FD93
+        z ^= wordB &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 32)) &* 0xD6E8_FEB8_6659_FD93
+        return Int(bitPattern: UInt(truncatingIfNeeded: z ^ (z >> 32)))
+    }
+
     public var description: String {
         let t = type == UInt32.max ? "none" : ProgramText.typeName(BPFMapType(rawValue: type))
         var o = ""
@@ -72,7 +93,7 @@ public final class Fuzzer {
         switch c.op {
         case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch:
             outcome = r.count == 0 ? 0 : r.count == c.count ? 1 : 2
-        case .walk: outcome = r.walk.isEmpty ? 0 : 1
+        case .walk: outcome = r.walkIsEmpty ? 0 : 1
         case .create: outcome = c.mapFlags != 0 ? 1 : 0
         case .update: outcome = Int32(truncatingIfNeeded: min(c.flags, 0xFFFF))
         default: break
@@ -86,16 +107,24 @@ public final class Fuzzer {
         executor.reset()
         model.reset()
         var rep = ExecReport()
-        for (i, c) in p.calls.enumerated() {
-            let r = around.map { $0(c) { self.executor.run(c) } } ?? executor.run(c)
-            let shape = executor.shapes[c.map]
-            rep.signatureKeys.insert(Self.signature(c, r, shape))
-            if all { rep.results.append(r) }
-            rep.calls += 1
-            let f = model.check(i, c, r, shape: shape)
-            if !f.isEmpty {
-                rep.findings += f
-                if !all { break }
+        let executor = self.executor, model = self.model, around = self.around
+        // The previous call's signature: runs of the same one skip the set insert.
+        var last: SignatureKey? = nil
+        p.calls.withUnsafeBufferPointer { calls in
+            for i in calls.indices {
+                // One copy of the call per iteration (each calls[i] use would copy it again).
+                let c = calls[i]
+                let r = around.map { $0(c) { executor.run(c) } } ?? executor.run(c)
+                let shape = executor.shape(ofSlot: c.map)
+                let sig = Self.signature(c, r, shape)
+                if sig != last { rep.signatureKeys.insert(sig); last = sig }
+                if all { rep.results.append(r) }
+                rep.calls += 1
+                let f = model.check(i, c, r, shape: shape)
+                if !f.isEmpty {
+                    rep.findings += f
+                    if !all { break }
+                }
             }
         }
         executor.reset()

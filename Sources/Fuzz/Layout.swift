@@ -15,13 +15,30 @@ public struct MapShape: Hashable, Sendable {
         self.maxEntries = maxEntries; self.flags = flags; self.cpus = cpus
     }
 
+    // Raw type numbers (BPF_MAP_TYPE_*): these run on every call, a switch on raw values
+    // compiles to a compare where the BPFMapType statics are calls into BPFKit.
     /// Bytes of one value in user buffers: per-CPU maps carry round_up(value_size, 8) per possible CPU.
-    public var valueLen: Int { type.isPerCPU ? ((valueSize + 7) & ~7) * cpus : valueSize }
-    public var isHashFamily: Bool { [.hash, .percpuHash, .lruHash, .lruPercpuHash].contains(type) }
-    public var isArray: Bool { type == .array || type == .percpuArray }
-    public var isLRU: Bool { type == .lruHash || type == .lruPercpuHash }
-    public var isQueueLike: Bool { type == .queue || type == .stack }
-    public var isLPM: Bool { type == .lpmTrie }
+    public var valueLen: Int {
+        switch type.rawValue {
+        case 5, 6, 10, 21: return ((valueSize + 7) & ~7) * cpus  // percpu_hash, percpu_array, lru_percpu_hash, percpu_cgroup_storage
+        default: return valueSize
+        }
+    }
+    /// hash, percpu_hash, lru_hash, lru_percpu_hash.
+    public var isHashFamily: Bool {
+        switch type.rawValue {
+        case 1, 5, 9, 10: return true
+        default: return false
+        }
+    }
+    /// array, percpu_array.
+    public var isArray: Bool { type.rawValue == 2 || type.rawValue == 6 }
+    /// lru_hash, lru_percpu_hash.
+    public var isLRU: Bool { type.rawValue == 9 || type.rawValue == 10 }
+    /// queue, stack.
+    public var isQueueLike: Bool { type.rawValue == 22 || type.rawValue == 23 }
+    /// lpm_trie.
+    public var isLPM: Bool { type.rawValue == 11 }
 }
 
 /// What a Buf argument turns into for a given map: the bytes the executor places against
@@ -53,18 +70,30 @@ public enum Layout {
 
     /// Deterministic value bytes for seed `s`.
     public static func pattern(_ s: UInt32, _ n: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: n)
-        var x = UInt64(s) &* 0x9E37_79B9_7F4A_7C15 ^ 0xD1B5_4A32_D192_ED03
-        var i = 0
-        while i < n {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            for b in 0..<8 where i < n { out[i] = UInt8(truncatingIfNeeded: z >> (8 * UInt64(b))); i += 1 }
+        [UInt8](unsafeUninitializedCapacity: n) { buf, done in
+            if n > 0 { writePattern(s, n, into: UnsafeMutableRawPointer(buf.baseAddress!)) }
+            done = n
         }
-        return out
+    }
+
+    /// Writes pattern(s, n) to memory (the executor fills guarded buffers in place).
+    @inline(__always)
+    static func writePattern(_ s: UInt32, _ n: Int, into p: UnsafeMutableRawPointer) {
+        var g = PatternStream(seed: s)
+        var i = 0
+        while i + 8 <= n { p.storeBytes(of: g.next().littleEndian, toByteOffset: i, as: UInt64.self); i += 8 }
+        if i < n {
+            let z = g.next()
+            for b in 0..<(n - i) { p.storeBytes(of: UInt8(truncatingIfNeeded: z >> (8 * UInt64(b))), toByteOffset: i + b, as: UInt8.self) }
+        }
+    }
+
+    /// Writes intBytes(v, n) to memory.
+    @inline(__always)
+    static func writeInt(_ v: UInt64, _ n: Int, into p: UnsafeMutableRawPointer) {
+        if n == 4 { p.storeBytes(of: UInt32(truncatingIfNeeded: v).littleEndian, as: UInt32.self); return }
+        if n == 8 { p.storeBytes(of: v.littleEndian, as: UInt64.self); return }
+        for i in 0..<n { p.storeBytes(of: i < 8 ? UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) : 0, toByteOffset: i, as: UInt8.self) }
     }
 
     /// `v` little-endian in `n` bytes (zero beyond 8 bytes).

@@ -24,6 +24,25 @@ public enum CallOp: String, CaseIterable, Sendable {
     case walk
     /// close(2) of the map's fd; later calls on the slot use the closed fd (EBADF).
     case close
+
+    /// Position in the declaration (a cheap hash input; the raw value is a String).
+    var ordinal: UInt8 {
+        switch self {
+        case .create: return 0
+        case .update: return 1
+        case .lookup: return 2
+        case .delete: return 3
+        case .nextKey: return 4
+        case .lookupAndDelete: return 5
+        case .freeze: return 6
+        case .lookupBatch: return 7
+        case .lookupAndDeleteBatch: return 8
+        case .updateBatch: return 9
+        case .deleteBatch: return 10
+        case .walk: return 11
+        case .close: return 12
+        }
+    }
 }
 
 /// A user buffer argument. Every buffer the executor builds ends right before a PROT_NONE
@@ -100,6 +119,16 @@ public enum FDMode: String, Hashable, Sendable, CaseIterable {
     case file
     /// -1.
     case negative = "-1"
+
+    /// Position in the declaration (a cheap hash input; the raw value is a String).
+    var ordinal: UInt8 {
+        switch self {
+        case .map: return 0
+        case .closed: return 1
+        case .file: return 2
+        case .negative: return 3
+        }
+    }
 }
 
 /// The in_batch cursor of a batch lookup.

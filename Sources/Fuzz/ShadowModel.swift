@@ -23,19 +23,19 @@ public struct OracleFinding: Equatable, Sendable, CustomStringConvertible {
 /// present with its value or absent, and the next observation settles it.
 final class MapModel {
     let shape: MapShape
-    var known: [[UInt8]: [UInt8]] = [:]
-    var maybe: [[UInt8]: [UInt8]] = [:]
+    var known: [Bytes: Bytes] = [:]
+    var maybe: [Bytes: Bytes] = [:]
     /// Array values written so far (others are zero).
-    var arr: [Int: [UInt8]] = [:]
+    var arr: [Int: Bytes] = [:]
     /// Queue/stack contents, oldest first.
-    var deque: [[UInt8]] = []
+    var deque: [Bytes] = []
     /// LPM: identity (prefixlen + masked data) -> the full key last written.
-    var lpmKey: [[UInt8]: [UInt8]] = [:]
+    var lpmKey: [Bytes: Bytes] = [:]
     var frozen = false
     let rdonly: Bool, wronly: Bool
     /// Keys returned so far by the batch walk that started at in=NULL (nil: none, or state changed).
-    var walkSeen: Set<[UInt8]>? = nil
-    var walkStart: (known: Set<[UInt8]>, maybe: Set<[UInt8]>)? = nil
+    var walkSeen: Set<Bytes>? = nil
+    var walkStart: (known: Set<Bytes>, maybe: Set<Bytes>)? = nil
 
     /// `fdFlags`: the create flags; RDONLY/WRONLY belong to the fd, map info does not show them.
     init(_ s: MapShape, fdFlags: UInt32) {
@@ -46,7 +46,7 @@ final class MapModel {
 
     var canRead: Bool { !wronly }
     var canWrite: Bool { !rdonly && !frozen }
-    var zero: [UInt8] { [UInt8](repeating: 0, count: shape.valueLen) }
+    var zero: Bytes { Bytes(int: 0, count: shape.valueLen) }
     var countLow: Int { shape.isLPM ? lpmKey.count - maybeLPM : known.count }
     var countHigh: Int { known.count + maybe.count }
     private var maybeLPM: Int { maybe.count }
@@ -65,7 +65,8 @@ final class MapModel {
     }
 
     /// Any state change invalidates a batch walk in progress.
-    func mutated() { walkSeen = nil; walkStart = nil }
+    @inline(__always)
+    func mutated() { if walkSeen != nil || walkStart != nil { walkSeen = nil; walkStart = nil } }
 
     /// An LRU update on a full map may evict any entries (even the key being updated).
     func allowEviction() {
@@ -84,6 +85,8 @@ final class MapModel {
 
     var maxPrefix: Int { 8 * (shape.keySize - 4) }
     static func plen(_ k: [UInt8]) -> Int { Int(UInt32(k[0]) | UInt32(k[1]) << 8 | UInt32(k[2]) << 16 | UInt32(k[3]) << 24) }
+    static func plen(_ k: Bytes) -> Int { Int(UInt32(k[0]) | UInt32(k[1]) << 8 | UInt32(k[2]) << 16 | UInt32(k[3]) << 24) }
+    func lpmIdentity(_ k: Bytes) -> Bytes { Bytes(lpmIdentity(k.array)) }
     /// prefixlen + data masked to prefixlen bits.
     func lpmIdentity(_ k: [UInt8]) -> [UInt8] {
         let p = MapModel.plen(k)
@@ -96,16 +99,17 @@ final class MapModel {
         return out
     }
     /// Longest stored prefix (prefixlen <= key's) matching the key's data.
-    func lpmMatch(_ k: [UInt8]) -> [UInt8]? {
+    func lpmMatch(_ k0: Bytes) -> Bytes? {
+        let k = k0.array
         let p = MapModel.plen(k)
-        var best: [UInt8]? = nil, bestLen = -1
+        var best: Bytes? = nil, bestLen = -1
         for id in Set(known.keys).union(maybe.keys) {
             let q = MapModel.plen(id)
             guard q <= p, q > bestLen else { continue }
             var probe = Array(k.prefix(4))
             probe.withUnsafeMutableBytes { $0.storeBytes(of: UInt32(q).littleEndian, as: UInt32.self) }
             probe += k[4...]
-            if lpmIdentity(probe) == id { best = id; bestLen = q }
+            if Bytes(lpmIdentity(probe)) == id { best = id; bestLen = q }
         }
         return best
     }
@@ -143,7 +147,8 @@ public final class ShadowModel {
     }
 
     static func en(_ e: Int32) -> String { e == 0 ? "success" : (e == 524 ? "ENOTSUPP" : ErrnoNames.name(e)) }
-    static func set(_ s: Set<Int32>) -> String { "{" + s.sorted().map { en($0) }.joined(separator: ",") + "}" }
+    static func set(_ s: ErrSet) -> String { "{" + s.sorted().map { en($0) }.joined(separator: ",") + "}" }
+    static func hex(_ b: Bytes) -> String { hex(b.array) }
     static func hex(_ b: [UInt8]) -> String {
         b.prefix(24).map { String(format: "%02x", $0) }.joined() + (b.count > 24 ? "…(\(b.count) bytes)" : "")
     }
@@ -166,16 +171,51 @@ public final class ShadowModel {
         }
     }
 
-    static func bytes(_ r: ResolvedBuf, _ n: Int) -> [UInt8] {
-        if case let .input(b) = r { return Array(b.prefix(n)) }
-        return []
+    static func bytes(_ r: ResolvedBuf, _ n: Int) -> Bytes {
+        if case let .input(b) = r { return b.count <= n ? Bytes(b) : Bytes(b.prefix(n)) }
+        return Bytes()
     }
 
+    /// keyCopyError(Layout.key(b, s)) and bytes(that, keySize) in one step; #N and auto keys
+    /// (nearly all of them) are built inline without the intermediate array.
+    @inline(__always)
+    static func resolveKey(_ b: Buf, _ s: MapShape) -> (error: Int32?, key: Bytes) {
+        let ks = s.keySize
+        switch b {
+        case let .int(v): return ks == 0 ? (EINVAL, Bytes()) : (nil, Bytes(int: v, count: ks))
+        case .auto: return ks == 0 ? (nil, Bytes()) : (nil, Bytes(int: 0, count: ks))
+        default:
+            let kb = Layout.key(b, s)
+            if let e = keyCopyError(kb, ks) { return (e, Bytes()) }
+            return (nil, bytes(kb, ks))
+        }
+    }
+
+    /// An update's value argument: Layout.value(b, s), whether the kernel can copy value_size
+    /// bytes of it, and those bytes. #N, @vN and auto values are built inline.
+    @inline(__always)
+    static func resolveValue(_ b: Buf, _ s: MapShape) -> (ok: Bool, length: Int, value: Bytes) {
+        let vl = s.valueLen
+        switch b {
+        case .auto: return (true, vl, Bytes(pattern: 0, count: vl))
+        case let .int(v): return (true, vl, Bytes(int: v, count: vl))
+        case let .pattern(seed, len):
+            let n = min(len ?? vl, Layout.bufferCap)
+            return n < vl ? (false, n, Bytes()) : (true, n, Bytes(pattern: seed, count: vl))
+        default:
+            let vb = Layout.value(b, s)
+            if vb.length < vl || !(vb.isPointer && vb != .unmapped) { return (false, vb.length, Bytes()) }
+            return (true, vb.length, bytes(vb, vl))
+        }
+    }
+
+    @inline(__always)
     func note(_ e: Int32) { if e != 0 { expectedRejections[e, default: 0] += 1 } }
 
     /// Compares `got` with the allowed set; returns true when it matched.
     @discardableResult
-    func expect(_ ck: inout Check, _ allowed: Set<Int32>, _ got: Int32, _ why: @autoclosure () -> String) -> Bool {
+    @inline(__always)
+    func expect(_ ck: inout Check, _ allowed: ErrSet, _ got: Int32, _ why: @autoclosure () -> String) -> Bool {
         if allowed.contains(got) { note(got); return true }
         // An insert that allocates (NO_PREALLOC hash, per-CPU memory, LPM nodes) may hit a
         // memory limit under load: a resource answer, counted, never a wrong one.
@@ -190,7 +230,7 @@ public final class ShadowModel {
     /// `shape` is what the kernel reported for the map a successful create made.
     public func check(_ index: Int, _ c: Call, _ r: CallResult, shape: MapShape?) -> [OracleFinding] {
         var ck = Check(index: index, op: c.op)
-        if !r.brokenCanaries.isEmpty {
+        if r.hasBrokenCanaries {
             ck.fail("canary", "kernel wrote in front of the \(r.brokenCanaries.joined(separator: ", ")) buffer(s)")
         }
         switch c.op {
@@ -276,7 +316,7 @@ public final class ShadowModel {
         maps[c.map] = nil
         closed[c.map] = false
         lastToken[c.map] = nil
-        var allowed = Self.createErrors(c, cpus: cpus)
+        var allowed = ErrSet(Self.createErrors(c, cpus: cpus))
         if allowed.isEmpty { allowed = [0] }
         allowed.insert(ENOMEM)  // a resource limit, not a semantic answer
         guard expect(&ck, allowed, r.errno, "create \(ProgramText.typeName(c.type)) key=\(c.keySize) value=\(c.valueSize) max=\(c.maxEntries) flags=0x\(String(c.mapFlags, radix: 16))") else {
@@ -313,29 +353,34 @@ public final class ShadowModel {
         let m = maps[c.map]!, s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         if c.flags & BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
-        let kb = Layout.key(c.key, s)
-        if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return }
-        let vb = Layout.value(c.value, s)
-        if vb.length < s.valueLen || !(vb.isPointer && vb != .unmapped) {
+        let (keyError, key) = Self.resolveKey(c.key, s)
+        if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return }
+        let vb = Self.resolveValue(c.value, s)
+        if !vb.ok {
             expect(&ck, [EFAULT], r.errno, "value buffer of \(vb.length) bytes, value needs \(s.valueLen)"); return
         }
-        let key = Self.bytes(kb, s.keySize), value = Self.bytes(vb, s.valueLen)
-        elemUpdate(&ck, m, key, value, c.flags, got: r.errno)
+        elemUpdate(&ck, m, key, vb.value, c.flags, got: r.errno)
     }
 
     /// The map-type part of an update; applies it to the model as the kernel answered.
-    func elemUpdate(_ ck: inout Check, _ m: MapModel, _ key: [UInt8], _ value: [UInt8], _ flags: UInt64, got: Int32) {
+    func elemUpdate(_ ck: inout Check, _ m: MapModel, _ key: Bytes, _ value: Bytes, _ flags: UInt64, got: Int32) {
         let s = m.shape
-        let ctx = "flags=\(flags)"
+        func ctx() -> String { "flags=\(flags)" }
+        if s.isHashFamily {
+            if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx()); return }
+            m.allowEviction()
+            lpmOrHashUpdate(&ck, m, key, key, value, flags, got: got, fullErrno: E2BIG)
+            return
+        }
         switch s.type {
         case .array, .percpuArray:
-            let idx = Int(UInt32(littleEndian: key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
-            if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx); return }
+            let idx = Int(key.u32)
+            if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx()); return }
             if idx >= s.maxEntries { expect(&ck, [E2BIG], got, "index \(idx) >= max_entries \(s.maxEntries)"); return }
             if flags == BPFUpdateFlags.noExist { expect(&ck, [EEXIST], got, "array elements always exist"); return }
-            if expect(&ck, [0], got, ctx) { m.arr[idx] = value; m.mutated() }
+            if expect(&ck, [0], got, ctx()) { m.arr[idx] = value; m.mutated() }
         case .queue, .stack:
-            if flags & BPFUpdateFlags.noExist != 0 || flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx); return }
+            if flags & BPFUpdateFlags.noExist != 0 || flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx()); return }
             if m.deque.count >= s.maxEntries {
                 if flags != BPFUpdateFlags.exist { expect(&ck, [E2BIG], got, "full (\(s.maxEntries)) without BPF_EXIST"); return }
                 if expect(&ck, [0], got, "full: BPF_EXIST replaces the oldest") { m.deque.removeFirst(); m.deque.append(value) }
@@ -343,23 +388,24 @@ public final class ShadowModel {
             }
             if expect(&ck, [0], got, "push") { m.deque.append(value) }
         case .lpmTrie:
-            if flags > BPFUpdateFlags.exist || MapModel.plen(key) > m.maxPrefix { expect(&ck, [EINVAL], got, "\(ctx) prefixlen \(MapModel.plen(key))"); return }
+            if flags > BPFUpdateFlags.exist || MapModel.plen(key) > m.maxPrefix { expect(&ck, [EINVAL], got, "\(ctx()) prefixlen \(MapModel.plen(key))"); return }
             let id = m.lpmIdentity(key)
             lpmOrHashUpdate(&ck, m, id, key, value, flags, got: got, fullErrno: ENOSPC)
         default:
-            if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx); return }
+            if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx()); return }
             m.allowEviction()
             lpmOrHashUpdate(&ck, m, key, key, value, flags, got: got, fullErrno: E2BIG)
         }
     }
 
-    func lpmOrHashUpdate(_ ck: inout Check, _ m: MapModel, _ id: [UInt8], _ key: [UInt8], _ value: [UInt8], _ flags: UInt64,
+    func lpmOrHashUpdate(_ ck: inout Check, _ m: MapModel, _ id: Bytes, _ key: Bytes, _ value: Bytes, _ flags: UInt64,
                          got: Int32, fullErrno: Int32) {
-        let present = m.known[id] != nil, unsure = m.maybe[id] != nil
-        var allowed = Set<Int32>()
+        let slot = m.known.index(forKey: id)
+        let present = slot != nil, unsure = !m.maybe.isEmpty && m.maybe[id] != nil
+        var allowed = ErrSet()
         let full = !m.shape.isLRU && m.countLow >= m.shape.maxEntries
         let mayBeFull = !m.shape.isLRU && m.countHigh >= m.shape.maxEntries
-        func outcomes(exists: Bool) -> Set<Int32> {
+        func outcomes(exists: Bool) -> ErrSet {
             if flags == BPFUpdateFlags.noExist && exists { return [EEXIST] }
             if flags == BPFUpdateFlags.exist && !exists { return [ENOENT] }
             if !exists && (full || mayBeFull) { return full ? [fullErrno] : [fullErrno, 0] }
@@ -372,14 +418,14 @@ public final class ShadowModel {
         }
         switch got {
         case 0:
-            m.maybe[id] = nil
-            m.known[id] = value
+            if unsure { m.maybe[id] = nil }
+            if let i = slot { m.known.values[i] = value } else { m.known[id] = value }
             if m.shape.isLPM { m.lpmKey[id] = key }
             m.mutated()
         case EEXIST:
-            if let v = m.maybe.removeValue(forKey: id) { m.known[id] = v }
+            if unsure, let v = m.maybe.removeValue(forKey: id) { m.known[id] = v }
         case ENOENT:
-            m.maybe[id] = nil
+            if unsure { m.maybe[id] = nil }
         default: break
         }
     }
@@ -390,45 +436,54 @@ public final class ShadowModel {
         let m = maps[c.map]!, s = m.shape
         if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
         if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
-        let kb = Layout.key(c.key, s)
-        if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
-        let key = Self.bytes(kb, s.keySize)
+        let (keyError, key) = Self.resolveKey(c.key, s)
+        if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         let ob = Layout.output(c.out, need: s.valueLen)
         let outOK = ob.length >= s.valueLen && ob != .null && ob != .unmapped
         // What the lookup finds: a value, nothing, or (maybe keys) either.
-        var candidates: [[UInt8]?] = []
+        var candidates = Candidates()
         var id = key
         switch s.type {
+        case _ where s.isHashFamily:
+            if let v = m.known[key] {
+                candidates.append(v)
+            } else if !m.maybe.isEmpty, let v = m.maybe[key] {
+                candidates.append(v); candidates.append(nil)
+            } else { candidates.append(nil) }
         case .array, .percpuArray:
-            let idx = Int(UInt32(littleEndian: key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
-            candidates = [idx < s.maxEntries ? (m.arr[idx] ?? m.zero) : nil]
+            let idx = Int(key.u32)
+            candidates.append(idx < s.maxEntries ? (m.arr[idx] ?? m.zero) : nil)
         case .queue, .stack:
-            candidates = [s.type == .queue ? m.deque.first : m.deque.last]
+            candidates.append(s.type == .queue ? m.deque.first : m.deque.last)
         case .lpmTrie:
-            if MapModel.plen(key) > m.maxPrefix { candidates = [nil] } else {
+            if MapModel.plen(key) > m.maxPrefix { candidates.append(nil) } else {
                 if let best = m.lpmMatch(key) {
                     id = best
-                    candidates = m.known[best] != nil ? [m.known[best]] : [m.maybe[best], nil]
-                } else { candidates = [nil] }
+                    if let v = m.known[best] { candidates.append(v) } else { candidates.append(m.maybe[best]); candidates.append(nil) }
+                } else { candidates.append(nil) }
             }
         default:
-            if let v = m.known[key] { candidates = [v] } else if let v = m.maybe[key] { candidates = [v, nil] } else { candidates = [nil] }
+            if let v = m.known[key] {
+                candidates.append(v)
+            } else if let v = m.maybe[key] {
+                candidates.append(v); candidates.append(nil)
+            } else { candidates.append(nil) }
         }
         if s.isLPM && candidates.count > 1 { candidates.append(nil) }
-        var allowed = Set<Int32>()
-        for cand in candidates { allowed.insert(cand == nil ? ENOENT : (outOK ? 0 : EFAULT)) }
+        var allowed = ErrSet()
+        for i in 0..<candidates.count { allowed.insert(candidates[i] == nil ? ENOENT : (outOK ? 0 : EFAULT)) }
         guard expect(&ck, allowed, r.errno, "key \(Self.hex(key)), out buffer \(ob.length) of \(s.valueLen) bytes") else { return }
         if r.errno == 0 {
-            let got = Array(r.out.prefix(s.valueLen))
-            if !candidates.contains(where: { $0 == got }) {
-                ck.fail("value", "key \(Self.hex(key)) returned \(Self.hex(got)), model has \(candidates.compactMap { $0 }.map { Self.hex($0) })")
+            let got = r.outBytes.prefixBytes(s.valueLen)
+            if !candidates.contains(got) {
+                ck.fail("value", "key \(Self.hex(key)) returned \(Self.hex(got)), model has \(candidates.values.map { Self.hex($0) })")
             }
-            if r.out.count > s.valueLen && r.out[s.valueLen...].contains(where: { $0 != GuardArena.poison }) {
-                ck.fail("value", "kernel wrote past value_size \(s.valueLen) into a \(r.out.count)-byte buffer")
+            if r.outBytes.count > s.valueLen && r.outBytes[s.valueLen...].contains(where: { $0 != GuardArena.poison }) {
+                ck.fail("value", "kernel wrote past value_size \(s.valueLen) into a \(r.outBytes.count)-byte buffer")
             }
-            if !s.isLPM, let v = m.maybe.removeValue(forKey: id) { m.known[id] = v }
+            if !s.isLPM, !m.maybe.isEmpty, let v = m.maybe.removeValue(forKey: id) { m.known[id] = v }
         } else if r.errno == ENOENT, s.isHashFamily {
-            m.maybe[id] = nil
+            if !m.maybe.isEmpty { m.maybe[id] = nil }
         }
     }
 
@@ -436,9 +491,9 @@ public final class ShadowModel {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!, s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
-        let kb = Layout.key(c.key, s)
-        if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
-        let key = Self.bytes(kb, s.keySize)
+        let (keyError, key) = Self.resolveKey(c.key, s)
+        if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
+        if s.isHashFamily { elemDelete(&ck, m, key, got: r.errno); return }
         switch s.type {
         case .array, .percpuArray, .queue, .stack:
             expect(&ck, [EINVAL], r.errno, "\(ProgramText.typeName(s.type)) has no delete")
@@ -452,10 +507,13 @@ public final class ShadowModel {
         }
     }
 
-    func elemDelete(_ ck: inout Check, _ m: MapModel, _ id: [UInt8], got: Int32) {
-        let allowed: Set<Int32> = m.known[id] != nil ? [0] : m.maybe[id] != nil ? [0, ENOENT] : [ENOENT]
+    func elemDelete(_ ck: inout Check, _ m: MapModel, _ id: Bytes, got: Int32) {
+        let slot = m.known.index(forKey: id)
+        let allowed: ErrSet = slot != nil ? [0] : !m.maybe.isEmpty && m.maybe[id] != nil ? [0, ENOENT] : [ENOENT]
         guard expect(&ck, allowed, got, "delete key \(Self.hex(id))") else { return }
-        m.known[id] = nil; m.maybe[id] = nil; m.lpmKey[id] = nil
+        if let i = slot { m.known.remove(at: i) }
+        if !m.maybe.isEmpty { m.maybe[id] = nil }
+        if !m.lpmKey.isEmpty { m.lpmKey[id] = nil }
         if got == 0 { m.mutated() }
     }
 
@@ -468,27 +526,27 @@ public final class ShadowModel {
         if s.isQueueLike { expect(&ck, [EINVAL], r.errno, "queue/stack have no keys"); return }
         let ob = Layout.output(c.out, need: s.keySize)
         let outOK = ob.length >= s.keySize && ob != .null && ob != .unmapped
-        let key: [UInt8]? = kb == .null ? nil : Self.bytes(kb, s.keySize)
+        let key: Bytes? = kb == .null ? nil : Self.bytes(kb, s.keySize)
         let okErr: Int32 = outOK ? 0 : EFAULT
         if s.isArray {
-            let idx = key.map { Int(UInt32(littleEndian: $0.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })) } ?? Int(UInt32.max)
+            let idx = key.map { Int($0.u32) } ?? Int(UInt32.max)
             let next: Int? = idx >= s.maxEntries ? 0 : (idx == s.maxEntries - 1 ? nil : idx + 1)
             guard expect(&ck, [next == nil ? ENOENT : okErr], r.errno, "array next after \(key.map { Self.hex($0) } ?? "NULL")") else { return }
-            if r.errno == 0, let n = next, Array(r.out.prefix(4)) != Layout.intBytes(UInt64(n), 4) {
+            if r.errno == 0, let n = next, r.outBytes.prefixBytes(4) != Layout.intBytes(UInt64(n), 4) {
                 ck.fail("walk", "next key after \(idx) is \(Self.hex(r.out)), want \(n)")
             }
             return
         }
         let all = Set(m.known.keys).union(m.maybe.keys)
-        let ids: [UInt8]? = key.map { s.isLPM ? m.lpmIdentity($0) : $0 }
+        let ids: Bytes? = key.map { s.isLPM ? m.lpmIdentity($0) : $0 }
         let present = ids.map { m.known[$0] != nil || m.maybe[$0] != nil } ?? false
-        var allowed = Set<Int32>()
+        var allowed = ErrSet()
         if m.known.isEmpty || present { allowed.insert(ENOENT) }
         let onlyItself = all.count == 1 && present && m.known[ids!] != nil
         if !all.isEmpty && !onlyItself { allowed.insert(okErr) }
         guard expect(&ck, allowed, r.errno, "next_key after \(key.map { Self.hex($0) } ?? "NULL") with \(all.count) entries") else { return }
         if r.errno == 0 {
-            let got = Array(r.out.prefix(s.keySize))
+            let got = r.outBytes.prefixBytes(s.keySize)
             let gid = s.isLPM ? m.lpmIdentity(got) : got
             if !all.contains(gid) { ck.fail("walk", "next_key returned \(Self.hex(got)), not a key of the map") }
             if let ids, gid == ids { ck.fail("walk", "next_key returned the key it was given") }
@@ -510,7 +568,7 @@ public final class ShadowModel {
             let v = s.type == .queue ? m.deque.first : m.deque.last
             guard expect(&ck, [v == nil ? ENOENT : okErr], r.errno, "pop from \(m.deque.count) values") else { return }
             if v != nil {
-                if r.errno == 0 && Array(r.out.prefix(s.valueLen)) != v! {
+                if r.errno == 0 && r.outBytes.prefixBytes(s.valueLen) != v! {
                     ck.fail("value", "pop returned \(Self.hex(r.out)), want \(Self.hex(v!))")
                 }
                 if s.type == .queue { m.deque.removeFirst() } else { m.deque.removeLast() }
@@ -519,9 +577,9 @@ public final class ShadowModel {
         }
         if !s.isHashFamily { expect(&ck, [ENOTSUPP_], r.errno, "\(ProgramText.typeName(s.type)) has no lookup_and_delete"); return }
         let key = Self.bytes(kb, s.keySize)
-        let allowed: Set<Int32> = m.known[key] != nil ? [okErr] : m.maybe[key] != nil ? [okErr, ENOENT] : [ENOENT]
+        let allowed: ErrSet = m.known[key] != nil ? [okErr] : m.maybe[key] != nil ? [okErr, ENOENT] : [ENOENT]
         guard expect(&ck, allowed, r.errno, "key \(Self.hex(key))") else { return }
-        if r.errno == 0, let want = m.known[key] ?? m.maybe[key], Array(r.out.prefix(s.valueLen)) != want {
+        if r.errno == 0, let want = m.known[key] ?? m.maybe[key], r.outBytes.prefixBytes(s.valueLen) != want {
             ck.fail("value", "lookup_and_delete returned \(Self.hex(r.out)), want \(Self.hex(want))")
         }
         // EFAULT comes after the delete: the element is gone either way.
@@ -583,9 +641,9 @@ public final class ShadowModel {
             if expErr == EFAULT { return }
             if Int(r.count) != n { ck.fail("batch", "count \(r.count), want \(n)"); return }
             for i in 0..<n {
-                let k = Array(r.keysOut[(i * 4)..<(i * 4 + 4)])
-                let v = Array(r.valuesOut[(i * s.valueLen)..<((i + 1) * s.valueLen)])
-                if k != Layout.intBytes(UInt64(start + i), 4) { ck.fail("batch", "entry \(i) has key \(Self.hex(k)), want \(start + i)"); return }
+                let k = Bytes(r.keysOut[(i * 4)..<(i * 4 + 4)])
+                let v = Bytes(r.valuesOut[(i * s.valueLen)..<((i + 1) * s.valueLen)])
+                if k != Bytes(int: UInt64(start + i), count: 4) { ck.fail("batch", "entry \(i) has key \(Self.hex(k)), want \(start + i)"); return }
                 if v != (m.arr[start + i] ?? m.zero) { ck.fail("value", "batch value of index \(start + i) is \(Self.hex(v)), want \(Self.hex(m.arr[start + i] ?? m.zero))"); return }
             }
             let wantToken = n > 0 ? Layout.intBytes(UInt64(start + n - 1), 4) : [UInt8](repeating: GuardArena.poison, count: 4)
@@ -602,7 +660,7 @@ public final class ShadowModel {
             let buckets = s.maxEntries <= 1 ? 1 : 1 << (64 - UInt64(s.maxEntries - 1).leadingZeroBitCount)
             if Int(t) >= buckets { expect(&ck, [ENOENT], r.errno, "in_batch \(t) >= \(buckets) buckets"); return }
         }
-        var allowed: Set<Int32> = [0, ENOENT, ENOSPC]
+        var allowed: ErrSet = [0, ENOENT, ENOSPC]
         if fit < Int(c.count) { allowed.insert(EFAULT) }
         guard expect(&ck, allowed, r.errno, "hash batch count \(c.count), buffers fit \(fit)") else { return }
         if r.errno == EFAULT {
@@ -617,10 +675,10 @@ public final class ShadowModel {
             m.walkSeen = c.inBatch == .null ? [] : nil
             m.walkStart = c.inBatch == .null ? (Set(m.known.keys), Set(m.maybe.keys)) : nil
         }
-        var seenHere = Set<[UInt8]>()
+        var seenHere = Set<Bytes>()
         for i in 0..<Int(r.count) {
-            let k = Array(r.keysOut[(i * s.keySize)..<((i + 1) * s.keySize)])
-            let v = Array(r.valuesOut[(i * s.valueLen)..<((i + 1) * s.valueLen)])
+            let k = Bytes(r.keysOut[(i * s.keySize)..<((i + 1) * s.keySize)])
+            let v = Bytes(r.valuesOut[(i * s.valueLen)..<((i + 1) * s.valueLen)])
             if !seenHere.insert(k).inserted || m.walkSeen?.contains(k) == true {
                 ck.fail("batch", "key \(Self.hex(k)) returned twice in one batch walk")
             }
@@ -647,7 +705,7 @@ public final class ShadowModel {
         if case .value = c.inBatch { expect(&ck, [EFAULT], r.errno, "4-byte in_batch, key_size \(s.keySize)"); return }
         let fromStart = c.inBatch == .null || (c.inBatch == .last && token == nil)
         let n = m.known.count
-        var allowed: Set<Int32>
+        var allowed: ErrSet
         if fromStart {
             let want = min(Int(c.count), n)
             allowed = want > fit ? [EFAULT] : [Int(c.count) > n ? ENOENT : 0]
@@ -659,10 +717,10 @@ public final class ShadowModel {
         if r.errno == EFAULT { return }
         if r.errno == 0 && r.count != c.count { ck.fail("batch", "success with count \(r.count) of \(c.count)") }
         if r.errno == ENOENT && r.count >= c.count { ck.fail("batch", "ENOENT with a full batch (\(r.count))") }
-        var seen = Set<[UInt8]>()
+        var seen = Set<Bytes>()
         for i in 0..<Int(min(r.count, c.count)) where (i + 1) * s.keySize <= r.keysOut.count {
-            let k = Array(r.keysOut[(i * s.keySize)..<((i + 1) * s.keySize)])
-            let v = Array(r.valuesOut[(i * s.valueLen)..<min(r.valuesOut.count, (i + 1) * s.valueLen)])
+            let k = Bytes(r.keysOut[(i * s.keySize)..<((i + 1) * s.keySize)])
+            let v = Bytes(r.valuesOut[(i * s.valueLen)..<min(r.valuesOut.count, (i + 1) * s.valueLen)])
             let id = m.lpmIdentity(k)
             if !seen.insert(id).inserted { ck.fail("batch", "key \(Self.hex(k)) returned twice") }
             guard let want = m.known[id] else { ck.fail("batch", "batch returned key \(Self.hex(k)) that the trie does not hold"); continue }
@@ -698,13 +756,13 @@ public final class ShadowModel {
         var ambiguous = false
         while i < Int(c.count) {
             if i >= kFit || i >= vFit { err = EFAULT; break }
-            let key = Layout.intBytes(Layout.batchKey(c, i), s.keySize)
+            let key = Bytes(int: Layout.batchKey(c, i), count: s.keySize)
             if upd {
                 var sub = Check(index: ck.index, op: ck.op)
                 let allowedFor = predictUpdate(m, key)
                 if allowedFor.count > 1 { ambiguous = true }
                 let e = allowedFor.contains(0) ? Int32(0) : allowedFor.first!
-                elemUpdate(&sub, m, key, Layout.batchValue(c, i, s), 0, got: e)
+                elemUpdate(&sub, m, key, Bytes(Layout.batchValue(c, i, s)), 0, got: e)
                 if e != 0 { err = e; break }
             } else {
                 var id = key
@@ -726,7 +784,7 @@ public final class ShadowModel {
         }
         if ambiguous {
             // An LRU eviction or an unsure key on the way: replay what the kernel reports it did.
-            var allowed: Set<Int32> = [0, err]
+            var allowed: ErrSet = [0, err]
             if upd { allowed.formUnion([E2BIG, ENOSPC, ENOMEM]) } else { allowed.insert(ENOENT) }
             expect(&ck, allowed, r.errno, "\(c.op.rawValue) of \(c.count) with unsure entries")
             (m.known, m.maybe, m.arr, m.lpmKey) = saved
@@ -734,12 +792,12 @@ public final class ShadowModel {
             if r.count > c.count { ck.fail("batch", "count \(r.count) > \(c.count)"); return }
             if r.errno == EFAULT { return }
             for j in 0..<Int(r.count) {
-                let key = Layout.intBytes(Layout.batchKey(c, j), s.keySize)
+                let key = Bytes(int: Layout.batchKey(c, j), count: s.keySize)
                 let id = s.isLPM ? m.lpmIdentity(key) : key
-                if upd { m.maybe[id] = nil; m.known[id] = Layout.batchValue(c, j, s) } else { m.maybe[id] = nil; m.known[id] = nil }
+                if upd { m.maybe[id] = nil; m.known[id] = Bytes(Layout.batchValue(c, j, s)) } else { m.maybe[id] = nil; m.known[id] = nil }
             }
             if !upd && r.errno == ENOENT && Int(r.count) < Int(c.count) {
-                let key = Layout.intBytes(Layout.batchKey(c, Int(r.count)), s.keySize)
+                let key = Bytes(int: Layout.batchKey(c, Int(r.count)), count: s.keySize)
                 let id = s.isLPM ? m.lpmIdentity(key) : key
                 if m.known[id] != nil { ck.fail("batch", "delete_batch stopped with ENOENT at key \(Self.hex(key)), which the map holds") }
                 m.maybe[id] = nil
@@ -752,10 +810,10 @@ public final class ShadowModel {
     }
 
     /// The errnos an ANY update of `key` can give (batch elements).
-    func predictUpdate(_ m: MapModel, _ key: [UInt8]) -> Set<Int32> {
+    func predictUpdate(_ m: MapModel, _ key: Bytes) -> ErrSet {
         let s = m.shape
         if s.isArray {
-            let idx = Int(UInt32(littleEndian: key.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }))
+            let idx = Int(key.u32)
             return idx >= s.maxEntries ? [E2BIG] : [0]
         }
         if s.isLPM {
@@ -787,18 +845,19 @@ public final class ShadowModel {
             }
             for (i, e) in r.walk.enumerated() {
                 if e.key != Layout.intBytes(UInt64(i), 4) { ck.fail("walk", "walk step \(i) gave key \(Self.hex(e.key))"); return }
-                if e.value != (m.arr[i] ?? m.zero) && s.valueLen <= Layout.bufferCap { ck.fail("value", "index \(i) holds \(e.value.map { Self.hex($0) } ?? "ENOENT"), want \(Self.hex(m.arr[i] ?? m.zero))"); return }
+                if e.value.map({ Bytes($0) }) != (m.arr[i] ?? m.zero) && s.valueLen <= Layout.bufferCap { ck.fail("value", "index \(i) holds \(e.value.map { Self.hex($0) } ?? "ENOENT"), want \(Self.hex(m.arr[i] ?? m.zero))"); return }
             }
             return
         }
         if r.walkEnd != ENOENT { ck.fail("walk", "walk ended with \(Self.en(r.walkEnd)) after \(r.walk.count) keys") }
-        var seen = Set<[UInt8]>()
+        var seen = Set<Bytes>()
         for e in r.walk {
-            let id = s.isLPM ? m.lpmIdentity(e.key) : e.key
+            let ek = Bytes(e.key)
+            let id = s.isLPM ? m.lpmIdentity(ek) : ek
             if !seen.insert(id).inserted { ck.fail("walk", "get_next_key returned \(Self.hex(e.key)) twice"); return }
             guard let want = m.known[id] ?? m.maybe[id] else { ck.fail("walk", "get_next_key returned \(Self.hex(e.key)), which the map does not hold"); continue }
-            if s.isLPM, let k = m.lpmKey[id], k != e.key { ck.fail("walk", "LPM key \(Self.hex(e.key)) was written as \(Self.hex(k))") }
-            if e.value != want && s.valueLen <= Layout.bufferCap { ck.fail("value", "key \(Self.hex(e.key)) holds \(e.value.map { Self.hex($0) } ?? "ENOENT"), want \(Self.hex(want))") }
+            if s.isLPM, let k = m.lpmKey[id], k != ek { ck.fail("walk", "LPM key \(Self.hex(e.key)) was written as \(Self.hex(k))") }
+            if e.value.map({ Bytes($0) }) != want && s.valueLen <= Layout.bufferCap { ck.fail("value", "key \(Self.hex(e.key)) holds \(e.value.map { Self.hex($0) } ?? "ENOENT"), want \(Self.hex(want))") }
             if let v = m.maybe.removeValue(forKey: id) { m.known[id] = v }
         }
         let missing = Set(m.known.keys).subtracting(seen)
@@ -817,4 +876,38 @@ enum ErrnoNames {
                                   EAGAIN: "EAGAIN", EOPNOTSUPP: "EOPNOTSUPP", 524: "ENOTSUPP"]
         return t[e] ?? "errno \(e)"
     }
+}
+
+/// What a lookup may find (up to three answers: a value or nothing), without an array.
+struct Candidates {
+    private var c0: Bytes?? = nil, c1: Bytes?? = nil, c2: Bytes?? = nil
+    private(set) var count = 0
+
+    @inline(__always)
+    mutating func append(_ x: Bytes?) {
+        switch count {
+        case 0: c0 = .some(x)
+        case 1: c1 = .some(x)
+        case 2: c2 = .some(x)
+        default: preconditionFailure("more than three lookup candidates")
+        }
+        count += 1
+    }
+
+    @inline(__always)
+    subscript(i: Int) -> Bytes? {
+        switch i {
+        case 0: return c0!
+        case 1: return c1!
+        default: return c2!
+        }
+    }
+
+    func contains(_ v: Bytes) -> Bool {
+        for i in 0..<count where self[i] == v { return true }
+        return false
+    }
+
+    /// The values among the answers.
+    var values: [Bytes] { (0..<count).compactMap { self[$0] } }
 }
