@@ -393,7 +393,7 @@ public final class Executor {
             let cur = place(.output(s.keySize), slot: 0), nxt = place(.output(s.keySize), slot: 2)
             let v = place(.output(min(s.valueLen, Layout.bufferCap)), slot: 1)
             var first = true
-            let limit = min(s.maxEntries, 1 << 16) + 2
+            let limit = min(s.maxEntries, Layout.walkCap) + 2
             var walk: [(key: [UInt8], value: [UInt8]?)] = []
             while walk.count < limit {
                 let rc = withUnsafePointer(to: rt) { bpfs_map_get_next_key($0, fd, first ? nil : cur.ptr, nxt.ptr) }

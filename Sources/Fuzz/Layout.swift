@@ -64,6 +64,10 @@ public enum ResolvedBuf: Equatable {
 }
 
 public enum Layout {
+    /// Most keys one `walk` visits (and the model checks): a walk of a 1M-entry array would
+    /// keep a fuzz thread busy for seconds, past its stop request.
+    public static let walkCap = 1 << 12
+
     /// Largest buffer the executor places in one guarded slot; larger requests are cut to it
     /// (so a huge count reaches the guard page, which is the point).
     public static let bufferCap = 256 * 1024
