@@ -790,7 +790,21 @@ public final class ShadowModel {
             (m.known, m.maybe, m.arr, m.lpmKey) = saved
             m.blur()
             if r.count > c.count { ck.fail("batch", "count \(r.count) > \(c.count)"); return }
-            if r.errno == EFAULT { return }
+            if r.errno == EFAULT {
+                // generic_map_{update,delete}_batch report in count the elements they processed
+                // before the fault, and those changes stay: they may now be present (or gone).
+                for j in 0..<Int(r.count) {
+                    let key = Bytes(int: Layout.batchKey(c, j), count: s.keySize)
+                    let id = s.isLPM ? m.lpmIdentity(key) : key
+                    if upd {
+                        m.known[id] = nil; m.maybe[id] = Bytes(Layout.batchValue(c, j, s))
+                    } else if let v = m.known.removeValue(forKey: id) {
+                        m.maybe[id] = v
+                    }
+                }
+                m.mutated()
+                return
+            }
             for j in 0..<Int(r.count) {
                 let key = Bytes(int: Layout.batchKey(c, j), count: s.keySize)
                 let id = s.isLPM ? m.lpmIdentity(key) : key
