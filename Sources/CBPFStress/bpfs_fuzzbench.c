@@ -7,9 +7,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long sys_bpf(int cmd, union bpf_attr *attr) { return syscall(__NR_bpf, cmd, attr, sizeof *attr); }
+#include <stddef.h>
 
-int64_t bpfs_fuzzbench_loop(uint32_t rounds, uint32_t max_entries) {
+/* The same attr sizes the fuzzer's wrappers pass (bpfs_bpf.c: up to the last field used). */
+#define FB_ATTR_SZ(field) (offsetof(union bpf_attr, field) + sizeof(((union bpf_attr *)0)->field))
+
+static long sys_bpf(int cmd, union bpf_attr *attr, unsigned int size) { return syscall(__NR_bpf, cmd, attr, size); }
+
+int64_t bpfs_fuzzbench_loop_at(uint32_t rounds, uint32_t max_entries, void *key_buf, void *value_buf, void *out_buf) {
     union bpf_attr attr;
     memset(&attr, 0, sizeof attr);
     attr.map_type = BPF_MAP_TYPE_HASH;
@@ -17,32 +22,41 @@ int64_t bpfs_fuzzbench_loop(uint32_t rounds, uint32_t max_entries) {
     attr.value_size = 8;
     attr.max_entries = max_entries;
     memcpy(attr.map_name, "bpfs_fuzzbench", 15);
-    int fd = (int)sys_bpf(BPF_MAP_CREATE, &attr);
+    int fd = (int)sys_bpf(BPF_MAP_CREATE, &attr, FB_ATTR_SZ(map_name));
     if (fd < 0) return -errno;
+    /* Stack buffers unless the caller placed them (the fuzzer's guarded slots). */
+    uint32_t stack_key = 0;
+    uint64_t stack_value = 0, stack_out = 0;
+    uint32_t *key = key_buf ? key_buf : &stack_key;
+    uint64_t *value = value_buf ? value_buf : &stack_value;
+    uint64_t *out = out_buf ? out_buf : &stack_out;
     int64_t calls = 1;
-    uint64_t value = 0, out = 0;
     for (uint32_t i = 0; i < rounds; i++) {
-        uint32_t key = i % max_entries;
-        value = i;
-        memset(&attr, 0, sizeof attr);
+        memcpy(key, &(uint32_t){i % max_entries}, 4);
+        memcpy(value, &(uint64_t){i}, 8);
+        memset(&attr, 0, FB_ATTR_SZ(flags));
         attr.map_fd = (uint32_t)fd;
-        attr.key = (uint64_t)(uintptr_t)&key;
-        attr.value = (uint64_t)(uintptr_t)&value;
+        attr.key = (uint64_t)(uintptr_t)key;
+        attr.value = (uint64_t)(uintptr_t)value;
         attr.flags = BPF_ANY;
-        sys_bpf(BPF_MAP_UPDATE_ELEM, &attr);
-        memset(&attr, 0, sizeof attr);
+        sys_bpf(BPF_MAP_UPDATE_ELEM, &attr, FB_ATTR_SZ(flags));
+        memset(&attr, 0, FB_ATTR_SZ(flags));
         attr.map_fd = (uint32_t)fd;
-        attr.key = (uint64_t)(uintptr_t)&key;
-        attr.value = (uint64_t)(uintptr_t)&out;
-        sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr);
-        memset(&attr, 0, sizeof attr);
+        attr.key = (uint64_t)(uintptr_t)key;
+        attr.value = (uint64_t)(uintptr_t)out;
+        sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr, FB_ATTR_SZ(flags));
+        memset(&attr, 0, FB_ATTR_SZ(key));
         attr.map_fd = (uint32_t)fd;
-        attr.key = (uint64_t)(uintptr_t)&key;
-        sys_bpf(BPF_MAP_DELETE_ELEM, &attr);
+        attr.key = (uint64_t)(uintptr_t)key;
+        sys_bpf(BPF_MAP_DELETE_ELEM, &attr, FB_ATTR_SZ(key));
         calls += 3;
     }
     close(fd);
     return calls;
+}
+
+int64_t bpfs_fuzzbench_loop(uint32_t rounds, uint32_t max_entries) {
+    return bpfs_fuzzbench_loop_at(rounds, max_entries, NULL, NULL, NULL);
 }
 
 int bpfs_pin_thread(int cpu) {

@@ -76,6 +76,9 @@ public final class Fuzzer {
     /// Called around every call (the scenario wraps it in the flight recorder).
     public var around: ((Call, () -> CallResult) -> CallResult)?
     public private(set) var executions = 0
+    /// (wordA, wordB, execution number) of 64 signature slots; see execute.
+    private var sigFilter = [UInt64](repeating: 0, count: 64 * 3)
+    private var filterGeneration: UInt64 = 0
     public private(set) var totalCalls = 0
 
     public init(runtime: any Runtime, seed: UInt64, corpus: Corpus = Corpus(directory: nil)) {
@@ -108,16 +111,24 @@ public final class Fuzzer {
         model.reset()
         var rep = ExecReport()
         let executor = self.executor, model = self.model, around = self.around
-        // The previous call's signature: runs of the same one skip the set insert.
-        var last: SignatureKey? = nil
+        // Signatures already inserted by this execution, direct-mapped by a hash of the key
+        // and tagged with the execution number (nothing to clear): a program repeats a few
+        // signatures many times, and a set insert hashes and probes on every call.
+        filterGeneration &+= 1
+        let gen = filterGeneration
         p.calls.withUnsafeBufferPointer { calls in
+            sigFilter.withUnsafeMutableBufferPointer { filter in
             for i in calls.indices {
                 // One copy of the call per iteration (each calls[i] use would copy it again).
                 let c = calls[i]
                 let r = around.map { $0(c) { executor.run(c) } } ?? executor.run(c)
                 let shape = executor.shape(ofSlot: c.map)
                 let sig = Self.signature(c, r, shape)
-                if sig != last { rep.signatureKeys.insert(sig); last = sig }
+                let slot = Int(truncatingIfNeeded: (sig.wordA &* 0x9E37_79B9_7F4A_7C15 ^ sig.wordB &* 0xD6E8_FEB8_6659_FD93) >> 58) * 3
+                if filter[slot] != sig.wordA || filter[slot + 1] != sig.wordB || filter[slot + 2] != gen {
+                    rep.signatureKeys.insert(sig)
+                    filter[slot] = sig.wordA; filter[slot + 1] = sig.wordB; filter[slot + 2] = gen
+                }
                 if all { rep.results.append(r) }
                 rep.calls += 1
                 let f = model.check(i, c, r, shape: shape)
@@ -125,6 +136,7 @@ public final class Fuzzer {
                     rep.findings += f
                     if !all { break }
                 }
+            }
             }
         }
         executor.reset()

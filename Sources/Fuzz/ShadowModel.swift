@@ -153,12 +153,13 @@ public final class ShadowModel {
         b.prefix(24).map { String(format: "%02x", $0) }.joined() + (b.count > 24 ? "…(\(b.count) bytes)" : "")
     }
 
-    /// errno of the fd argument, nil when it names an open map.
+    /// errno of the fd argument, nil when it names an open map. (Reads the slot through the
+    /// buffer: a plain `maps[i] == nil` retains and releases the model, on every call.)
     func fdError(_ c: Call) -> Int32? {
         switch c.fd {
         case .closed, .negative: return EBADF
         case .file: return EINVAL
-        case .map: return maps[c.map] == nil ? EBADF : nil
+        case .map: return maps.withUnsafeBufferPointer { $0[c.map] == nil } ? EBADF : nil
         }
     }
 
@@ -350,7 +351,12 @@ public final class ShadowModel {
     /// Errno (or nil) of the common prefix of update: fd, write permission, F_LOCK, key and value copies.
     func update(_ ck: inout Check, _ c: Call, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        let m = maps[c.map]!, s = m.shape
+        update(&ck, c, r, on: maps[c.map]!)
+    }
+
+    /// The rest of update, on the slot's model (a guaranteed argument: no retain per use).
+    func update(_ ck: inout Check, _ c: Call, _ r: CallResult, on m: MapModel) {
+        let s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         if c.flags & BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
         let (keyError, key) = Self.resolveKey(c.key, s)
@@ -433,7 +439,12 @@ public final class ShadowModel {
     func lookup(_ ck: inout Check, _ c: Call, _ r: CallResult) {
         if c.flags & ~BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "lookup flags \(c.flags)"); return }
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        let m = maps[c.map]!, s = m.shape
+        lookup(&ck, c, r, on: maps[c.map]!)
+    }
+
+    /// The rest of lookup, on the slot's model (a guaranteed argument: no retain per use).
+    func lookup(_ ck: inout Check, _ c: Call, _ r: CallResult, on m: MapModel) {
+        let s = m.shape
         if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
         if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
         let (keyError, key) = Self.resolveKey(c.key, s)
@@ -489,7 +500,12 @@ public final class ShadowModel {
 
     func delete(_ ck: inout Check, _ c: Call, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        let m = maps[c.map]!, s = m.shape
+        delete(&ck, c, r, on: maps[c.map]!)
+    }
+
+    /// The rest of delete, on the slot's model (a guaranteed argument: no retain per use).
+    func delete(_ ck: inout Check, _ c: Call, _ r: CallResult, on m: MapModel) {
+        let s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         let (keyError, key) = Self.resolveKey(c.key, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
@@ -692,7 +708,10 @@ public final class ShadowModel {
             } else if let mv = m.maybe.removeValue(forKey: k) { m.known[k] = mv }
         }
         if r.errno == ENOENT, let seen = m.walkSeen, let start = m.walkStart {
-            let missing = start.known.subtracting(seen)
+            // Only keys the model still knows: an LRU eviction since the walk began (even by an
+            // update that failed, as the kernel pops a free node before it checks the flags)
+            // moved the others to maybe.
+            let missing = start.known.subtracting(seen).filter { m.known[$0] != nil }
             if !missing.isEmpty { ck.fail("batch", "batch walk ended without \(missing.count) key(s), e.g. \(Self.hex(missing.first!))") }
             if del { for k in start.maybe.subtracting(seen) { m.maybe[k] = nil } }
             m.walkSeen = nil; m.walkStart = nil

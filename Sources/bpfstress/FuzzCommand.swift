@@ -57,12 +57,29 @@ struct FuzzCommand: ParsableCommand {
         pinCurrentThread(cpu: 0)
         let f = Fuzzer(runtime: KernelRuntime(), seed: 0)
         let rep = f.execute(p, all: true)
+        /// Key sizes by map slot, so the replay can list the keys the kernel returned.
+        var keySize: [Int: Int] = [:]
+        func hexKeys(_ bytes: [UInt8], _ size: Int, _ n: Int) -> String {
+            guard size > 0 else { return "" }
+            let shown = min(n, bytes.count / size, 16)
+            let keys = (0..<shown).map { i in bytes[(i * size)..<((i + 1) * size)].map { String(format: "%02x", $0) }.joined() }
+            return keys.joined(separator: ",") + (n > shown ? ",..." : "")
+        }
         for (i, c) in p.calls.enumerated() where i < rep.results.count {
             let r = rep.results[i]
+            if c.op == .create { keySize[c.map] = Int(c.keySize) }
             let e = c.op == .walk ? r.walkEnd : r.errno
             var line = String(format: "%3d  %@  -> %@", i + 1, c.description, e == 0 ? "ok" : ShadowModelNames.errno(e))
-            if c.op == .walk { line += " (\(r.walk.count) keys)" }
+            let ks = keySize[c.map] ?? 0
+            if c.op == .walk {
+                line += " (\(r.walk.count) keys)"
+                if !r.walk.isEmpty { line += " keys=" + hexKeys(r.walk.flatMap(\.key), ks, r.walk.count) }
+            }
             if [.lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch].contains(c.op) { line += " count=\(r.count)" }
+            if [.lookupBatch, .lookupAndDeleteBatch].contains(c.op), r.count > 0 {
+                line += " keys=" + hexKeys(r.keysOut, ks, Int(r.count))
+                if !r.token.isEmpty { line += " out_batch=" + r.token.map { String(format: "%02x", $0) }.joined() }
+            }
             print(line)
             for x in rep.findings where x.call == i { print("     FINDING [\(x.kind)] \(x.message)") }
         }
@@ -208,11 +225,19 @@ struct BenchFuzz: ParsableCommand {
     func run() throws {
         guard Probes.isRoot() else { die("needs root to create BPF maps", ExitCodes.environment) }
         let r = try FuzzBench.run(rounds: rounds, callsPerRound: calls)
-        print("round  fuzzer calls/s  C loop calls/s  fuzzer/C")
-        for i in r.fuzzerCallsPerSecond.indices {
-            let (f, c) = (r.fuzzerCallsPerSecond[i], r.baselineCallsPerSecond[i])
-            print(String(format: "%5d  %14.0f  %14.0f  %8.3f", i + 1, f, c, f / c))
+        if let one = r.singleSide {
+            print(String(format: "%@ only: %.0f calls/s", one.name, one.callsPerSecond))
+            return
         }
+        print("C loop = the same bpf() calls with the same arguments (buffers at the executor's guard-page slots);")
+        print("C stack = the same calls with stack buffers (what guard-page placement costs).")
+        print("round  fuzzer calls/s  C loop calls/s  fuzzer/C  C stack calls/s  fuzzer/C stack")
+        for i in r.fuzzerCallsPerSecond.indices {
+            let (f, c, s) = (r.fuzzerCallsPerSecond[i], r.baselineCallsPerSecond[i], r.stackBaselineCallsPerSecond[i])
+            print(String(format: "%5d  %14.0f  %14.0f  %8.3f  %15.0f  %14.3f", i + 1, f, c, f / c, s, f / s))
+        }
+        print(String(format: "guard-page placement: C loop / C stack = %.3f", r.placementRatio))
+        print(String(format: "median fuzzer / C stack: %.3f", r.stackRatio))
         print(String(format: "median of per-round ratios (fuzzer / C loop): %.3f  (goal >= 0.8)", r.ratio))
     }
 }

@@ -12,9 +12,9 @@ final class FuzzRunTests: XCTestCase {
         let seeds = try FileManager.default.contentsOfDirectory(atPath: Harness.repoRoot + "/corpora/maps").filter { $0.hasSuffix(".prog") }
         let before = seeds.count
         XCTAssertGreaterThanOrEqual(before, 9)
-        // 2 workers x 1 thread (the CLI default). With 2 threads per worker a lookup_and_delete_batch
-        // disagreement was seen once in ~15 runs and is still open (issue 5 note).
-        let r = try Harness.run(["fuzz", "--duration", "10s", "--workers", "2", "--threads", "1", "--seed", "77",
+        // 2 workers x 2 threads: private maps under the single-process oracle, shared maps under
+        // the concurrent invariants, four fuzzers at once.
+        let r = try Harness.run(["fuzz", "--duration", "10s", "--workers", "2", "--threads", "2", "--seed", "77",
                                  "--corpus", corpus, "--report-dir", dir, "--quiet"], timeout: 90)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertFalse(r.stdout.contains("FINDING"), r.stdout)

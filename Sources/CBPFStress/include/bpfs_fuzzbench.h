@@ -11,6 +11,11 @@
  * when the map cannot be created. */
 int64_t bpfs_fuzzbench_loop(uint32_t rounds, uint32_t max_entries);
 
+/* bpfs_fuzzbench_loop with the key (4 bytes), value and lookup output (8 bytes each) at the
+ * given addresses: the fuzzer's guard-page slots, so both sides pass identical arguments.
+ * NULL for any of them means a stack buffer. */
+int64_t bpfs_fuzzbench_loop_at(uint32_t rounds, uint32_t max_entries, void *key_buf, void *value_buf, void *out_buf);
+
 /* sched_setaffinity(0, {cpu}): pins the calling thread. 0 or -errno. */
 int bpfs_pin_thread(int cpu);
 #endif
