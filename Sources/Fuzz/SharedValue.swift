@@ -53,8 +53,8 @@ public struct SharedValueError: Error, Equatable, CustomStringConvertible {
 /// The invariants of one batch lookup on a shared map: each key at most once, every key
 /// from the workers' key universe, every value intact and filed under its key. (The number
 /// of entries is not bounded by max_entries here: a batch sweep is not a snapshot, and with
-/// concurrent deletes and inserts it legitimately saw 257 entries of a 256-entry map. The
-/// single-process oracle checks counts exactly.)
+/// concurrent deletes and inserts it legitimately saw 257 entries of a 256-entry map. Counts
+/// are checked by checkSharedCensus, on a snapshot, and exactly by the single-process oracle.)
 public func checkSharedBatch(keys: [UInt32], values: [[UInt8]], universe: Int, tornAllowed: Bool) -> [String] {
     var out: [String] = []
     var seen = Set<UInt32>()
@@ -66,5 +66,38 @@ public func checkSharedBatch(keys: [UInt32], values: [[UInt8]], universe: Int, t
         }
     }
     if seen.count > universe { out.append("batch returned \(seen.count) distinct keys of a \(universe)-key universe") }
+    return out
+}
+
+/// The invariants of a census: a shared map read while no worker may write it (every
+/// writer waits on the census lock), so the read is a snapshot. The get_next_key walk
+/// holds at most max_entries keys, each once, each found by lookup with an intact value
+/// (no tearing is possible with no writer), and a batch lookup of the whole map returns
+/// exactly the walk's keys and values.
+/// `walk`: each walked key with its lookup (nil: ENOENT). `batch`: nil when it failed.
+public func checkSharedCensus(walk: [(key: UInt32, value: [UInt8]?)], batch: [(key: UInt32, value: [UInt8])]?,
+                              maxEntries: Int, universe: Int) -> [String] {
+    var out: [String] = []
+    if walk.count > maxEntries { out.append("census: \(walk.count) keys in a map of max_entries \(maxEntries)") }
+    var walked: [UInt32: [UInt8]] = [:]
+    for (k, v) in walk {
+        if walked[k] != nil { out.append("census: get_next_key returned key \(k) twice") }
+        if Int(k) >= universe { out.append("census: key \(k) is outside the key range 0..<\(universe) any worker writes") }
+        guard let v else { out.append("census: walked key \(k) is missing on lookup with no writer running"); continue }
+        if case let .failure(e) = SharedValue.verify(v, key: k) { out.append("census: " + e.description) }
+        walked[k] = v
+    }
+    guard let batch else { return out }
+    var batched: [UInt32: [UInt8]] = [:]
+    for (k, v) in batch {
+        if batched.updateValue(v, forKey: k) != nil { out.append("census: batch lookup returned key \(k) twice") }
+    }
+    let onlyWalk = Set(walked.keys).subtracting(batched.keys), onlyBatch = Set(batched.keys).subtracting(walked.keys)
+    if !onlyWalk.isEmpty || !onlyBatch.isEmpty {
+        out.append("census: batch lookup and walk disagree: \(onlyWalk.count) key(s) only walked (e.g. \(onlyWalk.sorted().first.map(String.init) ?? "-")), \(onlyBatch.count) only batched (e.g. \(onlyBatch.sorted().first.map(String.init) ?? "-"))")
+    }
+    for (k, v) in batched where walked[k] != nil && walked[k] != v {
+        out.append("census: key \(k) has a different value in the batch than on lookup")
+    }
     return out
 }

@@ -19,11 +19,13 @@ public final class MapFuzz: Scenario {
             ParameterSpec("corpus", .string, default: .string(""), help: "corpus directory: seeds read, new programs written"),
             ParameterSpec("state_dir", .string, default: .string(""), help: "where reproducers and per-worker stats go"),
             ParameterSpec("shared_every", .int, default: .int(8), help: "programs between two rounds on the shared maps"),
+            ParameterSpec("census_every", .int, default: .int(4), help: "shared rounds of each worker's first thread between two censuses (0: none)"),
         ],
         checks: [
             CheckSpec("oracle-agrees", "every call of every program matches the shadow model (errno, data, no write outside the buffers)"),
             CheckSpec("shared-values-intact", "every value read from a shared map decodes and names its key (no torn or foreign value)"),
             CheckSpec("shared-batch-unique", "a batch lookup on a shared map holds each key once, only keys some worker writes"),
+            CheckSpec("shared-census", "with every writer held off, each shared map holds at most max_entries keys, each once and intact, and a batch lookup returns exactly what get_next_key walks"),
         ],
         ownedNames: ["bpfs_fuzz"])
 
@@ -35,18 +37,23 @@ public final class MapFuzz: Scenario {
     let corpusDir: String?
     let stateDir: String?
     let sharedEvery: Int
+    let censusEvery: Int
     private let lock = NSLock()
     private var executions = 0
     private var calls = 0
     private var signatures = Set<String>()
     private var added = 0
     private var torn = 0
+    private var censuses = 0
+    private var censusBusy = 0
+    private var roundsBusy = 0
 
     public init(worker: WorkerContext) throws {
         let c = worker.params.string("corpus"), s = worker.params.string("state_dir")
         corpusDir = c.isEmpty ? nil : c
         stateDir = s.isEmpty ? nil : s
         sharedEvery = max(1, worker.params.int("shared_every"))
+        censusEvery = max(0, worker.params.int("census_every"))
         let token = SharedMapSet.token(scenario: Self.descriptor.name)
         let specs = [
             MapSpec(type: .hash, keySize: 4, valueSize: UInt32(SharedValue.size), maxEntries: UInt32(Self.sharedMax),
@@ -65,7 +72,8 @@ public final class MapFuzz: Scenario {
         guard let dir = stateDir else { return }
         lock.lock(); defer { lock.unlock() }
         let stats: [String: Any] = ["executions": executions, "calls": calls, "signatures": signatures.sorted(),
-                                    "corpus_added": added, "torn_tolerated": torn]
+                                    "corpus_added": added, "torn_tolerated": torn, "censuses": censuses,
+                                    "census_lock_busy": censusBusy, "shared_rounds_lock_busy": roundsBusy]
         if let data = try? JSONSerialization.data(withJSONObject: stats) {
             try? data.write(to: URL(fileURLWithPath: dir + "/fuzz-stats-\(getpid()).json"))
         }
@@ -101,9 +109,13 @@ public final class MapFuzz: Scenario {
             return (try? thread.op(Self.opKind(c.op), UInt64(c.map), index) { body() }) ?? CallResult()
         }
         for p in corpus.programs.prefix(64) where thread.keepRunning { corpus.learn(f.execute(p)) }
-        var n = 0
+        var n = 0, rounds = 0
         var rng = SplitMix64(seed: seed, stream: 0x5A)
         var seq: UInt64 = 0
+        let censusLock = CensusLock(telemetryFD: thread.worker.spec.telemetryFD)
+        if censusLock == nil || censusEvery == 0 {
+            thread.worker.skipCheck("shared-census", reason: censusLock == nil ? "cannot reopen the telemetry memfd for the census lock: errno \(errno)" : "census_every is 0")
+        }
         while thread.keepRunning {
             let (p, rep) = f.step()
             if rep.findings.isEmpty {
@@ -115,7 +127,20 @@ public final class MapFuzz: Scenario {
                             detail: rep.findings.map(\.description).joined(separator: "\n") + "\nreproducer: \(path)\n" + p.text)
             }
             n += 1
-            if n % sharedEvery == 0 { try sharedRound(thread, &rng, &seq) }
+            if n % sharedEvery == 0 {
+                // Shared rounds hold the census lock shared: a census (exclusive) sees no writer.
+                if let censusLock, !censusLock.acquire(exclusive: false, within: 0.5) {
+                    lock.lock(); roundsBusy += 1; lock.unlock()
+                    continue
+                }
+                defer { censusLock?.release() }
+                try sharedRound(thread, &rng, &seq)
+                rounds += 1
+                if let censusLock, thread.index == 0, censusEvery > 0, rounds % censusEvery == 0 {
+                    censusLock.release()
+                    try census(thread, censusLock)
+                }
+            }
         }
         lock.lock()
         executions += f.executions
@@ -148,6 +173,49 @@ public final class MapFuzz: Scenario {
                 }
             }
             try sharedBatch(thread, map, strict: strict)
+        }
+    }
+
+    /// Takes the census lock exclusive (no shared round of any worker in flight), then walks
+    /// and batch-reads every shared map and checks the snapshot (checkSharedCensus).
+    func census(_ thread: ThreadContext, _ lock: CensusLock) throws {
+        guard lock.acquire(exclusive: true, within: 0.5) else {
+            self.lock.lock(); censusBusy += 1; self.lock.unlock()
+            return
+        }
+        defer { lock.release() }
+        var problems: [String] = []
+        for (map, _) in shared {
+            let keys = try thread.op(.mapNextKey, UInt64(map.fd), 0) { try map.keys(as: UInt32.self) }
+            var walk: [(key: UInt32, value: [UInt8]?)] = []
+            for k in keys {
+                let kb = withUnsafeBytes(of: k.littleEndian) { Array($0) }
+                let r = try thread.op(.mapLookup, UInt64(map.fd), UInt64(k)) { map.tryLookup(key: kb, valueBytes: SharedValue.size) }
+                if case let .success(v) = r { walk.append((k, v)) } else { walk.append((k, nil)) }
+            }
+            let cap = Self.sharedMax * 2
+            let kbuf = try GuardedBuffer(byteCount: cap * 4), vbuf = try GuardedBuffer(byteCount: cap * SharedValue.size)
+            let outB = try GuardedBuffer(byteCount: 8)
+            var count = UInt32(cap)
+            let errno: Int32 = try thread.op(.mapLookupBatch, UInt64(map.fd), UInt64(cap)) {
+                do { try map.lookupBatch(inBatch: nil, outBatch: outB, keys: kbuf, values: vbuf, count: &count); return 0 } catch {
+                    return errnoValue(of: error)
+                }
+            }
+            var batch: [(key: UInt32, value: [UInt8])]? = nil
+            if errno == 0 || errno == ENOENT {
+                let n = Int(min(count, UInt32(cap)))
+                batch = (0..<n).map { (kbuf.uint32(at: $0 * 4) ?? 0, vbuf.bytes($0 * SharedValue.size, SharedValue.size)) }
+            } else {
+                problems.append("census: batch lookup of the whole map failed: \(ErrnoName.name(errno))")
+            }
+            let name = map.spec?.name ?? "fd \(map.fd)"
+            problems += checkSharedCensus(walk: walk, batch: batch, maxEntries: Self.sharedMax, universe: Self.sharedMax * 2)
+                .map { "\(name): \($0)" }
+        }
+        self.lock.lock(); censuses += 1; self.lock.unlock()
+        if problems.isEmpty { thread.pass("shared-census") } else {
+            thread.fail("shared-census", title: "shared map census broke an invariant in map-fuzz", detail: problems.joined(separator: "\n"))
         }
     }
 
@@ -188,4 +256,35 @@ public final class MapFuzz: Scenario {
             if !other.isEmpty { thread.fail("shared-batch-unique", title: "shared batch lookup broke an invariant in map-fuzz", detail: other.joined(separator: "\n")) }
         }
     }
+}
+
+/// The lock that makes a census a snapshot, across every worker of the campaign: flock(2)
+/// on a new open file description of the telemetry memfd, which every worker maps.
+/// Reopening /proc/self/fd/N gives each thread its own description, so threads and
+/// processes exclude each other; a worker that dies drops its lock with its fds; nothing
+/// outlives the campaign. Waits are polls bounded in time (a stuck holder costs a skipped
+/// round, never a stuck thread).
+final class CensusLock {
+    private let fd: Int32
+
+    init?(telemetryFD: Int32) {
+        fd = open("/proc/self/fd/\(telemetryFD)", O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+    }
+
+    deinit { close(fd) }
+
+    /// flock(LOCK_SH or LOCK_EX | LOCK_NB), retried every millisecond for up to `within` s.
+    func acquire(exclusive: Bool, within seconds: Double) -> Bool {
+        let until = Date().addingTimeInterval(seconds)
+        repeat {
+            if flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0 { return true }
+            if errno != EWOULDBLOCK && errno != EINTR { return false }
+            usleep(1000)
+        } while Date() < until
+        return false
+    }
+
+    /// flock(LOCK_UN).
+    func release() { _ = flock(fd, LOCK_UN) }
 }

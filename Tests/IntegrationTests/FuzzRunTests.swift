@@ -34,7 +34,7 @@ final class FuzzRunTests: XCTestCase {
         let checks = Dictionary(uniqueKeysWithValues: (s["checks"] as! [[String: Any]]).map {
             ($0["name"] as! String, ($0["passed"] as! Int, $0["failed"] as! Int))
         })
-        for c in ["oracle-agrees", "shared-values-intact", "shared-batch-unique"] {
+        for c in ["oracle-agrees", "shared-values-intact", "shared-batch-unique", "shared-census"] {
             XCTAssertGreaterThan(checks[c]?.0 ?? 0, 0, "\(c) never passed: \(checks)")
             XCTAssertEqual(checks[c]?.1, 0, "\(c) failed")
         }
@@ -49,6 +49,9 @@ final class FuzzRunTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("update map=0 key=#1 value=@v2 flags=NOEXIST  -> EEXIST"), r.stdout)
         XCTAssertTrue(r.stdout.contains("update map=0 key=#5 value=@v8  -> E2BIG"), r.stdout)
+        // The walk lists the keys it saw (their order depends on the map's hash seed).
+        let walk = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.contains("walk map=0  -> ENOENT (2 keys) keys=") }, r.stdout)
+        XCTAssertEqual(Set(walk.split(separator: "=").last!.split(separator: ",")), ["01000000", "02000000"])
         let bad = dir + "/bad.prog"
         try "create map=0 type=hash\nupdate map=0 kye=#1\n".write(toFile: bad, atomically: true, encoding: .utf8)
         let e = try Harness.run(["fuzz", "--replay", bad])
