@@ -185,7 +185,7 @@ struct FuzzCommand: ParsableCommand {
         let path: String
         do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: stateDir)) ?? []
-        var execs = 0, calls = 0, torn = 0
+        var execs = 0, calls = 0, torn = 0, censuses = 0, censusBusy = 0
         var sigs = Set<String>()
         for f in files where f.hasPrefix("repro-") {
             try? FileManager.default.copyItem(atPath: stateDir + "/" + f, toPath: path + "/" + f)
@@ -196,6 +196,8 @@ struct FuzzCommand: ParsableCommand {
             execs += j["executions"] as? Int ?? 0
             calls += j["calls"] as? Int ?? 0
             torn += j["torn_tolerated"] as? Int ?? 0
+            censuses += j["censuses"] as? Int ?? 0
+            censusBusy += j["census_lock_busy"] as? Int ?? 0
             sigs.formUnion(j["signatures"] as? [String] ?? [])
         }
         let after = (try? FileManager.default.contentsOfDirectory(atPath: corpusDir).filter { $0.hasSuffix(".prog") }.count) ?? 0
@@ -204,6 +206,7 @@ struct FuzzCommand: ParsableCommand {
         print(String(format: "fuzz: seed %llu, %d execs (%.0f execs/s), %d calls (%.0f calls/s), %d distinct signatures, corpus %d -> %d (+%d), torn reads tolerated on prealloc maps: %d",
                      seed, execs, Double(execs) / el, calls, Double(calls) / el, sigs.count, before, after, after - before, torn))
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
+        print("shared maps: \(censuses) census(es) with every writer held off, \(censusBusy) skipped (lock busy)")
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
         print("report: \(path)")
         return s.exitCode
