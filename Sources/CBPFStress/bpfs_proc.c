@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "bpfs_proc.h"
+#include <pthread.h>
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
@@ -121,3 +122,5 @@ int bpfs_tcp_accept(int listen_fd, int timeout_ms) {
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
     return fd < 0 ? -errno : fd;
 }
+
+int bpfs_thread_tryjoin(unsigned long thread) { return pthread_tryjoin_np((pthread_t)thread, NULL); }

@@ -75,6 +75,8 @@ public final class Fuzzer {
     public let corpus: Corpus
     /// Called around every call (the scenario wraps it in the flight recorder).
     public var around: ((Call, () -> CallResult) -> CallResult)?
+    /// Called with each program before it runs (the scenario keeps it as "in flight").
+    public var willExecute: ((Program) -> Void)?
     public private(set) var executions = 0
     /// (wordA, wordB, execution number) of 64 signature slots; see execute.
     private var sigFilter = [UInt64](repeating: 0, count: 64 * 3)
@@ -107,6 +109,7 @@ public final class Fuzzer {
     /// Runs `p` from a clean slate; stops at the first call with a finding (the rest would
     /// only repeat it) unless `all`.
     public func execute(_ p: Program, all: Bool = false) -> ExecReport {
+        willExecute?(p)
         executor.reset()
         model.reset()
         var rep = ExecReport()

@@ -1,4 +1,5 @@
 import BPFKit
+import CBPFStress
 import Glibc
 import Foundation
 import Fuzz
@@ -47,8 +48,18 @@ public final class MapFuzz: Scenario {
     private var censuses = 0
     private var censusBusy = 0
     private var roundsBusy = 0
+    /// The program each fuzz thread is running (thread index -> program, start), for stopping().
+    private var inflight: [Int: (program: Program, startNs: UInt64, firstIndex: UInt64, thread: ThreadContext)] = [:]
+    private let worker: WorkerContext
+    /// Test-only (BPFSTRESS_TEST_SCENARIOS=1 and BPFSTRESS_TEST_FUZZ_HANG_AT=N): the first
+    /// thread of the first worker blocks in a pipe read inside its N-th fuzz call, so tests
+    /// can check that a hang carries the program in flight.
+    private let testHangAt: UInt64
 
     public init(worker: WorkerContext) throws {
+        self.worker = worker
+        let env = ProcessInfo.processInfo.environment
+        testHangAt = env["BPFSTRESS_TEST_SCENARIOS"] == "1" ? UInt64(env["BPFSTRESS_TEST_FUZZ_HANG_AT"] ?? "") ?? 0 : 0
         let c = worker.params.string("corpus"), s = worker.params.string("state_dir")
         corpusDir = c.isEmpty ? nil : c
         stateDir = s.isEmpty ? nil : s
@@ -84,6 +95,34 @@ public final class MapFuzz: Scenario {
         try? json.write(toFile: dir + "/fuzz-stats-\(getpid()).json", atomically: true, encoding: .utf8)
     }
 
+    /// Threads still running after the stop request are likely stuck in a call: write the
+    /// program each one is running where the coordinator attaches it to this worker's hang
+    /// findings, with how long it has been running.
+    public func stopping() {
+        guard let dir = worker.spec.stateDirectory, lock.lock(before: Date().addingTimeInterval(0.2)) else { return }
+        let running = inflight
+        lock.unlock()
+        let now = Self.monotonicNs()
+        for (t, e) in running.sorted(by: { $0.key < $1.key }) {
+            let secs = Double(now &- e.startNs) / 1e9
+            var where_ = ""
+            if let op = e.thread.opInFlight, op.a1 >= e.firstIndex, op.a1 - e.firstIndex < UInt64(e.program.calls.count) {
+                let line = Int(op.a1 - e.firstIndex)
+                where_ = "# in flight: call \(line + 1) of \(e.program.calls.count), `\(e.program.calls[line].description)` (\(op.kind.name))\n"
+            }
+            let text = "# map-fuzz worker slot \(worker.slotIndex) pid \(getpid()) thread \(t): program running for \(String(format: "%.1f", secs)) s when told to stop\n" +
+                where_ + "# replay: bpfstress fuzz --replay FILE\n" + e.program.text
+            try? text.write(toFile: dir + "/inflight-s\(worker.slotIndex)-\(getpid())-t\(t).prog", atomically: true, encoding: String.Encoding.utf8)
+        }
+    }
+
+    /// clock_gettime(CLOCK_MONOTONIC) in nanoseconds.
+    static func monotonicNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
     static func opKind(_ op: CallOp) -> OpKind {
         switch op {
         case .create: return .mapCreate
@@ -109,9 +148,18 @@ public final class MapFuzz: Scenario {
         let seed = thread.worker.seed ^ UInt64(thread.worker.slotIndex) << 32 ^ UInt64(thread.index) << 16
         let f = Fuzzer(runtime: thread.runtime, seed: seed, corpus: corpus)
         var index: UInt64 = 0
+        let me = thread.index
+        f.willExecute = { [unowned self] p in
+            lock.lock(); inflight[me] = (p, Self.monotonicNs(), index + 1, thread); lock.unlock()
+        }
+        defer { lock.lock(); inflight[me] = nil; lock.unlock() }
+        let hangAt = thread.index == 0 && worker.slotIndex == 0 && worker.spec.generation == 0 ? testHangAt : 0
         f.around = { c, body in
             index += 1
-            return (try? thread.op(Self.opKind(c.op), UInt64(c.map), index) { body() }) ?? CallResult()
+            return (try? thread.op(Self.opKind(c.op), UInt64(c.map), index) {
+                if index == hangAt { _ = fixture_block_in_pipe_read(30) }
+                return body()
+            }) ?? CallResult()
         }
         for p in corpus.programs.prefix(64) where thread.keepRunning { corpus.learn(f.execute(p)) }
         var n = 0, rounds = 0

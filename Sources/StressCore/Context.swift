@@ -123,6 +123,13 @@ public final class ThreadContext {
     }
 
     public var keepRunning: Bool { worker.keepRunning }
+    /// The op this thread has in flight, read from its telemetry as the coordinator reads it
+    /// (for another thread of the worker, e.g. Scenario.stopping); nil when none.
+    public var opInFlight: (kind: OpKind, a0: UInt64, a1: UInt64)? {
+        let k = tm.pointee.inflight_kind
+        guard k != 0, let kind = OpKind(rawValue: k) else { return nil }
+        return (kind, tm.pointee.inflight_a0, tm.pointee.inflight_a1)
+    }
     public var runtime: any Runtime { worker.runtime }
     public var params: ScenarioParams { worker.params }
 

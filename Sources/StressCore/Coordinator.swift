@@ -44,6 +44,9 @@ final class WorkerProcess {
     var deathExplained: String?
     /// Left SIGSTOPped for a debugger (--on-hang keep): never killed by us.
     var kept = false
+    /// A hung worker gets TERM first, then KILL at this time (bpfs_now_ns): the pause lets
+    /// its main thread leave in-flight state for the findings (Scenario.stopping).
+    var killAt: UInt64?
 
     init(slot: Int, generation: Int, scenarioIndex: Int, pid: pid_t, crashFD: Int32) {
         self.slot = slot; self.generation = generation; self.scenarioIndex = scenarioIndex; self.pid = pid
@@ -69,6 +72,8 @@ public final class Coordinator {
     let runtime: any Runtime
     var telemetry: TelemetryBlock!
     var cgroup: CampaignCgroup?
+    /// Scratch directory for state workers leave on stop (see attachWorkerState).
+    var stateDir: String?
     var workers: [WorkerProcess] = []
     var usedSlots: [(slot: Int, scenarioIndex: Int)] = []
     var nextSlot = 0
@@ -101,6 +106,8 @@ public final class Coordinator {
         let restartBudget = options.maxRestarts ?? max(4, totalWorkers * 4)
         telemetry = try TelemetryBlock(slots: max(1, totalWorkers + restartBudget))
         defer { close(telemetry.fd) }
+        stateDir = Self.makeStateDirectory()
+        defer { if let d = stateDir { try? FileManager.default.removeItem(atPath: d) } }
         startNs = bpfs_now_ns()
         endNs = startNs + UInt64(plan.campaign.duration * 1e9)
         log("campaign \(plan.campaign.name) seed \(plan.seed) runtime \(runtime.name) kernel \(environment.kernelRelease)")
@@ -133,6 +140,7 @@ public final class Coordinator {
             reap(restartBudget: restartBudget)
             collectFindings()
             checkHangs()
+            enforceKills()
             pollKernelLog()
             watchdog?(self)
             let now = Date()
@@ -178,6 +186,7 @@ public final class Coordinator {
                               cgroupPath: s.descriptor.requirements.contains(.cgroupHooks) ? cgroup?.path : nil,
                               params: s.params, runtime: options.runtimeName, telemetryFD: 3)
         spec.runtimeState = RuntimeFactory.campaignState(of: runtime)
+        spec.stateDirectory = stateDir
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         // argv[0] is the real path, so `ps`/`pgrep -f 'bpfstress worker'` show what this is.
         let argv0 = (try? FileManager.default.destinationOfSymbolicLink(atPath: options.executable)) ?? options.executable
@@ -262,9 +271,23 @@ public final class Coordinator {
         }
     }
 
+    /// KILL the hung workers whose pause after TERM is over.
+    func enforceKills(now: UInt64 = bpfs_now_ns()) {
+        for w in liveWorkers where !w.kept {
+            if let t = w.killAt, now >= t { kill(w.pid, SIGKILL); w.killAt = nil }
+        }
+    }
+
     /// TERM every live worker, wait the grace period, KILL the rest, reap all.
     func stopAll() {
         telemetry.requestStop()
+        // Hung workers already have their finding: give them what is left of their pause,
+        // not the grace period (they would only add "did not stop on TERM").
+        if let last = liveWorkers.compactMap(\.killAt).max() {
+            let waitUntil = min(last, bpfs_now_ns() + 2_000_000_000)
+            while bpfs_now_ns() < waitUntil { usleep(20_000) }
+            enforceKills(now: UInt64.max)
+        }
         for w in liveWorkers where w.kept {
             // Not ours to end: the user asked to keep it for a debugger. Leave the campaign
             // cgroup so that the cgroup can still be removed.
@@ -426,7 +449,33 @@ public final class Coordinator {
         logLines.append(line)
     }
 
+    /// mkdtemp of /tmp/bpfstress-state-XXXXXX (nil, logged, when it fails: workers then keep
+    /// no state for us).
+    static func makeStateDirectory() -> String? {
+        var template = Array("\(NSTemporaryDirectory())/bpfstress-state-XXXXXX".utf8CString)
+        guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
+        return String(cString: p)
+    }
+
+    /// Files a worker left in the state directory: `inflight-s<slot>-*.prog` are programs
+    /// that were running when it was told to stop; each goes into the dump of that worker
+    /// slot's hang and crash findings.
+    func attachWorkerState() {
+        guard let dir = stateDir, let files = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for f in files.sorted() where f.hasPrefix("inflight-s") && f.hasSuffix(".prog") {
+            let slotText = f.dropFirst("inflight-s".count).prefix { $0.isNumber }
+            guard let slot = Int(slotText), let text = try? String(contentsOfFile: dir + "/" + f, encoding: .utf8) else { continue }
+            var attached = false
+            for i in findings.indices where findings[i].worker == slot && (findings[i].type == .hang || findings[i].type == .crash) {
+                findings[i].dump += "\n\n--- in-flight program of worker slot \(slot), written on stop (\(f)) ---\n" + text
+                attached = true
+            }
+            log("worker slot \(slot) left \(f)\(attached ? ", attached to its findings" : "")")
+        }
+    }
+
     func makeOutcome() -> RunOutcome {
+        attachWorkerState()
         let ended = Date()
         let wall = max(0.001, ended.timeIntervalSince(started))
         var scenarios: [ScenarioSummary] = []

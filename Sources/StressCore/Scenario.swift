@@ -99,10 +99,16 @@ public protocol Scenario: AnyObject {
     func finish(thread: ThreadContext)
     /// Per-process teardown; must release everything setup and run created.
     func teardown()
+    /// On the worker's main thread, when threads are still running half a second after the
+    /// stop request (TERM, the coordinator's flag or the deadline): those threads are likely
+    /// stuck. The last chance to write in-flight state into `worker.spec.stateDirectory`,
+    /// which the coordinator attaches to this worker's hang findings. Must not block.
+    func stopping()
 }
 
 extension Scenario {
     public func finish(thread: ThreadContext) {}
+    public func stopping() {}
 }
 
 /// The set of scenarios a binary knows. The Scenarios module builds the default one.

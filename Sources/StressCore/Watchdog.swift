@@ -104,7 +104,10 @@ extension Coordinator {
             switch options.onHang {
             case .kill:
                 w.deathExplained = "watchdog: \(culprit)"
-                kill(w.pid, SIGKILL)
+                // TERM, then KILL after 1.5 s: the worker's main thread writes what its stuck
+                // threads were doing (Scenario.stopping at 0.5 s) for this finding.
+                kill(w.pid, SIGTERM)
+                w.killAt = bpfs_now_ns() + 1_500_000_000
             case .keep:
                 w.kept = true
                 kill(w.pid, SIGSTOP)

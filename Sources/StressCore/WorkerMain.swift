@@ -84,7 +84,23 @@ public enum WorkerMain {
                 t.tm.pointee.active = 0
             }
         }
-        threads.forEach { $0.join() }
+        // Join by polling, so the main thread can tell the scenario about threads that do
+        // not finish after the stop request. Bounded by the threads, or by the coordinator's
+        // TERM, grace period and KILL.
+        var pending = threads
+        var stopSeenNs: UInt64? = nil
+        var told = false
+        while !pending.isEmpty {
+            pending.removeAll { $0.tryJoin() }
+            if pending.isEmpty { break }
+            if !told && !ctx.keepRunning {
+                let now = bpfs_now_ns()
+                if let seen = stopSeenNs {
+                    if now &- seen > 500_000_000 { scenario.stopping(); told = true }
+                } else { stopSeenNs = now }
+            }
+            usleep(5_000)
+        }
         // The end-of-run judgement runs on the main thread, recorded in thread slot 0's telemetry.
         let judge = ThreadContext(worker: ctx, index: 0)
         scenario.finish(thread: judge)
@@ -121,5 +137,8 @@ final class WorkerThread {
     }
 
     func join() { pthread_join(thread, nil) }
+
+    /// bpfs_thread_tryjoin (pthread_tryjoin_np): true when the thread had ended (and is now joined).
+    func tryJoin() -> Bool { bpfs_thread_tryjoin(UInt(thread)) == 0 }
 }
 

@@ -16,6 +16,10 @@ public struct WorkerSpec: Codable, Sendable {
     public var runtimeState: String? = nil
     /// The fd number the telemetry memfd is dup'ed to in the worker.
     public var telemetryFD: Int32
+    /// A campaign-private scratch directory where a worker leaves state for the coordinator
+    /// (e.g. the program a stuck fuzz thread was running); the coordinator folds the files
+    /// into that worker's findings and removes the directory.
+    public var stateDirectory: String? = nil
 
     public init(slot: Int, generation: Int, scenario: String, threads: Int, seed: UInt64, durationSeconds: Double,
                 cgroupPath: String?, params: [String: ParamValue], runtime: String, telemetryFD: Int32) {

@@ -7,6 +7,10 @@
 
 /* prctl(PR_SET_NAME): sets the calling thread's comm (truncated to 15 bytes). */
 int bpfs_set_comm(const char *name);
+
+/* pthread_tryjoin_np(thread, NULL): 0 when the thread had ended and is now joined,
+ * EBUSY while it runs (a GNU extension the Swift Glibc module does not import). */
+int bpfs_thread_tryjoin(unsigned long thread);
 /* prctl(PR_SET_PDEATHSIG): the worker dies with the coordinator. */
 int bpfs_set_parent_death_signal(int sig);
 /* gettid(2). */
