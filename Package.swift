@@ -47,8 +47,12 @@ let package = Package(
                 dependencies: ["BPFKit", "CBPFStress", "CBPFCapture", "CampaignFile", "Reports", "Capture"],
                 swiftSettings: arangeFlags),
         // The fuzzer owns its state per thread; runtime exclusivity checks cost ~5% of a call.
+        // Optimized even in debug builds: `swift test` runs fleets of fuzz workers, and an
+        // unoptimized shadow model needed seconds for one 64K-entry batch call on a loaded
+        // machine, past the 3 s TERM grace ("worker did not stop on TERM").
         .target(name: "Fuzz", dependencies: ["StressCore", "BPFKit", "Reports", "CBPFStress"],
-                swiftSettings: arangeFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+                swiftSettings: arangeFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"]),
+                                              .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Scenarios", dependencies: ["StressCore", "BPFKit", "Fuzz"], swiftSettings: arangeFlags),
         .target(name: "Triage", dependencies: ["Reports"], swiftSettings: arangeFlags),
         // Runtime plugins (C shared libraries implementing include/bpfstress_runtime.h).
