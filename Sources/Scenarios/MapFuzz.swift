@@ -246,20 +246,9 @@ public final class MapFuzz: Scenario {
                 let r = try thread.op(.mapLookup, UInt64(map.fd), UInt64(k)) { map.tryLookup(key: kb, valueBytes: SharedValue.size) }
                 if case let .success(v) = r { walk.append((k, v)) } else { walk.append((k, nil)) }
             }
-            let cap = Self.sharedMax * 2
-            let kbuf = try GuardedBuffer(byteCount: cap * 4), vbuf = try GuardedBuffer(byteCount: cap * SharedValue.size)
-            let outB = try GuardedBuffer(byteCount: 8)
-            var count = UInt32(cap)
-            let errno: Int32 = try thread.op(.mapLookupBatch, UInt64(map.fd), UInt64(cap)) {
-                do { try map.lookupBatch(inBatch: nil, outBatch: outB, keys: kbuf, values: vbuf, count: &count); return 0 } catch {
-                    return errnoValue(of: error)
-                }
-            }
+            let (errno, entries) = try wholeMapBatch(thread, map)
             var batch: [(key: UInt32, value: [UInt8])]? = nil
-            if errno == 0 || errno == ENOENT {
-                let n = Int(min(count, UInt32(cap)))
-                batch = (0..<n).map { (kbuf.uint32(at: $0 * 4) ?? 0, vbuf.bytes($0 * SharedValue.size, SharedValue.size)) }
-            } else {
+            if errno == 0 || errno == ENOENT { batch = entries } else {
                 problems.append("census: batch lookup of the whole map failed: \(ErrnoName.name(errno))")
             }
             let name = map.spec?.name ?? "fd \(map.fd)"
@@ -284,7 +273,9 @@ public final class MapFuzz: Scenario {
         }
     }
 
-    func sharedBatch(_ thread: ThreadContext, _ map: MapFD, strict: Bool) throws {
+    /// One lookup_batch from the start with room for the whole key universe: the errno and
+    /// the (key, value) entries it returned.
+    func wholeMapBatch(_ thread: ThreadContext, _ map: MapFD) throws -> (Int32, [(key: UInt32, value: [UInt8])]) {
         let cap = Self.sharedMax * 2
         let keys = try GuardedBuffer(byteCount: cap * 4), values = try GuardedBuffer(byteCount: cap * SharedValue.size)
         let outB = try GuardedBuffer(byteCount: 8)
@@ -294,14 +285,19 @@ public final class MapFuzz: Scenario {
                 return errnoValue(of: error)
             }
         }
+        guard errno == 0 || errno == ENOENT else { return (errno, []) }
+        let n = Int(min(count, UInt32(cap)))
+        return (errno, (0..<n).map { (keys.uint32(at: $0 * 4) ?? 0, values.bytes($0 * SharedValue.size, SharedValue.size)) })
+    }
+
+    func sharedBatch(_ thread: ThreadContext, _ map: MapFD, strict: Bool) throws {
+        let (errno, entries) = try wholeMapBatch(thread, map)
         guard errno == 0 || errno == ENOENT else {
-            thread.fail("shared-batch-unique", title: "shared batch lookup failed: \(ErrnoName.name(errno)) in map-fuzz", detail: "count \(cap)", errno: errno, op: .mapLookupBatch)
+            thread.fail("shared-batch-unique", title: "shared batch lookup failed: \(ErrnoName.name(errno)) in map-fuzz",
+                        detail: "count \(Self.sharedMax * 2)", errno: errno, op: .mapLookupBatch)
             return
         }
-        let n = Int(min(count, UInt32(cap)))
-        let ks = (0..<n).map { keys.uint32(at: $0 * 4) ?? 0 }
-        let vs = (0..<n).map { values.bytes($0 * SharedValue.size, SharedValue.size) }
-        let problems = checkSharedBatch(keys: ks, values: vs, universe: Self.sharedMax * 2, tornAllowed: !strict)
+        let problems = checkSharedBatch(keys: entries.map(\.key), values: entries.map(\.value), universe: Self.sharedMax * 2, tornAllowed: !strict)
         if problems.isEmpty { thread.pass("shared-batch-unique") } else {
             let torn = problems.filter { $0.hasPrefix("torn") }
             if !torn.isEmpty { thread.fail("shared-values-intact", title: "shared map value broken in map-fuzz", detail: torn.joined(separator: "\n")) }
