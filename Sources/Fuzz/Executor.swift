@@ -295,6 +295,7 @@ public final class Executor {
 
     /// Runs one call.
     public func run(_ c: Call) -> CallResult {
+        if ElemCall.isElem(c.op) { return runElem(ElemCall(c)) }
         var r = CallResult()
         let s = shape(c.map)
         let fd = self.fd(c)
@@ -325,31 +326,8 @@ public final class Executor {
             } else {
                 r.errno = EBADF
             }
-        case .update:
-            let k = placeKey(c.key, s, slot: 0), v = placeValue(c.value, s, slot: 1)
-            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_update_elem($0, fd, k.ptr, v.ptr, c.flags) })
-            checkCanary("key", k, into: &r)
-            checkCanary("value", v, into: &r)
-        case .lookup, .lookupAndDelete:
-            let k = placeKey(c.key, s, slot: 0), o = placeOutput(c.out, need: s.valueLen, slot: 2)
-            let rc = withUnsafePointer(to: rt) {
-                c.op == .lookup ? bpfs_map_lookup_elem($0, fd, k.ptr, o.ptr, c.flags)
-                    : bpfs_map_lookup_and_delete_elem($0, fd, k.ptr, o.ptr, c.flags)
-            }
-            r.errno = err(rc)
-            r.outBytes = readBytes(o)
-            checkCanary("key", k, into: &r)
-            checkCanary("value", o, into: &r)
-        case .delete:
-            let k = placeKey(c.key, s, slot: 0)
-            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_delete_elem($0, fd, k.ptr) })
-            checkCanary("key", k, into: &r)
-        case .nextKey:
-            let k = c.key == .auto ? place(.null, slot: 0) : placeKey(c.key, s, slot: 0)
-            let o = placeOutput(c.out, need: s.keySize, slot: 2)
-            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_get_next_key($0, fd, k.ptr, o.ptr) })
-            r.outBytes = readBytes(o)
-            checkCanaries([("key", k), ("next_key", o)], into: &r)
+        case .update, .lookup, .lookupAndDelete, .delete, .nextKey:
+            return runElem(ElemCall(c))
         case .freeze:
             r.errno = err(withUnsafePointer(to: rt) { bpfs_map_freeze($0, fd) })
         case .lookupBatch, .lookupAndDeleteBatch:
@@ -408,6 +386,68 @@ public final class Executor {
             checkCanaries([("key", cur), ("next_key", nxt), ("value", v)], into: &r)
         }
         return r
+    }
+
+    func fd(_ mode: FDMode, _ map: Int) -> Int32 {
+        switch mode {
+        case .map: return _fds[map]
+        case .closed: return Executor.closedFD
+        case .file: return devNull
+        case .negative: return -1
+        }
+    }
+
+    /// Runs one element op (update, lookup, lookup_and_delete, delete, next_key): the hot
+    /// path, kept apart from run(_:) so that its frame stays small. The result is built once
+    /// at the end (broken canaries, rare, are collected as bits first).
+    func runElem(_ c: ElemCall) -> CallResult {
+        let s = shape(c.map)
+        let fd = self.fd(c.fd, c.map)
+        var errno: Int32 = 0
+        var out = Bytes()
+        // Bit 0: the "key" canary; bit 1: the second buffer's ("value" or "next_key").
+        var broken = 0
+        switch c.op {
+        case .update:
+            let k = placeKey(c.key, s, slot: 0), v = placeValue(c.value, s, slot: 1)
+            errno = err(withUnsafePointer(to: rt) { bpfs_map_update_elem($0, fd, k.ptr, v.ptr, c.flags) })
+            if !canaryOK(k) { broken |= 1 }
+            if !canaryOK(v) { broken |= 2 }
+        case .lookup, .lookupAndDelete:
+            let k = placeKey(c.key, s, slot: 0), o = placeOutput(c.out, need: s.valueLen, slot: 2)
+            let rc = withUnsafePointer(to: rt) {
+                c.op == .lookup ? bpfs_map_lookup_elem($0, fd, k.ptr, o.ptr, c.flags)
+                    : bpfs_map_lookup_and_delete_elem($0, fd, k.ptr, o.ptr, c.flags)
+            }
+            errno = err(rc)
+            out = readBytes(o)
+            if !canaryOK(k) { broken |= 1 }
+            if !canaryOK(o) { broken |= 2 }
+        case .delete:
+            let k = placeKey(c.key, s, slot: 0)
+            errno = err(withUnsafePointer(to: rt) { bpfs_map_delete_elem($0, fd, k.ptr) })
+            if !canaryOK(k) { broken |= 1 }
+        case .nextKey:
+            let k = c.key == .auto ? place(.null, slot: 0) : placeKey(c.key, s, slot: 0)
+            let o = placeOutput(c.out, need: s.keySize, slot: 2)
+            errno = err(withUnsafePointer(to: rt) { bpfs_map_get_next_key($0, fd, k.ptr, o.ptr) })
+            out = readBytes(o)
+            if !canaryOK(k) { broken |= 1 }
+            if !canaryOK(o) { broken |= 2 }
+        default:
+            preconditionFailure("runElem: \(c.op) is not an element op")
+        }
+        var r = CallResult()
+        r.errno = errno
+        r.outBytes = out
+        if broken != 0 { noteBroken(broken, second: c.op == .nextKey ? "next_key" : "value", into: &r) }
+        return r
+    }
+
+    @inline(never)
+    func noteBroken(_ broken: Int, second: String, into r: inout CallResult) {
+        if broken & 1 != 0 { r.mutableMore.brokenCanaries.append("key") }
+        if broken & 2 != 0 { r.mutableMore.brokenCanaries.append(second) }
     }
 
     @inline(__always) func err(_ rc: Int32) -> Int32 { rc < 0 ? -rc : 0 }

@@ -194,6 +194,40 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     public var description: String { ProgramText.format(self) }
 }
 
+/// The arguments of an element op (update, lookup, delete, next_key, lookup_and_delete),
+/// read out of a Call in place. The executor and the model take this on the hot path
+/// instead of the whole Call: copying a Call (5 Bufs, a keys array, ~220 bytes) per call
+/// cost more than the model's own work.
+struct ElemCall {
+    var op: CallOp
+    var map: Int
+    var fd: FDMode
+    var key: Buf
+    var value: Buf
+    var out: Buf
+    var flags: UInt64
+
+    @inline(__always)
+    static func isElem(_ op: CallOp) -> Bool {
+        switch op {
+        case .update, .lookup, .delete, .nextKey, .lookupAndDelete: return true
+        default: return false
+        }
+    }
+
+    @inline(__always)
+    init(_ c: Call) {
+        op = c.op; map = c.map; fd = c.fd; key = c.key; value = c.value; out = c.out; flags = c.flags
+    }
+
+    /// Field by field from the call in the buffer (no copy of the whole Call).
+    @inline(__always)
+    init(_ p: UnsafePointer<Call>) {
+        op = p.pointee.op; map = p.pointee.map; fd = p.pointee.fd
+        key = p.pointee.key; value = p.pointee.value; out = p.pointee.out; flags = p.pointee.flags
+    }
+}
+
 /// A program: calls run in order, on fresh maps.
 public struct Program: Hashable, Sendable {
     public var calls: [Call]

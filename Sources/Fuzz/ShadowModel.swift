@@ -118,7 +118,19 @@ final class MapModel {
 /// The shadow model of one program's maps (single process, one thread): predicts each
 /// call's errno and data and compares them with what the kernel did.
 public final class ShadowModel {
-    var maps: [MapModel?] = Array(repeating: nil, count: Executor.maxSlots)
+    var maps: [MapModel?] = Array(repeating: nil, count: Executor.maxSlots) {
+        didSet { for i in maps.indices { refs[i] = maps[i].map { Unmanaged.passUnretained($0) } } }
+    }
+    /// maps without ownership: withModel reads a slot's model from here without the
+    /// retain/release pair a read of `maps` costs (`maps` keeps every one of them alive).
+    private var refs: [Unmanaged<MapModel>?] = Array(repeating: nil, count: Executor.maxSlots)
+
+    /// The slot's model as a guaranteed reference. Only for ops that never replace a slot's
+    /// model (element ops): `maps` holds it strongly for the whole body.
+    @inline(__always)
+    func withModel<T>(_ i: Int, _ body: (MapModel) -> T) -> T {
+        refs.withUnsafeBufferPointer { $0[i]! }._withUnsafeGuaranteedRef(body)
+    }
     /// Slots whose fd was closed by a `close` call.
     var closed: [Bool] = Array(repeating: false, count: Executor.maxSlots)
     public let cpus: Int
@@ -155,11 +167,14 @@ public final class ShadowModel {
 
     /// errno of the fd argument, nil when it names an open map. (Reads the slot through the
     /// buffer: a plain `maps[i] == nil` retains and releases the model, on every call.)
-    func fdError(_ c: Call) -> Int32? {
-        switch c.fd {
+    func fdError(_ c: Call) -> Int32? { fdError(c.fd, c.map) }
+    func fdError(_ c: ElemCall) -> Int32? { fdError(c.fd, c.map) }
+    @inline(__always)
+    func fdError(_ fd: FDMode, _ map: Int) -> Int32? {
+        switch fd {
         case .closed, .negative: return EBADF
         case .file: return EINVAL
-        case .map: return maps.withUnsafeBufferPointer { $0[c.map] == nil } ? EBADF : nil
+        case .map: return maps.withUnsafeBufferPointer { $0[map] == nil } ? EBADF : nil
         }
     }
 
@@ -230,10 +245,40 @@ public final class ShadowModel {
     /// Checks call `index` of a program against the model and advances the model.
     /// `shape` is what the kernel reported for the map a successful create made.
     public func check(_ index: Int, _ c: Call, _ r: CallResult, shape: MapShape?) -> [OracleFinding] {
-        var ck = Check(index: index, op: c.op)
-        if r.hasBrokenCanaries {
-            ck.fail("canary", "kernel wrote in front of the \(r.brokenCanaries.joined(separator: ", ")) buffer(s)")
+        var ck: Check
+        if ElemCall.isElem(c.op) {
+            ck = checkElem(index, ElemCall(c), r)
+        } else {
+            ck = Check(index: index, op: c.op)
+            checkOther(&ck, c, r, shape)
         }
+        if let f = plantedFault, let m = f(index, c, r) { ck.fail("planted", m) }
+        return ck.findings
+    }
+
+    /// check(_:_:_:shape:) of an element op, without the planted fault (the fuzzer's hot
+    /// path calls this directly when no fault is planted).
+    func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult) -> Check {
+        var ck = Check(index: index, op: c.op)
+        if r.hasBrokenCanaries { canaryFinding(&ck, r) }
+        switch c.op {
+        case .update: update(&ck, c, r)
+        case .lookup: lookup(&ck, c, r)
+        case .delete: delete(&ck, c, r)
+        case .nextKey: nextKey(&ck, c, r)
+        case .lookupAndDelete: lookupAndDelete(&ck, c, r)
+        default: preconditionFailure("checkElem: \(c.op) is not an element op")
+        }
+        return ck
+    }
+
+    @inline(never)
+    func canaryFinding(_ ck: inout Check, _ r: CallResult) {
+        ck.fail("canary", "kernel wrote in front of the \(r.brokenCanaries.joined(separator: ", ")) buffer(s)")
+    }
+
+    func checkOther(_ ck: inout Check, _ c: Call, _ r: CallResult, _ shape: MapShape?) {
+        if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         switch c.op {
         case .create: create(&ck, c, r, shape)
         case .close:
@@ -241,17 +286,11 @@ public final class ShadowModel {
             expect(&ck, open ? [0] : [EBADF], r.errno, "close")
             if open { maps[c.map] = nil; closed[c.map] = true }
         case .freeze: freeze(&ck, c, r)
-        case .update: update(&ck, c, r)
-        case .lookup: lookup(&ck, c, r)
-        case .delete: delete(&ck, c, r)
-        case .nextKey: nextKey(&ck, c, r)
-        case .lookupAndDelete: lookupAndDelete(&ck, c, r)
+        case .update, .lookup, .delete, .nextKey, .lookupAndDelete: preconditionFailure("element op in checkOther")
         case .lookupBatch, .lookupAndDeleteBatch: lookupBatch(&ck, c, r)
         case .updateBatch, .deleteBatch: writeBatch(&ck, c, r)
         case .walk: walk(&ck, c, r)
         }
-        if let f = plantedFault, let m = f(index, c, r) { ck.fail("planted", m) }
-        return ck.findings
     }
 
     // MARK: create / freeze
@@ -349,13 +388,13 @@ public final class ShadowModel {
     // MARK: element ops
 
     /// Errno (or nil) of the common prefix of update: fd, write permission, F_LOCK, key and value copies.
-    func update(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    func update(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        update(&ck, c, r, on: maps[c.map]!)
+        withModel(c.map) { update(&ck, c, r, on: $0) }
     }
 
     /// The rest of update, on the slot's model (a guaranteed argument: no retain per use).
-    func update(_ ck: inout Check, _ c: Call, _ r: CallResult, on m: MapModel) {
+    func update(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         if c.flags & BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
@@ -436,14 +475,14 @@ public final class ShadowModel {
         }
     }
 
-    func lookup(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    func lookup(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if c.flags & ~BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "lookup flags \(c.flags)"); return }
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        lookup(&ck, c, r, on: maps[c.map]!)
+        withModel(c.map) { lookup(&ck, c, r, on: $0) }
     }
 
     /// The rest of lookup, on the slot's model (a guaranteed argument: no retain per use).
-    func lookup(_ ck: inout Check, _ c: Call, _ r: CallResult, on m: MapModel) {
+    func lookup(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
         if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
         if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
@@ -498,13 +537,13 @@ public final class ShadowModel {
         }
     }
 
-    func delete(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    func delete(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        delete(&ck, c, r, on: maps[c.map]!)
+        withModel(c.map) { delete(&ck, c, r, on: $0) }
     }
 
     /// The rest of delete, on the slot's model (a guaranteed argument: no retain per use).
-    func delete(_ ck: inout Check, _ c: Call, _ r: CallResult, on m: MapModel) {
+    func delete(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         let (keyError, key) = Self.resolveKey(c.key, s)
@@ -533,7 +572,7 @@ public final class ShadowModel {
         if got == 0 { m.mutated() }
     }
 
-    func nextKey(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    func nextKey(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!, s = m.shape
         if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
@@ -569,7 +608,7 @@ public final class ShadowModel {
         }
     }
 
-    func lookupAndDelete(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    func lookupAndDelete(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if c.flags & ~BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "flags \(c.flags)"); return }
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!, s = m.shape
