@@ -153,6 +153,7 @@ public final class ShadowModel {
         var findings: [OracleFinding] = []
         let index: Int
         let op: CallOp
+        @inline(never)
         mutating func fail(_ kind: String, _ m: String) {
             findings.append(OracleFinding(call: index, op: op, kind: kind, message: m))
         }
@@ -200,11 +201,15 @@ public final class ShadowModel {
         switch b {
         case let .int(v): return ks == 0 ? (EINVAL, Bytes()) : (nil, Bytes(int: v, count: ks))
         case .auto: return ks == 0 ? (nil, Bytes()) : (nil, Bytes(int: 0, count: ks))
-        default:
-            let kb = Layout.key(b, s)
-            if let e = keyCopyError(kb, ks) { return (e, Bytes()) }
-            return (nil, bytes(kb, ks))
+        default: return resolveKeySlow(b, s)
         }
+    }
+
+    @inline(never)
+    static func resolveKeySlow(_ b: Buf, _ s: MapShape) -> (error: Int32?, key: Bytes) {
+        let kb = Layout.key(b, s)
+        if let e = keyCopyError(kb, s.keySize) { return (e, Bytes()) }
+        return (nil, bytes(kb, s.keySize))
     }
 
     /// An update's value argument: Layout.value(b, s), whether the kernel can copy value_size
@@ -218,21 +223,76 @@ public final class ShadowModel {
         case let .pattern(seed, len):
             let n = min(len ?? vl, Layout.bufferCap)
             return n < vl ? (false, n, Bytes()) : (true, n, Bytes(pattern: seed, count: vl))
-        default:
-            let vb = Layout.value(b, s)
-            if vb.length < vl || !(vb.isPointer && vb != .unmapped) { return (false, vb.length, Bytes()) }
-            return (true, vb.length, bytes(vb, vl))
+        default: return resolveValueSlow(b, s)
+        }
+    }
+
+    @inline(never)
+    static func resolveValueSlow(_ b: Buf, _ s: MapShape) -> (ok: Bool, length: Int, value: Bytes) {
+        let vl = s.valueLen
+        let vb = Layout.value(b, s)
+        if vb.length < vl || !(vb.isPointer && vb != .unmapped) { return (false, vb.length, Bytes()) }
+        return (true, vb.length, bytes(vb, vl))
+    }
+
+    /// resolveKey(c.key, s) on the plain argument: the common kinds without a Buf to destroy.
+    @inline(__always)
+    static func resolveKey(_ c: ElemCall, _ s: MapShape) -> (error: Int32?, key: Bytes) {
+        switch c.k {
+        case .auto: return resolveKey(Buf.auto, s)
+        case let .int(v): return resolveKey(Buf.int(v), s)
+        default: return resolveKey(c.key, s)
         }
     }
 
     @inline(__always)
+    static func resolveValue(_ c: ElemCall, _ s: MapShape) -> (ok: Bool, length: Int, value: Bytes) {
+        switch c.v {
+        case .auto: return resolveValue(Buf.auto, s)
+        case let .int(v): return resolveValue(Buf.int(v), s)
+        case let .pattern(seed, len): return resolveValue(Buf.pattern(seed, len: len), s)
+        default: return resolveValue(c.value, s)
+        }
+    }
+
+    @inline(__always)
+    static func outputBuf(_ c: ElemCall, need: Int) -> (length: Int, isPointer: Bool) {
+        switch c.o {
+        case .auto: return outputBuf(Buf.auto, need: need)
+        case .null: return outputBuf(Buf.null, need: need)
+        case .unmapped: return outputBuf(Buf.unmapped, need: need)
+        default: return outputBuf(c.out, need: need)
+        }
+    }
+
+    /// Layout.output(b, need:) as its length and whether it is a real buffer (not NULL, not
+    /// the guard page), without building and comparing ResolvedBuf values.
+    @inline(__always)
+    static func outputBuf(_ b: Buf, need: Int) -> (length: Int, isPointer: Bool) {
+        switch b {
+        case .auto: return (min(need, Layout.bufferCap), true)
+        case .null, .unmapped: return (0, false)
+        default: return (Layout.output(b, need: need).length, true)
+        }
+    }
+
+    @inline(never)
     func note(_ e: Int32) { if e != 0 { expectedRejections[e, default: 0] += 1 } }
 
     /// Compares `got` with the allowed set; returns true when it matched.
     @discardableResult
     @inline(__always)
     func expect(_ ck: inout Check, _ allowed: ErrSet, _ got: Int32, _ why: @autoclosure () -> String) -> Bool {
-        if allowed.contains(got) { note(got); return true }
+        if allowed.contains(got) {
+            if got != 0 { note(got) }
+            return true
+        }
+        return expectFailed(&ck, allowed, got, why)
+    }
+
+    /// expect's rare half, out of line: the hot functions stay small (instruction cache).
+    @inline(never)
+    func expectFailed(_ ck: inout Check, _ allowed: ErrSet, _ got: Int32, _ why: () -> String) -> Bool {
         // An insert that allocates (NO_PREALLOC hash, per-CPU memory, LPM nodes) may hit a
         // memory limit under load: a resource answer, counted, never a wrong one.
         if got == ENOMEM && (ck.op == .update || ck.op == .updateBatch) && allowed.contains(0) { note(got); return true }
@@ -247,7 +307,7 @@ public final class ShadowModel {
     public func check(_ index: Int, _ c: Call, _ r: CallResult, shape: MapShape?) -> [OracleFinding] {
         var ck: Check
         if ElemCall.isElem(c.op) {
-            ck = checkElem(index, ElemCall(c), r)
+            ck = withUnsafePointer(to: c) { checkElem(index, ElemCall($0), r) }
         } else {
             ck = Check(index: index, op: c.op)
             checkOther(&ck, c, r, shape)
@@ -398,9 +458,9 @@ public final class ShadowModel {
         let s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         if c.flags & BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
-        let (keyError, key) = Self.resolveKey(c.key, s)
+        let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return }
-        let vb = Self.resolveValue(c.value, s)
+        let vb = Self.resolveValue(c, s)
         if !vb.ok {
             expect(&ck, [EFAULT], r.errno, "value buffer of \(vb.length) bytes, value needs \(s.valueLen)"); return
         }
@@ -417,6 +477,14 @@ public final class ShadowModel {
             lpmOrHashUpdate(&ck, m, key, key, value, flags, got: got, fullErrno: E2BIG)
             return
         }
+        elemUpdateOther(&ck, m, key, value, flags, got: got)
+    }
+
+    /// elemUpdate for the map types outside the hash family (out of line: the hash path stays small).
+    @inline(never)
+    func elemUpdateOther(_ ck: inout Check, _ m: MapModel, _ key: Bytes, _ value: Bytes, _ flags: UInt64, got: Int32) {
+        let s = m.shape
+        func ctx() -> String { "flags=\(flags)" }
         switch s.type {
         case .array, .percpuArray:
             let idx = Int(key.u32)
@@ -486,10 +554,11 @@ public final class ShadowModel {
         let s = m.shape
         if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
         if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
-        let (keyError, key) = Self.resolveKey(c.key, s)
+        let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
-        let ob = Layout.output(c.out, need: s.valueLen)
-        let outOK = ob.length >= s.valueLen && ob != .null && ob != .unmapped
+        let ob = Self.outputBuf(c, need: s.valueLen)
+        let outOK = ob.length >= s.valueLen && ob.isPointer
+        if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
         // What the lookup finds: a value, nothing, or (maybe keys) either.
         var candidates = Candidates()
         var id = key
@@ -537,6 +606,35 @@ public final class ShadowModel {
         }
     }
 
+    /// The hash-family part of lookup: what the general path does with Candidates, for its
+    /// two shapes ([value], or [value, nothing] for a maybe key, or [nothing]) without them.
+    func lookupHash(_ ck: inout Check, _ r: CallResult, _ m: MapModel, _ key: Bytes, _ outLength: Int, _ outOK: Bool) {
+        let s = m.shape
+        // The value the lookup may find (nil: none), and whether it may find nothing.
+        var found = m.known[key]
+        var mayMiss = false
+        if found == nil {
+            mayMiss = true
+            if !m.maybe.isEmpty { found = m.maybe[key] }
+        }
+        var allowed = ErrSet()
+        if found != nil { allowed.insert(outOK ? 0 : EFAULT) }
+        if mayMiss { allowed.insert(ENOENT) }
+        guard expect(&ck, allowed, r.errno, "key \(Self.hex(key)), out buffer \(outLength) of \(s.valueLen) bytes") else { return }
+        if r.errno == 0 {
+            let got = r.outBytes.prefixBytes(s.valueLen)
+            if found.map({ $0 != got }) ?? true {
+                ck.fail("value", "key \(Self.hex(key)) returned \(Self.hex(got)), model has \((found.map { [$0] } ?? []).map { Self.hex($0) })")
+            }
+            if r.outBytes.count > s.valueLen && r.outBytes[s.valueLen...].contains(where: { $0 != GuardArena.poison }) {
+                ck.fail("value", "kernel wrote past value_size \(s.valueLen) into a \(r.outBytes.count)-byte buffer")
+            }
+            if !m.maybe.isEmpty, let v = m.maybe.removeValue(forKey: key) { m.known[key] = v }
+        } else if r.errno == ENOENT {
+            if !m.maybe.isEmpty { m.maybe[key] = nil }
+        }
+    }
+
     func delete(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         withModel(c.map) { delete(&ck, c, r, on: $0) }
@@ -546,7 +644,7 @@ public final class ShadowModel {
     func delete(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
-        let (keyError, key) = Self.resolveKey(c.key, s)
+        let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         if s.isHashFamily { elemDelete(&ck, m, key, got: r.errno); return }
         switch s.type {
@@ -576,11 +674,11 @@ public final class ShadowModel {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!, s = m.shape
         if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
-        let kb = Layout.key(c.key == .auto ? .null : c.key, s)
+        let kb = Layout.key(c.k == .auto ? .null : c.key, s)
         if kb != .null, let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         if s.isQueueLike { expect(&ck, [EINVAL], r.errno, "queue/stack have no keys"); return }
-        let ob = Layout.output(c.out, need: s.keySize)
-        let outOK = ob.length >= s.keySize && ob != .null && ob != .unmapped
+        let ob = Self.outputBuf(c, need: s.keySize)
+        let outOK = ob.length >= s.keySize && ob.isPointer
         let key: Bytes? = kb == .null ? nil : Self.bytes(kb, s.keySize)
         let okErr: Int32 = outOK ? 0 : EFAULT
         if s.isArray {
@@ -616,8 +714,8 @@ public final class ShadowModel {
         if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "flags on \(s.isQueueLike ? "queue/stack" : "map without spin lock")"); return }
         let kb = Layout.key(c.key, s)
         if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
-        let ob = Layout.output(c.out, need: s.valueLen)
-        let outOK = ob.length >= s.valueLen && ob != .null && ob != .unmapped
+        let ob = Self.outputBuf(c, need: s.valueLen)
+        let outOK = ob.length >= s.valueLen && ob.isPointer
         let okErr: Int32 = outOK ? 0 : EFAULT
         if s.isQueueLike {
             let v = s.type == .queue ? m.deque.first : m.deque.last
@@ -955,29 +1053,38 @@ enum ErrnoNames {
 
 /// What a lookup may find (up to three answers: a value or nothing), without an array.
 struct Candidates {
-    private var c0: Bytes?? = nil, c1: Bytes?? = nil, c2: Bytes?? = nil
+    private var v0 = Bytes(), v1 = Bytes(), v2 = Bytes()
+    /// Bit i set: answer i is a value (v_i); clear: nothing.
+    private var isValue: UInt8 = 0
     private(set) var count = 0
 
     @inline(__always)
     mutating func append(_ x: Bytes?) {
-        switch count {
-        case 0: c0 = .some(x)
-        case 1: c1 = .some(x)
-        case 2: c2 = .some(x)
-        default: preconditionFailure("more than three lookup candidates")
+        if let x {
+            switch count {
+            case 0: v0 = x
+            case 1: v1 = x
+            case 2: v2 = x
+            default: preconditionFailure("more than three lookup candidates")
+            }
+            isValue |= 1 << UInt8(count)
+        } else if count > 2 {
+            preconditionFailure("more than three lookup candidates")
         }
         count += 1
     }
 
     @inline(__always)
     subscript(i: Int) -> Bytes? {
+        guard isValue & (1 << UInt8(i)) != 0 else { return nil }
         switch i {
-        case 0: return c0!
-        case 1: return c1!
-        default: return c2!
+        case 0: return v0
+        case 1: return v1
+        default: return v2
         }
     }
 
+    @inline(__always)
     func contains(_ v: Bytes) -> Bool {
         for i in 0..<count where self[i] == v { return true }
         return false
