@@ -66,7 +66,7 @@ final class MapModel {
 
     /// Any state change invalidates a batch walk in progress.
     @inline(__always)
-    func mutated() { if walkSeen != nil || walkStart != nil { walkSeen = nil; walkStart = nil } }
+    func mutated() { if walkSeen.isSome || walkStart.isSome { walkSeen = nil; walkStart = nil } }
 
     /// An LRU update on a full map may evict any entries (even the key being updated).
     func allowEviction() {
@@ -514,7 +514,7 @@ public final class ShadowModel {
     func lpmOrHashUpdate(_ ck: inout Check, _ m: MapModel, _ id: Bytes, _ key: Bytes, _ value: Bytes, _ flags: UInt64,
                          got: Int32, fullErrno: Int32) {
         let slot = m.known.index(forKey: id)
-        let present = slot != nil, unsure = !m.maybe.isEmpty && m.maybe[id] != nil
+        let present = slot.isSome, unsure = !m.maybe.isEmpty && m.maybe.index(forKey: id).isSome
         var allowed = ErrSet()
         let full = !m.shape.isLRU && m.countLow >= m.shape.maxEntries
         let mayBeFull = !m.shape.isLRU && m.countHigh >= m.shape.maxEntries
@@ -612,13 +612,10 @@ public final class ShadowModel {
         let s = m.shape
         // The value the lookup may find (nil: none), and whether it may find nothing.
         var found = m.known[key]
-        var mayMiss = false
-        if found == nil {
-            mayMiss = true
-            if !m.maybe.isEmpty { found = m.maybe[key] }
-        }
+        let mayMiss = !found.isSome
+        if mayMiss && !m.maybe.isEmpty { found = m.maybe[key] }
         var allowed = ErrSet()
-        if found != nil { allowed.insert(outOK ? 0 : EFAULT) }
+        if found.isSome { allowed.insert(outOK ? 0 : EFAULT) }
         if mayMiss { allowed.insert(ENOENT) }
         guard expect(&ck, allowed, r.errno, "key \(Self.hex(key)), out buffer \(outLength) of \(s.valueLen) bytes") else { return }
         if r.errno == 0 {
@@ -662,7 +659,7 @@ public final class ShadowModel {
 
     func elemDelete(_ ck: inout Check, _ m: MapModel, _ id: Bytes, got: Int32) {
         let slot = m.known.index(forKey: id)
-        let allowed: ErrSet = slot != nil ? [0] : !m.maybe.isEmpty && m.maybe[id] != nil ? [0, ENOENT] : [ENOENT]
+        let allowed: ErrSet = slot.isSome ? [0] : !m.maybe.isEmpty && m.maybe.index(forKey: id).isSome ? [0, ENOENT] : [ENOENT]
         guard expect(&ck, allowed, got, "delete key \(Self.hex(id))") else { return }
         if let i = slot { m.known.remove(at: i) }
         if !m.maybe.isEmpty { m.maybe[id] = nil }
@@ -692,10 +689,10 @@ public final class ShadowModel {
         }
         let all = Set(m.known.keys).union(m.maybe.keys)
         let ids: Bytes? = key.map { s.isLPM ? m.lpmIdentity($0) : $0 }
-        let present = ids.map { m.known[$0] != nil || m.maybe[$0] != nil } ?? false
+        let present = ids.map { m.known[$0].isSome || m.maybe[$0].isSome } ?? false
         var allowed = ErrSet()
         if m.known.isEmpty || present { allowed.insert(ENOENT) }
-        let onlyItself = all.count == 1 && present && m.known[ids!] != nil
+        let onlyItself = all.count == 1 && present && m.known[ids!].isSome
         if !all.isEmpty && !onlyItself { allowed.insert(okErr) }
         guard expect(&ck, allowed, r.errno, "next_key after \(key.map { Self.hex($0) } ?? "NULL") with \(all.count) entries") else { return }
         if r.errno == 0 {
@@ -730,7 +727,7 @@ public final class ShadowModel {
         }
         if !s.isHashFamily { expect(&ck, [ENOTSUPP_], r.errno, "\(ProgramText.typeName(s.type)) has no lookup_and_delete"); return }
         let key = Self.bytes(kb, s.keySize)
-        let allowed: ErrSet = m.known[key] != nil ? [okErr] : m.maybe[key] != nil ? [okErr, ENOENT] : [ENOENT]
+        let allowed: ErrSet = m.known[key].isSome ? [okErr] : m.maybe[key].isSome ? [okErr, ENOENT] : [ENOENT]
         guard expect(&ck, allowed, r.errno, "key \(Self.hex(key))") else { return }
         if r.errno == 0, let want = m.known[key] ?? m.maybe[key], r.outBytes.prefixBytes(s.valueLen) != want {
             ck.fail("value", "lookup_and_delete returned \(Self.hex(r.out)), want \(Self.hex(want))")
@@ -848,7 +845,7 @@ public final class ShadowModel {
             // Only keys the model still knows: an LRU eviction since the walk began (even by an
             // update that failed, as the kernel pops a free node before it checks the flags)
             // moved the others to maybe.
-            let missing = start.known.subtracting(seen).filter { m.known[$0] != nil }
+            let missing = start.known.subtracting(seen).filter { m.known[$0].isSome }
             if !missing.isEmpty { ck.fail("batch", "batch walk ended without \(missing.count) key(s), e.g. \(Self.hex(missing.first!))") }
             if del { for k in start.maybe.subtracting(seen) { m.maybe[k] = nil } }
             m.walkSeen = nil; m.walkStart = nil
@@ -926,8 +923,8 @@ public final class ShadowModel {
                     if MapModel.plen(key) > m.maxPrefix { err = EINVAL; break }
                     id = m.lpmIdentity(key)
                 }
-                if m.known[id] == nil && m.maybe[id] == nil { err = ENOENT; break }
-                if m.maybe[id] != nil { ambiguous = true }
+                if !m.known[id].isSome && !m.maybe[id].isSome { err = ENOENT; break }
+                if m.maybe[id].isSome { ambiguous = true }
                 m.known[id] = nil; m.maybe[id] = nil; m.lpmKey[id] = nil
                 m.mutated()
             }
@@ -969,7 +966,7 @@ public final class ShadowModel {
             if !upd && r.errno == ENOENT && Int(r.count) < Int(c.count) {
                 let key = Bytes(int: Layout.batchKey(c, Int(r.count)), count: s.keySize)
                 let id = s.isLPM ? m.lpmIdentity(key) : key
-                if m.known[id] != nil { ck.fail("batch", "delete_batch stopped with ENOENT at key \(Self.hex(key)), which the map holds") }
+                if m.known[id].isSome { ck.fail("batch", "delete_batch stopped with ENOENT at key \(Self.hex(key)), which the map holds") }
                 m.maybe[id] = nil
             }
             m.mutated()
@@ -989,11 +986,11 @@ public final class ShadowModel {
         if s.isLPM {
             if MapModel.plen(key) > m.maxPrefix { return [EINVAL] }
             let id = m.lpmIdentity(key)
-            return m.known[id] != nil ? [0] : (m.known.count >= s.maxEntries ? [ENOSPC] : [0])
+            return m.known[id].isSome ? [0] : (m.known.count >= s.maxEntries ? [ENOSPC] : [0])
         }
-        if s.isLRU { return m.countHigh >= m.lruCapacity && m.known[key] == nil ? [0] : [0] }
-        if m.known[key] != nil { return [0] }
-        if m.countLow >= s.maxEntries { return m.maybe[key] != nil ? [0, E2BIG] : [E2BIG] }
+        if s.isLRU { return m.countHigh >= m.lruCapacity && !m.known[key].isSome ? [0] : [0] }
+        if m.known[key].isSome { return [0] }
+        if m.countLow >= s.maxEntries { return m.maybe[key].isSome ? [0, E2BIG] : [E2BIG] }
         if m.countHigh >= s.maxEntries { return [0, E2BIG] }
         return [0]
     }
@@ -1038,6 +1035,16 @@ public final class ShadowModel {
         // Maybe keys the walk did not see are gone.
         for k in Array(m.maybe.keys) where !seen.contains(k) { m.maybe[k] = nil; m.lpmKey[k] = nil }
         if seen.count > s.maxEntries { ck.fail("count", "walk saw \(seen.count) keys, max_entries \(s.maxEntries)") }
+    }
+}
+
+extension Optional {
+    /// `self != nil` by pattern: for an Equatable wrapped type (Bytes, Set, Dictionary.Index)
+    /// `!= nil` went through Optional's `==`, which builds a tuple of optionals and destroys it
+    /// through generic value witnesses, several times per call on the hot path.
+    @inline(__always) var isSome: Bool {
+        if case .some = self { return true }
+        return false
     }
 }
 
