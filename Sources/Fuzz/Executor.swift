@@ -448,6 +448,7 @@ public final class Executor {
     /// Runs one element op (update, lookup, lookup_and_delete, delete, next_key): the hot
     /// path, kept apart from run(_:) so that its frame stays small. The result is built once
     /// at the end (broken canaries, rare, are collected as bits first).
+    @inline(__always)
     func runElem(_ c: ElemCall) -> CallResult {
         let s = shape(c.map)
         let fd = self.fd(c.fd, c.map)
