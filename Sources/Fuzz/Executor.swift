@@ -8,14 +8,16 @@ import Glibc
 /// broken canaries) live in a box that only calls producing them create.
 public struct CallResult: Equatable {
     /// 0 on success, else the errno (ENOTSUPP is 524).
-    public var errno: Int32 = 0
+    // No default values: the inits set every field, so that building one on the hot path is
+    // a few stores (with defaults plus an assignment it was built, copied and destroyed).
+    public var errno: Int32
     /// Output bytes: lookup / pop value, next key.
-    var outBytes = Bytes()
+    var outBytes: Bytes
     /// Batch count after the call.
-    public var count: UInt32 = 0
+    public var count: UInt32
     /// The errno that ended the walk (ENOENT at the end).
-    public var walkEnd: Int32 = 0
-    var more: More? = nil
+    public var walkEnd: Int32
+    var more: More?
 
     final class More {
         var keysOut: [UInt8] = []
@@ -39,7 +41,11 @@ public struct CallResult: Equatable {
         }
     }
 
-    public init() {}
+    public init() { errno = 0; outBytes = Bytes(); count = 0; walkEnd = 0; more = nil }
+
+    init(errno: Int32, outBytes: __owned Bytes) {
+        self.errno = errno; self.outBytes = outBytes; count = 0; walkEnd = 0; more = nil
+    }
 
     /// Output bytes: lookup / pop value, next key.
     public var out: [UInt8] {
@@ -116,6 +122,7 @@ final class GuardArena {
     func guardPage(_ i: Int) -> UnsafeMutableRawPointer { base + (i + 1) * slotBytes - page }
 
     /// Places `n` bytes against slot i's guard page, canary in front; returns the start.
+    @inline(__always)
     func place(_ i: Int, _ n0: Int) -> UnsafeMutableRawPointer {
         let n = min(n0, capacity)
         let p = guardPage(i) - n
@@ -141,6 +148,9 @@ public final class Executor {
 
     public let runtime: any Runtime
     let rt: bpfs_rt
+    /// rt in memory of its own for the C wrappers' `const struct bpfs_rt *` (withUnsafePointer
+    /// on the stored property copied it to the stack on every call). Freed in deinit.
+    let rtp: UnsafeMutablePointer<bpfs_rt>
     let arena: GuardArena
     let cpus: Int
     let devNull: Int32
@@ -161,6 +171,8 @@ public final class Executor {
     public init(runtime: any Runtime, cpus: Int = Probes.possibleCPUs()) {
         self.runtime = runtime
         rt = runtime.entry.raw
+        rtp = UnsafeMutablePointer<bpfs_rt>.allocate(capacity: 1)
+        rtp.initialize(to: rt)
         arena = GuardArena(slots: 8, capacity: Layout.bufferCap)
         self.cpus = cpus
         devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -172,6 +184,7 @@ public final class Executor {
     deinit {
         reset()
         if devNull >= 0 { Glibc.close(devNull) }
+        rtp.deallocate()
     }
 
     /// Closes every map: the next program starts from nothing.
@@ -261,7 +274,7 @@ public final class Executor {
         case let .int(v): return placeInt(v, s.keySize == 0 ? 4 : s.keySize, slot: slot)
         case .auto where s.keySize != 0: return placeInt(0, s.keySize, slot: slot)
         case let .pattern(seed, len): return placePattern(seed, min(len ?? s.keySize, Layout.bufferCap), slot: slot)
-        default: return place(Layout.key(b, s), slot: slot)
+        default: return placeKeySlow(b, s, slot: slot)
         }
     }
 
@@ -272,7 +285,7 @@ public final class Executor {
         case .auto: return placePattern(0, s.valueLen, slot: slot)
         case let .int(v): return placeInt(v, s.valueLen, slot: slot)
         case let .pattern(seed, len): return placePattern(seed, min(len ?? s.valueLen, Layout.bufferCap), slot: slot)
-        default: return place(Layout.value(b, s), slot: slot)
+        default: return placeValueSlow(b, s, slot: slot)
         }
     }
 
@@ -285,7 +298,42 @@ public final class Executor {
             p.initializeMemory(as: UInt8.self, repeating: GuardArena.poison, count: n)
             return Placed(ptr: p, slot: slot, len: n, output: true)
         }
-        return place(Layout.output(b, need: need), slot: slot)
+        return placeOutputSlow(b, need: need, slot: slot)
+    }
+
+    // The rare buffer kinds of the inlined placeKey/Value/Output, out of line (code size).
+    @inline(never)
+    func placeKeySlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.key(b, s), slot: slot) }
+    @inline(never)
+    func placeValueSlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.value(b, s), slot: slot) }
+    @inline(never)
+    func placeOutputSlow(_ b: Buf, need: Int, slot: Int) -> Placed { place(Layout.output(b, need: need), slot: slot) }
+
+    /// placeKey(c.key, …) on the plain argument: the common kinds without a Buf to destroy.
+    @inline(__always)
+    func placeKey(_ c: ElemCall, _ s: MapShape, slot: Int) -> Placed {
+        switch c.k {
+        case .auto: return placeKey(Buf.auto, s, slot: slot)
+        case let .int(v): return placeKey(Buf.int(v), s, slot: slot)
+        case let .pattern(seed, len): return placeKey(Buf.pattern(seed, len: len), s, slot: slot)
+        default: return placeKey(c.key, s, slot: slot)
+        }
+    }
+
+    @inline(__always)
+    func placeValue(_ c: ElemCall, _ s: MapShape, slot: Int) -> Placed {
+        switch c.v {
+        case .auto: return placeValue(Buf.auto, s, slot: slot)
+        case let .int(v): return placeValue(Buf.int(v), s, slot: slot)
+        case let .pattern(seed, len): return placeValue(Buf.pattern(seed, len: len), s, slot: slot)
+        default: return placeValue(c.value, s, slot: slot)
+        }
+    }
+
+    @inline(__always)
+    func placeOutput(_ c: ElemCall, need: Int, slot: Int) -> Placed {
+        if case .auto = c.o { return placeOutput(Buf.auto, need: need, slot: slot) }
+        return placeOutput(c.out, need: need, slot: slot)
     }
 
     /// A default shape for calls on slots without a map (sizes for their buffers).
@@ -295,6 +343,7 @@ public final class Executor {
 
     /// Runs one call.
     public func run(_ c: Call) -> CallResult {
+        if ElemCall.isElem(c.op) { return withUnsafePointer(to: c) { runElem(ElemCall($0)) } }
         var r = CallResult()
         let s = shape(c.map)
         let fd = self.fd(c)
@@ -325,31 +374,8 @@ public final class Executor {
             } else {
                 r.errno = EBADF
             }
-        case .update:
-            let k = placeKey(c.key, s, slot: 0), v = placeValue(c.value, s, slot: 1)
-            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_update_elem($0, fd, k.ptr, v.ptr, c.flags) })
-            checkCanary("key", k, into: &r)
-            checkCanary("value", v, into: &r)
-        case .lookup, .lookupAndDelete:
-            let k = placeKey(c.key, s, slot: 0), o = placeOutput(c.out, need: s.valueLen, slot: 2)
-            let rc = withUnsafePointer(to: rt) {
-                c.op == .lookup ? bpfs_map_lookup_elem($0, fd, k.ptr, o.ptr, c.flags)
-                    : bpfs_map_lookup_and_delete_elem($0, fd, k.ptr, o.ptr, c.flags)
-            }
-            r.errno = err(rc)
-            r.outBytes = readBytes(o)
-            checkCanary("key", k, into: &r)
-            checkCanary("value", o, into: &r)
-        case .delete:
-            let k = placeKey(c.key, s, slot: 0)
-            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_delete_elem($0, fd, k.ptr) })
-            checkCanary("key", k, into: &r)
-        case .nextKey:
-            let k = c.key == .auto ? place(.null, slot: 0) : placeKey(c.key, s, slot: 0)
-            let o = placeOutput(c.out, need: s.keySize, slot: 2)
-            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_get_next_key($0, fd, k.ptr, o.ptr) })
-            r.outBytes = readBytes(o)
-            checkCanaries([("key", k), ("next_key", o)], into: &r)
+        case .update, .lookup, .lookupAndDelete, .delete, .nextKey:
+            preconditionFailure("element ops go to runElem")
         case .freeze:
             r.errno = err(withUnsafePointer(to: rt) { bpfs_map_freeze($0, fd) })
         case .lookupBatch, .lookupAndDeleteBatch:
@@ -407,6 +433,68 @@ public final class Executor {
             if !walk.isEmpty { r.walk = walk }
             checkCanaries([("key", cur), ("next_key", nxt), ("value", v)], into: &r)
         }
+        return r
+    }
+
+    func fd(_ mode: FDMode, _ map: Int) -> Int32 {
+        switch mode {
+        case .map: return _fds[map]
+        case .closed: return Executor.closedFD
+        case .file: return devNull
+        case .negative: return -1
+        }
+    }
+
+    /// Runs one element op (update, lookup, lookup_and_delete, delete, next_key): the hot
+    /// path, kept apart from run(_:) so that its frame stays small. The result is built once
+    /// at the end (broken canaries, rare, are collected as bits first).
+    @inline(__always)
+    func runElem(_ c: ElemCall) -> CallResult {
+        let s = shape(c.map)
+        let fd = self.fd(c.fd, c.map)
+        var errno: Int32 = 0
+        var out = Bytes()
+        // Bit 0: the "key" canary; bit 1: the second buffer's ("value" or "next_key").
+        var broken = 0
+        switch c.op {
+        case .update:
+            let k = placeKey(c, s, slot: 0), v = placeValue(c, s, slot: 1)
+            errno = err(bpfs_map_update_elem(rtp, fd, k.ptr, v.ptr, c.flags))
+            if !canaryOK(k) { broken |= 1 }
+            if !canaryOK(v) { broken |= 2 }
+        case .lookup, .lookupAndDelete:
+            let k = placeKey(c, s, slot: 0), o = placeOutput(c, need: s.valueLen, slot: 2)
+            let rc = c.op == .lookup ? bpfs_map_lookup_elem(rtp, fd, k.ptr, o.ptr, c.flags)
+                : bpfs_map_lookup_and_delete_elem(rtp, fd, k.ptr, o.ptr, c.flags)
+            errno = err(rc)
+            out = readBytes(o)
+            if !canaryOK(k) { broken |= 1 }
+            if !canaryOK(o) { broken |= 2 }
+        case .delete:
+            let k = placeKey(c, s, slot: 0)
+            errno = err(bpfs_map_delete_elem(rtp, fd, k.ptr))
+            if !canaryOK(k) { broken |= 1 }
+        case .nextKey:
+            let k = c.k == .auto ? place(.null, slot: 0) : placeKey(c, s, slot: 0)
+            let o = placeOutput(c, need: s.keySize, slot: 2)
+            errno = err(bpfs_map_get_next_key(rtp, fd, k.ptr, o.ptr))
+            out = readBytes(o)
+            if !canaryOK(k) { broken |= 1 }
+            if !canaryOK(o) { broken |= 2 }
+        default:
+            preconditionFailure("runElem: \(c.op) is not an element op")
+        }
+        // Built straight into the return slot: a `var r` mutated on the rare path cost two
+        // copies of the result per call.
+        if broken != 0 { return Self.brokenResult(errno, out, broken, second: c.op == .nextKey ? "next_key" : "value") }
+        return CallResult(errno: errno, outBytes: consume out)
+    }
+
+    @inline(never)
+    static func brokenResult(_ errno: Int32, _ out: Bytes, _ broken: Int, second: String) -> CallResult {
+        var r = CallResult(errno: errno, outBytes: out)
+        if broken & 1 != 0 { r.mutableMore.brokenCanaries.append("key") }
+        if broken & 2 != 0 { r.mutableMore.brokenCanaries.append(second) }
         return r
     }
 

@@ -160,9 +160,20 @@ public enum Token: Hashable, Sendable, CustomStringConvertible {
 
 /// One call with all of its arguments; each op reads the fields it needs.
 public struct Call: Hashable, Sendable, CustomStringConvertible {
+    // The fields every element op reads come first: they share the first cache lines of a
+    // Call (a long program streams its calls through the cache once per execution).
     public var op: CallOp
+    /// Which descriptor the call passes.
+    public var fd: FDMode = .map
     /// Map slot (0...3) the call works on.
     public var map: Int = 0
+    /// flags (update, lookup), or batch.flags.
+    public var flags: UInt64 = 0
+    // element ops
+    public var key: Buf = .auto
+    public var value: Buf = .auto
+    /// Output buffer (lookup value, next_key key).
+    public var out: Buf = .auto
     // create
     public var type: BPFMapType = .hash
     public var keySize: UInt32 = 4
@@ -170,13 +181,6 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     public var maxEntries: UInt32 = 16
     public var mapFlags: UInt32 = 0
     public var numa: UInt32? = nil
-    // element ops
-    public var key: Buf = .auto
-    public var value: Buf = .auto
-    /// Output buffer (lookup value, next_key key).
-    public var out: Buf = .auto
-    /// flags (update, lookup), or batch.flags.
-    public var flags: UInt64 = 0
     // batch ops
     public var elemFlags: UInt64 = 0
     public var count: UInt32 = 0
@@ -187,11 +191,87 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     /// Keys / values buffer sizes of a batch (auto = count × element size).
     public var keysBuf: Buf = .auto
     public var valuesBuf: Buf = .auto
-    public var fd: FDMode = .map
 
     public init(_ op: CallOp, map: Int = 0) { self.op = op; self.map = map }
 
     public var description: String { ProgramText.format(self) }
+}
+
+/// A Buf argument of an element op without the `.bytes` payload, so that ElemCall is
+/// trivially copyable (copying a Buf is an outlined switch plus a retain for `.bytes`).
+enum PlainBuf: Equatable {
+    case auto, null, unmapped
+    case int(UInt64)
+    case pattern(UInt32, len: Int?)
+    case len(Int)
+    /// `.bytes`: the Buf is read from the call itself (ElemCall.src).
+    case inCall
+
+    @inline(__always)
+    init(_ b: Buf) {
+        switch b {
+        case .auto: self = .auto
+        case .null: self = .null
+        case .unmapped: self = .unmapped
+        case let .int(v): self = .int(v)
+        case let .pattern(s, len): self = .pattern(s, len: len)
+        case let .len(n): self = .len(n)
+        case .bytes: self = .inCall
+        }
+    }
+
+    /// The Buf, nil for `.inCall`.
+    var buf: Buf? {
+        switch self {
+        case .auto: return .auto
+        case .null: return .null
+        case .unmapped: return .unmapped
+        case let .int(v): return .int(v)
+        case let .pattern(s, len): return .pattern(s, len: len)
+        case let .len(n): return .len(n)
+        case .inCall: return nil
+        }
+    }
+}
+
+/// The arguments of an element op (update, lookup, delete, next_key, lookup_and_delete),
+/// read out of a Call in place. The executor and the model take this on the hot path
+/// instead of the whole Call: copying a Call (5 Bufs, a keys array, ~220 bytes) per call
+/// cost more than the model's own work. Trivially copyable.
+struct ElemCall {
+    var op: CallOp
+    var map: Int
+    var fd: FDMode
+    var k: PlainBuf
+    var v: PlainBuf
+    var o: PlainBuf
+    var flags: UInt64
+    /// The call the arguments come from, read only for `.bytes` buffers (rare). An unsafe
+    /// pointer keeps ElemCall trivially copyable; an ElemCall lives only inside the scope
+    /// that holds the call (one runElem / checkElem), and is never stored.
+    let src: UnsafePointer<Call>
+
+    @inline(__always)
+    static func isElem(_ op: CallOp) -> Bool {
+        switch op {
+        case .update, .lookup, .delete, .nextKey, .lookupAndDelete: return true
+        default: return false
+        }
+    }
+
+    /// Field by field from the call at `p` (no copy of the whole Call).
+    @inline(__always)
+    init(_ p: UnsafePointer<Call>) {
+        src = p
+        op = p.pointee.op; map = p.pointee.map; fd = p.pointee.fd
+        k = PlainBuf(p.pointee.key); v = PlainBuf(p.pointee.value); o = PlainBuf(p.pointee.out)
+        flags = p.pointee.flags
+    }
+
+    /// The full Buf arguments (messages, rare buffer kinds).
+    var key: Buf { k.buf ?? src.pointee.key }
+    var value: Buf { v.buf ?? src.pointee.value }
+    var out: Buf { o.buf ?? src.pointee.out }
 }
 
 /// A program: calls run in order, on fresh maps.

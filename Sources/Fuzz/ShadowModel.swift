@@ -66,7 +66,7 @@ final class MapModel {
 
     /// Any state change invalidates a batch walk in progress.
     @inline(__always)
-    func mutated() { if walkSeen != nil || walkStart != nil { walkSeen = nil; walkStart = nil } }
+    func mutated() { if walkSeen.isSome || walkStart.isSome { walkSeen = nil; walkStart = nil } }
 
     /// An LRU update on a full map may evict any entries (even the key being updated).
     func allowEviction() {
@@ -118,7 +118,19 @@ final class MapModel {
 /// The shadow model of one program's maps (single process, one thread): predicts each
 /// call's errno and data and compares them with what the kernel did.
 public final class ShadowModel {
-    var maps: [MapModel?] = Array(repeating: nil, count: Executor.maxSlots)
+    var maps: [MapModel?] = Array(repeating: nil, count: Executor.maxSlots) {
+        didSet { for i in maps.indices { refs[i] = maps[i].map { Unmanaged.passUnretained($0) } } }
+    }
+    /// maps without ownership: withModel reads a slot's model from here without the
+    /// retain/release pair a read of `maps` costs (`maps` keeps every one of them alive).
+    private var refs: [Unmanaged<MapModel>?] = Array(repeating: nil, count: Executor.maxSlots)
+
+    /// The slot's model as a guaranteed reference. Only for ops that never replace a slot's
+    /// model (element ops): `maps` holds it strongly for the whole body.
+    @inline(__always)
+    func withModel<T>(_ i: Int, _ body: (MapModel) -> T) -> T {
+        refs.withUnsafeBufferPointer { $0[i]! }._withUnsafeGuaranteedRef(body)
+    }
     /// Slots whose fd was closed by a `close` call.
     var closed: [Bool] = Array(repeating: false, count: Executor.maxSlots)
     public let cpus: Int
@@ -141,6 +153,7 @@ public final class ShadowModel {
         var findings: [OracleFinding] = []
         let index: Int
         let op: CallOp
+        @inline(never)
         mutating func fail(_ kind: String, _ m: String) {
             findings.append(OracleFinding(call: index, op: op, kind: kind, message: m))
         }
@@ -155,11 +168,14 @@ public final class ShadowModel {
 
     /// errno of the fd argument, nil when it names an open map. (Reads the slot through the
     /// buffer: a plain `maps[i] == nil` retains and releases the model, on every call.)
-    func fdError(_ c: Call) -> Int32? {
-        switch c.fd {
+    func fdError(_ c: Call) -> Int32? { fdError(c.fd, c.map) }
+    func fdError(_ c: ElemCall) -> Int32? { fdError(c.fd, c.map) }
+    @inline(__always)
+    func fdError(_ fd: FDMode, _ map: Int) -> Int32? {
+        switch fd {
         case .closed, .negative: return EBADF
         case .file: return EINVAL
-        case .map: return maps.withUnsafeBufferPointer { $0[c.map] == nil } ? EBADF : nil
+        case .map: return maps.withUnsafeBufferPointer { $0[map] == nil } ? EBADF : nil
         }
     }
 
@@ -185,11 +201,15 @@ public final class ShadowModel {
         switch b {
         case let .int(v): return ks == 0 ? (EINVAL, Bytes()) : (nil, Bytes(int: v, count: ks))
         case .auto: return ks == 0 ? (nil, Bytes()) : (nil, Bytes(int: 0, count: ks))
-        default:
-            let kb = Layout.key(b, s)
-            if let e = keyCopyError(kb, ks) { return (e, Bytes()) }
-            return (nil, bytes(kb, ks))
+        default: return resolveKeySlow(b, s)
         }
+    }
+
+    @inline(never)
+    static func resolveKeySlow(_ b: Buf, _ s: MapShape) -> (error: Int32?, key: Bytes) {
+        let kb = Layout.key(b, s)
+        if let e = keyCopyError(kb, s.keySize) { return (e, Bytes()) }
+        return (nil, bytes(kb, s.keySize))
     }
 
     /// An update's value argument: Layout.value(b, s), whether the kernel can copy value_size
@@ -203,21 +223,76 @@ public final class ShadowModel {
         case let .pattern(seed, len):
             let n = min(len ?? vl, Layout.bufferCap)
             return n < vl ? (false, n, Bytes()) : (true, n, Bytes(pattern: seed, count: vl))
-        default:
-            let vb = Layout.value(b, s)
-            if vb.length < vl || !(vb.isPointer && vb != .unmapped) { return (false, vb.length, Bytes()) }
-            return (true, vb.length, bytes(vb, vl))
+        default: return resolveValueSlow(b, s)
+        }
+    }
+
+    @inline(never)
+    static func resolveValueSlow(_ b: Buf, _ s: MapShape) -> (ok: Bool, length: Int, value: Bytes) {
+        let vl = s.valueLen
+        let vb = Layout.value(b, s)
+        if vb.length < vl || !(vb.isPointer && vb != .unmapped) { return (false, vb.length, Bytes()) }
+        return (true, vb.length, bytes(vb, vl))
+    }
+
+    /// resolveKey(c.key, s) on the plain argument: the common kinds without a Buf to destroy.
+    @inline(__always)
+    static func resolveKey(_ c: ElemCall, _ s: MapShape) -> (error: Int32?, key: Bytes) {
+        switch c.k {
+        case .auto: return resolveKey(Buf.auto, s)
+        case let .int(v): return resolveKey(Buf.int(v), s)
+        default: return resolveKey(c.key, s)
         }
     }
 
     @inline(__always)
+    static func resolveValue(_ c: ElemCall, _ s: MapShape) -> (ok: Bool, length: Int, value: Bytes) {
+        switch c.v {
+        case .auto: return resolveValue(Buf.auto, s)
+        case let .int(v): return resolveValue(Buf.int(v), s)
+        case let .pattern(seed, len): return resolveValue(Buf.pattern(seed, len: len), s)
+        default: return resolveValue(c.value, s)
+        }
+    }
+
+    @inline(__always)
+    static func outputBuf(_ c: ElemCall, need: Int) -> (length: Int, isPointer: Bool) {
+        switch c.o {
+        case .auto: return outputBuf(Buf.auto, need: need)
+        case .null: return outputBuf(Buf.null, need: need)
+        case .unmapped: return outputBuf(Buf.unmapped, need: need)
+        default: return outputBuf(c.out, need: need)
+        }
+    }
+
+    /// Layout.output(b, need:) as its length and whether it is a real buffer (not NULL, not
+    /// the guard page), without building and comparing ResolvedBuf values.
+    @inline(__always)
+    static func outputBuf(_ b: Buf, need: Int) -> (length: Int, isPointer: Bool) {
+        switch b {
+        case .auto: return (min(need, Layout.bufferCap), true)
+        case .null, .unmapped: return (0, false)
+        default: return (Layout.output(b, need: need).length, true)
+        }
+    }
+
+    @inline(never)
     func note(_ e: Int32) { if e != 0 { expectedRejections[e, default: 0] += 1 } }
 
     /// Compares `got` with the allowed set; returns true when it matched.
     @discardableResult
     @inline(__always)
     func expect(_ ck: inout Check, _ allowed: ErrSet, _ got: Int32, _ why: @autoclosure () -> String) -> Bool {
-        if allowed.contains(got) { note(got); return true }
+        if allowed.contains(got) {
+            if got != 0 { note(got) }
+            return true
+        }
+        return expectFailed(&ck, allowed, got, why)
+    }
+
+    /// expect's rare half, out of line: the hot functions stay small (instruction cache).
+    @inline(never)
+    func expectFailed(_ ck: inout Check, _ allowed: ErrSet, _ got: Int32, _ why: () -> String) -> Bool {
         // An insert that allocates (NO_PREALLOC hash, per-CPU memory, LPM nodes) may hit a
         // memory limit under load: a resource answer, counted, never a wrong one.
         if got == ENOMEM && (ck.op == .update || ck.op == .updateBatch) && allowed.contains(0) { note(got); return true }
@@ -230,10 +305,40 @@ public final class ShadowModel {
     /// Checks call `index` of a program against the model and advances the model.
     /// `shape` is what the kernel reported for the map a successful create made.
     public func check(_ index: Int, _ c: Call, _ r: CallResult, shape: MapShape?) -> [OracleFinding] {
-        var ck = Check(index: index, op: c.op)
-        if r.hasBrokenCanaries {
-            ck.fail("canary", "kernel wrote in front of the \(r.brokenCanaries.joined(separator: ", ")) buffer(s)")
+        var ck: Check
+        if ElemCall.isElem(c.op) {
+            ck = withUnsafePointer(to: c) { checkElem(index, ElemCall($0), r) }
+        } else {
+            ck = Check(index: index, op: c.op)
+            checkOther(&ck, c, r, shape)
         }
+        if let f = plantedFault, let m = f(index, c, r) { ck.fail("planted", m) }
+        return ck.findings
+    }
+
+    /// check(_:_:_:shape:) of an element op, without the planted fault (the fuzzer's hot
+    /// path calls this directly when no fault is planted).
+    func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult) -> Check {
+        var ck = Check(index: index, op: c.op)
+        if r.hasBrokenCanaries { canaryFinding(&ck, r) }
+        switch c.op {
+        case .update: update(&ck, c, r)
+        case .lookup: lookup(&ck, c, r)
+        case .delete: delete(&ck, c, r)
+        case .nextKey: nextKey(&ck, c, r)
+        case .lookupAndDelete: lookupAndDelete(&ck, c, r)
+        default: preconditionFailure("checkElem: \(c.op) is not an element op")
+        }
+        return ck
+    }
+
+    @inline(never)
+    func canaryFinding(_ ck: inout Check, _ r: CallResult) {
+        ck.fail("canary", "kernel wrote in front of the \(r.brokenCanaries.joined(separator: ", ")) buffer(s)")
+    }
+
+    func checkOther(_ ck: inout Check, _ c: Call, _ r: CallResult, _ shape: MapShape?) {
+        if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         switch c.op {
         case .create: create(&ck, c, r, shape)
         case .close:
@@ -241,17 +346,11 @@ public final class ShadowModel {
             expect(&ck, open ? [0] : [EBADF], r.errno, "close")
             if open { maps[c.map] = nil; closed[c.map] = true }
         case .freeze: freeze(&ck, c, r)
-        case .update: update(&ck, c, r)
-        case .lookup: lookup(&ck, c, r)
-        case .delete: delete(&ck, c, r)
-        case .nextKey: nextKey(&ck, c, r)
-        case .lookupAndDelete: lookupAndDelete(&ck, c, r)
+        case .update, .lookup, .delete, .nextKey, .lookupAndDelete: preconditionFailure("element op in checkOther")
         case .lookupBatch, .lookupAndDeleteBatch: lookupBatch(&ck, c, r)
         case .updateBatch, .deleteBatch: writeBatch(&ck, c, r)
         case .walk: walk(&ck, c, r)
         }
-        if let f = plantedFault, let m = f(index, c, r) { ck.fail("planted", m) }
-        return ck.findings
     }
 
     // MARK: create / freeze
@@ -349,19 +448,19 @@ public final class ShadowModel {
     // MARK: element ops
 
     /// Errno (or nil) of the common prefix of update: fd, write permission, F_LOCK, key and value copies.
-    func update(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    func update(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        update(&ck, c, r, on: maps[c.map]!)
+        withModel(c.map) { update(&ck, c, r, on: $0) }
     }
 
     /// The rest of update, on the slot's model (a guaranteed argument: no retain per use).
-    func update(_ ck: inout Check, _ c: Call, _ r: CallResult, on m: MapModel) {
+    func update(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         if c.flags & BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
-        let (keyError, key) = Self.resolveKey(c.key, s)
+        let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return }
-        let vb = Self.resolveValue(c.value, s)
+        let vb = Self.resolveValue(c, s)
         if !vb.ok {
             expect(&ck, [EFAULT], r.errno, "value buffer of \(vb.length) bytes, value needs \(s.valueLen)"); return
         }
@@ -378,6 +477,14 @@ public final class ShadowModel {
             lpmOrHashUpdate(&ck, m, key, key, value, flags, got: got, fullErrno: E2BIG)
             return
         }
+        elemUpdateOther(&ck, m, key, value, flags, got: got)
+    }
+
+    /// elemUpdate for the map types outside the hash family (out of line: the hash path stays small).
+    @inline(never)
+    func elemUpdateOther(_ ck: inout Check, _ m: MapModel, _ key: Bytes, _ value: Bytes, _ flags: UInt64, got: Int32) {
+        let s = m.shape
+        func ctx() -> String { "flags=\(flags)" }
         switch s.type {
         case .array, .percpuArray:
             let idx = Int(key.u32)
@@ -407,7 +514,7 @@ public final class ShadowModel {
     func lpmOrHashUpdate(_ ck: inout Check, _ m: MapModel, _ id: Bytes, _ key: Bytes, _ value: Bytes, _ flags: UInt64,
                          got: Int32, fullErrno: Int32) {
         let slot = m.known.index(forKey: id)
-        let present = slot != nil, unsure = !m.maybe.isEmpty && m.maybe[id] != nil
+        let present = slot.isSome, unsure = !m.maybe.isEmpty && m.maybe.index(forKey: id).isSome
         var allowed = ErrSet()
         let full = !m.shape.isLRU && m.countLow >= m.shape.maxEntries
         let mayBeFull = !m.shape.isLRU && m.countHigh >= m.shape.maxEntries
@@ -436,21 +543,22 @@ public final class ShadowModel {
         }
     }
 
-    func lookup(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    func lookup(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if c.flags & ~BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "lookup flags \(c.flags)"); return }
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        lookup(&ck, c, r, on: maps[c.map]!)
+        withModel(c.map) { lookup(&ck, c, r, on: $0) }
     }
 
     /// The rest of lookup, on the slot's model (a guaranteed argument: no retain per use).
-    func lookup(_ ck: inout Check, _ c: Call, _ r: CallResult, on m: MapModel) {
+    func lookup(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
         if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
         if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
-        let (keyError, key) = Self.resolveKey(c.key, s)
+        let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
-        let ob = Layout.output(c.out, need: s.valueLen)
-        let outOK = ob.length >= s.valueLen && ob != .null && ob != .unmapped
+        let ob = Self.outputBuf(c, need: s.valueLen)
+        let outOK = ob.length >= s.valueLen && ob.isPointer
+        if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
         // What the lookup finds: a value, nothing, or (maybe keys) either.
         var candidates = Candidates()
         var id = key
@@ -498,16 +606,42 @@ public final class ShadowModel {
         }
     }
 
-    func delete(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    /// The hash-family part of lookup: what the general path does with Candidates, for its
+    /// two shapes ([value], or [value, nothing] for a maybe key, or [nothing]) without them.
+    func lookupHash(_ ck: inout Check, _ r: CallResult, _ m: MapModel, _ key: Bytes, _ outLength: Int, _ outOK: Bool) {
+        let s = m.shape
+        // The value the lookup may find (nil: none), and whether it may find nothing.
+        var found = m.known[key]
+        let mayMiss = !found.isSome
+        if mayMiss && !m.maybe.isEmpty { found = m.maybe[key] }
+        var allowed = ErrSet()
+        if found.isSome { allowed.insert(outOK ? 0 : EFAULT) }
+        if mayMiss { allowed.insert(ENOENT) }
+        guard expect(&ck, allowed, r.errno, "key \(Self.hex(key)), out buffer \(outLength) of \(s.valueLen) bytes") else { return }
+        if r.errno == 0 {
+            let got = r.outBytes.prefixBytes(s.valueLen)
+            if found.map({ $0 != got }) ?? true {
+                ck.fail("value", "key \(Self.hex(key)) returned \(Self.hex(got)), model has \((found.map { [$0] } ?? []).map { Self.hex($0) })")
+            }
+            if r.outBytes.count > s.valueLen && r.outBytes[s.valueLen...].contains(where: { $0 != GuardArena.poison }) {
+                ck.fail("value", "kernel wrote past value_size \(s.valueLen) into a \(r.outBytes.count)-byte buffer")
+            }
+            if !m.maybe.isEmpty, let v = m.maybe.removeValue(forKey: key) { m.known[key] = v }
+        } else if r.errno == ENOENT {
+            if !m.maybe.isEmpty { m.maybe[key] = nil }
+        }
+    }
+
+    func delete(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        delete(&ck, c, r, on: maps[c.map]!)
+        withModel(c.map) { delete(&ck, c, r, on: $0) }
     }
 
     /// The rest of delete, on the slot's model (a guaranteed argument: no retain per use).
-    func delete(_ ck: inout Check, _ c: Call, _ r: CallResult, on m: MapModel) {
+    func delete(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
-        let (keyError, key) = Self.resolveKey(c.key, s)
+        let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         if s.isHashFamily { elemDelete(&ck, m, key, got: r.errno); return }
         switch s.type {
@@ -525,7 +659,7 @@ public final class ShadowModel {
 
     func elemDelete(_ ck: inout Check, _ m: MapModel, _ id: Bytes, got: Int32) {
         let slot = m.known.index(forKey: id)
-        let allowed: ErrSet = slot != nil ? [0] : !m.maybe.isEmpty && m.maybe[id] != nil ? [0, ENOENT] : [ENOENT]
+        let allowed: ErrSet = slot.isSome ? [0] : !m.maybe.isEmpty && m.maybe.index(forKey: id).isSome ? [0, ENOENT] : [ENOENT]
         guard expect(&ck, allowed, got, "delete key \(Self.hex(id))") else { return }
         if let i = slot { m.known.remove(at: i) }
         if !m.maybe.isEmpty { m.maybe[id] = nil }
@@ -533,15 +667,15 @@ public final class ShadowModel {
         if got == 0 { m.mutated() }
     }
 
-    func nextKey(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    func nextKey(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!, s = m.shape
         if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
-        let kb = Layout.key(c.key == .auto ? .null : c.key, s)
+        let kb = Layout.key(c.k == .auto ? .null : c.key, s)
         if kb != .null, let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         if s.isQueueLike { expect(&ck, [EINVAL], r.errno, "queue/stack have no keys"); return }
-        let ob = Layout.output(c.out, need: s.keySize)
-        let outOK = ob.length >= s.keySize && ob != .null && ob != .unmapped
+        let ob = Self.outputBuf(c, need: s.keySize)
+        let outOK = ob.length >= s.keySize && ob.isPointer
         let key: Bytes? = kb == .null ? nil : Self.bytes(kb, s.keySize)
         let okErr: Int32 = outOK ? 0 : EFAULT
         if s.isArray {
@@ -555,10 +689,10 @@ public final class ShadowModel {
         }
         let all = Set(m.known.keys).union(m.maybe.keys)
         let ids: Bytes? = key.map { s.isLPM ? m.lpmIdentity($0) : $0 }
-        let present = ids.map { m.known[$0] != nil || m.maybe[$0] != nil } ?? false
+        let present = ids.map { m.known[$0].isSome || m.maybe[$0].isSome } ?? false
         var allowed = ErrSet()
         if m.known.isEmpty || present { allowed.insert(ENOENT) }
-        let onlyItself = all.count == 1 && present && m.known[ids!] != nil
+        let onlyItself = all.count == 1 && present && m.known[ids!].isSome
         if !all.isEmpty && !onlyItself { allowed.insert(okErr) }
         guard expect(&ck, allowed, r.errno, "next_key after \(key.map { Self.hex($0) } ?? "NULL") with \(all.count) entries") else { return }
         if r.errno == 0 {
@@ -569,7 +703,7 @@ public final class ShadowModel {
         }
     }
 
-    func lookupAndDelete(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+    func lookupAndDelete(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if c.flags & ~BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "flags \(c.flags)"); return }
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!, s = m.shape
@@ -577,8 +711,8 @@ public final class ShadowModel {
         if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "flags on \(s.isQueueLike ? "queue/stack" : "map without spin lock")"); return }
         let kb = Layout.key(c.key, s)
         if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
-        let ob = Layout.output(c.out, need: s.valueLen)
-        let outOK = ob.length >= s.valueLen && ob != .null && ob != .unmapped
+        let ob = Self.outputBuf(c, need: s.valueLen)
+        let outOK = ob.length >= s.valueLen && ob.isPointer
         let okErr: Int32 = outOK ? 0 : EFAULT
         if s.isQueueLike {
             let v = s.type == .queue ? m.deque.first : m.deque.last
@@ -593,7 +727,7 @@ public final class ShadowModel {
         }
         if !s.isHashFamily { expect(&ck, [ENOTSUPP_], r.errno, "\(ProgramText.typeName(s.type)) has no lookup_and_delete"); return }
         let key = Self.bytes(kb, s.keySize)
-        let allowed: ErrSet = m.known[key] != nil ? [okErr] : m.maybe[key] != nil ? [okErr, ENOENT] : [ENOENT]
+        let allowed: ErrSet = m.known[key].isSome ? [okErr] : m.maybe[key].isSome ? [okErr, ENOENT] : [ENOENT]
         guard expect(&ck, allowed, r.errno, "key \(Self.hex(key))") else { return }
         if r.errno == 0, let want = m.known[key] ?? m.maybe[key], r.outBytes.prefixBytes(s.valueLen) != want {
             ck.fail("value", "lookup_and_delete returned \(Self.hex(r.out)), want \(Self.hex(want))")
@@ -711,7 +845,7 @@ public final class ShadowModel {
             // Only keys the model still knows: an LRU eviction since the walk began (even by an
             // update that failed, as the kernel pops a free node before it checks the flags)
             // moved the others to maybe.
-            let missing = start.known.subtracting(seen).filter { m.known[$0] != nil }
+            let missing = start.known.subtracting(seen).filter { m.known[$0].isSome }
             if !missing.isEmpty { ck.fail("batch", "batch walk ended without \(missing.count) key(s), e.g. \(Self.hex(missing.first!))") }
             if del { for k in start.maybe.subtracting(seen) { m.maybe[k] = nil } }
             m.walkSeen = nil; m.walkStart = nil
@@ -789,8 +923,8 @@ public final class ShadowModel {
                     if MapModel.plen(key) > m.maxPrefix { err = EINVAL; break }
                     id = m.lpmIdentity(key)
                 }
-                if m.known[id] == nil && m.maybe[id] == nil { err = ENOENT; break }
-                if m.maybe[id] != nil { ambiguous = true }
+                if !m.known[id].isSome && !m.maybe[id].isSome { err = ENOENT; break }
+                if m.maybe[id].isSome { ambiguous = true }
                 m.known[id] = nil; m.maybe[id] = nil; m.lpmKey[id] = nil
                 m.mutated()
             }
@@ -832,7 +966,7 @@ public final class ShadowModel {
             if !upd && r.errno == ENOENT && Int(r.count) < Int(c.count) {
                 let key = Bytes(int: Layout.batchKey(c, Int(r.count)), count: s.keySize)
                 let id = s.isLPM ? m.lpmIdentity(key) : key
-                if m.known[id] != nil { ck.fail("batch", "delete_batch stopped with ENOENT at key \(Self.hex(key)), which the map holds") }
+                if m.known[id].isSome { ck.fail("batch", "delete_batch stopped with ENOENT at key \(Self.hex(key)), which the map holds") }
                 m.maybe[id] = nil
             }
             m.mutated()
@@ -852,11 +986,11 @@ public final class ShadowModel {
         if s.isLPM {
             if MapModel.plen(key) > m.maxPrefix { return [EINVAL] }
             let id = m.lpmIdentity(key)
-            return m.known[id] != nil ? [0] : (m.known.count >= s.maxEntries ? [ENOSPC] : [0])
+            return m.known[id].isSome ? [0] : (m.known.count >= s.maxEntries ? [ENOSPC] : [0])
         }
-        if s.isLRU { return m.countHigh >= m.lruCapacity && m.known[key] == nil ? [0] : [0] }
-        if m.known[key] != nil { return [0] }
-        if m.countLow >= s.maxEntries { return m.maybe[key] != nil ? [0, E2BIG] : [E2BIG] }
+        if s.isLRU { return m.countHigh >= m.lruCapacity && !m.known[key].isSome ? [0] : [0] }
+        if m.known[key].isSome { return [0] }
+        if m.countLow >= s.maxEntries { return m.maybe[key].isSome ? [0, E2BIG] : [E2BIG] }
         if m.countHigh >= s.maxEntries { return [0, E2BIG] }
         return [0]
     }
@@ -904,6 +1038,16 @@ public final class ShadowModel {
     }
 }
 
+extension Optional {
+    /// `self != nil` by pattern: for an Equatable wrapped type (Bytes, Set, Dictionary.Index)
+    /// `!= nil` went through Optional's `==`, which builds a tuple of optionals and destroys it
+    /// through generic value witnesses, several times per call on the hot path.
+    @inline(__always) var isSome: Bool {
+        if case .some = self { return true }
+        return false
+    }
+}
+
 /// errno names for messages (StressCore has the full table; this avoids a dependency cycle in tests).
 enum ErrnoNames {
     static func name(_ e: Int32) -> String {
@@ -916,29 +1060,38 @@ enum ErrnoNames {
 
 /// What a lookup may find (up to three answers: a value or nothing), without an array.
 struct Candidates {
-    private var c0: Bytes?? = nil, c1: Bytes?? = nil, c2: Bytes?? = nil
+    private var v0 = Bytes(), v1 = Bytes(), v2 = Bytes()
+    /// Bit i set: answer i is a value (v_i); clear: nothing.
+    private var isValue: UInt8 = 0
     private(set) var count = 0
 
     @inline(__always)
     mutating func append(_ x: Bytes?) {
-        switch count {
-        case 0: c0 = .some(x)
-        case 1: c1 = .some(x)
-        case 2: c2 = .some(x)
-        default: preconditionFailure("more than three lookup candidates")
+        if let x {
+            switch count {
+            case 0: v0 = x
+            case 1: v1 = x
+            case 2: v2 = x
+            default: preconditionFailure("more than three lookup candidates")
+            }
+            isValue |= 1 << UInt8(count)
+        } else if count > 2 {
+            preconditionFailure("more than three lookup candidates")
         }
         count += 1
     }
 
     @inline(__always)
     subscript(i: Int) -> Bytes? {
+        guard isValue & (1 << UInt8(i)) != 0 else { return nil }
         switch i {
-        case 0: return c0!
-        case 1: return c1!
-        default: return c2!
+        case 0: return v0
+        case 1: return v1
+        default: return v2
         }
     }
 
+    @inline(__always)
     func contains(_ v: Bytes) -> Bool {
         for i in 0..<count where self[i] == v { return true }
         return false
