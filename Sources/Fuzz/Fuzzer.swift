@@ -73,8 +73,9 @@ public final class Fuzzer {
     public let model: ShadowModel
     public var generator: Generator
     public let corpus: Corpus
-    /// Called around every call (the scenario wraps it in the flight recorder).
-    public var around: ((Call, () -> CallResult) -> CallResult)?
+    /// Called around every call with its op and map slot (the scenario wraps the call in the
+    /// flight recorder).
+    public var around: ((CallOp, Int, () -> CallResult) -> CallResult)?
     /// Called with each program before it runs (the scenario keeps it as "in flight").
     public var willExecute: ((Program) -> Void)?
     public private(set) var executions = 0
@@ -119,25 +120,27 @@ public final class Fuzzer {
         // signatures many times, and a set insert hashes and probes on every call.
         filterGeneration &+= 1
         let gen = filterGeneration
-        // Without the flight recorder wrapper or a planted fault (both take the whole Call),
-        // element ops go straight to runElem / checkElem.
-        let direct = around == nil && model.plantedFault == nil
+        // Without a planted fault (it takes the whole Call), element ops go straight to
+        // runElem / checkElem.
+        let direct = model.plantedFault == nil
         p.calls.withUnsafeBufferPointer { calls in
             sigFilter.withUnsafeMutableBufferPointer { filter in
+            @inline(__always) func record(_ sig: SignatureKey) {
+                let slot = Int(truncatingIfNeeded: (sig.wordA &* 0x9E37_79B9_7F4A_7C15 ^ sig.wordB &* 0xD6E8_FEB8_6659_FD93) >> 58) * 3
+                if filter[slot] != sig.wordA || filter[slot + 1] != sig.wordB || filter[slot + 2] != gen {
+                    rep.signatureKeys.insert(sig)
+                    filter[slot] = sig.wordA; filter[slot + 1] = sig.wordB; filter[slot + 2] = gen
+                }
+            }
             for i in calls.indices {
                 if direct && ElemCall.isElem(calls[i].op) {
                     // Element ops (nearly every call): their arguments read in place, no copy of
                     // the whole Call; the same executor and model code as run(_:) and check.
                     let c = ElemCall(calls.baseAddress! + i)
-                    let r = executor.runElem(c)
+                    let r = around.map { $0(c.op, c.map) { executor.runElem(c) } } ?? executor.runElem(c)
                     let shape = executor.shape(ofSlot: c.map)
-                    let sig = SignatureKey(op: c.op, type: shape?.type.rawValue ?? UInt32.max, errno: r.errno,
-                                           outcome: c.op == .update ? Int32(truncatingIfNeeded: min(c.flags, 0xFFFF)) : 0, fd: c.fd)
-                    let slot = Int(truncatingIfNeeded: (sig.wordA &* 0x9E37_79B9_7F4A_7C15 ^ sig.wordB &* 0xD6E8_FEB8_6659_FD93) >> 58) * 3
-                    if filter[slot] != sig.wordA || filter[slot + 1] != sig.wordB || filter[slot + 2] != gen {
-                        rep.signatureKeys.insert(sig)
-                        filter[slot] = sig.wordA; filter[slot + 1] = sig.wordB; filter[slot + 2] = gen
-                    }
+                    record(SignatureKey(op: c.op, type: shape?.type.rawValue ?? UInt32.max, errno: r.errno,
+                                        outcome: c.op == .update ? Int32(truncatingIfNeeded: min(c.flags, 0xFFFF)) : 0, fd: c.fd))
                     if all { rep.results.append(r) }
                     rep.calls += 1
                     let f = model.checkElem(i, c, r).findings
@@ -149,14 +152,9 @@ public final class Fuzzer {
                 }
                 // One copy of the call per iteration (each calls[i] use would copy it again).
                 let c = calls[i]
-                let r = around.map { $0(c) { executor.run(c) } } ?? executor.run(c)
+                let r = around.map { $0(c.op, c.map) { executor.run(c) } } ?? executor.run(c)
                 let shape = executor.shape(ofSlot: c.map)
-                let sig = Self.signature(c, r, shape)
-                let slot = Int(truncatingIfNeeded: (sig.wordA &* 0x9E37_79B9_7F4A_7C15 ^ sig.wordB &* 0xD6E8_FEB8_6659_FD93) >> 58) * 3
-                if filter[slot] != sig.wordA || filter[slot + 1] != sig.wordB || filter[slot + 2] != gen {
-                    rep.signatureKeys.insert(sig)
-                    filter[slot] = sig.wordA; filter[slot + 1] = sig.wordB; filter[slot + 2] = gen
-                }
+                record(Self.signature(c, r, shape))
                 if all { rep.results.append(r) }
                 rep.calls += 1
                 let f = model.check(i, c, r, shape: shape)

@@ -154,9 +154,9 @@ public final class MapFuzz: Scenario {
         }
         defer { lock.lock(); inflight[me] = nil; lock.unlock() }
         let hangAt = thread.index == 0 && worker.slotIndex == 0 && worker.spec.generation == 0 ? testHangAt : 0
-        f.around = { c, body in
+        f.around = { op, map, body in
             index += 1
-            return (try? thread.op(Self.opKind(c.op), UInt64(c.map), index) {
+            return (try? thread.op(Self.opKind(op), UInt64(map), index) {
                 if index == hangAt { _ = fixture_block_in_pipe_read(30) }
                 return body()
             }) ?? CallResult()
