@@ -445,11 +445,21 @@ public final class Executor {
         }
     }
 
-    /// Runs one element op (update, lookup, lookup_and_delete, delete, next_key): the hot
-    /// path, kept apart from run(_:) so that its frame stays small. The result is built once
-    /// at the end (broken canaries, rare, are collected as bits first).
-    @inline(__always)
+    /// Runs one element op (update, lookup, lookup_and_delete, delete, next_key) and returns
+    /// its result.
     func runElem(_ c: ElemCall) -> CallResult {
+        var r = CallResult()
+        runElem(c, into: &r)
+        return r
+    }
+
+    /// Runs one element op (update, lookup, lookup_and_delete, delete, next_key): the hot
+    /// path, kept apart from run(_:) so that its frame stays small. Its result is written
+    /// into `r` field by field (every field set): the fuzzer loop reuses one CallResult, where
+    /// returning a fresh one copied and destroyed a temporary on every call (broken canaries,
+    /// rare, are collected as bits first).
+    @inline(__always)
+    func runElem(_ c: ElemCall, into r: inout CallResult) {
         let s = shape(c.map)
         let fd = self.fd(c.fd, c.map)
         var errno: Int32 = 0
@@ -484,18 +494,18 @@ public final class Executor {
         default:
             preconditionFailure("runElem: \(c.op) is not an element op")
         }
-        // Built straight into the return slot: a `var r` mutated on the rare path cost two
-        // copies of the result per call.
-        if broken != 0 { return Self.brokenResult(errno, out, broken, second: c.op == .nextKey ? "next_key" : "value") }
-        return CallResult(errno: errno, outBytes: consume out)
+        r.errno = errno
+        r.outBytes = consume out
+        r.count = 0
+        r.walkEnd = 0
+        if r.more.isSome { r.more = nil }
+        if broken != 0 { Self.addBroken(&r, broken, second: c.op == .nextKey ? "next_key" : "value") }
     }
 
     @inline(never)
-    static func brokenResult(_ errno: Int32, _ out: Bytes, _ broken: Int, second: String) -> CallResult {
-        var r = CallResult(errno: errno, outBytes: out)
+    static func addBroken(_ r: inout CallResult, _ broken: Int, second: String) {
         if broken & 1 != 0 { r.mutableMore.brokenCanaries.append("key") }
         if broken & 2 != 0 { r.mutableMore.brokenCanaries.append(second) }
-        return r
     }
 
     @inline(__always) func err(_ rc: Int32) -> Int32 { rc < 0 ? -rc : 0 }

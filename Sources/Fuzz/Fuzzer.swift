@@ -132,20 +132,25 @@ public final class Fuzzer {
                     filter[slot] = sig.wordA; filter[slot + 1] = sig.wordB; filter[slot + 2] = gen
                 }
             }
+            // One result and one Check for every element op (each call overwrites them): a
+            // fresh result and finding list per call were built and destroyed every time.
+            var r = CallResult()
+            var ck = ShadowModel.Check(index: 0, op: .lookup)
             for i in calls.indices {
                 if direct && ElemCall.isElem(calls[i].op) {
                     // Element ops (nearly every call): their arguments read in place, no copy of
                     // the whole Call; the same executor and model code as run(_:) and check.
                     let c = ElemCall(calls.baseAddress! + i)
-                    let r = around.map { $0(c.op, c.map) { executor.runElem(c) } } ?? executor.runElem(c)
+                    if let around { r = around(c.op, c.map) { executor.runElem(c) } } else { executor.runElem(c, into: &r) }
                     let shape = executor.shape(ofSlot: c.map)
                     record(SignatureKey(op: c.op, type: shape?.type.rawValue ?? UInt32.max, errno: r.errno,
                                         outcome: c.op == .update ? Int32(truncatingIfNeeded: min(c.flags, 0xFFFF)) : 0, fd: c.fd))
                     if all { rep.results.append(r) }
                     rep.calls += 1
-                    let f = model.checkElem(i, c, r).findings
-                    if !f.isEmpty {
-                        rep.findings += f
+                    model.checkElem(i, c, r, into: &ck)
+                    if !ck.findings.isEmpty {
+                        rep.findings += ck.findings
+                        ck.findings = []
                         if !all { break }
                     }
                     continue

@@ -151,8 +151,8 @@ public final class ShadowModel {
 
     struct Check {
         var findings: [OracleFinding] = []
-        let index: Int
-        let op: CallOp
+        var index: Int
+        var op: CallOp
         @inline(never)
         mutating func fail(_ kind: String, _ m: String) {
             findings.append(OracleFinding(call: index, op: op, kind: kind, message: m))
@@ -320,6 +320,16 @@ public final class ShadowModel {
     /// path calls this directly when no fault is planted).
     func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult) -> Check {
         var ck = Check(index: index, op: c.op)
+        checkElem(index, c, r, into: &ck)
+        return ck
+    }
+
+    /// checkElem into a Check the caller reuses (its findings empty on entry): the fuzzer's
+    /// loop keeps one, where a fresh Check per call built and destroyed its finding list.
+    @inline(__always)
+    func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult, into ck: inout Check) {
+        ck.index = index
+        ck.op = c.op
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         switch c.op {
         case .update: update(&ck, c, r)
@@ -329,7 +339,6 @@ public final class ShadowModel {
         case .lookupAndDelete: lookupAndDelete(&ck, c, r)
         default: preconditionFailure("checkElem: \(c.op) is not an element op")
         }
-        return ck
     }
 
     @inline(never)
