@@ -11,6 +11,9 @@ struct Bytes: Hashable, RandomAccessCollection, ExpressibleByArrayLiteral, Custo
 
     @inline(__always) init() {}
 
+    /// Inline bytes from their words (BytesDict): count <= 16, bytes past count zero.
+    @inline(__always) init(inlineLo: UInt64, hi: UInt64, count: Int) { lo = inlineLo; self.hi = hi; n = count }
+
     init(_ a: [UInt8]) {
         if a.count > Bytes.inlineMax { n = a.count; heap = a; return }
         self = a.withUnsafeBytes { Bytes(copying: $0) }

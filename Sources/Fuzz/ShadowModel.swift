@@ -23,8 +23,8 @@ public struct OracleFinding: Equatable, Sendable, CustomStringConvertible {
 /// present with its value or absent, and the next observation settles it.
 final class MapModel {
     let shape: MapShape
-    var known: [Bytes: Bytes] = [:]
-    var maybe: [Bytes: Bytes] = [:]
+    var known = BytesDict()
+    var maybe = BytesDict()
     /// Array values written so far (others are zero).
     var arr: [Int: Bytes] = [:]
     /// Queue/stack contents, oldest first.
@@ -522,8 +522,7 @@ public final class ShadowModel {
 
     func lpmOrHashUpdate(_ ck: inout Check, _ m: MapModel, _ id: Bytes, _ key: Bytes, _ value: Bytes, _ flags: UInt64,
                          got: Int32, fullErrno: Int32) {
-        let slot = m.known.index(forKey: id)
-        let present = slot.isSome, unsure = !m.maybe.isEmpty && m.maybe.index(forKey: id).isSome
+        let present = m.known.contains(id), unsure = !m.maybe.isEmpty && m.maybe.contains(id)
         var allowed = ErrSet()
         let full = !m.shape.isLRU && m.countLow >= m.shape.maxEntries
         let mayBeFull = !m.shape.isLRU && m.countHigh >= m.shape.maxEntries
@@ -541,7 +540,7 @@ public final class ShadowModel {
         switch got {
         case 0:
             if unsure { m.maybe[id] = nil }
-            if let i = slot { m.known.values[i] = value } else { m.known[id] = value }
+            m.known[id] = value
             if m.shape.isLPM { m.lpmKey[id] = key }
             m.mutated()
         case EEXIST:
@@ -667,10 +666,10 @@ public final class ShadowModel {
     }
 
     func elemDelete(_ ck: inout Check, _ m: MapModel, _ id: Bytes, got: Int32) {
-        let slot = m.known.index(forKey: id)
-        let allowed: ErrSet = slot.isSome ? [0] : !m.maybe.isEmpty && m.maybe.index(forKey: id).isSome ? [0, ENOENT] : [ENOENT]
+        let present = m.known.contains(id)
+        let allowed: ErrSet = present ? [0] : !m.maybe.isEmpty && m.maybe.contains(id) ? [0, ENOENT] : [ENOENT]
         guard expect(&ck, allowed, got, "delete key \(Self.hex(id))") else { return }
-        if let i = slot { m.known.remove(at: i) }
+        if present { m.known[id] = nil }
         if !m.maybe.isEmpty { m.maybe[id] = nil }
         if !m.lpmKey.isEmpty { m.lpmKey[id] = nil }
         if got == 0 { m.mutated() }
