@@ -62,6 +62,14 @@ struct Bytes: Hashable, RandomAccessCollection, ExpressibleByArrayLiteral, Custo
         if c > 8 { let w = g.next(); hi = c >= 16 ? w : w & ((1 << UInt64((c - 8) * 8)) - 1) }
     }
 
+    /// self = b, without the release of self's (nil) array when neither holds one: the
+    /// executor overwrites one reused result per call.
+    @inline(__always)
+    mutating func assign(_ b: Bytes) {
+        if heap.isSome || b.heap.isSome { self = b; return }
+        lo = b.lo; hi = b.hi; n = b.n
+    }
+
     @inline(__always) private mutating func setInline(_ i: Int, _ b: UInt8) {
         if i < 8 { lo |= UInt64(b) << UInt64(8 * i) } else { hi |= UInt64(b) << UInt64(8 * (i - 8)) }
     }

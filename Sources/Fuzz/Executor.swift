@@ -495,7 +495,7 @@ public final class Executor {
             preconditionFailure("runElem: \(c.op) is not an element op")
         }
         r.errno = errno
-        r.outBytes = consume out
+        r.outBytes.assign(out)
         r.count = 0
         r.walkEnd = 0
         if r.more.isSome { r.more = nil }
