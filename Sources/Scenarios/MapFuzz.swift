@@ -20,7 +20,7 @@ public final class MapFuzz: Scenario {
             ParameterSpec("corpus", .string, default: .string(""), help: "corpus directory: seeds read, new programs written"),
             ParameterSpec("state_dir", .string, default: .string(""), help: "where reproducers and per-worker stats go"),
             ParameterSpec("shared_every", .int, default: .int(8), help: "programs between two rounds on the shared maps"),
-            ParameterSpec("census_every", .int, default: .int(4), help: "shared rounds of each worker's first thread between two censuses (0: none)"),
+            ParameterSpec("census_period", .duration, default: .duration(1), help: "time between two censuses by each worker's first thread (0: none); a census holds every writer off for ~2 ms"),
         ],
         checks: [
             CheckSpec("oracle-agrees", "every call of every program matches the shadow model (errno, data, no write outside the buffers)"),
@@ -38,7 +38,7 @@ public final class MapFuzz: Scenario {
     let corpusDir: String?
     let stateDir: String?
     let sharedEvery: Int
-    let censusEvery: Int
+    let censusPeriod: Double
     private let lock = NSLock()
     private var executions = 0
     private var calls = 0
@@ -48,6 +48,10 @@ public final class MapFuzz: Scenario {
     private var censuses = 0
     private var censusBusy = 0
     private var roundsBusy = 0
+    /// Censuses that found a BPF_F_NO_PREALLOC map over max_entries (within the racing-insert
+    /// bound: data, not a finding), and by how much at most.
+    private var overMax = 0
+    private var overMaxBy = 0
     /// The program each fuzz thread is running (thread index -> program, start), for stopping().
     private var inflight: [Int: (program: Program, startNs: UInt64, firstIndex: UInt64, thread: ThreadContext)] = [:]
     private let worker: WorkerContext
@@ -64,7 +68,7 @@ public final class MapFuzz: Scenario {
         corpusDir = c.isEmpty ? nil : c
         stateDir = s.isEmpty ? nil : s
         sharedEvery = max(1, worker.params.int("shared_every"))
-        censusEvery = max(0, worker.params.int("census_every"))
+        censusPeriod = max(0, worker.params.double("census_period"))
         let token = SharedMapSet.token(scenario: Self.descriptor.name)
         let specs = [
             MapSpec(type: .hash, keySize: 4, valueSize: UInt32(SharedValue.size), maxEntries: UInt32(Self.sharedMax),
@@ -84,7 +88,8 @@ public final class MapFuzz: Scenario {
         lock.lock()
         let sigs = signatures.sorted()
         let counts = [("executions", executions), ("calls", calls), ("corpus_added", added), ("torn_tolerated", torn),
-                      ("censuses", censuses), ("census_lock_busy", censusBusy), ("shared_rounds_lock_busy", roundsBusy)]
+                      ("censuses", censuses), ("census_lock_busy", censusBusy), ("shared_rounds_lock_busy", roundsBusy),
+                      ("census_over_max", overMax), ("census_over_max_by", overMaxBy)]
         lock.unlock()
         // Written by hand: this runs after TERM, inside the stop grace period, and
         // JSONSerialization of ~2,000 strings took seconds on a loaded machine. Signatures are
@@ -162,12 +167,13 @@ public final class MapFuzz: Scenario {
             }) ?? CallResult()
         }
         for p in corpus.programs.prefix(64) where thread.keepRunning { corpus.learn(f.execute(p)) }
-        var n = 0, rounds = 0
+        var n = 0
+        var nextCensus = Self.monotonicNs() + UInt64(censusPeriod * 1e9)
         var rng = SplitMix64(seed: seed, stream: 0x5A)
         var seq: UInt64 = 0
         let censusLock = CensusLock(telemetryFD: thread.worker.spec.telemetryFD)
-        if censusLock == nil || censusEvery == 0 {
-            thread.worker.skipCheck("shared-census", reason: censusLock == nil ? "cannot reopen the telemetry memfd for the census lock: errno \(errno)" : "census_every is 0")
+        if censusLock == nil || censusPeriod == 0 {
+            thread.worker.skipCheck("shared-census", reason: censusLock == nil ? "cannot reopen the telemetry memfd for the census lock: errno \(errno)" : "census_period is 0")
         }
         while thread.keepRunning {
             let (p, rep) = f.step()
@@ -188,10 +194,10 @@ public final class MapFuzz: Scenario {
                 }
                 defer { censusLock?.release() }
                 try sharedRound(thread, &rng, &seq)
-                rounds += 1
-                if let censusLock, thread.index == 0, censusEvery > 0, rounds % censusEvery == 0 {
+                if let censusLock, thread.index == 0, censusPeriod > 0, Self.monotonicNs() >= nextCensus {
                     censusLock.release()
                     try census(thread, censusLock)
+                    nextCensus = Self.monotonicNs() + UInt64(censusPeriod * 1e9)
                 }
             }
         }
@@ -252,8 +258,13 @@ public final class MapFuzz: Scenario {
                 problems.append("census: batch lookup of the whole map failed: \(ErrnoName.name(errno))")
             }
             let name = map.spec?.name ?? "fd \(map.fd)"
-            problems += checkSharedCensus(walk: walk, batch: batch, maxEntries: Self.sharedMax, universe: Self.sharedMax * 2)
+            let noPrealloc = (map.spec?.flags ?? 0) & BPFMapFlags.noPrealloc != 0
+            problems += checkSharedCensus(walk: walk, batch: batch, maxEntries: Self.sharedMax, universe: Self.sharedMax * 2,
+                                          overshoot: noPrealloc ? Probes.possibleCPUs() - 1 : 0)
                 .map { "\(name): \($0)" }
+            if walk.count > Self.sharedMax {
+                self.lock.lock(); overMax += 1; overMaxBy = max(overMaxBy, walk.count - Self.sharedMax); self.lock.unlock()
+            }
         }
         self.lock.lock(); censuses += 1; self.lock.unlock()
         if problems.isEmpty { thread.pass("shared-census") } else {
