@@ -28,7 +28,7 @@ public final class MapFuzz: Scenario {
             CheckSpec("shared-batch-unique", "a batch lookup on a shared map holds each key once, only keys some worker writes"),
             CheckSpec("shared-census", "with every writer held off, each shared map holds at most max_entries keys, each once and intact, and a batch lookup returns exactly what get_next_key walks"),
         ],
-        ownedNames: ["bpfs_fuzz"])
+        ownedNames: ["bpfs_fuzz"], keepsInFlightState: true)
 
     static let sharedMax = 256
     /// Shared maps: (map, strict). Prealloc maps reuse an element at once after a delete, so a
@@ -55,15 +55,19 @@ public final class MapFuzz: Scenario {
     /// The program each fuzz thread is running (thread index -> program, start), for stopping().
     private var inflight: [Int: (program: Program, startNs: UInt64, firstIndex: UInt64, thread: ThreadContext)] = [:]
     private let worker: WorkerContext
-    /// Test-only (BPFSTRESS_TEST_SCENARIOS=1 and BPFSTRESS_TEST_FUZZ_HANG_AT=N): the first
-    /// thread of the first worker blocks in a pipe read inside its N-th fuzz call, so tests
-    /// can check that a hang carries the program in flight.
+    /// Test-only (BPFSTRESS_TEST_SCENARIOS=1 and BPFSTRESS_TEST_FUZZ_HANG_AT=N, or
+    /// ..._CRASH_AT=N): the first thread of the first worker blocks in a pipe read (or dies by
+    /// SIGSEGV in a memcpy past a guard page) inside its N-th fuzz call, so tests can check
+    /// that the finding carries the program in flight.
     private let testHangAt: UInt64
+    private let testCrashAt: UInt64
 
     public init(worker: WorkerContext) throws {
         self.worker = worker
         let env = ProcessInfo.processInfo.environment
-        testHangAt = env["BPFSTRESS_TEST_SCENARIOS"] == "1" ? UInt64(env["BPFSTRESS_TEST_FUZZ_HANG_AT"] ?? "") ?? 0 : 0
+        let tests = env["BPFSTRESS_TEST_SCENARIOS"] == "1"
+        testHangAt = tests ? UInt64(env["BPFSTRESS_TEST_FUZZ_HANG_AT"] ?? "") ?? 0 : 0
+        testCrashAt = tests ? UInt64(env["BPFSTRESS_TEST_FUZZ_CRASH_AT"] ?? "") ?? 0 : 0
         let c = worker.params.string("corpus"), s = worker.params.string("state_dir")
         corpusDir = c.isEmpty ? nil : c
         stateDir = s.isEmpty ? nil : s
@@ -158,11 +162,13 @@ public final class MapFuzz: Scenario {
             lock.lock(); inflight[me] = (p, Self.monotonicNs(), index + 1, thread); lock.unlock()
         }
         defer { lock.lock(); inflight[me] = nil; lock.unlock() }
-        let hangAt = thread.index == 0 && worker.slotIndex == 0 && worker.spec.generation == 0 ? testHangAt : 0
+        let first = thread.index == 0 && worker.slotIndex == 0 && worker.spec.generation == 0
+        let hangAt = first ? testHangAt : 0, crashAt = first ? testCrashAt : 0
         f.around = { op, map, body in
             index += 1
             return (try? thread.op(Self.opKind(op), UInt64(map), index) {
                 if index == hangAt { _ = fixture_block_in_pipe_read(30) }
+                if index == crashAt { fixture_overrun_guard_page() }
                 return body()
             }) ?? CallResult()
         }

@@ -59,12 +59,17 @@ public struct ScenarioDescriptor: Sendable {
     public let ownedNames: [String]
     /// Registered only when BPFSTRESS_TEST_SCENARIOS=1 (fixtures for the harness's own tests).
     public let testOnly: Bool
+    /// Writes in-flight state on stop (Scenario.stopping): the crash path then gives the
+    /// worker's main thread a moment to write it before the crashing thread is released.
+    public let keepsInFlightState: Bool
 
     public init(name: String, shortName: String, summary: String, bugClass: String = "",
                 requirements: [Requirement], parameters: [ParameterSpec] = [], checks: [CheckSpec],
-                objects: [String] = [], ownedNames: [String] = [], testOnly: Bool = false) {
+                objects: [String] = [], ownedNames: [String] = [], testOnly: Bool = false,
+                keepsInFlightState: Bool = false) {
         self.name = name; self.shortName = shortName; self.summary = summary; self.bugClass = bugClass
         self.requirements = requirements; self.parameters = parameters; self.testOnly = testOnly
+        self.keepsInFlightState = keepsInFlightState
         self.objects = objects
         self.ownedNames = ownedNames
         self.checks = CheckSpec.framework + checks

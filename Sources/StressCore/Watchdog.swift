@@ -117,6 +117,23 @@ extension Coordinator {
     }
 
     /// Reads crash records from the workers' handlers; captures, then releases the worker to die.
+    /// The crashing thread waits in its handler; TERM the worker so that its main thread
+    /// writes what its threads were running (Scenario.stopping, 0.5 s after the stop request),
+    /// and wait for that file for at most 1 s before the handler is released.
+    func awaitInFlightState(_ w: WorkerProcess) {
+        guard let dir = stateDir else { return }
+        kill(w.pid, SIGTERM)
+        let prefix = "inflight-s\(w.slot)-\(w.pid)-"
+        let until = bpfs_now_ns() + 1_000_000_000
+        while bpfs_now_ns() < until {
+            if let files = try? FileManager.default.contentsOfDirectory(atPath: dir), files.contains(where: { $0.hasPrefix(prefix) }) {
+                usleep(50_000)  // the other threads' files, written in the same pass
+                return
+            }
+            usleep(20_000)
+        }
+    }
+
     func checkCrashes() {
         for w in liveWorkers {
             var buf = [UInt8](repeating: 0, count: 512)
@@ -145,6 +162,7 @@ extension Coordinator {
                                scenario: s.descriptor.name, check: "worker-survives", worker: w.slot, op: op?.name,
                                dump: dump))
             w.deathExplained = "crash captured: \(culprit)"
+            if s.descriptor.keepsInFlightState { awaitInFlightState(w) }
             var one: UInt8 = 1
             _ = send(w.crashFD, &one, 1, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
         }

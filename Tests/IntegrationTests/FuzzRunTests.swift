@@ -45,35 +45,50 @@ final class FuzzRunTests: XCTestCase {
     /// a hang finding whose dump carries the program in flight, written by the worker's main
     /// thread on TERM, with the call that hung named.
     func testHungFuzzCallCarriesTheProgramInFlight() throws {
-        try XCTSkipUnless(getuid() == 0, "needs root")
-        let dir = Harness.tempDir("fuzz-hang")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let kinds = ["map_update", "map_lookup", "map_delete", "map_create", "map_get_next_key", "map_lookup_batch",
                      "map_update_batch", "map_delete_batch", "map_lookup_and_delete", "map_lookup_and_delete_batch", "map_freeze"]
-        let yaml = "name: fuzz-hang\nduration: 6s\nworkers: 1\nthreads: 2\ndeadlines:\n" +
-            kinds.map { "  \($0): 2s\n" }.joined() + "scenarios:\n  - name: map-fuzz\n"
+        try assertFindingCarriesProgram(hook: "BPFSTRESS_TEST_FUZZ_HANG_AT",
+                                        deadlines: "deadlines:\n" + kinds.map { "  \($0): 2s\n" }.joined(),
+                                        title: "hang in fixture_block_in_pipe_read in map-fuzz",
+                                        death: "killed by SIGKILL (watchdog: hang in fixture_block_in_pipe_read)")
+    }
+
+    /// The same for a fuzz call that dies by SIGSEGV (a test-only memcpy past a guard page):
+    /// the crashing thread waits in its handler while the main thread writes the program.
+    func testCrashedFuzzCallCarriesTheProgramInFlight() throws {
+        try assertFindingCarriesProgram(hook: "BPFSTRESS_TEST_FUZZ_CRASH_AT", deadlines: "",
+                                        title: "SIGSEGV in memcpy from fixture_overrun_guard_page in map-fuzz",
+                                        death: "killed by SIGSEGV (crash captured: SIGSEGV in memcpy from fixture_overrun_guard_page)")
+    }
+
+    func assertFindingCarriesProgram(hook: String, deadlines: String, title: String, death: String,
+                                     file: StaticString = #filePath, line: UInt = #line) throws {
+        try XCTSkipUnless(getuid() == 0, "needs root")
+        let dir = Harness.tempDir("fuzz-inflight")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let yaml = "name: fuzz-inflight\nduration: 6s\nworkers: 1\nthreads: 2\n" + deadlines + "scenarios:\n  - name: map-fuzz\n"
         let c = try Harness.campaign(yaml, in: dir)
         let r = try Harness.run(["run", c, "--seed", "4", "--report-dir", dir, "--quiet"],
-                                env: ["BPFSTRESS_TEST_SCENARIOS": "1", "BPFSTRESS_TEST_FUZZ_HANG_AT": "300"])
-        XCTAssertEqual(r.status, 1, r.stderr)
+                                env: ["BPFSTRESS_TEST_SCENARIOS": "1", hook: "300"])
+        XCTAssertEqual(r.status, 1, r.stderr, file: file, line: line)
         let summary = try Harness.json(dir + "/latest/summary.json")
         let buckets = summary["buckets"] as! [[String: Any]]
-        XCTAssertEqual(buckets.map { $0["title"] as? String }, ["hang in fixture_block_in_pipe_read in map-fuzz"])
-        let dump = (buckets[0]["dumps"] as! [String])[0]
+        XCTAssertEqual(buckets.map { $0["title"] as? String }, [title], file: file, line: line)
+        let dump = try XCTUnwrap((buckets.first?["dumps"] as? [String])?.first, file: file, line: line)
         let lines = dump.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("--- in-flight program of worker slot 0, written on stop") }, dump)
-        XCTAssertTrue(lines[start + 1].contains("thread 0: program running for"), lines[start + 1])
-        // The hung call is named, and it is a line of the program that follows.
+        let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("--- in-flight program of worker slot 0, written on stop") }, dump,
+                                  file: file, line: line)
+        XCTAssertTrue(lines[start + 1].contains("thread 0: program running for"), lines[start + 1], file: file, line: line)
+        // The call in flight is named, and it is a line of the program that follows.
         let inFlight = lines[start + 2]
-        XCTAssertTrue(inFlight.hasPrefix("# in flight: call "), inFlight)
-        let call = try XCTUnwrap(inFlight.split(separator: "`").dropFirst().first.map(String.init), inFlight)
-        XCTAssertEqual(lines[start + 3], "# replay: bpfstress fuzz --replay FILE")
-        XCTAssertTrue(lines[(start + 4)...].contains(call), "\(call) not in the program")
-        XCTAssertTrue(lines[start + 4].hasPrefix("create map="), lines[start + 4])
-        XCTAssertTrue(dump.contains("IN FLIGHT map_"), dump)
+        XCTAssertTrue(inFlight.hasPrefix("# in flight: call "), inFlight, file: file, line: line)
+        let call = try XCTUnwrap(inFlight.split(separator: "`").dropFirst().first.map(String.init), inFlight, file: file, line: line)
+        XCTAssertEqual(lines[start + 3], "# replay: bpfstress fuzz --replay FILE", file: file, line: line)
+        XCTAssertTrue(lines[(start + 4)...].contains(call), "\(call) not in the program", file: file, line: line)
+        XCTAssertTrue(lines[start + 4].hasPrefix("create map="), lines[start + 4], file: file, line: line)
         let deaths = summary["workerDeaths"] as! [[String: Any]]
-        XCTAssertEqual(deaths.first?["reason"] as? String, "killed by SIGKILL (watchdog: hang in fixture_block_in_pipe_read)")
-        XCTAssertEqual(r.leakedWorkers, [])
+        XCTAssertEqual(deaths.first?["reason"] as? String, death, file: file, line: line)
+        XCTAssertEqual(r.leakedWorkers, [], file: file, line: line)
     }
 
     func testReplayAndMinimizeThroughTheCLI() throws {
