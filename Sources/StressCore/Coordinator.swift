@@ -452,7 +452,7 @@ public final class Coordinator {
     /// mkdtemp of /tmp/bpfstress-state-XXXXXX (nil, logged, when it fails: workers then keep
     /// no state for us).
     static func makeStateDirectory() -> String? {
-        var template = Array("\(NSTemporaryDirectory())/bpfstress-state-XXXXXX".utf8CString)
+        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("bpfstress-state-XXXXXX").utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
         return String(cString: p)
     }

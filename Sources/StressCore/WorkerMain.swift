@@ -99,7 +99,9 @@ public enum WorkerMain {
                     if now &- seen > 500_000_000 { scenario.stopping(); told = true }
                 } else { stopSeenNs = now }
             }
-            usleep(5_000)
+            // Coarse while running (a worker's main thread should not compete with its op
+            // threads), fine once stopping, when exit time matters.
+            usleep(ctx.keepRunning ? 50_000 : 5_000)
         }
         // The end-of-run judgement runs on the main thread, recorded in thread slot 0's telemetry.
         let judge = ThreadContext(worker: ctx, index: 0)
