@@ -131,20 +131,19 @@ public enum Bugbench {
         options.stopGrace = 1
         // Findings here are planted: a leak check would only add noise to the measurement.
         options.leakCheck = false
-        let coordinator = Coordinator(plan: plan, options: options, environment: env, runtime: rt)
         var first: Double?
         var stopped = false
-        coordinator.watchdog = { co in
-            if first == nil && !co.findings.isEmpty { first = Date().timeIntervalSince(co.started) }
-            if !stopped && stopWhen(co.findings) {
-                stopped = true
-                co.endNs = bpfs_now_ns()  // end the campaign now: the fault is found
+        let runner = CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: o.reportRoot) {
+            $0.watchdog = { co in
+                if first == nil && !co.findings.isEmpty { first = Date().timeIntervalSince(co.started) }
+                if !stopped && stopWhen(co.findings) {
+                    stopped = true
+                    co.endNs = bpfs_now_ns()  // end the campaign now: the fault is found
+                }
             }
         }
-        let outcome = try coordinator.run()
-        var dir: String?
-        do { dir = try ReportEmitter.write(outcome, root: o.reportRoot) } catch { dir = nil }
-        return (outcome, first, dir)
+        let r = try runner.run()
+        return (r.outcome, first, r.directory)
     }
 
     static func matches(_ f: Finding, _ fault: Fault) -> Bool {

@@ -75,8 +75,8 @@ public final class WorkerContext {
     /// Marks a check as not runnable here (a missing feature), with the reason. It shows as a
     /// skipped JUnit testcase unless some thread still passed or failed it.
     public func skipCheck(_ check: String, reason: String) {
-        guard let idx = descriptor.checkIndex(check) else { return }
-        _ = bpfs_tm_add_finding(slot, bpfs_gettid(), UInt32(idx), 0, WorkerContext.skipMarker, "skip", reason)
+        record(check: declaredIndex(check), tid: bpfs_gettid(), errno: 0, kind: WorkerContext.skipMarker,
+               title: "skip", text: reason)
     }
 
     /// Finding-record kind that carries a skip reason instead of a finding.
@@ -84,12 +84,40 @@ public final class WorkerContext {
 
     /// Records a finding from process-level code (setup/teardown), on thread slot 0.
     public func fail(_ check: String, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
-        let idx = descriptor.checkIndex(check) ?? 0
+        let idx = declaredIndex(check)
         let t = telemetry.thread(spec.slot, 0)
         withUnsafeMutablePointer(to: &t.pointee.check_fail) {
             $0.withMemoryRebound(to: UInt64.self, capacity: Int(BPFS_MAX_CHECKS)) { $0[idx] += 1 }
         }
-        _ = bpfs_tm_add_finding(slot, bpfs_gettid(), UInt32(idx), errno, op.rawValue, title, detail)
+        record(check: idx, tid: bpfs_gettid(), errno: errno, kind: op.rawValue, title: title, text: detail)
+    }
+
+    /// A pass from process-level code (e.g. `setup`), on thread slot 0.
+    public func pass(_ check: String) {
+        let idx = declaredIndex(check)
+        let t = telemetry.thread(spec.slot, 0)
+        withUnsafeMutablePointer(to: &t.pointee.check_pass) {
+            $0.withMemoryRebound(to: UInt64.self, capacity: Int(BPFS_MAX_CHECKS)) { $0[idx] += 1 }
+        }
+    }
+
+    /// The index of a check the scenario declared. A name it never declared is a bug in the
+    /// scenario: debug builds (the tests) stop on it; a release run files it under
+    /// `thread-runs`, so the result is still counted somewhere visible.
+    func declaredIndex(_ check: String) -> Int {
+        if let i = descriptor.checkIndex(check) { return i }
+        assertionFailure("scenario \(descriptor.name) used undeclared check '\(check)'")
+        return descriptor.checkIndex(CheckSpec.threadRuns.name)!
+    }
+
+    /// Puts a finding in the slot's mailbox, or in the spill file when the mailbox is full, so
+    /// that no finding is lost (bucket counts stay exact).
+    func record(check: Int, tid: Int32, errno: Int32, kind: UInt32, title: String, text: String) {
+        if bpfs_tm_add_finding(slot, tid, UInt32(check), errno, kind, title, text) >= 0 { return }
+        let spilled = FindingSpill.append(directory: spec.stateDirectory, slot: spec.slot,
+                                          SpilledFinding(tid: tid, check: UInt32(check), errno: errno, kind: kind,
+                                                         title: title, text: text))
+        bpfs_tm_count_overflow(slot, spilled ? 1 : 0)
     }
 }
 
@@ -164,16 +192,17 @@ public final class ThreadContext {
     /// Marks the thread alive during work that is not an op (sleeps, waits).
     public func heartbeat() { tm.pointee.heartbeat_ns = bpfs_now_ns() }
 
-    public func pass(_ check: String) {
-        guard let i = worker.descriptor.checkIndex(check) else { return }
-        checkPass[i] += 1
-    }
+    public func pass(_ check: String) { checkPass[worker.declaredIndex(check)] += 1 }
+    public func pass(_ check: CheckSpec) { pass(check.name) }
 
     /// A failed check: counted, and its details become a finding in the report.
     public func fail(_ check: String, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
-        let i = worker.descriptor.checkIndex(check) ?? 0
+        let i = worker.declaredIndex(check)
         checkFail[i] += 1
-        _ = bpfs_tm_add_finding(worker.slot, tid, UInt32(i), errno, op.rawValue, title, detail)
+        worker.record(check: i, tid: tid, errno: errno, kind: op.rawValue, title: title, text: detail)
+    }
+    public func fail(_ check: CheckSpec, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
+        fail(check.name, title: title, detail: detail, errno: errno, op: op)
     }
 
     /// An errno the scenario expected and tolerates (e.g. E2BIG at the program limit): counted, not a finding.

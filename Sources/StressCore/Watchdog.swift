@@ -101,6 +101,7 @@ extension Coordinator {
             let dump = CaptureFormatter.dump(ordered, flightRecorder: recorders, header: header)
             addFinding(Finding(type: .hang, title: title, signature: Signature.compute(title: title, frames: frames),
                                scenario: s.descriptor.name, check: "no-hang", worker: w.slot, op: op?.name, dump: dump))
+            w.hung = true
             switch options.onHang {
             case .kill:
                 w.deathExplained = "watchdog: \(culprit)"
@@ -175,8 +176,7 @@ extension Coordinator {
         for r in reports {
             addFinding(Finding(type: .kernel, title: r.title,
                                signature: Signature.compute(title: r.title, frames: []),
-                               scenario: plan.scenarios.count == 1 ? plan.scenarios[0].descriptor.name : "kernel",
-                               check: "kernel-log", dump: r.text))
+                               scenario: "campaign", check: CheckSpec.kernelLog.name, dump: r.text))
         }
     }
 }

@@ -14,6 +14,7 @@ enum ExitCodes {
     static let findings: Int32 = 1
     static let usage: Int32 = 2
     static let environment: Int32 = 3
+    static let interrupted: Int32 = RunExit.interrupted
 }
 
 /// Prints one line to stderr and exits with `code`.
@@ -110,12 +111,19 @@ struct Run: ParsableCommand {
         options.quiet = quiet
         guard let action = HangAction(rawValue: onHang) else { die("--on-hang takes kill or keep", ExitCodes.usage) }
         options.onHang = action
+        if plan.scenarios.isEmpty {
+            let why = plan.skipped.map { "\($0.name): \($0.reason)" }.joined(separator: "; ")
+            die("every scenario is unsupported here (\(why))", ExitCodes.environment)
+        }
         installStopHandlers()
-        let coordinator = Coordinator(plan: plan, options: options, environment: env, runtime: rt)
-        let outcome: RunOutcome
-        do { outcome = try coordinator.run() } catch { die("\(error)", (error as? StressError)?.exitCode ?? 4) }
-        let path: String
-        do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
+        let result: CampaignRunner.Result
+        do {
+            result = try CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: reportDir).run()
+        } catch let e as CampaignRunner.Failure { die("\(e)", e.exitCode) } catch {
+            die("\(error)", (error as? StressError)?.exitCode ?? 4)
+        }
+        let outcome = result.outcome
+        let path = result.directory
         let s = outcome.summary
         for sc in s.scenarios {
             if sc.status == "skipped" {
@@ -125,6 +133,7 @@ struct Run: ParsableCommand {
             }
         }
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
+        if let sig = s.interrupted { print("INTERRUPTED by \(sig): the campaign did not run its course") }
         print("report: \(path)")
         throw ExitCode(s.exitCode)
     }

@@ -177,13 +177,15 @@ struct FuzzCommand: ParsableCommand {
         var options = RunOptions()
         options.quiet = quiet
         installStopHandlers()
-        let outcome: RunOutcome
-        do { outcome = try Coordinator(plan: plan, options: options, environment: env, runtime: rt).run() } catch {
+        let result: CampaignRunner.Result
+        do {
+            result = try CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: reportDir).run()
+        } catch let e as CampaignRunner.Failure { die("\(e)", e.exitCode) } catch {
             die("\(error)", (error as? StressError)?.exitCode ?? 4)
         }
+        let outcome = result.outcome
         // Reproducers go next to the run's report.
-        let path: String
-        do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
+        let path = result.directory
         let files = (try? FileManager.default.contentsOfDirectory(atPath: stateDir)) ?? []
         var execs = 0, calls = 0, torn = 0, censuses = 0, censusBusy = 0, overMax = 0, overMaxBy = 0
         var sigs = Set<String>()
