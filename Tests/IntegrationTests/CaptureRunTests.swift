@@ -215,7 +215,10 @@ final class CaptureRunTests: XCTestCase {
         XCTAssertEqual(buckets.map { $0["title"] as? String }, ["WARNING in \(tag)_during"])
         XCTAssertEqual(buckets.first?["type"] as? String, "kernel")
         XCTAssertEqual(buckets.first?["check"] as? String, "kernel-log")
+        XCTAssertEqual(buckets.first?["scenario"] as? String, "campaign", "kernel reports are the campaign's, judged once")
         XCTAssertTrue(((buckets.first?["dumps"] as? [String])?.first ?? "").contains("bpf_map_update_value+0x100/0x200"))
+        let cc = try Harness.json(dir + "/latest/summary.json")["campaignChecks"] as? [[String: Any]] ?? []
+        XCTAssertEqual(cc.first { $0["name"] as? String == "kernel-log" }?["verdict"] as? String, "failed")
         Harness.validateJUnit(dir + "/latest/junit.xml")
     }
 }
