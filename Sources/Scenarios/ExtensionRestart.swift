@@ -138,7 +138,9 @@ public final class ExtensionRestart: Scenario {
     /// A plugin runtime that can restart its own extension (provider of attach points) does
     /// so in every restart window, while the creators keep loading and attaching.
     func pluginRestart(_ thread: ThreadContext) {
-        guard let p = runtime as? PluginRuntime, p.providesRestartExtension else { return }
+        // The capability bit gates it: a plugin that does not offer restarts is not restarted.
+        guard runtime.capabilities.contains(.extensionRestart), let p = runtime as? PluginRuntime,
+              p.providesRestartExtension else { return }
         windows.enter()
         defer { windows.exit() }
         do {
