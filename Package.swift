@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "StressCore", "BPFKit"]),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "StressCore", "BPFKit"]),
         .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports"], exclude: ["Golden"]),
-        .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore"]),
+        .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore", "Scenarios"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
     ],
     swiftLanguageModes: [.v5]

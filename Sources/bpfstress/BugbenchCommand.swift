@@ -14,7 +14,7 @@ struct BugbenchCommand: ParsableCommand {
         discussion: "Exit: 0 every fault found with the right type and culprits and a clean control, 1 otherwise, 2 usage, 3 environment.")
 
     @Option(help: "The bugbench plugin (default: libbpfstress-bugbench.so next to this binary).") var plugin: String?
-    @Option(name: .customLong("fault"), help: "Only this fault (repeatable): epoch-detach, shared-txn, abba, percpu-size.")
+    @Option(name: .customLong("fault"), help: "Only this fault (repeatable; the plugin's fault table names them).")
     var faults: [String] = []
     @Option(help: "Seconds a fault may take to be found.") var limit: Double = 60
     @Option(help: "Op deadline (watchdog) in the fault campaigns, seconds.") var deadline: Double = 3
@@ -26,11 +26,15 @@ struct BugbenchCommand: ParsableCommand {
     func run() throws {
         guard Probes.isRoot() else { die("needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs", ExitCodes.environment) }
         guard limit > 0, deadline > 0, controlDuration >= 0 else { die("--limit and --deadline must be positive", ExitCodes.usage) }
-        let known = Bugbench.faults.map(\.name)
+        let path = plugin ?? Self.defaultPluginPath()
+        guard FileManager.default.fileExists(atPath: path) else { die("bugbench plugin \(path): no such file", ExitCodes.usage) }
+        let known: [String]
+        do { known = try Bugbench.faults(pluginPath: path, registry: Scenarios.registry).map(\.name) } catch {
+            die("\(error)", (error as? StressError)?.exitCode ?? ExitCodes.usage)
+        }
         for f in faults where !known.contains(f) {
             die("unknown fault '\(f)' (known: \(known.joined(separator: ", ")))", ExitCodes.usage)
         }
-        let path = plugin ?? Self.defaultPluginPath()
         var o = Bugbench.Options(pluginPath: path, faults: faults.isEmpty ? known : faults)
         o.limit = limit; o.deadline = deadline; o.controlDuration = controlDuration; o.seed = seed
         o.quiet = !verbose
