@@ -108,7 +108,7 @@ public final class MapFuzz: Scenario {
     /// program each one is running where the coordinator attaches it to this worker's hang
     /// findings, with how long it has been running.
     public func stopping() {
-        guard let dir = worker.spec.stateDirectory, lock.lock(before: Date().addingTimeInterval(0.2)) else { return }
+        guard lock.lock(before: Date().addingTimeInterval(0.2)) else { return }
         let running = inflight
         lock.unlock()
         let now = Self.monotonicNs()
@@ -121,7 +121,7 @@ public final class MapFuzz: Scenario {
             }
             let text = "# map-fuzz worker slot \(worker.slotIndex) pid \(getpid()) thread \(t): program running for \(String(format: "%.1f", secs)) s when told to stop\n" +
                 where_ + "# replay: bpfstress fuzz --replay FILE\n" + e.program.text
-            try? text.write(toFile: dir + "/inflight-s\(worker.slotIndex)-\(getpid())-t\(t).prog", atomically: true, encoding: String.Encoding.utf8)
+            worker.leaveState("t\(t).prog", text)
         }
     }
 

@@ -72,6 +72,17 @@ public final class WorkerContext {
         return fd
     }
 
+    /// Leaves text for the coordinator on stop (Scenario.stopping): the coordinator attaches
+    /// every such file of this worker to its hang and crash findings, without knowing what it
+    /// holds (map-fuzz leaves the programs its stuck threads were running). False when the
+    /// campaign has no state directory or the write failed.
+    @discardableResult
+    public func leaveState(_ name: String, _ text: String) -> Bool {
+        guard let dir = spec.stateDirectory, !name.contains("/") else { return false }
+        return (try? text.write(toFile: dir + "/" + WorkerState.fileName(slot: spec.slot, pid: getpid(), name: name),
+                                atomically: true, encoding: .utf8)) != nil
+    }
+
     /// Marks a check as not runnable here (a missing feature), with the reason. It shows as a
     /// skipped JUnit testcase unless some thread still passed or failed it.
     public func skipCheck(_ check: String, reason: String) {

@@ -528,17 +528,16 @@ public final class Coordinator {
         return String(cString: p)
     }
 
-    /// Files a worker left in the state directory: `inflight-s<slot>-*.prog` are programs
-    /// that were running when it was told to stop; each goes into the dump of that worker
-    /// slot's hang and crash findings.
+    /// Files workers left with `leaveState` go into the dumps of their slot's hang and crash
+    /// findings, as they are.
     func attachWorkerState() {
         guard let dir = stateDir, let files = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for f in files.sorted() where f.hasPrefix("inflight-s") && f.hasSuffix(".prog") {
-            let slotText = f.dropFirst("inflight-s".count).prefix { $0.isNumber }
+        for f in files.sorted() where f.hasPrefix("state-s") {
+            let slotText = f.dropFirst("state-s".count).prefix { $0.isNumber }
             guard let slot = Int(slotText), let text = try? String(contentsOfFile: dir + "/" + f, encoding: .utf8) else { continue }
             var attached = false
             for i in findings.indices where findings[i].worker == slot && (findings[i].type == .hang || findings[i].type == .crash) {
-                findings[i].dump += "\n\n--- in-flight program of worker slot \(slot), written on stop (\(f)) ---\n" + text
+                findings[i].dump += "\n\n--- state worker slot \(slot) left on stop (\(f)) ---\n" + text
                 attached = true
             }
             log("worker slot \(slot) left \(f)\(attached ? ", attached to its findings" : "")")

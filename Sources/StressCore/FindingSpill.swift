@@ -56,3 +56,9 @@ public enum FindingSpill {
         return (out, offset + complete.count)
     }
 }
+
+/// The names of the files a worker leaves through `WorkerContext.leaveState`.
+public enum WorkerState {
+    public static func fileName(slot: Int, pid: pid_t, name: String) -> String { "state-s\(slot)-\(pid)-\(name)" }
+    public static func prefix(slot: Int, pid: pid_t? = nil) -> String { "state-s\(slot)-" + (pid.map { "\($0)-" } ?? "") }
+}

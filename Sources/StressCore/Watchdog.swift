@@ -124,7 +124,7 @@ extension Coordinator {
     func awaitInFlightState(_ w: WorkerProcess) {
         guard let dir = stateDir else { return }
         kill(w.pid, SIGTERM)
-        let prefix = "inflight-s\(w.slot)-\(w.pid)-"
+        let prefix = WorkerState.prefix(slot: w.slot, pid: w.pid)
         let until = bpfs_now_ns() + 1_000_000_000
         while bpfs_now_ns() < until {
             if let files = try? FileManager.default.contentsOfDirectory(atPath: dir), files.contains(where: { $0.hasPrefix(prefix) }) {
