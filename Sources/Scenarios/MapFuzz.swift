@@ -70,7 +70,8 @@ public final class MapFuzz: Scenario {
         testCrashAt = tests ? UInt64(env["BPFSTRESS_TEST_FUZZ_CRASH_AT"] ?? "") ?? 0 : 0
         let c = worker.params.string("corpus"), s = worker.params.string("state_dir")
         corpusDir = c.isEmpty ? nil : c
-        stateDir = s.isEmpty ? nil : s
+        // Under `bpfstress run` (smoke, nightly) reproducers go to the run directory.
+        stateDir = s.isEmpty ? worker.reportFilesDirectory : s
         sharedEvery = max(1, worker.params.int("shared_every"))
         censusPeriod = max(0, worker.params.double("census_period"))
         let token = SharedMapSet.token(scenario: Self.descriptor.name)

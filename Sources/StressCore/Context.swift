@@ -83,6 +83,14 @@ public final class WorkerContext {
                                 atomically: true, encoding: .utf8)) != nil
     }
 
+    /// Where a scenario puts files that belong in the run's report directory (reproducers):
+    /// the coordinator copies them there at the end. Nil when the campaign has no state directory.
+    public var reportFilesDirectory: String? {
+        guard let dir = spec.stateDirectory else { return nil }
+        let d = dir + "/" + WorkerState.reportFiles
+        return (mkdir(d, 0o700) == 0 || errno == EEXIST) ? d : nil
+    }
+
     /// Marks a check as not runnable here (a missing feature), with the reason. It shows as a
     /// skipped JUnit testcase unless some thread still passed or failed it.
     public func skipCheck(_ check: String, reason: String) {

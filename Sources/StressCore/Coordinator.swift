@@ -72,6 +72,8 @@ public struct RunOutcome {
     public var summary: RunSummary
     public var findings: [Finding]
     public var log: [String]
+    /// Files scenarios left for the run directory (WorkerContext.reportFilesDirectory), by name.
+    public var files: [String: Data] = [:]
 }
 
 /// The manager: spawns the worker fleet, watches it through shared memory and waitpid,
@@ -215,7 +217,9 @@ public final class Coordinator {
         tearDownCgroup()
         if let before = inventoryBefore { checkLeaks(before: before) }
         if options.statusToTTY && !options.quiet { printStatus(final: true) }
-        return makeOutcome()
+        var outcome = makeOutcome()
+        outcome.files = reportFiles()
+        return outcome
     }
 
     // MARK: - workers
@@ -542,6 +546,18 @@ public final class Coordinator {
             }
             log("worker slot \(slot) left \(f)\(attached ? ", attached to its findings" : "")")
         }
+    }
+
+    /// What workers left in the state directory's report/ (read before the directory goes).
+    func reportFiles() -> [String: Data] {
+        guard let dir = stateDir.map({ $0 + "/" + WorkerState.reportFiles }),
+              let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [:] }
+        var out: [String: Data] = [:]
+        for n in names.sorted() where !n.hasPrefix(".") {
+            if let d = FileManager.default.contents(atPath: dir + "/" + n) { out[n] = d }
+        }
+        if !out.isEmpty { log("\(out.count) file(s) for the report: \(out.keys.sorted().prefix(5).joined(separator: ", "))\(out.count > 5 ? ", ..." : "")") }
+        return out
     }
 
     /// The run as it stands. `final` once everything is torn down; otherwise a snapshot for

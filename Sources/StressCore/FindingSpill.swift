@@ -59,6 +59,8 @@ public enum FindingSpill {
 
 /// The names of the files a worker leaves through `WorkerContext.leaveState`.
 public enum WorkerState {
+    /// The state directory's subdirectory whose files go into the run directory.
+    public static let reportFiles = "report"
     public static func fileName(slot: Int, pid: pid_t, name: String) -> String { "state-s\(slot)-\(pid)-\(name)" }
     public static func prefix(slot: Int, pid: pid_t? = nil) -> String { "state-s\(slot)-" + (pid.map { "\($0)-" } ?? "") }
 }

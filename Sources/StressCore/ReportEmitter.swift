@@ -25,6 +25,7 @@ public enum ReportEmitter {
         try dir.write("junit.xml", JUnitWriter.render(suites))
         try dir.write("run.log", log)
         try dir.write("index.html", HTMLReport.render(summary: summary, log: log))
+        for (name, data) in outcome.files { try dir.write(name, data: data) }
     }
 
     /// One call for a finished run: begin + write.

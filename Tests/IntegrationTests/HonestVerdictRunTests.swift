@@ -176,3 +176,20 @@ final class HonestVerdictRunTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("every scenario is unsupported here (load-attach-v4v6:"), r.stderr)
     }
 }
+
+extension HonestVerdictRunTests {
+    /// Files a scenario leaves for the report (map-fuzz's reproducers and stats) reach the run
+    /// directory under `bpfstress run` too, not only under `bpfstress fuzz`.
+    func testMapFuzzUnderRunLeavesItsFilesInTheRunDirectory() throws {
+        let dir = Harness.tempDir("fuzzfiles")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Harness.run(["run", "--scenario", "map-fuzz", "--workers", "1", "--duration", "3s",
+                                 "--report-dir", dir, "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr + r.stdout)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/latest")
+        let stats = files.filter { $0.hasPrefix("fuzz-stats-") && $0.hasSuffix(".json") }
+        XCTAssertEqual(stats.count, 1, "\(files)")
+        let j = try Harness.json(dir + "/latest/" + stats[0])
+        XCTAssertGreaterThan(j["executions"] as? Int ?? 0, 0)
+    }
+}
