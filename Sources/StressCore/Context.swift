@@ -104,20 +104,13 @@ public final class WorkerContext {
     /// Records a finding from process-level code (setup/teardown), on thread slot 0.
     public func fail(_ check: String, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
         let idx = declaredIndex(check)
-        let t = telemetry.thread(spec.slot, 0)
-        withUnsafeMutablePointer(to: &t.pointee.check_fail) {
-            $0.withMemoryRebound(to: UInt64.self, capacity: Int(BPFS_MAX_CHECKS)) { $0[idx] += 1 }
-        }
+        bpfs_tm_check_fail(telemetry.thread(spec.slot, 0), UInt32(idx))
         record(check: idx, tid: bpfs_gettid(), errno: errno, kind: op.rawValue, title: title, text: detail)
     }
 
     /// A pass from process-level code (e.g. `setup`), on thread slot 0.
     public func pass(_ check: String) {
-        let idx = declaredIndex(check)
-        let t = telemetry.thread(spec.slot, 0)
-        withUnsafeMutablePointer(to: &t.pointee.check_pass) {
-            $0.withMemoryRebound(to: UInt64.self, capacity: Int(BPFS_MAX_CHECKS)) { $0[idx] += 1 }
-        }
+        bpfs_tm_check_pass(telemetry.thread(spec.slot, 0), UInt32(declaredIndex(check)))
     }
 
     /// The index of a check the scenario declared. A name it never declared is a bug in the
@@ -146,9 +139,6 @@ public final class ThreadContext {
     public let index: Int
     public var rng: SplitMix64
     let tm: UnsafeMutablePointer<bpfs_thread_tm>
-    let checkPass: UnsafeMutablePointer<UInt64>
-    let checkFail: UnsafeMutablePointer<UInt64>
-    let tolerated: UnsafeMutablePointer<UInt64>
     public let tid: Int32
 
     init(worker: WorkerContext, index: Int) {
@@ -156,13 +146,6 @@ public final class ThreadContext {
         self.index = index
         rng = SplitMix64(seed: worker.seed, stream: UInt64(worker.spec.slot) << 16 | UInt64(index))
         tm = worker.telemetry.thread(worker.spec.slot, index)
-        let raw = UnsafeMutableRawPointer(tm)
-        checkPass = (raw + MemoryLayout<bpfs_thread_tm>.offset(of: \bpfs_thread_tm.check_pass)!)
-            .assumingMemoryBound(to: UInt64.self)
-        checkFail = (raw + MemoryLayout<bpfs_thread_tm>.offset(of: \bpfs_thread_tm.check_fail)!)
-            .assumingMemoryBound(to: UInt64.self)
-        tolerated = (raw + MemoryLayout<bpfs_thread_tm>.offset(of: \bpfs_thread_tm.errno_tolerated)!)
-            .assumingMemoryBound(to: UInt64.self)
         tid = bpfs_gettid()
         tm.pointee.tid = tid
         tm.pointee.active = 1
@@ -211,13 +194,13 @@ public final class ThreadContext {
     /// Marks the thread alive during work that is not an op (sleeps, waits).
     public func heartbeat() { tm.pointee.heartbeat_ns = bpfs_now_ns() }
 
-    public func pass(_ check: String) { checkPass[worker.declaredIndex(check)] += 1 }
+    public func pass(_ check: String) { bpfs_tm_check_pass(tm, UInt32(worker.declaredIndex(check))) }
     public func pass(_ check: CheckSpec) { pass(check.name) }
 
     /// A failed check: counted, and its details become a finding in the report.
     public func fail(_ check: String, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
         let i = worker.declaredIndex(check)
-        checkFail[i] += 1
+        bpfs_tm_check_fail(tm, UInt32(i))
         worker.record(check: i, tid: tid, errno: errno, kind: op.rawValue, title: title, text: detail)
     }
     public func fail(_ check: CheckSpec, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
@@ -225,10 +208,7 @@ public final class ThreadContext {
     }
 
     /// An errno the scenario expected and tolerates (e.g. E2BIG at the program limit): counted, not a finding.
-    public func tolerate(_ errno: Int32) {
-        let e = errno >= 0 && errno < BPFS_MAX_ERRNO ? Int(errno) : 0
-        tolerated[e] += 1
-    }
+    public func tolerate(_ errno: Int32) { bpfs_tm_tolerate(tm, errno) }
 
     /// The last ops of this thread, oldest first (for a finding's detail).
     public func recentOps(_ n: Int = 8) -> [String] {

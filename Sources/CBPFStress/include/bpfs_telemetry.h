@@ -190,6 +190,18 @@ static inline void bpfs_op_end(struct bpfs_thread_tm *t, int32_t err) {
     __atomic_store_n(&t->heartbeat_ns, now, __ATOMIC_RELAXED);
 }
 
+/* Check and tolerated-errno counters: the thread's own, so plain stores suffice. */
+static inline void bpfs_tm_check_pass(struct bpfs_thread_tm *t, uint32_t check) {
+    if (check < BPFS_MAX_CHECKS) __atomic_store_n(&t->check_pass[check], t->check_pass[check] + 1, __ATOMIC_RELAXED);
+}
+static inline void bpfs_tm_check_fail(struct bpfs_thread_tm *t, uint32_t check) {
+    if (check < BPFS_MAX_CHECKS) __atomic_store_n(&t->check_fail[check], t->check_fail[check] + 1, __ATOMIC_RELAXED);
+}
+static inline void bpfs_tm_tolerate(struct bpfs_thread_tm *t, int32_t err) {
+    uint32_t e = err >= 0 && err < BPFS_MAX_ERRNO ? (uint32_t)err : 0;
+    __atomic_store_n(&t->errno_tolerated[e], t->errno_tolerated[e] + 1, __ATOMIC_RELAXED);
+}
+
 /* Copies the ring of `t` into `out` (capacity BPFS_RING_LEN), oldest first, skipping
  * entries overwritten while copying. Returns the number copied. Reader side. */
 int bpfs_tm_read_ring(const struct bpfs_thread_tm *t, struct bpfs_op_record *out);
