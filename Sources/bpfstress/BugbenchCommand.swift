@@ -36,6 +36,9 @@ struct BugbenchCommand: ParsableCommand {
         if let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
         guard Probes.isRoot() else { die("needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs", ExitCodes.environment) }
         let path = plugin ?? Self.defaultPluginPath()
+        if plugin == nil && access(path, F_OK) != 0 {
+            die("runtime plugin \(path): no such file (scripts/build builds it beside bpfstress)", ExitCodes.usage)
+        }
         var o = Bugbench.Options(pluginPath: path, faults: faults.isEmpty ? known : faults)
         o.limit = limit; o.deadline = deadline; o.controlDuration = controlDuration; o.seed = seed
         o.quiet = !verbose

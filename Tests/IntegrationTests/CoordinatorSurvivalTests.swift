@@ -78,3 +78,31 @@ final class CoordinatorSurvivalTests: XCTestCase {
         }
     }
 }
+
+/// Two campaigns on one machine (two CI jobs, or a user's run beside a nightly) must not see
+/// each other's objects, cgroups or workers. Passes fully once leaks are attributed by id.
+final class ConcurrentCampaignTests: XCTestCase {
+    func testACampaignInTheBackgroundChangesNothingForTheForegroundOne() throws {
+        try XCTSkipUnless(getuid() == 0, "needs root")
+        let dir = Harness.tempDir("concurrent")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bg = Process()
+        bg.executableURL = URL(fileURLWithPath: Harness.binary)
+        bg.arguments = ["run", "--scenario", "map-parallel", "--scenario", "load-attach-v4v6", "--duration", "12s",
+                        "--workers", "2", "--seed", "31", "--report-dir", dir + "/bg", "--quiet"]
+        bg.standardOutput = FileHandle.nullDevice
+        bg.standardError = FileHandle.nullDevice
+        try bg.run()
+        defer { if bg.isRunning { kill(bg.processIdentifier, SIGTERM) }; bg.waitUntilExit() }
+        usleep(1_500_000)  // let the background fleet spawn and attach first
+        let r = try Harness.run(["run", "--scenario", "map-parallel", "--scenario", "load-attach-v4v6", "--duration", "6s",
+                                 "--workers", "2", "--seed", "32", "--report-dir", dir + "/fg", "--quiet"])
+        XCTAssertTrue(bg.isRunning, "the background campaign ended before the foreground one")
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(r.stdout.split(separator: "\n").filter { $0.hasPrefix("FINDING") }, [])
+        bg.waitUntilExit()
+        XCTAssertEqual(bg.terminationStatus, 0, "background campaign: see \(dir)/bg/latest")
+        Harness.validateJUnit(dir + "/fg/latest/junit.xml")
+        XCTAssertEqual(r.leakedWorkers, [])
+    }
+}
