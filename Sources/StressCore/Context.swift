@@ -52,7 +52,8 @@ public final class WorkerContext {
         self.cgroupPath = spec.cgroupPath
         self.telemetry = telemetry
         self.slot = telemetry.slot(spec.slot)
-        self.deadline = bpfs_now_ns() + UInt64(spec.durationSeconds * 1e9)
+        // Saturating, like the coordinator's end time: a bad spec must not trap here.
+        self.deadline = bpfs_now_ns() &+ UInt64(min(max(spec.durationSeconds, 0), 3e9) * 1e9)
     }
 
     public var slotIndex: Int { spec.slot }

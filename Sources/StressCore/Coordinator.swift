@@ -123,7 +123,7 @@ public final class Coordinator {
     func log(_ s: String) {
         let stamp = String(format: "%7.3f", Date().timeIntervalSince(started))
         logLines.append("[\(stamp)] \(s)")
-        if !options.quiet && !options.statusToTTY { FileHandle.standardError.write("bpfstress: \(s)\n".data(using: .utf8)!) }
+        if !options.quiet && !options.statusToTTY { Stderr.write("bpfstress: \(s)\n") }
     }
 
     public func run() throws -> RunOutcome {
@@ -138,7 +138,8 @@ public final class Coordinator {
         stateDir = Self.makeStateDirectory()
         defer { if let d = stateDir { try? FileManager.default.removeItem(atPath: d) } }
         startNs = bpfs_now_ns()
-        endNs = startNs + UInt64(plan.campaign.duration * 1e9)
+        // Saturating: callers bound durations (30 days), but a Double past UInt64 would trap here.
+        endNs = startNs &+ UInt64(min(max(plan.campaign.duration, 0), 3e9) * 1e9)
         log("campaign \(plan.campaign.name) seed \(plan.seed) runtime \(runtime.name) kernel \(environment.kernelRelease)")
         for s in plan.skipped { log("skip \(s.name): \(s.reason)") }
 
@@ -229,7 +230,8 @@ public final class Coordinator {
         let slot = nextSlot
         nextSlot += 1
         telemetry.reset(slot: slot)
-        let remaining = max(0.5, Double(endNs &- bpfs_now_ns()) / 1e9)
+        // min(): a worker spawned after the end (a 10 ms campaign) must not wrap to 584 years.
+        let remaining = max(0.5, Double(endNs &- min(endNs, bpfs_now_ns())) / 1e9)
         var spec = WorkerSpec(slot: slot, generation: generation, scenario: s.descriptor.name, threads: s.threads,
                               seed: plan.seed &+ UInt64(slot) &* 0x9E37_79B9,
                               durationSeconds: remaining,
@@ -516,9 +518,9 @@ public final class Coordinator {
                           plan.scenarios.map(\.workers).reduce(0, +), restarts, findings.count)
         if options.quiet { return }
         if options.statusToTTY {
-            FileHandle.standardError.write(("\r\u{1B}[K" + line + (final ? "\n" : "")).data(using: .utf8)!)
+            Stderr.write("\r\u{1B}[K" + line + (final ? "\n" : ""))
         } else {
-            FileHandle.standardError.write(("bpfstress: " + line + "\n").data(using: .utf8)!)
+            Stderr.write("bpfstress: " + line + "\n")
         }
         logLines.append(line)
     }

@@ -1,3 +1,4 @@
+import BPFKit
 import CBPFStress
 import Capture
 import Foundation
@@ -112,7 +113,7 @@ extension Coordinator {
             case .keep:
                 w.kept = true
                 kill(w.pid, SIGSTOP)
-                FileHandle.standardError.write("bpfstress: hung worker pid \(pid) kept stopped for a debugger: gdb -p \(pid)\n".data(using: .utf8)!)
+                Stderr.write("bpfstress: hung worker pid \(pid) kept stopped for a debugger: gdb -p \(pid)\n")
             }
         }
     }

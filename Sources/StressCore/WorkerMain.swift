@@ -19,18 +19,21 @@ public enum WorkerMain {
         // A kept (stopped) worker becomes an orphaned process group when we exit, and the
         // kernel then sends SIGHUP+SIGCONT: survive it, stuck where it hung, for gdb -p.
         signal(SIGHUP, SIG_IGN)
+        // Spawned with the stop signals blocked (bpfs_spawn_worker): a TERM that came before
+        // the handlers were in place is delivered now, as a stop request, not a death.
+        _ = bpfs_unblock_stop_signals()
         guard let data = specJSON.data(using: .utf8),
               let spec = try? JSONDecoder().decode(WorkerSpec.self, from: data) else {
-            FileHandle.standardError.write("bpfstress worker: bad spec\n".data(using: .utf8)!)
+            Stderr.write("bpfstress worker: bad spec\n")
             return exitBadSpec
         }
         guard let type = registry.type(named: spec.scenario) else {
-            FileHandle.standardError.write("bpfstress worker: unknown scenario \(spec.scenario)\n".data(using: .utf8)!)
+            Stderr.write("bpfstress worker: unknown scenario \(spec.scenario)\n")
             return exitBadSpec
         }
         let telemetry: TelemetryBlock
         do { telemetry = try TelemetryBlock(attachingTo: spec.telemetryFD) } catch {
-            FileHandle.standardError.write("bpfstress worker: \(error)\n".data(using: .utf8)!)
+            Stderr.write("bpfstress worker: \(error)\n")
             return exitBadSpec
         }
         // Every object this worker creates is recorded in the campaign's ledger (leak check).

@@ -2,6 +2,7 @@ import ArgumentParser
 import BPFKit
 import Foundation
 import Glibc
+import Reports
 import Scenarios
 import StressCore
 
@@ -19,15 +20,21 @@ struct BugbenchCommand: ParsableCommand {
     @Option(help: "Seconds a fault may take to be found.") var limit: Double = 60
     @Option(help: "Op deadline (watchdog) in the fault campaigns, seconds.") var deadline: Double = 3
     @Option(name: .customLong("control-duration"), help: "Seconds of the no-fault control (0: none).") var controlDuration: Double = 10
-    @Option(help: "Campaign seed.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Campaign seed, 0...2^64-1 or 0x-hex.") var seed: String = "1"
     @Option(name: .customLong("report-dir"), help: "Where the bugbench directory goes.") var reportDir: String = "reports"
     @Flag(help: "Print the coordinators' log lines too.") var verbose = false
 
     func run() throws {
+        _ = Bounds.seconds(limit, "--limit")
+        _ = Bounds.seconds(deadline, "--deadline")
+        _ = Bounds.seconds(controlDuration, "--control-duration", allowZero: true)
+        let seed = Bounds.seed(seed)!
+        if let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
         guard Probes.isRoot() else { die("needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs", ExitCodes.environment) }
-        guard limit > 0, deadline > 0, controlDuration >= 0 else { die("--limit and --deadline must be positive", ExitCodes.usage) }
         let path = plugin ?? Self.defaultPluginPath()
-        guard FileManager.default.fileExists(atPath: path) else { die("bugbench plugin \(path): no such file", ExitCodes.usage) }
+        if access(path, F_OK) != 0 {
+            die("runtime plugin \(path): no such file\(plugin == nil ? " (scripts/build builds it beside bpfstress)" : "")", ExitCodes.usage)
+        }
         let known: [String]
         do { known = try Bugbench.faults(pluginPath: path, registry: Scenarios.registry).map(\.name) } catch {
             die("\(error)", (error as? StressError)?.exitCode ?? ExitCodes.usage)
@@ -45,7 +52,7 @@ struct BugbenchCommand: ParsableCommand {
         let result: Bugbench.Result
         do {
             result = try Bugbench.run(o, registry: Scenarios.registry) { line in
-                FileHandle.standardError.write("bpfstress: \(line)\n".data(using: .utf8)!)
+                Stderr.write("bpfstress: \(line)\n")
             }
         } catch let e as StressError {
             die("\(e)", e.exitCode)

@@ -84,21 +84,20 @@ enum Harness {
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
 
-    /// xmllint against both JUnit schemas in ../shared/junit.
+    /// scripts/validate-junit: junitparser and xunitparser (from scripts/bootstrap's .build/venv)
+    /// always, and xmllint against both schemas in ../shared/junit when they are there.
     static func validateJUnit(_ path: String, file: StaticString = #filePath, line: UInt = #line) {
-        let schemas = repoRoot + "/../shared/junit"
-        for xsd in ["junit-10-jenkins.xsd", "JUnit-windyroad.xsd"] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/xmllint")
-            p.arguments = ["--noout", "--schema", "\(schemas)/\(xsd)", path]
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = Pipe()
-            XCTAssertNoThrow(try p.run(), file: file, line: line)
-            p.waitUntilExit()
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            XCTAssertEqual(p.terminationStatus, 0, "\(xsd): \(msg)", file: file, line: line)
-        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [repoRoot + "/scripts/validate-junit", path]
+        let out = Pipe()
+        p.standardError = out
+        p.standardOutput = out
+        XCTAssertNoThrow(try p.run(), file: file, line: line)
+        let msg = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, msg, file: file, line: line)
+        XCTAssertTrue(msg.contains("ok: junitparser") && msg.contains("ok: xunitparser"), msg, file: file, line: line)
     }
 
     /// Campaign cgroups (named bpfstress.*) left under the cgroup2 mount.
