@@ -44,6 +44,7 @@ enum Harness {
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        Started.shared.add(p.processIdentifier)
         final class Sink: @unchecked Sendable { var data = Data() }
         let outSink = Sink(), errSink = Sink()
         let group = DispatchGroup()
@@ -111,7 +112,13 @@ enum Harness {
             }
         }
         guard let m = mount, let entries = try? FileManager.default.contentsOfDirectory(atPath: m) else { return [] }
-        return entries.filter { $0.hasPrefix("bpfstress.") }
+        // Only the campaign cgroups of coordinators these tests started (bpfstress.<pid>.<seed>):
+        // another campaign running on the machine at the same time is not ours to judge.
+        let ours = Started.shared.pids
+        return entries.filter { e in
+            guard e.hasPrefix("bpfstress.") else { return false }
+            return Int32(e.dropFirst("bpfstress.".count).prefix { $0.isNumber }).map(ours.contains) ?? false
+        }
     }
 
     /// Direct children of `pid` (from /proc/PID/task/*/children).
@@ -166,4 +173,13 @@ extension Harness {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).filter { comm($0).hasPrefix("bpfs.") }
     }
+}
+
+/// Pids of every bpfstress these tests started (their leftovers are the tests' to judge).
+final class Started: @unchecked Sendable {
+    static let shared = Started()
+    private let lock = NSLock()
+    private var set = Set<Int32>()
+    func add(_ pid: Int32) { lock.lock(); set.insert(pid); lock.unlock() }
+    var pids: Set<Int32> { lock.lock(); defer { lock.unlock() }; return set }
 }
