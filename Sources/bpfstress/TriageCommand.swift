@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Reports
 import Triage
 
@@ -13,16 +16,25 @@ struct TriageCommand: ParsableCommand {
         PATH is a file or a directory searched recursively (symlinked directories such as `latest` are not \
         followed). The table has one line per bucket: runs it appeared in, occurrences, first and last seen, \
         whether it is new in the latest run, title and the dump to read first. --json prints one object per \
-        report per line with the keys file, type, title and frame. Exit: 0, or 2 for a missing path.
+        report per line with the keys file, type, title and frame. FIFOs, sockets, devices and kernel pseudo \
+        file systems (/proc, /sys) are skipped with a note on stderr. Exit: 0; 2 for a missing path; \
+        4 when a finding.json could not be read (a warning names each one; the other reports are still shown).
         """)
 
     @Flag(help: "One JSON object per report per line (keys file, type, title, frame).") var json = false
     @Flag(name: .customLong("new"), help: "Only buckets that are new in the latest run.") var newOnly = false
     @Argument(help: "Files or directories.") var paths: [String]
 
+    /// Some input could not be read (a malformed finding.json); the rest was triaged.
+    static let partialInput: Int32 = 4
+
     func run() throws {
         let items: [(report: TriageReport, run: TriageRun)]
-        do { items = try Triage.scan(paths) } catch { die("\(error)", ExitCodes.usage) }
+        var notes = Triage.Notes()
+        do { items = try Triage.scan(paths, notes: &notes) } catch { die("\(error)", ExitCodes.usage) }
+        for n in notes.skipped { FileHandle.standardError.write(Data("bpfstress: triage: \(n)\n".utf8)) }
+        for n in notes.malformed { FileHandle.standardError.write(Data("bpfstress: triage: warning: \(n)\n".utf8)) }
+        defer { if !notes.malformed.isEmpty { Glibc.exit(Self.partialInput) } }
         if json {
             print(Triage.jsonLines(items.map(\.report)), terminator: "")
             return

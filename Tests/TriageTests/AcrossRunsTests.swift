@@ -170,6 +170,6 @@ final class ConsoleParserTests: XCTestCase {
         XCTAssertEqual(Triage.detect(name: "x", text: "Thread 1 (Thread 0x7f (LWP 1) \"a\"):\n#0  main () at a.c:1\n"), .gdb)
         XCTAssertEqual(Triage.detect(name: "x", text: "HANG: worker slot 0 pid 2 scenario s\n"), .bpfstressDump)
         XCTAssertEqual(Triage.detect(name: "x", text: "[ 1.0] hello\n"), .console)
-        XCTAssertEqual(Triage.reports(inText: "[ 1.0] hello\n", file: "x"), [])
+        XCTAssertEqual(try Triage.reports(inText: "[ 1.0] hello\n", file: "x"), [])
     }
 }

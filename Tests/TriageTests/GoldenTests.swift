@@ -39,7 +39,7 @@ final class GoldenTests: XCTestCase {
 
     func check(_ path: String, file: StaticString = #filePath, line: UInt = #line) throws -> [Expected] {
         let (expected, raw) = try Self.load(path)
-        let got = Triage.reports(inText: raw, file: path).map {
+        let got = try Triage.reports(inText: raw, file: path).map {
             Expected(title: $0.title, type: $0.type, frame: $0.frame, corrupted: $0.corrupted)
         }
         XCTAssertEqual(got, expected, (path as NSString).lastPathComponent, file: file, line: line)
@@ -75,7 +75,7 @@ final class GoldenTests: XCTestCase {
     func testEveryKernelGoldenHasTimestampsOrDecorationsStripped() throws {
         // The golden logs carry decorations; titles never do.
         for f in Self.files("kernel") {
-            for r in Triage.reports(inText: try Self.load(f).raw, file: f) {
+            for r in try Triage.reports(inText: try Self.load(f).raw, file: f) {
                 XCTAssertFalse(r.title.contains("0x"), r.title)
                 XCTAssertNil(r.title.range(of: #"\[\s*[0-9TC]"#, options: .regularExpression), r.title)
                 XCTAssertNil(r.title.range(of: #"\d{3,}"#, options: .regularExpression), r.title)
