@@ -6,7 +6,7 @@ import Glibc
 
 /// Which parser a file goes to.
 public enum InputFormat: String, Sendable {
-    case findingJSON = "finding.json", bpfstressDump = "bpfstress-dump", gdb, euStack = "eu-stack", console
+    case findingJSON = "finding.json", bpfstressDump = "bpfstress-dump", gdb, euStack = "eu-stack", windbg, console
 }
 
 /// The run a report belongs to: a bpfstress run directory (has summary.json), else the file itself.
@@ -45,6 +45,7 @@ public enum Triage {
         if UserStackParser.looksLikeBPFStressDump(text) { return .bpfstressDump }
         if UserStackParser.looksLikeGDB(text) { return .gdb }
         if UserStackParser.looksLikeEUStack(text) { return .euStack }
+        if WinDbgParser.looksLikeWinDbg(text) { return .windbg }
         return .console
     }
 
@@ -63,6 +64,7 @@ public enum Triage {
         case .bpfstressDump: return [UserStackParser.parseBPFStressDump(text, file: file)]
         case .gdb: return [UserStackParser.parseGDB(text, file: file)]
         case .euStack: return [UserStackParser.parseEUStack(text, file: file)]
+        case .windbg: return [WinDbgParser.parse(text, file: file)]
         case .console: return KernelConsoleParser.parse(text, file: file)
         }
     }

@@ -156,6 +156,19 @@ final class ConsoleParserTests: XCTestCase {
         XCTAssertNil(KernelStack.stall(["a", "b"]))
     }
 
+    func testDeadlockRule() {
+        let b = { (p: String, c: String) in BlockedThread(primitive: p, caller: c) }
+        // One caller (many threads waiting at one place) or one thread: no deadlock.
+        XCTAssertNil(Deadlock.title([b("lock", "f"), b("lock", "f")]))
+        XCTAssertNil(Deadlock.title([b("lock", "f")]))
+        XCTAssertEqual(Deadlock.title([b("lock", "g"), b("lock", "f"), b("other", "h")])?.title, "deadlock in lock from f and g")
+        XCTAssertEqual(Deadlock.title([b("l", "c"), b("l", "a"), b("l", "b")])?.title, "deadlock in l from a, b and c")
+        XCTAssertEqual(Deadlock.title(["e", "d", "c", "b", "a"].map { b("l", $0) })?.title, "deadlock in l from a, b, c and 2 more")
+        // The largest group wins; ties go to the primitive's name.
+        XCTAssertEqual(Deadlock.title([b("y", "1"), b("y", "2"), b("x", "1"), b("x", "2")])?.primitive, "x")
+        XCTAssertEqual(Deadlock.title([b("y", "1"), b("y", "2"), b("y", "3"), b("x", "1"), b("x", "2")])?.primitive, "y")
+    }
+
     func testTitleSanitizing() {
         XCTAssertEqual(KernelConsoleParser.sanitize("kernel panic: VFS: Unable to mount root fs on unknown-block(0,0)"),
                        "kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)")

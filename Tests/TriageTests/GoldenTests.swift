@@ -72,6 +72,52 @@ final class GoldenTests: XCTestCase {
         for f in files { XCTAssertEqual(try check(f).count, 1, f) }
     }
 
+    func testWinDbgGoldenFiles() throws {
+        let files = Self.files("windbg")
+        XCTAssertGreaterThanOrEqual(files.count, 6)
+        for f in files { XCTAssertEqual(try check(f).count, 1, f) }
+    }
+
+    /// One bug, two dumps (other addresses, pid and tids, thread order, `~*kn` instead of `~*k`): one bucket;
+    /// the same deadlock seen in kernel mode is the same title.
+    func testWinDbgBucketsAreStableAcrossDumpsOfOneBug() throws {
+        let dir = Self.goldenDir + "/windbg/"
+        func rep(_ name: String) throws -> TriageReport { try Triage.reports(inText: try Self.load(dir + name).raw, file: name)[0] }
+        let a = try rep("user-epoch-deadlock-k.txt"), b = try rep("user-epoch-deadlock-kn-other-run.txt")
+        XCTAssertEqual(a.signature, b.signature)
+        XCTAssertEqual(a.title, try rep("kernel-epoch-deadlock-process-0-7.txt").title)
+        XCTAssertNotEqual(a.signature, try rep("user-critsec-deadlock-kb.txt").signature)
+        XCTAssertNotEqual(a.signature, try rep("analyze-v-access-violation-memcpy.txt").signature)
+    }
+
+    /// Every deadlock golden (gdb, eu-stack, bpfstress, WinDbg) keeps its title and bucket when its threads
+    /// come in the other order.
+    func testDeadlockTitlesAreStableUnderThreadReordering() throws {
+        let deadlocks = (Self.files("userspace") + Self.files("windbg")).filter { $0.contains("deadlock") }
+        XCTAssertGreaterThanOrEqual(deadlocks.count, 8)
+        for f in deadlocks {
+            let raw = try Self.load(f).raw
+            let a = try Triage.reports(inText: raw, file: f)[0]
+            let b = try Triage.reports(inText: Self.reversedThreads(raw), file: f)[0]
+            XCTAssertTrue(a.title.hasPrefix("deadlock in "), f)
+            XCTAssertEqual(a.title, b.title, f)
+            XCTAssertEqual(a.signature, b.signature, f)
+        }
+    }
+
+    /// The dump with its thread blocks in reverse order (a block starts at a thread header line).
+    static func reversedThreads(_ text: String) -> String {
+        let header = try! NSRegularExpression(pattern: #"^(Thread \d+ \(|TID \d+:|--- thread \d+ |\s*[.#]?\s*\d+\s+Id: |\s*THREAD [0-9a-f]+\s+Cid|\S+> !thread)"#)
+        var blocks: [[Substring]] = [[]]
+        for l in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let s = String(l)
+            if header.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil { blocks.append([]) }
+            blocks[blocks.count - 1].append(l)
+        }
+        let head = blocks.removeFirst()
+        return (head + blocks.reversed().flatMap { $0 }).joined(separator: "\n")
+    }
+
     func testEveryKernelGoldenHasTimestampsOrDecorationsStripped() throws {
         // The golden logs carry decorations; titles never do.
         for f in Self.files("kernel") {
