@@ -68,7 +68,7 @@ public enum KernelConsoleParser {
     /// Every report in `log`, in order, each once: a panic or trap that follows an oops is part of it.
     public static func parse(_ log: String, file: String = "") -> [TriageReport] {
         var out: [TriageReport] = []
-        var cur: (group: OopsGroup, lines: [String])?
+        var cur: (group: OopsGroup, lines: [String], headersOnly: Bool)?
         var sinceClose = Int.max
         func close() {
             if let c = cur { out.append(report(c.group, c.lines, file: file)); sinceClose = 0 }
@@ -82,17 +82,18 @@ public enum KernelConsoleParser {
             if ConsoleLine.isQuestionable(line) { continue }
             if let g = group(line) {
                 // A panic or trap inside a report is part of it; so is a symbolized report's repeated header line.
-                if let c = cur, g.continues || (c.lines.count == 1 && c.group.header == g.header) {
+                if let c = cur, g.continues || (c.headersOnly && c.group.header == g.header) {
                     cur!.lines.append(line)
                     continue
                 }
                 if cur == nil && g.trails && sinceClose <= tailLines { continue }
                 close()
-                cur = (g, [line])
+                cur = (g, [line], true)
                 continue
             }
             guard cur != nil else { continue }
             cur!.lines.append(line)
+            cur!.headersOnly = false
             if isEndMarker(line) || cur!.lines.count >= maxLines { close() }
         }
         close()

@@ -66,6 +66,38 @@ final class GoldenTests: XCTestCase {
         }
     }
 
+    /// The families of the held-out measurement (issue 14), from a report's type and title.
+    static func family(_ e: Expected) -> String {
+        switch e.type {
+        case "hang", "lockdep", "warning", "kasan", "kmsan", "kfence", "kcsan": return e.type == "hang" ? "hangs" : e.type
+        case "bug": return "BUG"
+        case "gpf", "panic", "trap": return "DoS"
+        default: return "other"
+        }
+    }
+
+    /// Title agreement per family over every kernel golden (printed for the README; a golden that
+    /// disagrees already fails testKernelConsoleGoldenFiles, so this asserts the counts it prints).
+    func testTitleAgreementPerFamily() throws {
+        var total: [String: Int] = [:], agree: [String: Int] = [:]
+        for f in Self.files("kernel") {
+            let (expected, raw) = try Self.load(f)
+            let got = try Triage.reports(inText: raw, file: f)
+            for (i, e) in expected.enumerated() {
+                total[Self.family(e), default: 0] += 1
+                if i < got.count && got[i].title == e.title { agree[Self.family(e), default: 0] += 1 }
+            }
+        }
+        var table = "| family | agreement |\n|---|---|\n"
+        for k in total.keys.sorted() { table += "| \(k) | \(agree[k] ?? 0) of \(total[k]!) |\n" }
+        print(table)
+        for k in ["hangs", "lockdep", "warning", "BUG", "DoS", "kasan", "kmsan", "kfence", "kcsan", "other"] {
+            XCTAssertNotNil(total[k], "no golden report of family \(k)")
+            XCTAssertEqual(agree[k], total[k], k)
+        }
+        XCTAssertGreaterThanOrEqual(total["hangs"] ?? 0, 25)
+    }
+
     func testUserSpaceGoldenFiles() throws {
         let files = Self.files("userspace")
         XCTAssertGreaterThanOrEqual(files.count, 6)
