@@ -21,6 +21,8 @@ public struct TriageReport: Sendable, Equatable {
     public var count: Int = 1
     public var firstSeen: Date? = nil
     public var lastSeen: Date? = nil
+    /// The culprit's file:line, when a vmlinux was given (`triage --vmlinux`); never part of the title.
+    public var location: String? = nil
 
     public init(file: String, type: String, title: String, frame: String, corrupted: Bool = false, text: String = "",
                 signature: String? = nil, count: Int = 1, firstSeen: Date? = nil, lastSeen: Date? = nil) {

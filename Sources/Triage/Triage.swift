@@ -32,9 +32,14 @@ public struct TriageBucket: Sendable, Equatable {
     /// The dump to read first: an uncorrupted one from the latest run when there is one.
     public var exampleFile: String
     public var corrupted: Bool
+    /// The example's culprit file:line (with --vmlinux).
+    public var location: String? = nil
 }
 
 public enum Triage {
+    /// Report types of kernel console reports (the ones --vmlinux can place).
+    public static let kernelTypes: Set<String> = ["hang", "lockdep", "warning", "bug", "gpf", "panic", "trap", "kasan", "kmsan",
+                                                  "kfence", "kcsan", "ubsan", "netdev", "other"]
     /// Files a bpfstress run writes that are not findings (the findings are in findings/).
     static let ignoredNames: Set<String> = ["summary.json", "junit.xml", "run.log", "run.log.tmp", "index.html"]
     /// Inputs larger than this are read only up to it.
@@ -263,7 +268,7 @@ public enum Triage {
             return TriageBucket(signature: sig, type: example.type, title: example.title, frame: example.frame,
                                 count: g.reduce(0) { $0 + $1.report.count }, runs: runs, firstSeen: first, lastSeen: last,
                                 isNew: firstRun == latest, exampleFile: example.file,
-                                corrupted: g.allSatisfy { $0.report.corrupted })
+                                corrupted: g.allSatisfy { $0.report.corrupted }, location: example.location)
         }
         return out.sorted { a, b in
             if a.isNew != b.isNew { return a.isNew }
@@ -275,12 +280,13 @@ public enum Triage {
 
     // MARK: output
 
-    /// One JSON object per report per line, keys file, type, title, frame (sorted).
+    /// One JSON object per report per line, keys file, type, title, frame (sorted), and location with --vmlinux.
     public static func jsonLines(_ reports: [TriageReport]) -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return reports.map { r in
-            let obj = ["file": r.file, "type": r.type, "title": r.title, "frame": r.frame]
+            var obj = ["file": r.file, "type": r.type, "title": r.title, "frame": r.frame]
+            if let l = r.location { obj["location"] = l }
             return String(decoding: (try? enc.encode(obj)) ?? Data("{}".utf8), as: UTF8.self)
         }.joined(separator: "\n") + (reports.isEmpty ? "" : "\n")
     }
@@ -293,12 +299,15 @@ public enum Triage {
 
     /// The table: BUCKET TYPE RUNS COUNT FIRST-SEEN LAST-SEEN NEW TITLE EXAMPLE. `relativeTo` shortens paths.
     public static func table(_ buckets: [TriageBucket], relativeTo base: String? = nil) -> String {
-        var rows: [[String]] = [["BUCKET", "TYPE", "RUNS", "COUNT", "FIRST SEEN", "LAST SEEN", "NEW", "TITLE", "EXAMPLE"]]
+        let located = buckets.contains { $0.location != nil }
+        var rows: [[String]] = [["BUCKET", "TYPE", "RUNS", "COUNT", "FIRST SEEN", "LAST SEEN", "NEW", "TITLE"]
+            + (located ? ["LOCATION"] : []) + ["EXAMPLE"]]
         for b in buckets {
             var file = b.exampleFile
             if let base = base, file.hasPrefix(base + "/") { file = String(file.dropFirst(base.count + 1)) }
             rows.append([b.signature, b.type, String(b.runs), String(b.count), stamp(b.firstSeen), stamp(b.lastSeen),
-                         b.isNew ? "new" : "-", b.title + (b.corrupted ? " (corrupted)" : ""), file])
+                         b.isNew ? "new" : "-", b.title + (b.corrupted ? " (corrupted)" : "")]
+                        + (located ? [b.location ?? "-"] : []) + [file])
         }
         var widths = [Int](repeating: 0, count: rows[0].count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }

@@ -23,15 +23,24 @@ struct TriageCommand: ParsableCommand {
 
     @Flag(help: "One JSON object per report per line (keys file, type, title, frame).") var json = false
     @Flag(name: .customLong("new"), help: "Only buckets that are new in the latest run.") var newOnly = false
+    @Option(help: "A kernel ELF with debug info (a -dbg vmlinux): kernel reports gain the culprit's file:line (JSON key location, table column LOCATION). Titles never change.")
+    var vmlinux: String?
     @Argument(help: "Files or directories.") var paths: [String]
 
     /// Some input could not be read (a malformed finding.json); the rest was triaged.
     static let partialInput: Int32 = 4
 
     func run() throws {
-        let items: [(report: TriageReport, run: TriageRun)]
+        var items: [(report: TriageReport, run: TriageRun)]
         var notes = Triage.Notes()
+        let symbolizer: KernelSymbolizer?
+        do { symbolizer = try vmlinux.map { try KernelSymbolizer(vmlinux: $0) } } catch { die("\(error)", ExitCodes.usage) }
         do { items = try Triage.scan(paths, notes: &notes) } catch { die("\(error)", ExitCodes.usage) }
+        if let s = symbolizer {
+            for i in items.indices where Triage.kernelTypes.contains(items[i].report.type) {
+                items[i].report.location = s.culpritLocation(items[i].report)
+            }
+        }
         for n in notes.skipped { FileHandle.standardError.write(Data("bpfstress: triage: \(n)\n".utf8)) }
         for n in notes.malformed { FileHandle.standardError.write(Data("bpfstress: triage: warning: \(n)\n".utf8)) }
         defer { if !notes.malformed.isEmpty { Glibc.exit(Self.partialInput) } }
