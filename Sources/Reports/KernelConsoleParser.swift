@@ -42,14 +42,14 @@ public enum KernelConsoleParser {
 
     /// True for a line that ends a report (`---[ end trace`, `</TASK>`, KASAN's closing `====`).
     public static func isEndMarker(_ line: String) -> Bool {
-        guard line.contains("</TASK>") || line.contains("---[ end trace") || line.hasPrefix("=====") else { return false }
+        guard line.fastContains("</TASK>") || line.fastContains("---[ end trace") || line.hasPrefix("=====") else { return false }
         return endMarkers.contains { $0.matches(line) }
     }
 
     /// The report group a line starts, if any: its header string is in the line and no suppression matches.
     static func group(_ line: String) -> OopsGroup? {
-        if line.contains("---[ end ") { return nil }
-        for g in KernelFormats.groups where line.contains(g.header) {
+        if line.fastContains("---[ end ") { return nil }
+        for g in KernelFormats.groups where line.fastContains(g.header) {
             if g.suppressions.contains(where: { $0.matches(line) }) { continue }
             return g
         }

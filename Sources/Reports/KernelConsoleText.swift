@@ -41,6 +41,21 @@ public enum ConsoleLine {
         Pattern(#"^\[\s*[TC]\d+\]"#),
     ]
 
+    /// The rest after a leading `[  123.456789]`, `[T1234]` or `[ C1]`; nil when `s` does not start with one.
+    static func bracket(_ s: Substring) -> Substring? {
+        guard s.first == "[", let close = s.firstIndex(of: "]") else { return nil }
+        let inner = s[s.index(after: s.startIndex)..<close].drop(while: { $0 == " " })
+        guard let f = inner.first else { return nil }
+        let digits = f == "T" || f == "C" ? inner.dropFirst() : inner
+        guard !digits.isEmpty else { return nil }
+        var dots = 0
+        for ch in digits {
+            if ch == "." { dots += 1 } else if !ch.isASCII || !ch.isNumber { return nil }
+        }
+        if f == "T" || f == "C" { guard dots == 0 else { return nil } } else { guard dots == 1 else { return nil } }
+        return s[s.index(after: close)...]
+    }
+
     /// ` ? func+0x1/0x2` or ` [<ffffffff81000000>] ? func+0x1/0x2`: an unreliable trace entry.
     public static func isQuestionable(_ line: String) -> Bool {
         var t = Substring(line).drop(while: { $0 == " " })
@@ -55,6 +70,15 @@ public enum ConsoleLine {
         while let l = s.last, l == "\r" || l == "\n" || l == "\r\n" { s = s.dropLast() }
         // Most lines start with a timestamp or with the message itself: skip the patterns for those.
         guard let c = s.first, c == "[" || c == "<" || c.isLetter || c.isNumber else { return String(s) }
+        // Fast path for the common `[  123.456789] ` and `[  123.456789][ T1234] ` prefixes.
+        if c == "[" {
+            var t = s
+            while let b = bracket(t) { t = b }
+            if t.startIndex != s.startIndex {
+                if t.hasPrefix(" ") { t = t.dropFirst() }
+                if let f = t.first, f == "[" || f == "<" || f.isLetter || f.isNumber { s = t } else { return String(t) }
+            }
+        }
         var changed = true
         var rounds = 0
         while changed && rounds < 8 {
@@ -79,5 +103,20 @@ extension String {
     /// Lines split at LF and CRLF (a serial console's line ends), empty lines kept.
     public var consoleLines: [Substring] {
         split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+    }
+}
+
+extension StringProtocol {
+    /// Substring search on UTF-8 bytes. Foundation's `contains` on Linux goes through NSString and
+    /// CFStringFind, which made it most of triage's time.
+    public func fastContains<T: StringProtocol>(_ needle: T) -> Bool {
+        let h = utf8, n = needle.utf8
+        guard let first = n.first else { return true }
+        var i = h.startIndex
+        while let j = h[i...].firstIndex(of: first) {
+            if h[j...].starts(with: n) { return true }
+            i = h.index(after: j)
+        }
+        return false
     }
 }

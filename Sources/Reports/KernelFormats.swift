@@ -27,12 +27,34 @@ public struct StackSpec: Sendable {
     /// Tried when `parts` finds no frame.
     let parts2: [StackPart]
     /// Generic skip list plus this format's own.
-    let skip: Pattern
+    let skip: SkipList
     let rule: FrameRule
 
     init(_ parts: [StackPart], _ parts2: [StackPart] = [], skip: [String] = [], rule: FrameRule = .first) {
         self.parts = parts; self.parts2 = parts2; self.rule = rule
-        self.skip = Pattern((KernelSkipLists.generic + skip).joined(separator: "|"))
+        self.skip = SkipList(KernelSkipLists.generic + skip)
+    }
+}
+
+/// A skip list as one pattern, with its answers remembered: frame names repeat across reports, and one
+/// match of a 250-way alternation costs far more than a dictionary lookup.
+final class SkipList: @unchecked Sendable {
+    private let pattern: Pattern
+    private let lock = NSLock()
+    private var known: [String: Bool] = [:]
+
+    init(_ patterns: [String]) { pattern = Pattern(patterns.joined(separator: "|")) }
+
+    func matches(_ frame: String) -> Bool {
+        lock.lock()
+        if let k = known[frame] { lock.unlock(); return k }
+        lock.unlock()
+        let m = pattern.matches(frame)
+        lock.lock()
+        if known.count > 100_000 { known.removeAll() }
+        known[frame] = m
+        lock.unlock()
+        return m
     }
 }
 

@@ -60,8 +60,8 @@ enum KernelStack {
 
     /// A trace keyword line (cheap substring checks before the patterns).
     static func isStackStart(_ l: String) -> Bool {
-        guard l.contains("race") || l.contains("Allocated") || l.contains("Freed") || l.contains("acktrace")
-                || l.contains("Uninit") else { return false }
+        guard l.fastContains("race") || l.fastContains("Allocated") || l.fastContains("Freed") || l.fastContains("acktrace")
+                || l.fastContains("Uninit") else { return false }
         return KernelFormats.stackStarts.contains { $0.matches(l) }
     }
 
@@ -75,7 +75,7 @@ enum KernelStack {
 
     /// ` func+0x1/0x2` or ` [<ffffffff81000000>] func+0x1/0x2` -> [line, func]; cheap checks first.
     static func frameGroups(_ line: String) -> [String]? {
-        guard line.contains("+0x") || line.contains(".") else { return nil }
+        guard line.fastContains("+0x") || line.fastContains(".") else { return nil }
         return KernelFormats.frameLine.groups(line)
     }
 
@@ -95,7 +95,7 @@ enum KernelStack {
         var prev = frames[0]
         for f in frames {
             if stallAnchors.contains(where: { $0.matches(f) }) {
-                return f.contains("smp_call_function") ? "smp_call_function" : prev
+                return f.fastContains("smp_call_function") ? "smp_call_function" : prev
             }
             prev = f
         }
@@ -104,9 +104,9 @@ enum KernelStack {
 
     static func hang(_ frames: [String]) -> String? {
         for f in frames {
-            for a in KernelSkipLists.hangAnchors where f.contains(a.frame) { return a.name ?? f }
+            for a in KernelSkipLists.hangAnchors where f.fastContains(a.frame) { return a.name ?? f }
         }
-        return frames.first { f in !KernelSkipLists.hangSkip.contains { f.contains($0) } }
+        return frames.first { f in !KernelSkipLists.hangSkip.contains { f.fastContains($0) } }
     }
 
     /// A report is cut off when it should have a trace and has none, or a trace keyword is not
@@ -124,7 +124,7 @@ enum KernelStack {
             var found = false
             for a in after {
                 if isStackStart(a) { break }
-                if a.contains("(stack is not available)") || frameGroups(a) != nil { found = true; break }
+                if a.fastContains("(stack is not available)") || frameGroups(a) != nil { found = true; break }
             }
             if !found { return true }
             hasTrace = true

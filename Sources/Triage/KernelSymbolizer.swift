@@ -58,7 +58,7 @@ public final class KernelSymbolizer {
 
     /// The location of one console line's frame (`RIP:` lines are exact pcs), or nil.
     public func location(line: String) -> String? {
-        let isRIP = line.contains("RIP: ") || line.contains("IP: ")
+        let isRIP = line.fastContains("RIP: ") || line.fastContains("IP: ")
         if let g = Self.funcOffset.groups(line), let off = UInt64(g[2], radix: 16), let size = UInt64(g[3], radix: 16),
            let loc = location(function: g[1], offset: off, size: size, returnAddress: !isRIP) {
             return loc
@@ -80,7 +80,7 @@ public final class KernelSymbolizer {
     /// Where the culprit is: the first line of the report that names it as `frame+0x`.
     public func culpritLocation(_ r: TriageReport) -> String? {
         guard !r.frame.isEmpty else { return nil }
-        for l in r.text.consoleLines where l.contains(r.frame + "+0x") {
+        for l in r.text.consoleLines where l.fastContains(r.frame + "+0x") {
             if let loc = location(line: String(l)) { return loc }
         }
         return nil

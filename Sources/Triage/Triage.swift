@@ -182,7 +182,7 @@ public enum Triage {
         return try inputFiles(paths, notes: &notes)
     }
 
-    static func readText(_ path: String) -> String? {
+    public static func readText(_ path: String) -> String? {
         guard let h = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? h.close() }
         let data = (try? h.read(upToCount: maxFileBytes)) ?? Data()

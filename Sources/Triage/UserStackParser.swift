@@ -29,16 +29,22 @@ public enum UserStackParser {
     static let bsSignal = Pattern(#"^signal (SIG[A-Z0-9]+) .*thread (\d+)"#)
     static let bsInFlight = Pattern(#"^\s+thread \d+ tid (\d+): op "#)
 
+    // Cheap substring checks first: most inputs are kernel logs, and a pattern per line of each costs.
     public static func looksLikeGDB(_ text: String) -> Bool {
-        text.split(separator: "\n").contains { gdbThread.matches(String($0)) } && text.contains("\n#0 ")
+        guard text.fastContains("\n#0 "), text.fastContains("Thread ") else { return false }
+        return text.split(separator: "\n").contains { $0.hasPrefix("Thread ") && gdbThread.matches(String($0)) }
     }
     public static func looksLikeEUStack(_ text: String) -> Bool {
-        text.split(separator: "\n").contains { $0.hasPrefix("PID ") && $0.contains(" - ") }
-            && text.split(separator: "\n").contains { euThread.matches(String($0)) }
+        guard text.fastContains("TID "), text.fastContains("PID ") else { return false }
+        return text.split(separator: "\n").contains { $0.hasPrefix("PID ") && $0.fastContains(" - ") }
+            && text.split(separator: "\n").contains { $0.hasPrefix("TID ") && euThread.matches(String($0)) }
     }
     public static func looksLikeBPFStressDump(_ text: String) -> Bool {
-        text.split(separator: "\n").contains { bsHang.matches(String($0)) || bsCrash.matches(String($0)) }
-            || (text.contains("=== process ") && text.contains("\n--- thread "))
+        if text.fastContains("=== process ") && text.fastContains("\n--- thread ") { return true }
+        guard text.fastContains("HANG: ") || text.fastContains("CRASH: ") else { return false }
+        return text.split(separator: "\n").contains {
+            ($0.hasPrefix("HANG: ") || $0.hasPrefix("CRASH: ")) && (bsHang.matches(String($0)) || bsCrash.matches(String($0)))
+        }
     }
 
     /// gdb function text -> name: drops "(args) at file:line" and " from lib".

@@ -16,8 +16,8 @@ public enum WinDbgParser {
     static let bugcheck = Pattern(#"^([A-Z][A-Z0-9_]{5,}) \(([0-9a-f]+)\)\s*$"#)
 
     public static func looksLikeWinDbg(_ text: String) -> Bool {
-        if text.contains("FAILURE_BUCKET_ID:") || text.contains("STACK_TEXT:") { return true }
-        guard text.contains("Call Site") else { return false }
+        if text.fastContains("FAILURE_BUCKET_ID:") || text.fastContains("STACK_TEXT:") { return true }
+        guard text.fastContains("Call Site") else { return false }
         return text.split(separator: "\n").contains { userThread.matches(String($0)) || kernelThread.matches(String($0)) }
     }
 
@@ -81,7 +81,7 @@ public enum WinDbgParser {
             var site = g[1]
             if let r = site.range(of: " : ", options: .backwards) { site = String(site[r.upperBound...]) }
             // Wait-object lines (`ffffc30a4d8f1b60  SynchronizationEvent`) look like rows but name no code.
-            guard site.contains("!") || site.contains("+0x") else { continue }
+            guard site.fastContains("!") || site.fastContains("+0x") else { continue }
             out[out.count - 1].frames.append(qualified(site) ?? "??")
         }
         return out
@@ -116,7 +116,7 @@ public enum WinDbgParser {
         if let code = lines.lazy.compactMap({ exceptionCode.groups($0)?[1].lowercased() }).first {
             return crash(code: code, lines: lines, file: file, text: text)
         }
-        if let g = lines.lazy.compactMap({ bugcheck.groups($0) }).first, text.contains("STACK_TEXT:") {
+        if let g = lines.lazy.compactMap({ bugcheck.groups($0) }).first, text.fastContains("STACK_TEXT:") {
             let frames = stackText(lines)
             let culprit = frames.map(function).first { !isWait($0) && !$0.hasPrefix("Ke") } ?? ""
             let title = culprit.isEmpty ? g[1] : "\(g[1]) in \(culprit)"

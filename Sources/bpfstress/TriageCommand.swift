@@ -60,3 +60,35 @@ struct TriageCommand: ParsableCommand {
         print("\(buckets.count) buckets, \(buckets.filter(\.isNew).count) new, \(items.count) reports in \(runs) runs")
     }
 }
+
+/// `bpfstress bench triage`: triage of 1,000 reports (kernel console logs, gdb/eu-stack/bpfstress and
+/// WinDbg dumps, cycled from the golden files) end to end, beside the bare reading and line clean-up of
+/// the same files. Goal: under 2 s for the 1,000.
+struct BenchTriage: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "triage",
+        abstract: "Triage of 1,000 reports (from the golden files) vs reading and stripping the same files.")
+    @Option(help: "Golden file directory (kernel/, userspace/, windbg/ under it).")
+    var corpus: String = "Tests/TriageTests/Golden"
+    @Option(help: "Reports to triage.") var reports: Int = 1000
+    @Option(help: "Rounds (the median is reported).") var rounds: Int = 5
+
+    func run() throws {
+        guard reports > 0, rounds > 0 else { die("--reports and --rounds must be positive", ExitCodes.usage) }
+        let dir = NSTemporaryDirectory() + "bpfstress-bench-triage-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let made: Int
+        do { made = try TriageBench.writeCorpus(from: corpus, to: dir, reports: reports) } catch { die("\(error)", ExitCodes.usage) }
+        print("round  triage s  read+strip s  ratio")
+        var ratios: [Double] = [], times: [Double] = []
+        for i in 1...rounds {
+            let (t, b, n) = try TriageBench.round(dir)
+            guard n == made else { die("triage found \(n) reports, expected \(made)", 1) }
+            ratios.append(t / b); times.append(t)
+            print(String(format: "%5d  %8.3f  %12.3f  %5.1f", i, t, b, t / b))
+        }
+        let med = { (a: [Double]) in a.sorted()[a.count / 2] }
+        print(String(format: "%d reports in %d files; median triage %.3f s (goal < 2 s), median ratio to read+strip %.1f",
+                     made, try FileManager.default.contentsOfDirectory(atPath: dir).count, med(times), med(ratios)))
+    }
+}
