@@ -4,4 +4,4 @@ import ArgumentParser
 let extraCommands: [ParsableCommand.Type] = [BugbenchCommand.self, FuzzCommand.self, TriageCommand.self]
 
 /// `bpfstress bench` subcommands that live in their own files.
-let extraBenchCommands: [ParsableCommand.Type] = [BenchFuzz.self]
+let extraBenchCommands: [ParsableCommand.Type] = [BenchFuzz.self, BenchTriage.self]
