@@ -51,6 +51,10 @@ public struct Campaign: Equatable, Sendable {
     /// Per op kind deadlines, seconds; override `deadline`.
     public var deadlines: [String: Double]
     public var scenarios: [ScenarioEntry]
+    /// A finished run directory of this campaign to compare with (`baseline:`, `run --baseline`).
+    public var baseline: String? = nil
+    /// Percent by which ops/s may drop or a p99 grow against the baseline (`regression_threshold:`).
+    public var regressionThresholdPercent: Double? = nil
 
     public init(name: String, seed: UInt64? = nil, duration: Double = Campaign.defaultDuration,
                 workers: Int = Campaign.defaultWorkers, threads: Int = Campaign.defaultThreads,

@@ -99,6 +99,8 @@ public final class ThreadContext {
     public let index: Int
     public var rng: SplitMix64
     let tm: UnsafeMutablePointer<bpfs_thread_tm>
+    /// This thread's latency histograms (bpfs_thread_hist), written only by it.
+    let hist: UnsafeMutablePointer<bpfs_thread_hist>
     let checkPass: UnsafeMutablePointer<UInt64>
     let checkFail: UnsafeMutablePointer<UInt64>
     let tolerated: UnsafeMutablePointer<UInt64>
@@ -109,6 +111,9 @@ public final class ThreadContext {
         self.index = index
         rng = SplitMix64(seed: worker.seed, stream: UInt64(worker.spec.slot) << 16 | UInt64(index))
         tm = worker.telemetry.thread(worker.spec.slot, index)
+        hist = bpfs_tm_thread_hist(worker.telemetry.base, UInt32(worker.spec.slot), UInt32(index))
+        var sampling = SplitMix64(seed: worker.seed, stream: 0x4C41_5400 | UInt64(index))
+        bpfs_hist_seed(hist, sampling.next())
         let raw = UnsafeMutableRawPointer(tm)
         checkPass = (raw + MemoryLayout<bpfs_thread_tm>.offset(of: \bpfs_thread_tm.check_pass)!)
             .assumingMemoryBound(to: UInt64.self)
@@ -137,14 +142,14 @@ public final class ThreadContext {
     /// with its errno. This is the only way scenario work reaches the flight recorder.
     @inline(__always)
     public func op<T>(_ kind: OpKind, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ body: () throws -> T) throws -> T {
-        bpfs_op_begin_ex(tm, kind.rawValue, a0, a1, nil, kind.isElementOp ? UInt32(BPFS_OP_COARSE) : 0)
+        bpfs_op_begin_h(tm, hist, kind.rawValue, a0, a1, nil, kind.isElementOp ? UInt32(BPFS_OP_COARSE) : 0)
         return try finishOp(body)
     }
 
     /// Same as `op`, with a short text label (object name, case name) kept in the recorder.
     public func op<T>(_ kind: OpKind, label: String, _ a0: UInt64 = 0, _ a1: UInt64 = 0,
                       _ body: () throws -> T) throws -> T {
-        label.withCString { bpfs_op_begin(tm, kind.rawValue, a0, a1, $0) }
+        label.withCString { bpfs_op_begin_h(tm, hist, kind.rawValue, a0, a1, $0, 0) }
         return try finishOp(body)
     }
 
@@ -153,10 +158,10 @@ public final class ThreadContext {
     func finishOp<T>(_ body: () throws -> T) throws -> T {
         do {
             let r = try body()
-            bpfs_op_end(tm, 0)
+            bpfs_op_end_h(tm, hist, 0)
             return r
         } catch {
-            bpfs_op_end(tm, errnoValue(of: error))
+            bpfs_op_end_h(tm, hist, errnoValue(of: error))
             throw error
         }
     }

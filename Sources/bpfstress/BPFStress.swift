@@ -49,6 +49,12 @@ struct Run: ParsableCommand {
     @Flag(help: "No status line.") var quiet = false
     @Option(name: .customLong("on-hang"), help: "kill (default) or keep a hung worker stopped for a debugger.")
     var onHang: String = "kill"
+    @Option(help: "A finished run directory of the same campaign to compare with (regressions are findings).")
+    var baseline: String?
+    @Option(name: .customLong("regression-threshold"), help: "Percent worse than the baseline that is a regression (default 40).")
+    var regressionThreshold: String?
+    @Option(help: "Run shard I of N (1-based): disjoint worker slots and seeds, e.g. 2/4.")
+    var shard: String?
 
     func run() throws {
         let registry = Scenarios.registry
@@ -86,6 +92,7 @@ struct Run: ParsableCommand {
             if threads != nil { for i in c.scenarios.indices { c.scenarios[i].threads = nil } }
         }
         let runSeed = seed ?? c.seed ?? UInt64.random(in: 1...UInt64.max)
+        let nightly = NightlyRunOptions.prepare(campaign: c, baseline: baseline, threshold: regressionThreshold, shard: shard)
 
         let rt: any Runtime
         do { rt = try RuntimeFactory.makeCoordinatorRuntime(runtime) } catch {
@@ -95,7 +102,7 @@ struct Run: ParsableCommand {
         guard env.isRoot else { die("needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs", ExitCodes.environment) }
         if let why = env.bpfLoadError { die("cannot load BPF programs here: \(why)", ExitCodes.environment) }
 
-        let plan: RunPlan
+        var plan: RunPlan
         do { plan = try RunPlan.make(campaign: c, registry: registry, environment: env, runtime: rt, seed: runSeed) } catch {
             die("\(error)", ExitCodes.usage)
         }
@@ -110,10 +117,12 @@ struct Run: ParsableCommand {
         options.quiet = quiet
         guard let action = HangAction(rawValue: onHang) else { die("--on-hang takes kill or keep", ExitCodes.usage) }
         options.onHang = action
+        nightly.apply(to: &plan, options: options)
         installStopHandlers()
         let coordinator = Coordinator(plan: plan, options: options, environment: env, runtime: rt)
-        let outcome: RunOutcome
+        var outcome: RunOutcome
         do { outcome = try coordinator.run() } catch { die("\(error)", (error as? StressError)?.exitCode ?? 4) }
+        nightly.apply(to: &outcome, coordinator: coordinator)
         let path: String
         do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
         let s = outcome.summary
@@ -169,12 +178,13 @@ struct BenchOps: ParsableCommand {
     func run() throws {
         guard Probes.isRoot() else { die("needs root to create BPF maps", ExitCodes.environment) }
         let r = try OpPathBench.run(rounds: rounds, iterations: iterations)
-        print("round  harness ops/s  BPFKit-only ops/s  C loop ops/s  harness/C")
+        print("round  harness ops/s  no-histogram ops/s  BPFKit-only ops/s  C loop ops/s  harness/C")
         for i in r.harnessOpsPerSecond.indices {
             let (h, d, b) = (r.harnessOpsPerSecond[i], r.directOpsPerSecond[i], r.baselineOpsPerSecond[i])
-            print(String(format: "%5d  %13.0f  %17.0f  %12.0f  %9.3f", i + 1, h, d, b, h / b))
+            print(String(format: "%5d  %13.0f  %18.0f  %17.0f  %12.0f  %9.3f", i + 1, h, r.noHistogramOpsPerSecond[i], d, b, h / b))
         }
         print(String(format: "median of per-round ratios (harness / C loop): %.3f  (goal >= 0.95)", r.ratio))
+        print(String(format: "median of per-round ratios (harness / harness without latency histograms): %.3f", r.histogramRatio))
     }
 }
 
