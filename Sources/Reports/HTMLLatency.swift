@@ -54,7 +54,7 @@ extension HTMLReport {
         for (i, s) in series.enumerated() {
             let color = palette[i % palette.count]
             let pts = percentilePoints.enumerated().map { j, p in String(format: "%.1f,%.1f", x(j), y(p.1(s.l))) }
-            svg += "<polyline class=\"series\" data-scenario=\"\(esc(s.scenario))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(pts.joined(separator: " "))\"/>\n"
+            svg += "<polyline class=\"latency-series\" data-scenario=\"\(esc(s.scenario))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(pts.joined(separator: " "))\"/>\n"
             let ly = top + 14 + Double(i) * 18
             svg += "<rect x=\"\(left + pw + 12)\" y=\(q(ly - 9)) width=\"14\" height=\"4\" fill=\"\(color)\"/>"
             svg += "<text x=\"\(left + pw + 32)\" y=\(q(ly - 4)) font-size=\"12\">\(esc(s.scenario))</text>\n"

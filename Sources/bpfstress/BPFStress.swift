@@ -30,6 +30,21 @@ struct BPFStress: ParsableCommand {
         discussion: "Exit codes: 0 no findings, 1 findings, 2 usage or config error, 3 environment (not privileged, missing feature).",
         version: BPFStressVersion.string,
         subcommands: [Run.self, List.self, Supervise.self, Bench.self, Worker.self] + extraCommands)
+
+    /// ArgumentParser's own usage errors (unknown flag, missing value) as the README says: one
+    /// line naming the problem, exit 2 (ArgumentParser would print usage and exit 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error).rawValue == 64 {
+                let line = message(for: error).split(separator: "\n").first.map(String.init) ?? "bad arguments"
+                die(line.hasPrefix("Error: ") ? String(line.dropFirst(7)) : line, ExitCodes.usage)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 struct Run: ParsableCommand {
