@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "StressCore", "BPFKit"]),
         .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports"], exclude: ["Golden"]),
         .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reports", "Nightly"]),
         .testTarget(name: "NightlyTests", dependencies: ["Nightly", "Reports", "CBPFStress", "Yams"]),
     ],
     swiftLanguageModes: [.v5]
