@@ -53,8 +53,10 @@ public struct Campaign: Equatable, Sendable {
     public var scenarios: [ScenarioEntry]
     /// A finished run directory of this campaign to compare with (`baseline:`, `run --baseline`).
     public var baseline: String? = nil
-    /// Percent by which ops/s may drop or a p99 grow against the baseline (`regression_threshold:`).
+    /// Percent by which a scenario's ops/s may drop against the baseline (`regression_threshold:`).
     public var regressionThresholdPercent: Double? = nil
+    /// Percent by which an op kind's p99 may grow against the baseline (`p99_regression_threshold:`).
+    public var p99RegressionThresholdPercent: Double? = nil
 
     public init(name: String, seed: UInt64? = nil, duration: Double = Campaign.defaultDuration,
                 workers: Int = Campaign.defaultWorkers, threads: Int = Campaign.defaultThreads,

@@ -8,7 +8,7 @@ import Glibc
 /// the line and the key, because a typo in a 20-minute soak config should fail in the first second.
 public enum CampaignParser {
     static let topKeys = ["name", "seed", "duration", "workers", "threads", "deadline", "deadlines", "baseline",
-                          "regression_threshold", "scenarios"]
+                          "regression_threshold", "p99_regression_threshold", "scenarios"]
     static let entryKeys = ["name", "weight", "workers", "threads", "params", "deadlines"]
     /// Upper bound on workers/threads/weight: a typo like `workers: 2000` must not fork-bomb the VM.
     public static let maxCount = 1024
@@ -116,6 +116,7 @@ private struct Walker {
             case "deadlines": c.deadlines = try deadlines(v, key: "deadlines")
             case "baseline": c.baseline = try nonEmptyString(v, key: "baseline")
             case "regression_threshold": c.regressionThresholdPercent = try percent(v, key: "regression_threshold")
+            case "p99_regression_threshold": c.p99RegressionThresholdPercent = try percent(v, key: "p99_regression_threshold")
             case "scenarios":
                 c.scenarios = try scenarios(v)
                 sawScenarios = true
@@ -325,7 +326,7 @@ private struct Walker {
         if case .scalar(let sc) = node, !isNull(node) {
             var t = sc.string.trimmingCharacters(in: .whitespaces)
             if t.hasSuffix("%") { t.removeLast() }
-            if let v = Double(t), v.isFinite, v > 0, v <= 1000 { return v }
+            if let v = Double(t), v.isFinite, v > 0, v <= 100_000 { return v }
         }
         throw fail(node, key, "'\(key)' must be a positive percentage like 25 or 25% (got \(describe(node)))")
     }

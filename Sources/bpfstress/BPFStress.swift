@@ -66,8 +66,10 @@ struct Run: ParsableCommand {
     var onHang: String = "kill"
     @Option(help: "A finished run directory of the same campaign to compare with (regressions are findings).")
     var baseline: String?
-    @Option(name: .customLong("regression-threshold"), help: "Percent worse than the baseline that is a regression (default 40).")
+    @Option(name: .customLong("regression-threshold"), help: "Percent drop of a scenario's ops/s against the baseline that is a regression (default 60).")
     var regressionThreshold: String?
+    @Option(name: .customLong("p99-regression-threshold"), help: "Percent growth of an op kind's p99 against the baseline that is a regression (default 1000).")
+    var p99RegressionThreshold: String?
     @Option(help: "Run shard I of N (1-based): disjoint worker slots and seeds, e.g. 2/4.")
     var shard: String?
 
@@ -107,7 +109,8 @@ struct Run: ParsableCommand {
             if threads != nil { for i in c.scenarios.indices { c.scenarios[i].threads = nil } }
         }
         let runSeed = seed ?? c.seed ?? UInt64.random(in: 1...UInt64.max)
-        let nightly = NightlyRunOptions.prepare(campaign: c, baseline: baseline, threshold: regressionThreshold, shard: shard)
+        let nightly = NightlyRunOptions.prepare(campaign: c, baseline: baseline, threshold: regressionThreshold,
+                                                p99Threshold: p99RegressionThreshold, shard: shard)
 
         let rt: any Runtime
         do { rt = try RuntimeFactory.makeCoordinatorRuntime(runtime) } catch {

@@ -9,22 +9,17 @@ import StressCore
 struct NightlyRunOptions {
     var baselineDir: String?
     var baseline: RunSummary?
-    var thresholdPercent = Regression.defaultThresholdPercent
+    var thresholds = Regression.Thresholds()
     var shard: ShardSpec?
 
-    /// Checks every flag and the campaign's `baseline:`/`regression_threshold:`; one line, exit 2, on bad input.
-    static func prepare(campaign: Campaign, baseline: String?, threshold: String?, shard: String?) -> NightlyRunOptions {
+    /// Checks every flag and the campaign's `baseline:`/`*regression_threshold:`; one line, exit 2, on bad input.
+    static func prepare(campaign: Campaign, baseline: String?, threshold: String?, p99Threshold: String?,
+                        shard: String?) -> NightlyRunOptions {
         var o = NightlyRunOptions()
-        if let t = threshold {
-            var text = t.trimmingCharacters(in: .whitespaces)
-            if text.hasSuffix("%") { text.removeLast() }
-            guard let v = Double(text), v.isFinite, v > 0, v <= 1000 else {
-                die("--regression-threshold takes a positive percentage, e.g. 40 (got '\(t)')", ExitCodes.usage)
-            }
-            o.thresholdPercent = v
-        } else if let v = campaign.regressionThresholdPercent {
-            o.thresholdPercent = v
-        }
+        o.thresholds.opsPercent = percent(threshold, flag: "--regression-threshold") ?? campaign.regressionThresholdPercent
+            ?? Regression.defaultOpsThresholdPercent
+        o.thresholds.p99Percent = percent(p99Threshold, flag: "--p99-regression-threshold") ?? campaign.p99RegressionThresholdPercent
+            ?? Regression.defaultP99ThresholdPercent
         if let dir = baseline ?? campaign.baseline {
             do { o.baseline = try Regression.loadBaseline(dir, campaign: campaign.name) } catch {
                 die("--baseline: \(error)", ExitCodes.usage)
@@ -35,6 +30,17 @@ struct NightlyRunOptions {
             do { o.shard = try ShardSpec.parse(s) } catch { die("\(error)", ExitCodes.usage) }
         }
         return o
+    }
+
+    /// A positive percentage flag (`40` or `40%`); nil when not given.
+    static func percent(_ text: String?, flag: String) -> Double? {
+        guard let t = text else { return nil }
+        var v = t.trimmingCharacters(in: .whitespaces)
+        if v.hasSuffix("%") { v.removeLast() }
+        guard let d = Double(v), d.isFinite, d > 0, d <= 100_000 else {
+            die("\(flag) takes a positive percentage, e.g. 60 (got '\(t)')", ExitCodes.usage)
+        }
+        return d
     }
 
     /// Gives the plan this shard's slot range (exit 2 when the campaign needs more slots than a shard has).
@@ -55,8 +61,8 @@ struct NightlyRunOptions {
         guard let b = baseline, let dir = baselineDir else { return }
         outcome.summary.baseline = dir
         let regs = Regression.findings(current: outcome.summary, baseline: b, baselinePath: dir,
-                                       thresholdPercent: thresholdPercent)
-        outcome.log.append("baseline \(dir): \(regs.count) regression(s) at threshold \(thresholdPercent)%")
+                                       thresholds: thresholds)
+        outcome.log.append("baseline \(dir): \(regs.count) regression(s) (thresholds: ops/s -\(thresholds.opsPercent)%, p99 +\(thresholds.p99Percent)%)")
         for f in regs { outcome.log.append("finding [regression] \(f.title)") }
         guard !regs.isEmpty else { return }
         outcome.findings += regs

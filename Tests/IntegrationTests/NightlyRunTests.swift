@@ -62,7 +62,7 @@ final class NightlyRunTests: XCTestCase {
         return String(line.dropFirst("report: ".count))
     }
 
-    /// A run against a faster baseline (the kernel, while this run's updates sleep 200 us) gets
+    /// A run against a faster baseline (the kernel, while this run's updates sleep 300 us) gets
     /// regression findings, with both distributions in the dump; a run compared with itself gets
     /// none. Then the three runs make a trend page that renders in Chromium with its plots and
     /// shows the regression buckets as new, then gone.
@@ -70,13 +70,16 @@ final class NightlyRunTests: XCTestCase {
         let plugin = try library("libbpfstress-sleep-plugin.so")
         let dir = Harness.tempDir("baseline")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let c = try Harness.campaign(Self.campaign(name: "nightly-test", scenarios: ["map-parallel"]), in: dir)
+        // 5 s x 3 threads: enough timed updates (>= Regression.minimumTimedOps) in the slow run too.
+        let c = try Harness.campaign(Self.campaign(name: "nightly-test", scenarios: ["map-parallel"], duration: "5s")
+                                         .replacingOccurrences(of: "threads: 2", with: "threads: 3"), in: dir)
         let root = dir + "/nightly"
         let k1 = try Harness.run(["run", c, "--seed", "5", "--report-dir", root, "--quiet"], timeout: 90)
         XCTAssertEqual(k1.status, 0, k1.stdout + k1.stderr)
         let fast = try Self.reportPath(k1)
 
-        let s1 = try Harness.run(["run", c, "--seed", "5", "--runtime", "plugin:\(plugin):2,200", "--baseline", fast,
+        let s1 = try Harness.run(["run", c, "--seed", "5", "--runtime", "plugin:\(plugin):2,300", "--baseline", fast,
+                                  "--p99-regression-threshold", "200",
                                   "--report-dir", root, "--quiet"], timeout: 90)
         XCTAssertEqual(s1.status, 1, s1.stdout + s1.stderr)
         let slow = try Self.reportPath(s1)
@@ -99,7 +102,7 @@ final class NightlyRunTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: slow + "/findings/\(p99.signature)/dump-1.txt"))
         // Compared with itself, the real run has no regression at any threshold.
         let real = try Regression.loadRun(fast)
-        XCTAssertEqual(Regression.findings(current: real, baseline: real, baselinePath: fast, thresholdPercent: 0.001), [])
+        XCTAssertEqual(Regression.findings(current: real, baseline: real, baselinePath: fast, thresholds: .init(opsPercent: 0.001, p99Percent: 0.001)), [])
         XCTAssertFalse((real.scenarios.first?.latency ?? []).isEmpty)
         // A baseline of another campaign is refused before anything runs.
         let other = try Harness.run(["run", "--scenario", "map-parallel", "--baseline", fast, "--report-dir", root, "--quiet"])

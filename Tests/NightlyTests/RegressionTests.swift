@@ -17,21 +17,21 @@ final class RegressionTests: XCTestCase {
 
     func testARunAgainstItselfHasNoRegression() {
         let s = Self.summary(opsPerSecond: 1000, lookupNs: 5000)
-        XCTAssertEqual(Regression.findings(current: s, baseline: s, baselinePath: "b", thresholdPercent: 1), [])
+        XCTAssertEqual(Regression.findings(current: s, baseline: s, baselinePath: "b", thresholds: .init(opsPercent: 0.001, p99Percent: 0.001)), [])
     }
 
     /// Just inside the threshold is noise; just past it is a regression, for ops/s and for p99.
     func testThresholdSeparatesNoiseFromRegression() {
         let base = Self.summary(opsPerSecond: 1000, lookupNs: 10_000)
         let inside = Self.summary(opsPerSecond: 610, lookupNs: 13_500)
-        XCTAssertEqual(Regression.findings(current: inside, baseline: base, baselinePath: "b", thresholdPercent: 40), [])
+        XCTAssertEqual(Regression.findings(current: inside, baseline: base, baselinePath: "b", thresholds: .init(opsPercent: 40, p99Percent: 40)), [])
         let slower = Self.summary(opsPerSecond: 590, lookupNs: 10_000)
-        let f = Regression.findings(current: slower, baseline: base, baselinePath: "b", thresholdPercent: 40)
+        let f = Regression.findings(current: slower, baseline: base, baselinePath: "b", thresholds: .init(opsPercent: 40, p99Percent: 40))
         XCTAssertEqual(f.map(\.title), ["ops/s regression in map-parallel"])
         XCTAssertEqual(f.first?.type, .regression)
         XCTAssertEqual(f.first?.check, "no-regression")
         let tail = Self.summary(opsPerSecond: 1000, lookupNs: 15_000)
-        let g = Regression.findings(current: tail, baseline: base, baselinePath: "b", thresholdPercent: 40)
+        let g = Regression.findings(current: tail, baseline: base, baselinePath: "b", thresholds: .init(opsPercent: 40, p99Percent: 40))
         XCTAssertEqual(g.map(\.title), ["p99 regression of map_lookup in map-parallel"])
         XCTAssertEqual(g.first?.op, "map_lookup")
         // The dump shows both distributions side by side.
@@ -41,9 +41,9 @@ final class RegressionTests: XCTestCase {
         XCTAssertTrue(dump.contains(">= 14.3 us       0.00%              100.00% ############\n"), dump)
         XCTAssertTrue(dump.contains("p99      "), dump)
         // Faster is never a regression; too few timed ops are not compared.
-        XCTAssertEqual(Regression.findings(current: base, baseline: tail, baselinePath: "b", thresholdPercent: 40), [])
+        XCTAssertEqual(Regression.findings(current: base, baseline: tail, baselinePath: "b", thresholds: .init(opsPercent: 40, p99Percent: 40)), [])
         let few = Self.summary(opsPerSecond: 1000, lookupNs: 50_000, timed: 50)
-        XCTAssertEqual(Regression.findings(current: few, baseline: base, baselinePath: "b", thresholdPercent: 40), [])
+        XCTAssertEqual(Regression.findings(current: few, baseline: base, baselinePath: "b", thresholds: .init(opsPercent: 40, p99Percent: 40)), [])
     }
 
     func testBadBaselinesAreOneLineErrors() throws {
