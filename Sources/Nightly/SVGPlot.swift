@@ -18,7 +18,7 @@ enum SVGPlot {
         guard !all.isEmpty, !xLabels.isEmpty else {
             return svg + "<text x=\"\(left + 10)\" y=\"\(top + 24)\" fill=\"#777\">no data</text>\n</svg>"
         }
-        var lo = 0.0, hi = niceCeil(max(all.max()!, 1e-9))
+        var lo = 0.0, hi = niceCeil(max(all.max()!, 1))
         if logY {
             lo = pow(10, floor(log10(all.min()!)))
             hi = max(pow(10, ceil(log10(all.max()!))), lo * 10)
