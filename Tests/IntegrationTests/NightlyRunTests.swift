@@ -49,6 +49,9 @@ final class NightlyRunTests: XCTestCase {
         let html = try String(contentsOfFile: dir + "/latest/index.html", encoding: .utf8)
         XCTAssertTrue(html.contains("<svg class=\"latency-plot\" id=\"latency-map_lookup\""))
         XCTAssertTrue(html.contains("<svg class=\"latency-plot\" id=\"latency-map_update\""))
+        let kinds = (sc["latency"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+        try assertRendersInChromium(dir + "/latest/index.html", ids: kinds.map { "latency-" + $0 }, polylines: kinds.count,
+                                    seriesClass: "latency-series")
     }
 
     static func campaign(name: String, scenarios: [String], duration: String = "3s", workers: Int = 1) -> String {
@@ -197,7 +200,7 @@ final class NightlyRunTests: XCTestCase {
     }
 
     /// Headless Chromium loads the page (DOM has the plots) and paints something that is not blank.
-    func assertRendersInChromium(_ page: String, ids: [String], polylines: Int,
+    func assertRendersInChromium(_ page: String, ids: [String], polylines: Int, seriesClass: String = "trend-series",
                                  file: StaticString = #filePath, line: UInt = #line) throws {
         guard let chrome = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
@@ -211,7 +214,7 @@ final class NightlyRunTests: XCTestCase {
         let dom = try Harness.run(at: chrome, common + ["--dump-dom", "file://" + page])
         XCTAssertEqual(dom.status, 0, file: file, line: line)
         for id in ids { XCTAssertTrue(dom.stdout.contains("id=\"\(id)\""), id, file: file, line: line) }
-        XCTAssertGreaterThanOrEqual(dom.stdout.components(separatedBy: "<polyline class=\"trend-series\"").count - 1, polylines,
+        XCTAssertGreaterThanOrEqual(dom.stdout.components(separatedBy: "<polyline class=\"\(seriesClass)\"").count - 1, polylines,
                                     file: file, line: line)
         let shot = dir + "/shot.png"
         let r = try Harness.run(at: chrome, common + ["--screenshot=\(shot)", "file://" + page])
