@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "bpfstress-bugbench", type: .dynamic, targets: ["BugbenchPlugin"]),
         // The minimal plugin shown in the README, built and exercised by the tests.
         .library(name: "bpfstress-example-plugin", type: .dynamic, targets: ["ExamplePlugin"]),
+        // Test-only: sleeps in one bpf command, so latency percentiles can be asserted.
+        .library(name: "bpfstress-sleep-plugin", type: .dynamic, targets: ["SleepPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,8 +51,10 @@ let package = Package(
         .target(name: "Capture",
                 dependencies: ["CBPFCapture", "CBPFStress", "Reports", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: arangeFlags),
+        // Latency histograms, baselines, trends, shard merges (issue 16).
+        .target(name: "Nightly", dependencies: ["Reports"], swiftSettings: arangeFlags),
         .target(name: "StressCore",
-                dependencies: ["BPFKit", "CBPFStress", "CBPFCapture", "CampaignFile", "Reports", "Capture"],
+                dependencies: ["BPFKit", "CBPFStress", "CBPFCapture", "CampaignFile", "Reports", "Capture", "Nightly"],
                 swiftSettings: arangeFlags),
         // The fuzzer owns its state per thread; runtime exclusivity checks cost ~5% of a call.
         // Optimized even in debug builds: `swift test` runs fleets of fuzz workers, and an
@@ -65,9 +69,11 @@ let package = Package(
         .target(name: "BugbenchPlugin", dependencies: ["CBPFStress"], cSettings: [.unsafeFlags(["-gdwarf-aranges"])],
                 linkerSettings: [.linkedLibrary("pthread")]),
         .target(name: "ExamplePlugin", dependencies: ["CBPFStress"]),
+        // Test-only plugin: forwards to the kernel and sleeps in one bpf command (latency tests).
+        .target(name: "SleepPlugin", dependencies: ["CBPFStress"]),
         .executableTarget(
             name: "bpfstress",
-            dependencies: ["Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage",
+            dependencies: ["Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage", "Nightly", "CampaignFile",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: arangeFlags),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit"]),
@@ -79,7 +85,8 @@ let package = Package(
         .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "StressCore", "BPFKit"]),
         .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports"], exclude: ["Golden"]),
         .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore", "Scenarios"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reports", "Nightly"]),
+        .testTarget(name: "NightlyTests", dependencies: ["Nightly", "Reports", "CBPFStress", "Yams"]),
     ],
     swiftLanguageModes: [.v5]
 )

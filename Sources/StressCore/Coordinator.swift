@@ -233,7 +233,7 @@ public final class Coordinator {
         // min(): a worker spawned after the end (a 10 ms campaign) must not wrap to 584 years.
         let remaining = max(0.5, Double(endNs &- min(endNs, bpfs_now_ns())) / 1e9)
         var spec = WorkerSpec(slot: slot, generation: generation, scenario: s.descriptor.name, threads: s.threads,
-                              seed: plan.seed &+ UInt64(slot) &* 0x9E37_79B9,
+                              seed: plan.workerSeed(slot: slot),
                               durationSeconds: remaining,
                               cgroupPath: s.descriptor.requirements.contains(.cgroupHooks) ? cgroup?.path : nil,
                               params: s.params, runtime: options.runtimeName, telemetryFD: 3)
@@ -588,6 +588,7 @@ public final class Coordinator {
             scenarios.append(ScenarioSummary(name: s.descriptor.name, status: "ran", skipReason: nil, workers: s.workers,
                                              threads: s.threads, ops: t.ops, opsPerSecond: Double(t.ops) / wall,
                                              opsByKind: byKind, toleratedErrnos: tolerated, checks: checks))
+            scenarios[scenarios.count - 1].latency = latency(scenarioIndex: i)
         }
         for sk in plan.skipped {
             scenarios.append(ScenarioSummary(name: sk.name, status: "skipped", skipReason: sk.reason, workers: 0, threads: 0,

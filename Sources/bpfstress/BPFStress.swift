@@ -51,6 +51,14 @@ struct Run: ParsableCommand {
     @Flag(help: "No status line.") var quiet = false
     @Option(name: .customLong("on-hang"), help: "kill (default) or keep a hung worker stopped for a debugger.")
     var onHang: String = "kill"
+    @Option(help: "A finished run directory of the same campaign to compare with (regressions are findings).")
+    var baseline: String?
+    @Option(name: .customLong("regression-threshold"), help: "Percent drop of a scenario's ops/s against the baseline that is a regression (default 60).")
+    var regressionThreshold: String?
+    @Option(name: .customLong("p99-regression-threshold"), help: "Percent growth of an op kind's p99 against the baseline that is a regression (default 1000).")
+    var p99RegressionThreshold: String?
+    @Option(help: "Run shard I of N (1-based): disjoint worker slots and seeds, e.g. 2/4.")
+    var shard: String?
 
     func run() throws {
         let registry = Scenarios.registry
@@ -89,6 +97,8 @@ struct Run: ParsableCommand {
         guard let action = HangAction(rawValue: onHang) else { die("--on-hang takes kill or keep", ExitCodes.usage) }
         // Before any plugin code or worker runs: a campaign must not end unable to write its report.
         if let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
+        let nightly = NightlyRunOptions.prepare(campaign: c, baseline: baseline, threshold: regressionThreshold,
+                                                p99Threshold: p99RegressionThreshold, shard: shard)
 
         let rt: any Runtime
         do { rt = try RuntimeFactory.makeCoordinatorRuntime(runtime) } catch {
@@ -98,7 +108,7 @@ struct Run: ParsableCommand {
         guard env.isRoot else { die("needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs", ExitCodes.environment) }
         if let why = env.bpfLoadError { die("cannot load BPF programs here: \(why)", ExitCodes.environment) }
 
-        let plan: RunPlan
+        var plan: RunPlan
         do { plan = try RunPlan.make(campaign: c, registry: registry, environment: env, runtime: rt, seed: runSeed) } catch {
             die("\(error)", ExitCodes.usage)
         }
@@ -116,11 +126,12 @@ struct Run: ParsableCommand {
             let why = plan.skipped.map { "\($0.name): \($0.reason)" }.joined(separator: "; ")
             die("every scenario is unsupported here (\(why))", ExitCodes.environment)
         }
+        nightly.apply(to: &plan, options: options)
         installStopHandlers()
+        var runner = CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: reportDir)
+        runner.finish = { outcome, coordinator in nightly.apply(to: &outcome, coordinator: coordinator) }
         let result: CampaignRunner.Result
-        do {
-            result = try CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: reportDir).run()
-        } catch let e as CampaignRunner.Failure { die("\(e)", e.exitCode) } catch {
+        do { result = try runner.run() } catch let e as CampaignRunner.Failure { die("\(e)", e.exitCode) } catch {
             die("\(error)", (error as? StressError)?.exitCode ?? 4)
         }
         let outcome = result.outcome
@@ -181,12 +192,13 @@ struct BenchOps: ParsableCommand {
         _ = Bounds.count(iterations, "--iterations", 1...100_000_000)
         guard Probes.isRoot() else { die("needs root to create BPF maps", ExitCodes.environment) }
         let r = try OpPathBench.run(rounds: rounds, iterations: iterations)
-        print("round  harness ops/s  BPFKit-only ops/s  C loop ops/s  harness/C")
+        print("round  harness ops/s  no-histogram ops/s  BPFKit-only ops/s  C loop ops/s  harness/C")
         for i in r.harnessOpsPerSecond.indices {
             let (h, d, b) = (r.harnessOpsPerSecond[i], r.directOpsPerSecond[i], r.baselineOpsPerSecond[i])
-            print(String(format: "%5d  %13.0f  %17.0f  %12.0f  %9.3f", i + 1, h, d, b, h / b))
+            print(String(format: "%5d  %13.0f  %18.0f  %17.0f  %12.0f  %9.3f", i + 1, h, r.noHistogramOpsPerSecond[i], d, b, h / b))
         }
         print(String(format: "median of per-round ratios (harness / C loop): %.3f  (goal >= 0.95)", r.ratio))
+        print(String(format: "median of per-round ratios (harness / harness without latency histograms): %.3f", r.histogramRatio))
     }
 }
 
