@@ -28,7 +28,7 @@ struct BPFStress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bpfstress",
         abstract: "Multi-process stress and fuzz framework for eBPF runtimes.",
-        discussion: "Exit codes: 0 no findings, 1 findings, 2 usage or config error, 3 environment (not privileged, missing feature).",
+        discussion: "Exit codes: 0 no findings, 1 findings, 2 usage or config error, 3 environment (not privileged, missing feature), 4 internal error, 5 interrupted by a signal.",
         version: BPFStressVersion.string,
         subcommands: [Run.self, List.self, Supervise.self, Bench.self, Worker.self] + extraCommands)
 }
