@@ -179,7 +179,9 @@ final class NightlyRunTests: XCTestCase {
         for name in ["map-parallel", "percpu-batch-sizes"] {
             for i in 1...2 { XCTAssertTrue(junit.contains("<testsuite name=\"\(name) [shard \(i)/2]\""), name) }
         }
-        XCTAssertEqual(junit.components(separatedBy: "<testsuite ").count - 1, 4)
+        // Two scenarios and the campaign's own checks (suite "bpfstress"), once per shard.
+        for i in 1...2 { XCTAssertTrue(junit.contains("<testsuite name=\"bpfstress [shard \(i)/2]\""), junit) }
+        XCTAssertEqual(junit.components(separatedBy: "<testsuite ").count - 1, 6)
         XCTAssertTrue(junit.contains("<property name=\"shard\" value=\"2/2\"/>"))
         for f in ["summary.json", "index.html", "run.log"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: mergedDir + "/" + f), f)
