@@ -156,6 +156,22 @@ final class ConsoleParserTests: XCTestCase {
         XCTAssertNil(KernelStack.stall(["a", "b"]))
     }
 
+    /// The literal prefilter in front of each pattern must never hide a match.
+    func testPatternLiteralPrefilter() {
+        XCTAssertEqual(Pattern.leadingLiteral("BUG: KASAN: ([a-z]+)"), "BUG: KASAN: ")
+        XCTAssertEqual(Pattern.leadingLiteral(#"^\[\s*[TC]\d+\]"#), "[")
+        XCTAssertEqual(Pattern.leadingLiteral("WARNING: x*"), "WARNING: ")
+        XCTAssertEqual(Pattern.leadingLiteral("ab?c"), "a")
+        XCTAssertEqual(Pattern.leadingLiteral("a|b"), "")
+        XCTAssertEqual(Pattern.leadingLiteral("(?i)warning: x"), "")
+        XCTAssertEqual(Pattern.leadingLiteral(#"BUG: using ([a-z_]+)\(\) in"#), "BUG: using ")
+        XCTAssertEqual(Pattern.leadingLiteral(#"\(Local"#), "(Local")
+        XCTAssertTrue(Pattern("ab?c").matches("xac"))
+        XCTAssertTrue(Pattern("WARNING: x*").matches("WARNING: "))
+        XCTAssertTrue(Pattern("a|b").matches("b"))
+        XCTAssertFalse(Pattern("BUG: KASAN:").matches("BUG: KMSAN:"))
+    }
+
     func testDeadlockRule() {
         let b = { (p: String, c: String) in BlockedThread(primitive: p, caller: c) }
         // One caller (many threads waiting at one place) or one thread: no deadlock.
