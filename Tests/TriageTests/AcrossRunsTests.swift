@@ -156,6 +156,23 @@ final class ConsoleParserTests: XCTestCase {
         XCTAssertNil(KernelStack.stall(["a", "b"]))
     }
 
+    /// A raw serial console ends lines with CRLF, which Swift reads as one Character.
+    func testCRLFConsolesSplitIntoLines() {
+        let log = "[ 1.0] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2\r\n[ 1.0] RIP: 0010:f+0x1/0x2\r\n[ 1.0] Call Trace:\r\n"
+            + "[ 1.0]  <TASK>\r\n[ 1.0]  g+0x1/0x2\r\n[ 1.0]  h+0x1/0x2\r\n[ 1.0]  </TASK>\r\n"
+        let r = KernelConsoleParser.parse(log)
+        XCTAssertEqual(r.map(\.title), ["WARNING in f"])
+        XCTAssertEqual(r.first?.corrupted, false)
+    }
+
+    func testTrailerLines() {
+        XCTAssertTrue(KernelConsoleParser.isTrailer("Kernel panic - not syncing: Fatal exception"))
+        XCTAssertTrue(KernelConsoleParser.isTrailer("invalid opcode: 0000 [#1] PREEMPT SMP"))
+        XCTAssertFalse(KernelConsoleParser.isTrailer("---[ end Kernel panic - not syncing: Fatal exception ]---"))
+        XCTAssertFalse(KernelConsoleParser.isTrailer("WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2"))
+        XCTAssertFalse(KernelConsoleParser.isTrailer("PANIC: double fault, error_code: 0x0"))
+    }
+
     /// The literal prefilter in front of each pattern must never hide a match.
     func testPatternLiteralPrefilter() {
         XCTAssertEqual(Pattern.leadingLiteral("BUG: KASAN: ([a-z]+)"), "BUG: KASAN: ")
