@@ -390,7 +390,9 @@ public final class Executor {
             }
             r.errno = err(rc)
             r.count = count
-            let n = Int(min(count, c.count))
+            // After an EFAULT count is not written back: read all that was placed, to see what
+            // the kernel copied before the fault.
+            let n = r.errno == EFAULT ? Int(c.count) : Int(min(count, c.count))
             let more = r.mutableMore
             more.token = read(outB)
             more.keysOut = read(ks, n * s.keySize)

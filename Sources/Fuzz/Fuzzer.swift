@@ -176,6 +176,20 @@ public final class Fuzzer {
         return rep
     }
 
+    /// Runs the corpus programs loaded so far (at most `limit`, while `keepGoing`) once each and
+    /// learns their signatures. Returns those with findings, with the file each came from: a
+    /// seed that disagrees with the model (a regress-*.prog above all) is a finding like any
+    /// other, never only a coverage input.
+    public func replayCorpus(limit: Int = Int.max, while keepGoing: () -> Bool = { true }) -> [(program: Program, source: String, report: ExecReport)] {
+        var failed: [(program: Program, source: String, report: ExecReport)] = []
+        for (i, p) in corpus.programs.prefix(limit).enumerated() where keepGoing() {
+            let rep = execute(p)
+            corpus.learn(rep)
+            if !rep.findings.isEmpty { failed.append((p, corpus.source(i), rep)) }
+        }
+        return failed
+    }
+
     /// One fuzzing step: a fresh program or a mutant of a corpus program; kept when it
     /// reaches a new signature. Returns the program and its report.
     public func step() -> (Program, ExecReport) {
@@ -200,6 +214,8 @@ public final class Fuzzer {
 public final class Corpus {
     public let directory: String?
     public private(set) var programs: [Program] = []
+    /// File names of the programs that load() read (programs[i] for i < loadedNames.count).
+    public private(set) var loadedNames: [String] = []
     public private(set) var signatures: Set<String> = []
     /// The same signatures as keys (the hot path compares these).
     public var keys: Set<SignatureKey> = []
@@ -216,7 +232,13 @@ public final class Corpus {
             programs.append(try ProgramText.load(path: d + "/" + n))
             loaded.append(n)
         }
+        loadedNames += loaded
         return loaded
+    }
+
+    /// Where programs[i] came from: its file in `directory`, or "generated".
+    public func source(_ i: Int) -> String {
+        i < loadedNames.count ? (directory.map { $0 + "/" } ?? "") + loadedNames[i] : "generated"
     }
 
     /// Seeds the signature set from an execution of a loaded program.

@@ -818,13 +818,14 @@ public final class ShadowModel {
             let buckets = s.maxEntries <= 1 ? 1 : 1 << (64 - UInt64(s.maxEntries - 1).leadingZeroBitCount)
             if Int(t) >= buckets { expect(&ck, [ENOENT], r.errno, "in_batch \(t) >= \(buckets) buckets"); return }
         }
+        // The kernel copies whole buckets, each only while it fits in `count`, and faults
+        // (EFAULT) only when the entries it copies overflow the buffers: the walk must be able
+        // to reach more than `fit` entries, and `count` must leave room for them.
+        let reachable = hashBatchReachable(m, continuing: c.inBatch == .last)
         var allowed: ErrSet = [0, ENOENT, ENOSPC]
-        if fit < Int(c.count) { allowed.insert(EFAULT) }
-        guard expect(&ck, allowed, r.errno, "hash batch count \(c.count), buffers fit \(fit)") else { return }
-        if r.errno == EFAULT {
-            if del { m.blur(); m.mutated() }
-            return
-        }
+        if fit < Int(c.count) && min(Int(c.count), reachable) > fit { allowed.insert(EFAULT) }
+        guard expect(&ck, allowed, r.errno, "hash batch count \(c.count), buffers fit \(fit), at most \(reachable) entries to return") else { return }
+        if r.errno == EFAULT { hashBatchFault(&ck, c, r, m, del: del); return }
         if r.count > c.count || Int(r.count) > fit { ck.fail("batch", "count \(r.count) exceeds capacity \(min(Int(c.count), fit))"); return }
         if r.errno == ENOSPC && r.count != 0 { ck.fail("batch", "ENOSPC with count \(r.count)") }
         if r.errno == 0 && r.count == 0 { ck.fail("batch", "success with no entries (count \(c.count))") }
@@ -858,6 +859,43 @@ public final class ShadowModel {
             if del { for k in start.maybe.subtracting(seen) { m.maybe[k] = nil } }
             m.walkSeen = nil; m.walkStart = nil
         }
+    }
+
+    /// Upper bound on the entries a hash batch lookup can still return: every entry, or for a
+    /// walk continued from the previous out_batch, those it has not returned yet.
+    func hashBatchReachable(_ m: MapModel, continuing: Bool) -> Int {
+        guard continuing, let seen = m.walkSeen, !seen.isEmpty else { return m.countHigh }
+        var n = 0
+        for (k, _) in m.known where !seen.contains(k) { n += 1 }
+        for (k, _) in m.maybe where !seen.contains(k) { n += 1 }
+        return n
+    }
+
+    /// What an EFAULT from a hash batch lookup leaves: the kernel zeroed count before the walk
+    /// and writes neither count nor out_batch after a failed copy; every whole key slot it wrote
+    /// (before the fault) is a key of the map, once; with delete those keys are gone and the
+    /// rest of what it copied may be gone too.
+    func hashBatchFault(_ ck: inout Check, _ c: Call, _ r: CallResult, _ m: MapModel, del: Bool) {
+        let s = m.shape
+        if r.count != 0 { ck.fail("batch", "EFAULT with count \(r.count) written back (the kernel zeroes it first and never writes it after a fault)") }
+        if r.token.contains(where: { $0 != GuardArena.poison }) { ck.fail("batch", "EFAULT, yet out_batch was written (\(Self.hex(r.token)))") }
+        var written: [Bytes] = []
+        var seen = Set<Bytes>()
+        // The executor reads the whole keys buffer after an EFAULT (count says nothing then).
+        let slots = s.keySize > 0 ? r.keysOut.count / s.keySize : 0
+        let used = (0..<slots).filter { i in r.keysOut[(i * s.keySize)..<((i + 1) * s.keySize)].contains { $0 != GuardArena.poison } }
+        for i in used {
+            let k = Bytes(Array(r.keysOut[(i * s.keySize)..<((i + 1) * s.keySize)]))
+            if !seen.insert(k).inserted { ck.fail("batch", "key \(Self.hex(k)) written twice before the fault"); continue }
+            let held = m.known[k].isSome || m.maybe[k].isSome
+            // The copy that faulted may stop inside its last key: only that slot may be partial.
+            if !held && i != used.last { ck.fail("batch", "EFAULT after writing key \(Self.hex(k)), which the map does not hold") }
+            if held { written.append(k) }
+        }
+        guard del else { return }
+        for k in written { m.known[k] = nil; m.maybe[k] = nil }
+        m.blur()
+        m.mutated()
     }
 
     /// The generic batch lookup on an LPM trie: get_next_key order (not modelled), exact content.

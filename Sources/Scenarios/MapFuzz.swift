@@ -172,7 +172,9 @@ public final class MapFuzz: Scenario {
                 return body()
             }) ?? CallResult()
         }
-        for p in corpus.programs.prefix(64) where thread.keepRunning { corpus.learn(f.execute(p)) }
+        for (p, source, rep) in f.replayCorpus(limit: 64, while: { thread.keepRunning }) {
+            reportFinding(thread, p, rep, seed: seed, from: "corpus program \(source)")
+        }
         var n = 0
         var nextCensus = Self.monotonicNs() + UInt64(censusPeriod * 1e9)
         var rng = SplitMix64(seed: seed, stream: 0x5A)
@@ -186,10 +188,7 @@ public final class MapFuzz: Scenario {
             if rep.findings.isEmpty {
                 thread.pass("oracle-agrees")
             } else {
-                let path = stateDir.flatMap { try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: $0) } ?? "(no state dir)"
-                let first = rep.findings[0]
-                thread.fail("oracle-agrees", title: "map fuzz: \(first.signature) in map-fuzz",
-                            detail: rep.findings.map(\.description).joined(separator: "\n") + "\nreproducer: \(path)\n" + p.text)
+                reportFinding(thread, p, rep, seed: seed, from: nil)
             }
             n += 1
             if n % sharedEvery == 0 {
@@ -213,6 +212,16 @@ public final class MapFuzz: Scenario {
         signatures.formUnion(corpus.signatures)
         added += corpus.added
         lock.unlock()
+    }
+
+    /// An oracle-agrees failure with its reproducer (written to the state dir); `from` names a
+    /// corpus program the finding came from.
+    func reportFinding(_ thread: ThreadContext, _ p: Program, _ rep: ExecReport, seed: UInt64, from: String?) {
+        let path = stateDir.flatMap { try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: $0) } ?? "(no state dir)"
+        let first = rep.findings[0]
+        thread.fail("oracle-agrees", title: "map fuzz: \(first.signature) in map-fuzz",
+                    detail: (from.map { "from \($0)\n" } ?? "") + rep.findings.map(\.description).joined(separator: "\n") +
+                        "\nreproducer: \(path)\n" + p.text)
     }
 
     /// Writes this thread's keys and reads everyone's on the shared maps, then one batch lookup.
@@ -251,12 +260,11 @@ public final class MapFuzz: Scenario {
         defer { lock.release() }
         var problems: [String] = []
         for (map, _) in shared {
-            let keys = try thread.op(.mapNextKey, UInt64(map.fd), 0) { try map.keys(as: UInt32.self) }
-            var walk: [(key: UInt32, value: [UInt8]?)] = []
-            for k in keys {
-                let kb = withUnsafeBytes(of: k.littleEndian) { Array($0) }
-                let r = try thread.op(.mapLookup, UInt64(map.fd), UInt64(k)) { map.tryLookup(key: kb, valueBytes: SharedValue.size) }
-                if case let .success(v) = r { walk.append((k, v)) } else { walk.append((k, nil)) }
+            let noPrealloc = (map.spec?.flags ?? 0) & BPFMapFlags.noPrealloc != 0
+            let overshoot = noPrealloc ? Probes.possibleCPUs() - 1 : 0
+            // One flight-recorder op for the walk and its lookups (censusWalk reads past the bound it checks).
+            let walk = try thread.op(.mapNextKey, UInt64(map.fd), 0) {
+                try censusWalk(map, maxEntries: Self.sharedMax, overshoot: overshoot, universe: Self.sharedMax * 2)
             }
             let (errno, entries) = try wholeMapBatch(thread, map)
             var batch: [(key: UInt32, value: [UInt8])]? = nil
@@ -264,9 +272,8 @@ public final class MapFuzz: Scenario {
                 problems.append("census: batch lookup of the whole map failed: \(ErrnoName.name(errno))")
             }
             let name = map.spec?.name ?? "fd \(map.fd)"
-            let noPrealloc = (map.spec?.flags ?? 0) & BPFMapFlags.noPrealloc != 0
             problems += checkSharedCensus(walk: walk, batch: batch, maxEntries: Self.sharedMax, universe: Self.sharedMax * 2,
-                                          overshoot: noPrealloc ? Probes.possibleCPUs() - 1 : 0)
+                                          overshoot: overshoot)
                 .map { "\(name): \($0)" }
             if walk.count > Self.sharedMax {
                 self.lock.lock(); overMax += 1; overMaxBy = max(overMaxBy, walk.count - Self.sharedMax); self.lock.unlock()

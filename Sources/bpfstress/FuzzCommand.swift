@@ -127,22 +127,22 @@ struct FuzzCommand: ParsableCommand {
         let corpus = Corpus(directory: corpusDir)
         let f = Fuzzer(runtime: KernelRuntime(), seed: seed, corpus: corpus)
         _ = try? corpus.load()
-        for p in corpus.programs { corpus.learn(f.execute(p)) }
         let start = Date()
         var findings: [(Program, [OracleFinding])] = []
         var bySig: [String: Int] = [:]
         let runDir = reportDir + "/fuzz-" + String(Int(start.timeIntervalSince1970))
+        func found(_ p: Program, _ rep: ExecReport, from: String?) {
+            let sig = rep.findings[0].signature
+            bySig[sig, default: 0] += 1
+            guard bySig[sig] == 1 else { return }
+            findings.append((p, rep.findings))
+            let path = (try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: runDir)) ?? "?"
+            print("FINDING [\(sig)] \(rep.findings[0].message)" + (from.map { " (corpus program \($0))" } ?? "") + "\n  reproducer: \(path)")
+        }
+        for (p, source, rep) in f.replayCorpus() { found(p, rep, from: source) }
         while Date().timeIntervalSince(start) < seconds {
             let (p, rep) = f.step()
-            if !rep.findings.isEmpty {
-                let sig = rep.findings[0].signature
-                bySig[sig, default: 0] += 1
-                if bySig[sig] == 1 {
-                    findings.append((p, rep.findings))
-                    let path = (try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: runDir)) ?? "?"
-                    print("FINDING [\(sig)] \(rep.findings[0].message)\n  reproducer: \(path)")
-                }
-            }
+            if !rep.findings.isEmpty { found(p, rep, from: nil) }
         }
         let el = Date().timeIntervalSince(start)
         print(String(format: "fuzz: seed %llu, %d execs (%.0f execs/s), %d calls (%.0f calls/s), %d distinct signatures, corpus +%d, %d finding signature(s)",
