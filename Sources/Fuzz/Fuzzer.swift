@@ -2,7 +2,6 @@ import BPFKit
 import CBPFStress
 import Foundation
 import Glibc
-import StressCore
 
 /// What running one program did.
 public struct ExecReport {
@@ -36,15 +35,6 @@ public struct SignatureKey: Hashable, Sendable, CustomStringConvertible {
     public static func == (a: SignatureKey, b: SignatureKey) -> Bool { a.wordA == b.wordA && a.wordB == b.wordB }
 
     public func hash(into h: inout Hasher) { h.combine(wordA); h.combine(wordB) }
-
-    @inline(__always)
-    public func _rawHashValue(seed: Int) -> Int {
-        var z = wordA ^ UInt64(bitPattern: Int64(seed))
-        z = (z ^ (z >> 32)) &* 0xD6E8_FEB8_6659_FD93
-        z ^= wordB &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 32)) &* 0xD6E8_FEB8_6659_FD93
-        return Int(bitPattern: UInt(truncatingIfNeeded: z ^ (z >> 32)))
-    }
 
     public var description: String {
         let t = type == UInt32.max ? "none" : ProgramText.typeName(BPFMapType(rawValue: type))
@@ -83,10 +73,14 @@ public final class Fuzzer {
     private var sigFilter = [UInt64](repeating: 0, count: 64 * 3)
     private var filterGeneration: UInt64 = 0
     public private(set) var totalCalls = 0
+    /// Kernel facts whose probe could not run (the model keeps the 6.18 value for them).
+    public let unprobedFacts: [String]
 
     public init(runtime: any Runtime, seed: UInt64, corpus: Corpus = Corpus(directory: nil)) {
         executor = Executor(runtime: runtime)
-        model = ShadowModel(cpus: executor.cpus)
+        let probed = KernelFacts.probe(runtime: runtime)
+        unprobedFacts = probed.unprobed
+        model = ShadowModel(cpus: executor.cpus, facts: probed.facts)
         generator = Generator(seed: seed)
         self.corpus = corpus
     }

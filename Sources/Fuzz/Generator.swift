@@ -1,6 +1,6 @@
+import Basics
 import BPFKit
 import Foundation
-import StressCore
 
 /// Typed program generation and mutation. Every choice comes from one SplitMix64 stream,
 /// so the same seed gives the same calls.

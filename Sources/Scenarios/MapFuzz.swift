@@ -1,3 +1,4 @@
+import Basics
 import BPFKit
 import CBPFStress
 import Glibc
@@ -52,6 +53,9 @@ public final class MapFuzz: Scenario {
     /// bound: data, not a finding), and by how much at most.
     private var overMax = 0
     private var overMaxBy = 0
+    /// The kernel facts the fuzz threads probed (the same for every thread of a worker).
+    private var facts: KernelFacts?
+    private var unprobedFacts: [String] = []
     /// The program each fuzz thread is running (thread index -> program, start), for stopping().
     private var inflight: [Int: (program: Program, startNs: UInt64, firstIndex: UInt64, thread: ThreadContext)] = [:]
     private let worker: WorkerContext
@@ -94,12 +98,16 @@ public final class MapFuzz: Scenario {
         let counts = [("executions", executions), ("calls", calls), ("corpus_added", added), ("torn_tolerated", torn),
                       ("censuses", censuses), ("census_lock_busy", censusBusy), ("shared_rounds_lock_busy", roundsBusy),
                       ("census_over_max", overMax), ("census_over_max_by", overMaxBy)]
+        let factPairs = facts?.properties ?? []
+        let unprobed = unprobedFacts
         lock.unlock()
         // Written by hand: this runs after TERM, inside the stop grace period, and
         // JSONSerialization of ~2,000 strings took seconds on a loaded machine. Signatures are
         // plain ASCII (op/type/errno/outcome); quotes and backslashes are escaped anyway.
         func quoted(_ x: String) -> String { "\"" + x.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
         let json = "{" + counts.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") +
+            ",\"facts\":{" + factPairs.map { "\(quoted($0.name)):\(quoted($0.value))" }.joined(separator: ",") + "}" +
+            ",\"unprobed_facts\":[" + unprobed.map(quoted).joined(separator: ",") + "]" +
             ",\"signatures\":[" + sigs.map(quoted).joined(separator: ",") + "]}\n"
         try? json.write(toFile: dir + "/fuzz-stats-\(getpid()).json", atomically: true, encoding: .utf8)
     }
@@ -156,6 +164,7 @@ public final class MapFuzz: Scenario {
         _ = try? corpus.load()
         let seed = thread.worker.seed ^ UInt64(thread.worker.slotIndex) << 32 ^ UInt64(thread.index) << 16
         let f = Fuzzer(runtime: thread.runtime, seed: seed, corpus: corpus)
+        lock.lock(); facts = f.model.facts; unprobedFacts = f.unprobedFacts; lock.unlock()
         var index: UInt64 = 0
         let me = thread.index
         f.willExecute = { [unowned self] p in
@@ -173,7 +182,7 @@ public final class MapFuzz: Scenario {
             }) ?? CallResult()
         }
         for (p, source, rep) in f.replayCorpus(limit: 64, while: { thread.keepRunning }) {
-            reportFinding(thread, p, rep, seed: seed, from: "corpus program \(source)")
+            reportFinding(thread, f, p, rep, seed: seed, from: "corpus program \(source)")
         }
         var n = 0
         var nextCensus = Self.monotonicNs() + UInt64(censusPeriod * 1e9)
@@ -188,7 +197,7 @@ public final class MapFuzz: Scenario {
             if rep.findings.isEmpty {
                 thread.pass("oracle-agrees")
             } else {
-                reportFinding(thread, p, rep, seed: seed, from: nil)
+                reportFinding(thread, f, p, rep, seed: seed, from: nil)
             }
             n += 1
             if n % sharedEvery == 0 {
@@ -216,11 +225,12 @@ public final class MapFuzz: Scenario {
 
     /// An oracle-agrees failure with its reproducer (written to the state dir); `from` names a
     /// corpus program the finding came from.
-    func reportFinding(_ thread: ThreadContext, _ p: Program, _ rep: ExecReport, seed: UInt64, from: String?) {
+    func reportFinding(_ thread: ThreadContext, _ f: Fuzzer, _ p: Program, _ rep: ExecReport, seed: UInt64, from: String?) {
         let path = stateDir.flatMap { try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: $0) } ?? "(no state dir)"
         let first = rep.findings[0]
         thread.fail("oracle-agrees", title: "map fuzz: \(first.signature) in map-fuzz",
                     detail: (from.map { "from \($0)\n" } ?? "") + rep.findings.map(\.description).joined(separator: "\n") +
+                        "\nkernel facts (probed): \(f.model.facts.summary)" +
                         "\nreproducer: \(path)\n" + p.text)
     }
 

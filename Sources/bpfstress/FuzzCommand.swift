@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import BPFKit
 import CampaignFile
 import Foundation
@@ -69,7 +70,7 @@ struct FuzzCommand: ParsableCommand {
             let r = rep.results[i]
             if c.op == .create { keySize[c.map] = Int(c.keySize) }
             let e = c.op == .walk ? r.walkEnd : r.errno
-            var line = String(format: "%3d  %@  -> %@", i + 1, c.description, e == 0 ? "ok" : ShadowModelNames.errno(e))
+            var line = String(format: "%3d  %@  -> %@", i + 1, c.description, e == 0 ? "ok" : ErrnoName.name(e))
             let ks = keySize[c.map] ?? 0
             if c.op == .walk {
                 line += " (\(r.walk.count) keys)"
@@ -149,6 +150,7 @@ struct FuzzCommand: ParsableCommand {
                      seed, f.executions, Double(f.executions) / el, f.totalCalls, Double(f.totalCalls) / el,
                      corpus.signatures.count, corpus.added, bySig.count))
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
+        print("kernel facts (probed): \(f.model.facts.summary)" + (f.unprobedFacts.isEmpty ? "" : "; not probed: " + f.unprobedFacts.joined(separator: ", ")))
         return findings.isEmpty ? ExitCodes.clean : ExitCodes.findings
     }
 
@@ -187,6 +189,8 @@ struct FuzzCommand: ParsableCommand {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: stateDir)) ?? []
         var execs = 0, calls = 0, torn = 0, censuses = 0, censusBusy = 0, overMax = 0, overMaxBy = 0
         var sigs = Set<String>()
+        var facts: [String: String] = [:]
+        var unprobed = Set<String>()
         for f in files where f.hasPrefix("repro-") {
             try? FileManager.default.copyItem(atPath: stateDir + "/" + f, toPath: path + "/" + f)
         }
@@ -201,6 +205,8 @@ struct FuzzCommand: ParsableCommand {
             overMax += j["census_over_max"] as? Int ?? 0
             overMaxBy = max(overMaxBy, j["census_over_max_by"] as? Int ?? 0)
             sigs.formUnion(j["signatures"] as? [String] ?? [])
+            facts.merge(j["facts"] as? [String: String] ?? [:]) { a, b in a == b ? a : a + "|" + b }
+            unprobed.formUnion(j["unprobed_facts"] as? [String] ?? [])
         }
         let after = (try? FileManager.default.contentsOfDirectory(atPath: corpusDir).filter { $0.hasSuffix(".prog") }.count) ?? 0
         let s = outcome.summary
@@ -210,14 +216,12 @@ struct FuzzCommand: ParsableCommand {
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
         print("shared maps: \(censuses) census(es) with every writer held off, \(censusBusy) skipped (lock busy)" +
               (overMax > 0 ? "; the NO_PREALLOC map was over max_entries in \(overMax) (by up to \(overMaxBy): racing inserts, within the kernel's bound)" : ""))
+        print("kernel facts (probed): " + (facts.isEmpty ? "none reported" : facts.keys.sorted().map { "\($0)=\(facts[$0]!)" }.joined(separator: " ")) +
+              (unprobed.isEmpty ? "" : "; not probed: " + unprobed.sorted().joined(separator: ", ")))
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
         print("report: \(path)")
         return s.exitCode
     }
-}
-
-enum ShadowModelNames {
-    static func errno(_ e: Int32) -> String { e == 524 ? "ENOTSUPP" : ErrnoName.name(e) }
 }
 
 /// `bpfstress bench fuzz`: fuzzer calls/s vs a raw C loop of the same bpf() calls.

@@ -2,7 +2,7 @@ import BPFKit
 import Foundation
 @testable import Fuzz
 import Glibc
-import StressCore
+
 import XCTest
 
 /// The fuzzer against the real kernel: the shadow model must agree with 6.18 for every
