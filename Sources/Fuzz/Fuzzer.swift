@@ -270,16 +270,18 @@ public final class Corpus {
 
 /// Reproducer files: the program with the findings as comments; replays as is.
 public enum Reproducer {
-    /// Writes `dir/repro-<hash>.prog` and returns its path.
-    public static func write(_ p: Program, findings: [OracleFinding], seed: UInt64?, dir: String) throws -> String {
+    /// Writes `dir/repro-<hash>.prog` (and, given the C source, `dir/repro-<hash>.c` beside it)
+    /// and returns the .prog path.
+    public static func write(_ p: Program, findings: [OracleFinding], seed: UInt64?, dir: String, cSource: String? = nil) throws -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var text = "# bpfstress fuzz reproducer" + (seed.map { " (seed \($0))" } ?? "") + "\n"
         text += "# replay: bpfstress fuzz --replay FILE; shrink: bpfstress fuzz --minimize FILE\n"
         for f in findings { text += "# finding: \(f)\n" }
         text += p.text
-        let path = dir + "/repro-" + Corpus.hash(p.text) + ".prog"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        let base = dir + "/repro-" + Corpus.hash(p.text)
+        if let c = cSource { try c.write(toFile: base + ".c", atomically: true, encoding: .utf8) }
+        try text.write(toFile: base + ".prog", atomically: true, encoding: .utf8)
+        return base + ".prog"
     }
 }
 

@@ -226,7 +226,9 @@ public final class MapFuzz: Scenario {
     /// An oracle-agrees failure with its reproducer (written to the state dir); `from` names a
     /// corpus program the finding came from.
     func reportFinding(_ thread: ThreadContext, _ f: Fuzzer, _ p: Program, _ rep: ExecReport, seed: UInt64, from: String?) {
-        let path = stateDir.flatMap { try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: $0) } ?? "(no state dir)"
+        let path = stateDir.flatMap {
+            try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: $0, cSource: CReproducer.source(p, fuzzer: f, title: "map-fuzz seed \(seed)"))
+        } ?? "(no state dir)"
         let first = rep.findings[0]
         thread.fail("oracle-agrees", title: "map fuzz: \(first.signature) in map-fuzz",
                     detail: (from.map { "from \($0)\n" } ?? "") + rep.findings.map(\.description).joined(separator: "\n") +

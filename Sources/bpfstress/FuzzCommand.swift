@@ -28,12 +28,15 @@ struct FuzzCommand: ParsableCommand {
     @Option(name: .customLong("report-dir"), help: "Where run directories go.") var reportDir: String = "reports"
     @Option(help: "Replay one program file deterministically and check it.") var replay: String?
     @Option(help: "Delta-debug a program file to the shortest one with the same finding signature.") var minimize: String?
+    @Option(name: .customLong("emit-c"), help: "Write a standalone C reproducer of a program file (FILE.prog -> FILE.c): the same bpf() calls, attrs and guard-paged buffers; it exits 1 when the finding reproduces.")
+    var emitC: String?
     @Flag(help: "No status line.") var quiet = false
 
     func run() throws {
         guard Probes.isRoot() else { die("needs root (CAP_BPF) to create maps", ExitCodes.environment) }
         if let path = replay { throw ExitCode(replayFile(path)) }
         if let path = minimize { throw ExitCode(minimizeFile(path)) }
+        if let path = emitC { throw ExitCode(emitCFile(path)) }
         guard let secs = CampaignParser.parseDuration(duration), secs > 0 else { die("bad --duration '\(duration)'", ExitCodes.usage) }
         guard workers >= 0, workers <= 64 else { die("--workers must be 0...64", ExitCodes.usage) }
         guard threads >= 1, threads <= 16 else { die("--threads must be 1...16", ExitCodes.usage) }
@@ -106,6 +109,21 @@ struct FuzzCommand: ParsableCommand {
         return ExitCodes.findings
     }
 
+    /// --emit-c: replays the program once (as --replay does) and writes FILE.c with its first
+    /// finding's answer as the one to reproduce.
+    func emitCFile(_ path: String) -> Int32 {
+        let p = loadProgram(path)
+        pinCurrentThread(cpu: 0)
+        let f = Fuzzer(runtime: KernelRuntime(), seed: 0)
+        let rep = f.execute(p, all: true)
+        let c = CReproducer.source(p, results: rep.results, finding: rep.findings.first, cpus: f.model.cpus, title: path)
+        let out = (path.hasSuffix(".prog") ? String(path.dropLast(5)) : path) + ".c"
+        do { try c.write(toFile: out, atomically: true, encoding: .utf8) } catch { die("writing \(out): \(error)", 4) }
+        print(rep.findings.first.map { "finding: \($0)" } ?? "no finding now: the C program will report not reproduced")
+        print("written: \(out) (gcc -o repro \(out) && ./repro; exit 1 = reproduced)")
+        return ExitCodes.clean
+    }
+
     // MARK: one process
 
     /// A working corpus with no program yet starts as a copy of the seed programs, so the
@@ -137,7 +155,8 @@ struct FuzzCommand: ParsableCommand {
             bySig[sig, default: 0] += 1
             guard bySig[sig] == 1 else { return }
             findings.append((p, rep.findings))
-            let path = (try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: runDir)) ?? "?"
+            let c = CReproducer.source(p, fuzzer: f, title: "fuzz seed \(seed)")
+            let path = (try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: runDir, cSource: c)) ?? "?"
             print("FINDING [\(sig)] \(rep.findings[0].message)" + (from.map { " (corpus program \($0))" } ?? "") + "\n  reproducer: \(path)")
         }
         for (p, source, rep) in f.replayCorpus() { found(p, rep, from: source) }
