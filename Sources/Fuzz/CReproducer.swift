@@ -74,12 +74,12 @@ public enum CReproducer {
             return """
                     if (fds[\(c.map)] >= 0 && fds[\(c.map)] != CLOSED_FD) close(fds[\(c.map)]);
                     fds[\(c.map)] = -1; last_len[\(c.map)] = 0;
-                    union bpf_attr a; memset(&a, 0, SZ(map_name));
+                    union bpf_attr a; memset(&a, 0, \(c.mapExtra != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
                     a.map_type = \(c.type.rawValue); a.key_size = \(c.keySize); a.value_size = \(c.valueSize);
                     a.max_entries = \(c.maxEntries); a.map_flags = 0x\(String(flags, radix: 16));
                     \(flags & BPFMapFlags.numaNode != 0 ? "a.numa_node = \(c.numa ?? 0);" : "")
-                    strcpy(a.map_name, "bpfs_fuzz");
-                    long r = sys(BPF_MAP_CREATE, &a, SZ(map_name));
+                    strcpy(a.map_name, "bpfs_fuzz");\(c.mapExtra != 0 ? " a.map_extra = \(c.mapExtra)ULL;" : "")
+                    long r = sys(BPF_MAP_CREATE, &a, \(c.mapExtra != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
                     if (r >= 0) { fds[\(c.map)] = (int)r; map_info(fds[\(c.map)]); }
 
             """
@@ -135,7 +135,9 @@ public enum CReproducer {
                 "        long r = elem_call(BPF_MAP_UPDATE_ELEM, \(fd), k, v, \(c.flags)ULL);\n"
         case .lookup, .lookupAndDelete:
             let cmd = c.op == .lookup ? "BPF_MAP_LOOKUP_ELEM" : "BPF_MAP_LOOKUP_AND_DELETE_ELEM"
-            return place("k", Layout.key(c.key, s), slot: 0) + place("o", Layout.output(c.out, need: s.valueLen), slot: 2) +
+            // A bloom filter's peek reads the value buffer, as the executor places it.
+            let o = c.op == .lookup && s.isBloom ? Layout.value(c.value, s) : Layout.output(c.out, need: s.valueLen)
+            return place("k", Layout.key(c.key, s), slot: 0) + place("o", o, slot: 2) +
                 "        long r = elem_call(\(cmd), \(fd), k, o, \(c.flags)ULL);\n"
         case .delete:
             return place("k", Layout.key(c.key, s), slot: 0) +

@@ -21,6 +21,8 @@ struct CreateRule {
     var keyPlusValueE2BIG: Int? = nil
     /// Per-CPU values: round_up(value_size, 8) above 32768 is E2BIG, and NUMA_NODE is EINVAL.
     var perCPU = false
+    /// map_extra bits the type takes (bloom filter: the hash count in bits 0-3); others are EINVAL.
+    var extra: UInt64 = 0
     /// Combinations of flags (all bits set, NUMA_NODE only when a node is asked for) and their errno.
     var refused: [(flags: UInt32, errno: Int32)] = []
     var limit: Limit = .none
@@ -30,6 +32,8 @@ struct CreateRule {
         /// roundup_pow_of_two(max_entries) buckets must fit U32_MAX / sizeof(struct bucket);
         /// with NO_COMMON_LRU, max_entries is first rounded up to a multiple of the CPUs.
         case hashBuckets
+        /// Ring buffers: max_entries (the data size) is a power of 2 and a multiple of the page.
+        case powerOfTwoPages
     }
 }
 
@@ -61,7 +65,12 @@ extension ShadowModel {
                              required: BPFMapFlags.noPrealloc, key: 5...260, value: 1...(kmallocMax - 512))
         let queue = CreateRule(types: [.queue, .stack], flags: BPFMapFlags.numaNode | access, key: 0...0,
                                value: 1...Int.max, valueE2BIG: kmallocMax)
-        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue]
+        // Bloom filters: no keys, the hash count in map_extra (0: 5 hashes).
+        let bloom = CreateRule(types: [.bloomFilter], flags: BPFMapFlags.numaNode | BPFMapFlags.zeroSeed | access,
+                               key: 0...0, value: 1...Int.max, valueE2BIG: kmallocMax, extra: 0xF)
+        let ringbuf = CreateRule(types: [.ringbuf, .userRingbuf], flags: BPFMapFlags.numaNode, key: 0...0, value: 0...0,
+                                 limit: .powerOfTwoPages)
+        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf]
     }()
 
     static func createRule(_ t: BPFMapType) -> CreateRule? { createRules.first { $0.types.contains(t) } }
@@ -75,7 +84,8 @@ extension ShadowModel {
         // numa_node 0xFFFFFFFF is NUMA_NO_NODE: no node asked for.
         let numa = f & BPFMapFlags.numaNode != 0 && c.numa != UInt32.max
         if numa && (c.numa ?? 0) != 0 { e.insert(EINVAL) }  // one NUMA node here
-        guard let rule = createRule(c.type) else { return e }
+        guard let rule = createRule(c.type) else { return c.mapExtra != 0 ? e.union([EINVAL]) : e }
+        if c.mapExtra & ~rule.extra != 0 { e.insert(EINVAL) }
         let effective = numa ? f : f & ~BPFMapFlags.numaNode
         let (k, v, m) = (Int(c.keySize), Int(c.valueSize), Int(c.maxEntries))
         if f & ~rule.flags != 0 || f & rule.required != rule.required { e.insert(EINVAL) }
@@ -95,6 +105,10 @@ extension ShadowModel {
                 if rounded < cpus { e.insert(EINVAL) }
             }
             if rounded > (1 << 28) { e.insert(E2BIG) }
+        }
+        if case .powerOfTwoPages = rule.limit {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            if m & (m - 1) != 0 || m % page != 0 { e.insert(EINVAL) }
         }
         return e
     }

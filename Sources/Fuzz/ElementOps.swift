@@ -46,6 +46,8 @@ extension ShadowModel {
         case .array, .percpuArray: arrayUpdate(&ck, m, key, value, flags, got: got)
         case .queue, .stack: queueUpdate(&ck, m, value, flags, got: got)
         case .lpmTrie: lpmUpdate(&ck, m, key, value, flags, got: got)
+        case .bloomFilter: bloomPush(&ck, m, value, flags, got: got)
+        case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP_], got, "ring buffers have no element commands")
         default:
             if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, "flags=\(flags)"); return }
             m.allowEviction()
@@ -66,6 +68,7 @@ extension ShadowModel {
         if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
         let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
+        if s.isBloom || s.isRingbuf { keylessLookup(&ck, c, r, m); return }
         let ob = Self.outputBuf(c, need: s.valueLen)
         let outOK = ob.length >= s.valueLen && ob.isPointer
         if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
@@ -131,6 +134,8 @@ extension ShadowModel {
         switch s.type {
         case .array, .percpuArray, .queue, .stack:
             expect(&ck, [EINVAL], r.errno, "\(ProgramText.typeName(s.type)) has no delete")
+        case .bloomFilter: expect(&ck, [EOPNOTSUPP], r.errno, "a bloom filter has no delete")
+        case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP_], r.errno, "ring buffers have no element commands")
         default:
             var id = key
             if s.isLPM {
@@ -158,6 +163,7 @@ extension ShadowModel {
         let kb = Layout.key(c.k == .auto ? .null : c.key, s)
         if kb != .null, let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         if s.isQueueLike { expect(&ck, [EINVAL], r.errno, "queue/stack have no keys"); return }
+        if let e = Self.keylessWalkErrno(s) { expect(&ck, [e], r.errno, "\(ProgramText.typeName(s.type)) has no keys"); return }
         let ob = Self.outputBuf(c, need: s.keySize)
         let outOK = ob.length >= s.keySize && ob.isPointer
         let key: Bytes? = kb == .null ? nil : Self.bytes(kb, s.keySize)

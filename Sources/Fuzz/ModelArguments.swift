@@ -55,6 +55,8 @@ extension ShadowModel {
     @inline(never)
     static func resolveValueSlow(_ b: Buf, _ s: MapShape) -> (ok: Bool, length: Int, value: Bytes) {
         let vl = s.valueLen
+        // value_size 0 (ring buffers): the kernel copies nothing, so no pointer can fault.
+        if vl == 0 { return (true, 0, Bytes()) }
         let vb = Layout.value(b, s)
         if vb.length < vl || !(vb.isPointer && vb != .unmapped) { return (false, vb.length, Bytes()) }
         return (true, vb.length, bytes(vb, vl))

@@ -12,6 +12,10 @@ extension ShadowModel {
         let m = maps[c.map]!, s = m.shape
         if !m.canRead { if r.walkEnd != EPERM { ck.fail("errno", "walk of a write-only map ended with \(Self.en(r.walkEnd)), want EPERM") }; return }
         if s.isQueueLike { if r.walkEnd != EINVAL { ck.fail("errno", "walk ended with \(Self.en(r.walkEnd)), want EINVAL") }; return }
+        if let e = Self.keylessWalkErrno(s) {
+            if r.walkEnd != e { ck.fail("errno", "walk ended with \(Self.en(r.walkEnd)), want \(Self.en(e))") }
+            return
+        }
         if s.isArray {
             if s.maxEntries > Layout.walkCap { return }
             let zero = m.zero

@@ -124,6 +124,14 @@ struct FuzzCommand: ParsableCommand {
         return ExitCodes.clean
     }
 
+    /// "signatures per map type: hash 512, array 201, ..." (the type is a signature's second field).
+    static func perType(_ sigs: Set<String>) -> String {
+        var n: [String: Int] = [:]
+        for s in sigs { n[s.split(separator: "/").dropFirst().first.map(String.init) ?? "?", default: 0] += 1 }
+        return "signatures per map type: " + n.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+    }
+
     // MARK: one process
 
     /// A working corpus with no program yet starts as a copy of the seed programs, so the
@@ -169,6 +177,7 @@ struct FuzzCommand: ParsableCommand {
                      seed, f.executions, Double(f.executions) / el, f.totalCalls, Double(f.totalCalls) / el,
                      corpus.signatures.count, corpus.added, bySig.count))
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
+        print(Self.perType(corpus.signatures))
         print("kernel facts (probed): \(f.model.facts.summary)" + (f.unprobedFacts.isEmpty ? "" : "; not probed: " + f.unprobedFacts.joined(separator: ", ")))
         return findings.isEmpty ? ExitCodes.clean : ExitCodes.findings
     }
@@ -235,6 +244,7 @@ struct FuzzCommand: ParsableCommand {
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
         print("shared maps: \(censuses) census(es) with every writer held off, \(censusBusy) skipped (lock busy)" +
               (overMax > 0 ? "; the NO_PREALLOC map was over max_entries in \(overMax) (by up to \(overMaxBy): racing inserts, within the kernel's bound)" : ""))
+        print(Self.perType(sigs))
         print("kernel facts (probed): " + (facts.isEmpty ? "none reported" : facts.keys.sorted().map { "\($0)=\(facts[$0]!)" }.joined(separator: " ")) +
               (unprobed.isEmpty ? "" : "; not probed: " + unprobed.sorted().joined(separator: ", ")))
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
