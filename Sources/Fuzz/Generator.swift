@@ -142,8 +142,27 @@ public struct Generator {
         return c
     }
 
-    /// A fresh program: one or two maps, then calls on them.
+    /// Twins: the same ZERO_SEED hash map in slots 0 and 1, every call made on both in turn,
+    /// then a walk of each (the walks must come in the same order).
+    public mutating func twinProgram() -> Program {
+        var a = create(slot: 0, type: pick([.hash, .percpuHash]))
+        a.mapFlags = (a.mapFlags & BPFMapFlags.noPrealloc) | BPFMapFlags.zeroSeed
+        a.numa = nil
+        var b = a; b.map = 1
+        var calls = [a, b]
+        for _ in 0..<(4 + int(20)) {
+            let c = call(on: a, slot: 0)
+            if c.op == .close || c.op == .freeze { continue }
+            var d = c; d.map = 1
+            calls += [c, d]
+        }
+        calls += [Call(.walk, map: 0), Call(.walk, map: 1)]
+        return Program(calls)
+    }
+
+    /// A fresh program: one or two maps, then calls on them (now and then ZERO_SEED twins).
     public mutating func program() -> Program {
+        if chance(0.04) { return twinProgram() }
         var calls: [Call] = []
         let nmaps = 1 + int(2)
         var creates: [Call] = []

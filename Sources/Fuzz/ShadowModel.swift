@@ -42,7 +42,15 @@ public final class ShadowModel {
 
     public init(cpus: Int = Probes.possibleCPUs(), facts: KernelFacts = .linux6_18) { self.cpus = cpus; self.facts = facts }
 
+    /// Slots (bits) holding a ZERO_SEED hash or per-CPU hash map, their call histories, and the
+    /// walk order seen per history (ZeroSeedOrder.swift).
+    var zeroSeedSlots: UInt8 = 0
+    var history = [String](repeating: "", count: Executor.maxSlots)
+    var walkOrders: [String: (slot: Int, keys: [[UInt8]])] = [:]
+
     public func reset() {
+        zeroSeedSlots = 0
+        walkOrders = [:]
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
         maps = Array(repeating: nil, count: Executor.maxSlots)
         closed = Array(repeating: false, count: Executor.maxSlots)
@@ -147,6 +155,7 @@ public final class ShadowModel {
         case .lookupAndDelete: lookupAndDelete(&ck, c, r)
         default: preconditionFailure("checkElem: \(c.op) is not an element op")
         }
+        if zeroSeedSlots != 0 && zeroSeedSlots & (1 << UInt8(truncatingIfNeeded: c.map)) != 0 { recordHistory(c.src.pointee, r) }
     }
 
     @inline(never)
@@ -156,6 +165,7 @@ public final class ShadowModel {
 
     func checkOther(_ ck: inout Check, _ c: Call, _ r: CallResult, _ shape: MapShape?) {
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
+        defer { trackZeroSeed(&ck, c, r) }
         switch c.op {
         case .create: create(&ck, c, r, shape)
         case .close:
