@@ -27,6 +27,7 @@ public final class MapFuzz: Scenario {
             CheckSpec("oracle-agrees", "every call of every program matches the shadow model (errno, data, no write outside the buffers)"),
             CheckSpec("shared-values-intact", "every value read from a shared map decodes and names its key (no torn or foreign value)"),
             CheckSpec("shared-batch-unique", "a batch lookup on a shared map holds each key once, only keys some worker writes"),
+            CheckSpec("fault-injection", "with the kernel failing the n-th allocation inside create, update and batch calls, the model accepts ENOMEM only at the injected call and the leak check stays clean (skipped with the reason where the kernel has no fault injection)"),
             CheckSpec("shared-census", "with every writer held off, each shared map holds at most max_entries keys, each once and intact, and a batch lookup returns exactly what get_next_key walks"),
         ],
         ownedNames: ["bpfs_fuzz"], keepsInFlightState: true)
@@ -188,6 +189,7 @@ public final class MapFuzz: Scenario {
         var nextCensus = Self.monotonicNs() + UInt64(censusPeriod * 1e9)
         var rng = SplitMix64(seed: seed, stream: 0x5A)
         var seq: UInt64 = 0
+        if thread.index == 0 { thread.worker.skipCheck("fault-injection", reason: FaultInjection.probe().skipReason) }
         let censusLock = CensusLock(telemetryFD: thread.worker.spec.telemetryFD)
         if censusLock == nil || censusPeriod == 0 {
             thread.worker.skipCheck("shared-census", reason: censusLock == nil ? "cannot reopen the telemetry memfd for the census lock: errno \(errno)" : "census_period is 0")

@@ -178,6 +178,7 @@ struct FuzzCommand: ParsableCommand {
                      corpus.signatures.count, corpus.added, bySig.count))
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
         print(Self.perType(corpus.signatures))
+        print("fault injection: skipped: \(FaultInjection.probe().skipReason)")
         print("kernel facts (probed): \(f.model.facts.summary)" + (f.unprobedFacts.isEmpty ? "" : "; not probed: " + f.unprobedFacts.joined(separator: ", ")))
         return findings.isEmpty ? ExitCodes.clean : ExitCodes.findings
     }
@@ -245,6 +246,7 @@ struct FuzzCommand: ParsableCommand {
         print("shared maps: \(censuses) census(es) with every writer held off, \(censusBusy) skipped (lock busy)" +
               (overMax > 0 ? "; the NO_PREALLOC map was over max_entries in \(overMax) (by up to \(overMaxBy): racing inserts, within the kernel's bound)" : ""))
         print(Self.perType(sigs))
+        print("fault injection: skipped: \(FaultInjection.probe().skipReason)")
         print("kernel facts (probed): " + (facts.isEmpty ? "none reported" : facts.keys.sorted().map { "\($0)=\(facts[$0]!)" }.joined(separator: " ")) +
               (unprobed.isEmpty ? "" : "; not probed: " + unprobed.sorted().joined(separator: ", ")))
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }

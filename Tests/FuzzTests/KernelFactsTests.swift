@@ -1,5 +1,6 @@
 // The model follows the probed kernel facts: each fact's other value accepts the other kernel and rejects the wrong answer.
 import BPFKit
+import Foundation
 @testable import Fuzz
 import Glibc
 import XCTest
@@ -49,5 +50,27 @@ final class KernelFactsTests: XCTestCase {
         XCTAssertTrue([EPERM, EBUSY].contains(facts.refreezeErrno), facts.summary)
         XCTAssertTrue([EPERM, 0].contains(facts.readOnlyFreezeErrno), facts.summary)
         XCTAssertEqual(Fuzzer(runtime: KernelRuntime(), seed: 1).model.facts, facts)
+    }
+}
+
+/// The fault-injection probe names what is missing, and what it found where it is present.
+final class FaultInjectionProbeTests: XCTestCase {
+    func testAbsentInjectorsAreNamedInTheSkipReason() {
+        let p = FaultInjection.probe(debugfs: "/nonexistent-debugfs", task: "/nonexistent-task")
+        XCTAssertEqual(p.debugfsEntries, [])
+        XCTAssertFalse(p.failNth)
+        XCTAssertEqual(p.skipReason, "this kernel has no fault injection: no /nonexistent-task/fail-nth (CONFIG_FAULT_INJECTION) and no /nonexistent-debugfs/fail* (debugfs is not mounted at /nonexistent-debugfs)")
+    }
+
+    func testPresentInjectorsAreListed() throws {
+        let dir = NSTemporaryDirectory() + "bpfstress-fi-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir + "/debug/failslab", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/task", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/task/fail-nth", contents: Data())
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = FaultInjection.probe(debugfs: dir + "/debug", task: dir + "/task")
+        XCTAssertEqual(p.debugfsEntries, ["failslab"])
+        XCTAssertTrue(p.failNth)
+        XCTAssertTrue(p.skipReason.hasPrefix("fault injection is present (failslab, fail-nth)"), p.skipReason)
     }
 }
