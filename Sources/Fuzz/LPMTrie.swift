@@ -37,7 +37,29 @@ extension MapModel {
     }
 }
 
+extension MapModel {
+    /// Bit i (most significant first, as the trie's extract_bit) of an identity's data.
+    static func lpmBit(_ id: [UInt8], _ i: Int) -> Bool { id[4 + i / 8] & (0x80 >> UInt8(i % 8)) != 0 }
+
+    /// Post-order of the trie, as get_next_key walks it: a prefix's longer prefixes before it,
+    /// and of two prefixes that branch apart, the one with a 0 at the first differing bit first.
+    static func lpmPostOrderPrecedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        let (pa, pb) = (plen(a), plen(b))
+        for i in 0..<min(pa, pb) where lpmBit(a, i) != lpmBit(b, i) { return !lpmBit(a, i) }
+        return pa > pb
+    }
+}
+
 extension ShadowModel {
+    /// An LPM walk returns the stored prefixes in exactly the trie's post-order.
+    func lpmWalkOrder(_ ck: inout Check, _ r: CallResult, _ m: MapModel) {
+        let got = r.walk.map { m.lpmIdentity($0.key) }
+        let want = got.sorted(by: MapModel.lpmPostOrderPrecedes)
+        if got != want, let i = got.indices.first(where: { got[$0] != want[$0] }) {
+            ck.fail("walk", "LPM get_next_key order is not post-order: step \(i + 1) gave \(Self.hex(r.walk[i].key)), post-order has \(Self.hex(want[i]))")
+        }
+    }
+
     /// An LPM update: prefixlen past the key's data bits is EINVAL; keys are identified by
     /// prefixlen and the masked data; a full trie is ENOSPC.
     func lpmUpdate(_ ck: inout Check, _ m: MapModel, _ key: Bytes, _ value: Bytes, _ flags: UInt64, got: Int32) {

@@ -46,5 +46,6 @@ extension ShadowModel {
         // Maybe keys the walk did not see are gone.
         for k in Array(m.maybe.keys) where !seen.contains(k) { m.maybe[k] = nil; m.lpmKey[k] = nil }
         if seen.count > s.maxEntries { ck.fail("count", "walk saw \(seen.count) keys, max_entries \(s.maxEntries)") }
+        if s.isLPM && missing.isEmpty { lpmWalkOrder(&ck, r, m) }
     }
 }
