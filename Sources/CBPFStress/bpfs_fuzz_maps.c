@@ -33,3 +33,14 @@ int bpfs_fuzz_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t k
     long r = rt->sys(rt->ctx, BPF_MAP_CREATE, &attr, sz);
     return r > 0x7fffffffL ? -EOVERFLOW : (int)r;
 }
+
+int bpfs_fuzz_map_freeze_sized(const struct bpfs_rt *rt, int map_fd, uint32_t size) {
+    unsigned char buf[8192] __attribute__((aligned(8)));
+    if (!rt || !rt->sys || size > sizeof(buf)) return -EINVAL;
+    memset(buf, 0, sizeof(buf));
+    __u32 fd = (__u32)map_fd;
+    memcpy(buf, &fd, size < sizeof(fd) ? size : sizeof(fd));
+    if (size > sizeof(fd)) buf[size - 1] = 0x01;
+    long r = rt->sys(rt->ctx, BPF_MAP_FREEZE, buf, size);
+    return r > 0x7fffffffL ? -EOVERFLOW : (int)r;
+}

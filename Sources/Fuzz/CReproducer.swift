@@ -85,6 +85,13 @@ public enum CReproducer {
             """
         case .close:
             return "        long r = 0;\n        if (fds[\(c.map)] >= 0 && fds[\(c.map)] != CLOSED_FD) { close(fds[\(c.map)]); fds[\(c.map)] = CLOSED_FD; } else r = -EBADF;\n"
+        case .freeze where c.attrSize != 0:
+            return """
+                    static unsigned char a[8192] __attribute__((aligned(8))); memset(a, 0, sizeof a);
+                    int fd = \(fd); memcpy(a, &fd, 4); a[\(c.attrSize - 1)] = 1;
+                    long r = sys(BPF_MAP_FREEZE, (union bpf_attr *)a, \(c.attrSize));
+
+            """
         case .freeze:
             return "        union bpf_attr a; memset(&a, 0, SZ(map_fd)); a.map_fd = \(fd);\n        long r = sys(BPF_MAP_FREEZE, &a, SZ(map_fd));\n"
         case .update, .lookup, .lookupAndDelete, .delete, .nextKey:

@@ -142,6 +142,15 @@ extension ShadowModel {
     /// Freeze as the probed kernel facts say: a frozen map refuses with refreezeErrno (checked
     /// before permissions on kernels that answer EBUSY), a read-only fd with readOnlyFreezeErrno.
     func freeze(_ ck: inout Check, _ c: Call, _ r: CallResult) {
+        // The attr's tail is checked before anything else: past a page or past the kernel's
+        // union bpf_attr a non-zero byte is E2BIG; inside it, past map_fd, EINVAL (CHECK_ATTR).
+        if c.attrSize != 0 {
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            if Int(c.attrSize) > page || Int(c.attrSize) > facts.attrSize {
+                expect(&ck, [E2BIG], r.errno, "attr size \(c.attrSize) with a non-zero last byte; kernel fact attr_size \(facts.attrSize)"); return
+            }
+            expect(&ck, [EINVAL], r.errno, "non-zero attr byte \(c.attrSize - 1) past map_fd"); return
+        }
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!
         if m.frozen { expect(&ck, [facts.refreezeErrno], r.errno, "already frozen; kernel fact freeze_frozen_map"); return }

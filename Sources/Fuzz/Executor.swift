@@ -381,7 +381,7 @@ public final class Executor {
         case .update, .lookup, .lookupAndDelete, .delete, .nextKey:
             preconditionFailure("element ops go to runElem")
         case .freeze:
-            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_freeze($0, fd) })
+            r.errno = err(withUnsafePointer(to: rt) { c.attrSize == 0 ? bpfs_map_freeze($0, fd) : bpfs_fuzz_map_freeze_sized($0, fd, c.attrSize) })
         case .lookupBatch, .lookupAndDeleteBatch:
             let inB = place(Layout.inBatch(c.inBatch, last: lastToken[c.map]), slot: 3)
             let outB = place(.output(Layout.tokenLen(s)), slot: 4)

@@ -117,6 +117,9 @@ public struct Generator {
             if chance(0.05) { c.elemFlags = pick([4, 1, 8]) }
             if chance(0.05) { c.flags = 1 }
             if c.count == 0xFFFF_FFFF && chance(0.5) { c.count = 32 }
+        case .freeze:
+            // Attr-level mutation: longer than map_fd, with a non-zero last byte.
+            if chance(0.4) { c.attrSize = pick([5, 8, 64, 120, 144, 152, 160, 168, 200, 4096, 4097, 8192]) }
         case .updateBatch, .deleteBatch:
             c.count = pick([0, 1, 2, 4, 8, UInt32(maxE), UInt32(maxE + 1)])
             c.keys = (0..<int(6)).map { _ in UInt64(int(10)) }

@@ -15,17 +15,23 @@ public struct KernelFacts: Sendable, Equatable {
     /// errno of BPF_MAP_FREEZE through a read-only fd (BPF_F_RDONLY). 6.18: EPERM; 6.1: 0
     /// (allowed: it has no write-permission check).
     public var readOnlyFreezeErrno: Int32
+    /// The kernel's sizeof(union bpf_attr): a non-zero attr byte below it is EINVAL (the
+    /// command's own check), at or past it E2BIG. It grows with every kernel that adds a field.
+    public var attrSize: Int
 
-    public init(refreezeErrno: Int32, readOnlyFreezeErrno: Int32) {
-        self.refreezeErrno = refreezeErrno; self.readOnlyFreezeErrno = readOnlyFreezeErrno
+    public init(refreezeErrno: Int32, readOnlyFreezeErrno: Int32, attrSize: Int = KernelFacts.linux6_18AttrSize) {
+        self.refreezeErrno = refreezeErrno; self.readOnlyFreezeErrno = readOnlyFreezeErrno; self.attrSize = attrSize
     }
+
+    public static let linux6_18AttrSize = 168
 
     /// What 6.18 does (the model's facts when nothing was probed: pure tests).
     public static let linux6_18 = KernelFacts(refreezeErrno: EPERM, readOnlyFreezeErrno: EPERM)
 
     /// The facts as (name, value) pairs for reports, in a fixed order.
     public var properties: [(name: String, value: String)] {
-        [("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno))]
+        [("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno)),
+         ("fact.attr_size", String(attrSize))]
     }
 
     /// One line for logs and fuzz output.
@@ -55,6 +61,19 @@ public struct KernelFacts: Sendable, Equatable {
             close(b)
         } else {
             unprobed.append("fact.freeze_readonly_fd (probe map: errno \(-b))")
+        }
+        // The largest freeze attr whose non-zero last byte is EINVAL, not E2BIG (fd -1: the tail
+        // is checked before the fd); binary search in 5...page.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        if bpfs_fuzz_map_freeze_sized(&rt, -1, 5) == -EINVAL {
+            var (lo, hi) = (5, page + 1)  // lo: EINVAL, hi: E2BIG
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2
+                if bpfs_fuzz_map_freeze_sized(&rt, -1, UInt32(mid)) == -EINVAL { lo = mid } else { hi = mid }
+            }
+            facts.attrSize = lo
+        } else {
+            unprobed.append("fact.attr_size (a 5-byte freeze attr was not EINVAL)")
         }
         return (facts, unprobed)
     }

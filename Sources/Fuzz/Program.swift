@@ -183,6 +183,8 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     public var numa: UInt32? = nil
     /// map_extra (bloom filter: the hash count in bits 0-3; any other type: must be 0).
     public var mapExtra: UInt64 = 0
+    /// freeze: the attr size passed (0: the wrapper's own), its last byte non-zero.
+    public var attrSize: UInt32 = 0
     // batch ops
     public var elemFlags: UInt64 = 0
     public var count: UInt32 = 0
@@ -357,6 +359,7 @@ public enum ProgramText {
         if c.valuesBuf != d.valuesBuf { a.append("vbuf=\(c.valuesBuf)") }
         if c.flags != 0 { a.append("flags=" + flagText(c.flags, updateFlagNames, zero: "ANY")) }
         if c.elemFlags != 0 { a.append("elem_flags=" + flagText(c.elemFlags, updateFlagNames, zero: "ANY")) }
+        if c.attrSize != 0 { a.append("size=\(c.attrSize)") }
         if c.fd != .map { a.append("fd=\(c.fd.rawValue)") }
         return a.joined(separator: " ")
     }
@@ -444,6 +447,9 @@ public enum ProgramText {
             case (_, "elem_flags"):
                 guard let f = parseFlags(v, updateFlagNames, zero: "ANY") else { throw fail("elem_flags=\(v): unknown flag") }
                 c.elemFlags = f
+            case (.freeze, "size"):
+                c.attrSize = try num(UInt32.self)
+                guard c.attrSize == 0 || (5...8192).contains(c.attrSize) else { throw fail("size=\(v): attr size must be 5...8192") }
             case (_, "fd"):
                 guard let m = FDMode(rawValue: v) else { throw fail("fd=\(v): expected map, closed, file or -1") }
                 c.fd = m

@@ -13,6 +13,7 @@ final class CReproducerTests: XCTestCase {
     lookup map=0 key=#6
     lookup_batch map=0 count=4
     walk map=0
+    freeze map=0 size=200
     """
 
     /// gcc FILE.c, then runs it: (exit status, stdout).
@@ -58,9 +59,9 @@ final class CReproducerTests: XCTestCase {
         XCTAssertEqual(status, 1, out)
         // One line per call, numbered, with the kernel's answer (the create returns an fd).
         let answers = out.split(separator: "\n").filter { $0.contains(" -> ") }.map { String($0.components(separatedBy: " -> ")[1]) }
-        XCTAssertEqual(answers.count, 6, out)
+        XCTAssertEqual(answers.count, 7, out)
         XCTAssertTrue(answers.first?.hasPrefix("ok (") == true, out)
-        XCTAssertEqual(Array(answers.dropFirst()), ["ok (0)", "ok (0)", "ENOENT", "ENOENT", "ENOENT"], out)
+        XCTAssertEqual(Array(answers.dropFirst()), ["ok (0)", "ok (0)", "ENOENT", "ENOENT", "ENOENT", "E2BIG"], out)
         XCTAssertTrue(out.contains("REPRODUCED"), out)
         // Recorded with another answer at the finding's call (ENOENT): the kernel's answer now differs.
         var other = rep.results

@@ -38,7 +38,22 @@ final class KernelFactsTests: XCTestCase {
     }
 
     func testFactsAreReportedAsData() {
-        XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success")
+        XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success fact.attr_size=168")
+    }
+
+    /// A freeze attr of 164 bytes with a non-zero last byte: EINVAL on a kernel whose union
+    /// bpf_attr has 168 bytes, E2BIG on one with 160; each model rejects the other answer.
+    func testAttrSizeFollowsTheFact() {
+        func findings(_ size: Int, _ got: Int32) -> [String] {
+            let m = ShadowModel(cpus: 2, facts: KernelFacts(refreezeErrno: EPERM, readOnlyFreezeErrno: EPERM, attrSize: size))
+            var f = Call(.freeze); f.attrSize = 164
+            var r = CallResult(); r.errno = got
+            return m.check(0, f, r, shape: nil).map(\.signature)
+        }
+        XCTAssertEqual(findings(168, EINVAL), [])
+        XCTAssertEqual(findings(160, E2BIG), [])
+        XCTAssertEqual(findings(168, E2BIG), ["freeze:errno"])
+        XCTAssertEqual(findings(160, EINVAL), ["freeze:errno"])
     }
 
     /// The probe on this kernel: every fact probed, each one of the known answers, and the
@@ -49,6 +64,7 @@ final class KernelFactsTests: XCTestCase {
         XCTAssertEqual(unprobed, [])
         XCTAssertTrue([EPERM, EBUSY].contains(facts.refreezeErrno), facts.summary)
         XCTAssertTrue([EPERM, 0].contains(facts.readOnlyFreezeErrno), facts.summary)
+        XCTAssertTrue((120...Int(sysconf(Int32(_SC_PAGESIZE)))).contains(facts.attrSize), facts.summary)
         XCTAssertEqual(Fuzzer(runtime: KernelRuntime(), seed: 1).model.facts, facts)
     }
 }

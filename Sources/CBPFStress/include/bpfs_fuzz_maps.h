@@ -10,4 +10,9 @@ int bpfs_fuzz_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t k
                          uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
                          const char *name, uint32_t numa_node, uint32_t inner_map_fd,
                          uint64_t map_extra);
+
+/* BPF_MAP_FREEZE with an attr of `size` bytes (up to 8192): map_fd, then zeros, and the last
+ * byte 0x01 when size > 4 (a non-zero byte past the command's last field). The kernel answers
+ * EINVAL for such a byte inside its union bpf_attr and E2BIG beyond it or past a page. */
+int bpfs_fuzz_map_freeze_sized(const struct bpfs_rt *rt, int map_fd, uint32_t size);
 #endif
