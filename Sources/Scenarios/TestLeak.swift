@@ -1,4 +1,5 @@
 // Test-only: plants one leak of a given kind, for the ownership-ledger leak check's tests.
+import Basics
 import BPFKit
 import Foundation
 import Glibc

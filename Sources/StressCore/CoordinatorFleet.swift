@@ -1,4 +1,5 @@
 // The coordinator's worker fleet: spawn, reap and restart, stop (TERM, grace, KILL).
+import Basics
 import BPFKit
 import CBPFStress
 import Capture

@@ -1,4 +1,5 @@
 // The coordinator's view of a run: totals, the status line, the outcome and its summary.
+import Basics
 import BPFKit
 import CBPFStress
 import Capture

@@ -11,4 +11,5 @@
 #include "bpfs_structops.h"
 #include "bpfs_fixtures.h"
 #include "bpfs_fuzzbench.h"
+#include "bpfs_fuzz_maps.h"
 #endif
