@@ -229,6 +229,8 @@ final class ParsingTests: XCTestCase {
         w.includeUserMessages = true
         w.quietSeconds = 0
         log("<4>WARNING: CPU: 0 PID: 1 at selftest.c:2 \(tag)_new+0x1/0x2\n")
+        // A WARNING is titled from the RIP it prints (without one it is "WARNING in corrupted", as syzbot has it).
+        log("<4>RIP: 0010:\(tag)_new+0x1/0x2\n")
         log("<4>---[ end trace 0000000000000000 ]---\n")
         let r = w.poll()
         XCTAssertEqual(r.map(\.title), ["WARNING in \(tag)_new"])

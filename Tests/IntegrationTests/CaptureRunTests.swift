@@ -208,6 +208,7 @@ final class CaptureRunTests: XCTestCase {
                                  "--report-dir", dir, "--quiet"], env: ["BPFSTRESS_KMSG_INCLUDE_USER": "1"]) { _ in
             usleep(1_000_000)
             log("<4>WARNING: CPU: 1 PID: 77 at kernel/bpf/hashtab.c:42 \(tag)_during+0x10/0x40\n")
+            log("<4>RIP: 0010:\(tag)_during+0x10/0x40\n")
             log("<4>Call Trace:\n<4> <TASK>\n<4> bpf_map_update_value+0x100/0x200\n<4> </TASK>\n<4>---[ end trace 0000000000000000 ]---\n")
         }
         XCTAssertEqual(r.status, 1, r.stderr)
