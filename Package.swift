@@ -55,13 +55,15 @@ let package = Package(
                                               .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Scenarios", dependencies: ["StressCore", "BPFKit", "Fuzz"], swiftSettings: arangeFlags),
         .target(name: "Triage", dependencies: ["Reports"], swiftSettings: arangeFlags),
+        // Kernels under test in QEMU guests: launcher, initramfs, QMP, console watch, outer coordinator.
+        .target(name: "VM", dependencies: ["Capture", "Reports", "CBPFStress"], swiftSettings: arangeFlags),
         // Runtime plugins (C shared libraries implementing include/bpfstress_runtime.h).
         .target(name: "BugbenchPlugin", dependencies: ["CBPFStress"], cSettings: [.unsafeFlags(["-gdwarf-aranges"])],
                 linkerSettings: [.linkedLibrary("pthread")]),
         .target(name: "ExamplePlugin", dependencies: ["CBPFStress"]),
         .executableTarget(
             name: "bpfstress",
-            dependencies: ["Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage",
+            dependencies: ["Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage", "VM",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: arangeFlags),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit"]),
@@ -74,6 +76,7 @@ let package = Package(
         .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports"], exclude: ["Golden"]),
         .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "Reports"]),
     ],
     swiftLanguageModes: [.v5]
 )
