@@ -51,6 +51,11 @@ public struct Campaign: Equatable, Sendable {
     /// Per op kind deadlines, seconds; override `deadline`.
     public var deadlines: [String: Double]
     public var scenarios: [ScenarioEntry]
+    /// Boot this kernel image (bzImage) and run the campaign inside QEMU guests (`kernel:`);
+    /// a relative path is relative to the campaign file. nil: the local kernel.
+    public var kernel: String? = nil
+    /// Guest settings (`vm:`), used with `kernel`.
+    public var vm = VMSettings()
 
     public init(name: String, seed: UInt64? = nil, duration: Double = Campaign.defaultDuration,
                 workers: Int = Campaign.defaultWorkers, threads: Int = Campaign.defaultThreads,

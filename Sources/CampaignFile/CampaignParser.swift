@@ -7,7 +7,7 @@ import Glibc
 /// Reads campaign YAML into a validated `Campaign`. Every problem is reported as one line naming the file,
 /// the line and the key, because a typo in a 20-minute soak config should fail in the first second.
 public enum CampaignParser {
-    static let topKeys = ["name", "seed", "duration", "workers", "threads", "deadline", "deadlines", "scenarios"]
+    static let topKeys = ["name", "seed", "duration", "workers", "threads", "deadline", "deadlines", "scenarios", "kernel", "vm"]
     static let entryKeys = ["name", "weight", "workers", "threads", "params", "deadlines"]
     /// Upper bound on workers/threads/weight: a typo like `workers: 2000` must not fork-bomb the VM.
     public static let maxCount = 1024
@@ -78,7 +78,7 @@ public enum CampaignParser {
 }
 
 /// Walks the composed YAML tree, tracking the file name for errors.
-private struct Walker {
+struct Walker {
     let file: String
     let schemas: [ScenarioSchema]
 
@@ -113,6 +113,8 @@ private struct Walker {
             case "threads": c.threads = try count(v, key: "threads")
             case "deadline": c.deadline = try positiveDuration(v, key: "deadline")
             case "deadlines": c.deadlines = try deadlines(v, key: "deadlines")
+            case "kernel": c.kernel = try nonEmptyString(v, key: "kernel")
+            case "vm": c.vm = try vmSettings(v)
             case "scenarios":
                 c.scenarios = try scenarios(v)
                 sawScenarios = true

@@ -49,6 +49,7 @@ struct Run: ParsableCommand {
     @Flag(help: "No status line.") var quiet = false
     @Option(name: .customLong("on-hang"), help: "kill (default) or keep a hung worker stopped for a debugger.")
     var onHang: String = "kill"
+    @OptionGroup var vm: VMOptions
 
     func run() throws {
         let registry = Scenarios.registry
@@ -86,6 +87,7 @@ struct Run: ParsableCommand {
             if threads != nil { for i in c.scenarios.indices { c.scenarios[i].threads = nil } }
         }
         let runSeed = seed ?? c.seed ?? UInt64.random(in: 1...UInt64.max)
+        if let code = vmHandOff(c, seed: runSeed) { throw ExitCode(code) }
 
         let rt: any Runtime
         do { rt = try RuntimeFactory.makeCoordinatorRuntime(runtime) } catch {
