@@ -13,8 +13,20 @@ public struct GuestJob: Codable, Sendable, Equatable {
     public var heartbeat: Double
     /// Hard bound on the command: TERM at `seconds`, KILL 5 s later.
     public var seconds: Double
-    public init(arguments: [String], heartbeat: Double = 1, seconds: Double) {
-        self.arguments = arguments; self.heartbeat = heartbeat; self.seconds = seconds
+    /// Which boot of its guest this is (1 = first), exported as BPFSTRESS_GUEST_BOOT.
+    public var boot: Int
+    /// Host environment variables the guest command sees too (BPFSTRESS_* settings).
+    public var environment: [String: String]
+    public init(arguments: [String], heartbeat: Double = 1, seconds: Double, boot: Int = 1,
+                environment: [String: String] = GuestJob.passedEnvironment()) {
+        self.arguments = arguments; self.heartbeat = heartbeat; self.seconds = seconds; self.boot = boot
+        self.environment = environment
+    }
+
+    /// The host's BPFSTRESS_* variables (test scenarios, kmsg settings), which the guest's init
+    /// cannot inherit.
+    public static func passedEnvironment() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("BPFSTRESS_") && $0.key != "BPFSTRESS_IN_GUEST" }
     }
 }
 
@@ -52,7 +64,9 @@ public enum GuestAgent {
         let out = open(jobDir + "/output.txt", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         let devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         var env = ProcessInfo.processInfo.environment
+        for (k, v) in job.environment { env[k] = v }
         env["BPFSTRESS_IN_GUEST"] = "1"
+        env["BPFSTRESS_GUEST_BOOT"] = String(job.boot)
         let pid: Int32
         do { pid = try Spawn.start([exe] + job.arguments, env: env, fds: [devnull, out < 0 ? -1 : out, out < 0 ? -1 : out]) } catch {
             say("bpfstress-guest: cannot start \(exe): \(error)")

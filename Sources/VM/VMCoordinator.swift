@@ -110,7 +110,7 @@ public final class VMCoordinator: @unchecked Sendable {
             let args = cfg.guestArguments + ["--duration", "\(secs)s", "--seed", String(seed),
                                              "--report-dir", GuestInit.jobMount + "/reports", "--quiet"]
             // The guest's own run needs its duration plus teardown; the agent's hard bound allows for it.
-            let job = GuestJob(arguments: args, seconds: Double(secs) + 90)
+            let job = GuestJob(arguments: args, seconds: Double(secs) + 90, boot: boot + 1)
             let sc = GuestSessionConfig(label: label, kernel: cfg.kernel, initrd: initrd, shape: cfg.shape, accel: accel,
                                         dir: bootDir, job: job, hangDeadline: cfg.hangDeadline,
                                         bootDeadline: cfg.bootDeadline, executable: cfg.executable)
@@ -124,6 +124,9 @@ public final class VMCoordinator: @unchecked Sendable {
             switch o.end {
             case .result(let r):
                 log("\(label): guest finished, bpfstress exit \(r.exitCode)\(rep.summary == nil ? " (no summary.json)" : "")")
+                if r.exitCode >= 2, let out = try? String(contentsOfFile: bootDir + "/job/output.txt", encoding: .utf8) {
+                    log("\(label): guest output: " + out.split(separator: "\n").suffix(5).joined(separator: " | "))
+                }
                 return
             case .panic(let t): log("\(label): guest panic: \(t)")
             case .hang(let t): log("\(label): guest hang: \(t)")

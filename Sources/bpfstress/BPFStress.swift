@@ -110,6 +110,7 @@ struct Run: ParsableCommand {
         var options = RunOptions()
         options.runtimeName = runtime
         options.quiet = quiet
+        options.stopGrace = guestStopGrace(options.stopGrace)
         guard let action = HangAction(rawValue: onHang) else { die("--on-hang takes kill or keep", ExitCodes.usage) }
         options.onHang = action
         installStopHandlers()

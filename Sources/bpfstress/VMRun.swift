@@ -75,3 +75,9 @@ extension Run {
         }
     }
 }
+
+/// Inside a TCG guest a worker's exit (freeing maps, programs, cgroups) runs 10-50x slower than on
+/// the host; the TERM grace grows accordingly so that a slow exit is not reported as a hang.
+func guestStopGrace(_ host: Double) -> Double {
+    ProcessInfo.processInfo.environment["BPFSTRESS_IN_GUEST"] == "1" ? max(host, 15) : host
+}
