@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports"], exclude: ["Golden"]),
         .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
-        .testTarget(name: "VMTests", dependencies: ["VM", "Reports"]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "Reports", "CampaignFile"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

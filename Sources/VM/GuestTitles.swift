@@ -9,26 +9,38 @@ public enum GuestTitles {
         "do_idle", "cpu_startup_entry", "start_secondary", "rest_init", "arch_call_rest_init", "start_kernel",
         "x86_64_start_reservations", "x86_64_start_kernel", "secondary_startup_64", "secondary_startup_64_no_verify",
         "cpuidle_idle_call", "acpi_idle_do_entry", "acpi_safe_halt", "mwait_idle", "intel_idle", "halt",
-        "unknown_nmi_error", "nmi_panic", "panic", "common_startup_64", "do_nmi",
+        "unknown_nmi_error", "nmi_panic", "panic", "common_startup_64", "do_nmi", "amd_e400_idle", "end_repeat_nmi",
+        "repeat_nmi", "default_enter_idle", "cpuidle_enter", "cpuidle_enter_state", "poll_idle",
     ]
 
-    /// One `NMI backtrace for cpu N` section per CPU: (cpu, frames innermost first: RIP then trace).
+    /// One `NMI backtrace for cpu N` section per CPU: (cpu, frames innermost first: the interrupted
+    /// RIP, then the task's trace). Frames between <NMI> and </NMI> are the NMI handler itself and
+    /// are dropped; `NMI backtrace for cpu N skipped: idling at F` stands for [F].
     public static func nmiBacktraces(_ console: String) -> [(cpu: Int, frames: [String])] {
         var out: [(Int, [String])] = []
         var cur: (Int, [String])?
-        for raw in console.split(separator: "\n", omittingEmptySubsequences: false) {
+        var inNMI = false
+        // Serial consoles end lines with CRLF, which Swift reads as one Character: split on scalars.
+        for raw in console.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map({ String(String.UnicodeScalarView($0)) }) {
             let line = ConsoleLine.strip(String(raw))
             let t = line.trimmingCharacters(in: .whitespaces)
             if let r = t.range(of: "NMI backtrace for cpu ") {
                 if let c = cur { out.append(c) }
-                cur = (Int(t[r.upperBound...].prefix(while: { $0.isNumber })) ?? -1, [])
+                let rest = t[r.upperBound...]
+                cur = (Int(rest.prefix(while: { $0.isNumber })) ?? -1, [])
+                inNMI = false
+                if let at = rest.range(of: "idling at "), let f = ConsoleLine.functionWithOffset(String(rest[at.upperBound...])) {
+                    cur!.1.append(f); out.append(cur!); cur = nil
+                }
                 continue
             }
             guard cur != nil else { continue }
+            if t == "<NMI>" { inNMI = true; continue }
+            if t == "</NMI>" { inNMI = false; continue }
             if t.hasPrefix("RIP: 0010:"), let f = ConsoleLine.functionWithOffset(t) { cur!.1.append(f); continue }
-            if t.hasPrefix("RIP: ") { continue }  // user-space RIP (0033) names nothing in the kernel
-            if let f = ConsoleLine.traceFrame(t), f.reliable, line.hasPrefix(" ") { cur!.1.append(f.function) }
-            if t.hasPrefix("---[ end") || t.hasPrefix("Kernel Offset") { out.append(cur!); cur = nil }
+            if t.hasPrefix("RIP: ") || t.hasPrefix("Sending NMI") { continue }
+            if !inNMI, let f = ConsoleLine.traceFrame(t), f.reliable, line.hasPrefix(" ") { cur!.1.append(f.function) }
+            if t.hasPrefix("---[ end") || t.hasPrefix("Kernel Offset") || t == "</TASK>" { out.append(cur!); cur = nil }
         }
         if let c = cur { out.append(c) }
         return out

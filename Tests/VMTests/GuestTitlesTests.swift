@@ -1,0 +1,87 @@
+// Titles of guest-level findings from real 6.1 guest consoles (Fixtures/, captured by the VM tests).
+import Foundation
+import Reports
+import XCTest
+@testable import VM
+
+final class GuestTitlesTests: XCTestCase {
+    static func fixture(_ name: String) throws -> String {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        return try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+    }
+
+    func testSysrqPanicTitledLikeSyzkaller() throws {
+        // As the console stream delivers it (CR removed); the raw file has CRLF line ends.
+        let console = try Self.fixture("panic-sysrq-c-6.1.txt").replacingOccurrences(of: "\r\n", with: "\n")
+        let panicLine = try XCTUnwrap(console.split(separator: "\n").map(String.init).first { $0.contains("Kernel panic") })
+        XCTAssertEqual(ConsoleLineKind.classify(panicLine), .panic("sysrq triggered crash"))
+        let near = GuestSession.reportsNear(panic: "sysrq triggered crash", in: console)
+        XCTAssertEqual(near.map(\.title), [])
+        XCTAssertEqual(GuestTitles.panic(reason: "sysrq triggered crash", reports: near), "kernel panic: sysrq triggered crash")
+    }
+
+    func testPanicAfterSoftLockupTakesTheLockupTitle() {
+        let console = """
+        [   80.1] watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [bpfs.lcabba:212]
+        [   80.1] RIP: 0010:native_queued_spin_lock_slowpath+0x5e/0x2c0
+        [   80.1] Call Trace:
+        [   80.1]  <TASK>
+        [   80.1]  _raw_spin_lock_irqsave+0x39/0x50
+        [   80.1]  htab_map_update_elem+0x10b/0x3a0
+        [   80.1]  bpf_prog_1234567890abcdef_on_contention+0x5a/0x7e
+        [   80.1]  </TASK>
+        [   80.2] Kernel panic - not syncing: softlockup: hung tasks
+        """
+        let near = GuestSession.reportsNear(panic: "softlockup: hung tasks", in: console)
+        XCTAssertEqual(GuestTitles.panic(reason: "softlockup: hung tasks", reports: near), "BUG: soft lockup in htab_map_update_elem")
+    }
+
+    func testEveryVCPUsNMIBacktraceIsFound() throws {
+        let console = try Self.fixture("nmi-backtrace-silent-agent-6.1.txt")
+        let bts = GuestTitles.nmiBacktraces(console)
+        XCTAssertEqual(bts.map(\.cpu), [0, 1])
+        // CPU 0: the interrupted RIP, then the idle task's frames; the <NMI> handler frames are gone.
+        XCTAssertEqual(bts[0].frames.first, "native_safe_halt")
+        XCTAssertFalse(bts[0].frames.contains("nmi_cpu_backtrace"))
+        XCTAssertEqual(bts[1].frames, ["native_safe_halt"])
+        XCTAssertNil(GuestTitles.hangCulprit(bts))
+        XCTAssertEqual(GuestTitles.hang(reportsBeforeNMI: [], nmiConsole: console, seconds: 8),
+                       "guest hang: no heartbeat, every vCPU idle")
+    }
+
+    func testHangNamedAfterTheFirstBusyFrame() {
+        let console = """
+        NMI backtrace for cpu 0 skipped: idling at native_safe_halt+0xb/0x10
+        NMI backtrace for cpu 1
+        CPU: 1 PID: 212 Comm: bpfs.lcabba Not tainted 6.1.0-50-amd64 #1
+        Call Trace:
+         <NMI>
+         nmi_cpu_backtrace.cold+0x32/0x79
+         </NMI>
+        RIP: 0010:native_queued_spin_lock_slowpath+0x5e/0x2c0
+         <TASK>
+         _raw_spin_lock_irqsave+0x39/0x50
+         htab_lock_bucket+0x4d/0x60
+         htab_map_update_elem+0x10b/0x3a0
+         </TASK>
+        """
+        let bts = GuestTitles.nmiBacktraces(console)
+        XCTAssertEqual(bts.count, 2)
+        XCTAssertEqual(bts[1].frames, ["native_queued_spin_lock_slowpath", "_raw_spin_lock_irqsave", "htab_lock_bucket", "htab_map_update_elem"])
+        XCTAssertEqual(GuestTitles.hang(reportsBeforeNMI: [], nmiConsole: console, seconds: 30), "guest hang in htab_lock_bucket")
+    }
+
+    func testConsoleReportBeforeNMINamesTheHang() {
+        let lockup = TriageReport(file: "c", type: "hang", title: "BUG: soft lockup in __inet_stream_connect", frame: "__inet_stream_connect")
+        XCTAssertEqual(GuestTitles.hang(reportsBeforeNMI: [lockup], nmiConsole: "", seconds: 30), "BUG: soft lockup in __inet_stream_connect")
+    }
+
+    func testMarkers() {
+        XCTAssertEqual(ConsoleLineKind.classify("bpfstress-heartbeat 12"), .heartbeat)
+        XCTAssertEqual(ConsoleLineKind.classify("bpfstress-guest: result 3"), .result(3))
+        XCTAssertEqual(ConsoleLineKind.classify("bpfstress-guest: exit 0"), .initExit(0))
+        XCTAssertEqual(ConsoleLineKind.classify("[   1.0] WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2"),
+                       .reportHeader("WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2"))
+        XCTAssertEqual(ConsoleLineKind.classify("[   1.0] random: crng init done"), .other)
+    }
+}
