@@ -9,6 +9,7 @@ public enum Scenarios {
         PercpuBatchSizes.self,
         MapParallel.self,
         LockContentionABBA.self,
+        LockContentionFentry.self,
         ExtensionRestart.self,
         MapFuzz.self,
     ]

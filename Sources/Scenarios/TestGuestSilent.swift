@@ -26,10 +26,14 @@ public final class TestGuestSilent: Scenario {
         let onBoot = thread.params.int("on_boot")
         var armed = thread.index == 0 && thread.worker.spec.generation == 0 && (onBoot == 0 || onBoot == GuestOnly.boot)
         let start = Date()
+        var silent = false
         while thread.keepRunning {
+            // Once the agent is stopped the guest idles, so its NMI backtraces show a quiet kernel.
+            if silent { usleep(100_000); continue }
             try thread.op(.mapLookup, UInt64(map.fd), 1) { _ = try map.lookup(UInt32(1), as: UInt64.self) }
             if armed && Date().timeIntervalSince(start) * 1000 >= Double(thread.params.int("after_ms")) {
                 armed = false
+                silent = true
                 let text = (try? String(contentsOfFile: "/run/bpfstress-agent.pid", encoding: .utf8)) ?? ""
                 if let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 { kill(pid, SIGSTOP) }
             }

@@ -10,7 +10,7 @@ public enum GuestTitles {
         "x86_64_start_reservations", "x86_64_start_kernel", "secondary_startup_64", "secondary_startup_64_no_verify",
         "cpuidle_idle_call", "acpi_idle_do_entry", "acpi_safe_halt", "mwait_idle", "intel_idle", "halt",
         "unknown_nmi_error", "nmi_panic", "panic", "common_startup_64", "do_nmi", "amd_e400_idle", "end_repeat_nmi",
-        "repeat_nmi", "default_enter_idle", "cpuidle_enter", "cpuidle_enter_state", "poll_idle",
+        "repeat_nmi", "default_enter_idle", "(idle task)", "cpuidle_enter", "cpuidle_enter_state", "poll_idle",
     ]
 
     /// One `NMI backtrace for cpu N` section per CPU: (cpu, frames innermost first: the interrupted
@@ -19,7 +19,7 @@ public enum GuestTitles {
     public static func nmiBacktraces(_ console: String) -> [(cpu: Int, frames: [String])] {
         var out: [(Int, [String])] = []
         var cur: (Int, [String])?
-        var inNMI = false
+        var inNMI = false, idleSection = false
         // Serial consoles end lines with CRLF, which Swift reads as one Character: split on scalars.
         for raw in console.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map({ String(String.UnicodeScalarView($0)) }) {
             let line = ConsoleLine.strip(String(raw))
@@ -28,13 +28,16 @@ public enum GuestTitles {
                 if let c = cur { out.append(c) }
                 let rest = t[r.upperBound...]
                 cur = (Int(rest.prefix(while: { $0.isNumber })) ?? -1, [])
-                inNMI = false
+                inNMI = false; idleSection = false
                 if let at = rest.range(of: "idling at "), let f = ConsoleLine.functionWithOffset(String(rest[at.upperBound...])) {
                     cur!.1.append(f); out.append(cur!); cur = nil
                 }
                 continue
             }
             guard cur != nil else { continue }
+            // The idle task (PID 0, swapper/N) names nothing, whatever clock or tick code it was in.
+            if t.hasPrefix("CPU: "), t.contains(" PID: 0 ") { cur!.1 = ["(idle task)"]; cur = (cur!.0, cur!.1); idleSection = true; continue }
+            if idleSection { if t.hasPrefix("---[ end") || t.hasPrefix("Kernel Offset") || t == "</TASK>" { out.append(cur!); cur = nil; idleSection = false }; continue }
             if t == "<NMI>" { inNMI = true; continue }
             if t == "</NMI>" { inNMI = false; continue }
             if t.hasPrefix("RIP: 0010:"), let f = ConsoleLine.functionWithOffset(t) { cur!.1.append(f); continue }
