@@ -28,6 +28,8 @@ public struct GuestOutcome: Sendable {
     /// The guest-level finding's dump (hang: NMI backtraces and registers), "" when none.
     public var dump: String
     public var qemuPid: Int32
+    /// When qemu was started (boot-to-first-op is measured from here).
+    public var launchedAt: Date = Date()
 }
 
 /// Deadlines and paths of one boot.
@@ -129,7 +131,7 @@ public final class GuestSession {
         let seconds = Date().timeIntervalSince(launched)
         let boot = agentAt.map { $0.timeIntervalSince(launched) }
         var outcome = GuestOutcome(end: .noResult(""), console: text, reports: reports, bootSeconds: boot,
-                                   seconds: seconds, dump: "", qemuPid: qemu.pid)
+                                   seconds: seconds, dump: "", qemuPid: qemu.pid, launchedAt: launched)
         let result = (fm.contents(atPath: jobDir + "/result.json")).flatMap { try? JSONDecoder().decode(GuestResult.self, from: $0) }
         if let h = hang {
             outcome.end = agentAt == nil ? .bootFailed(h.title) : .hang(title: h.title)

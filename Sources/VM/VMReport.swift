@@ -92,6 +92,9 @@ enum VMReport {
             "vm.boot_seconds": boots.map { String(format: "%.1f", $0) }.joined(separator: ","),
             "vm.guest_seeds": records.map { "vm\($0.guest + 1)/\($0.boot + 1)=\($0.seed)" }.joined(separator: ","),
         ]
+        // Launch to the guest campaign's start (its coordinator's startedAt: workers spawn right after).
+        let firstOps = records.compactMap { r in r.report.summary.map { $0.startedAt.timeIntervalSince(r.outcome.launchedAt) } }
+        s.parameters["vm.first_op_seconds"] = firstOps.map { String(format: "%.1f", $0) }.joined(separator: ",")
         if let probed = first?.parameters { for (k, v) in probed where s.parameters[k] == nil { s.parameters["guest." + k] = v } }
         return s
     }
