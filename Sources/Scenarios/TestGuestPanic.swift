@@ -7,7 +7,7 @@ import StressCore
 /// on the console, makes a finding, and boots a fresh guest for the rest of the campaign.
 public final class TestGuestPanic: Scenario {
     public static let descriptor = ScenarioDescriptor(
-        name: "test-guest-panic", shortName: "tgpanic", summary: "test fixture (guests only): sysrq c panics the guest kernel",
+        name: "test-guest-panic", shortName: "tgpan", summary: "test fixture (guests only): sysrq c panics the guest kernel",
         requirements: [.bpfLoad],
         parameters: [ParameterSpec("after_ms", .int, default: .int(1500), help: "delay before the panic"),
                      ParameterSpec("on_boot", .int, default: .int(1), help: "which boot of the guest panics (0: every boot)")],

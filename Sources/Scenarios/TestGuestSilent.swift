@@ -7,7 +7,7 @@ import StressCore
 /// every vCPU print its backtrace, `info registers -a`, and qemu is killed by pid.
 public final class TestGuestSilent: Scenario {
     public static let descriptor = ScenarioDescriptor(
-        name: "test-guest-silent", shortName: "tgsilent", summary: "test fixture (guests only): the guest agent stops heartbeating",
+        name: "test-guest-silent", shortName: "tgsil", summary: "test fixture (guests only): the guest agent stops heartbeating",
         requirements: [.bpfLoad],
         parameters: [ParameterSpec("after_ms", .int, default: .int(1500), help: "delay before the agent is stopped"),
                      ParameterSpec("on_boot", .int, default: .int(1), help: "which boot goes silent (0: every boot)")],

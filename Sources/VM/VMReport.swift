@@ -65,10 +65,17 @@ enum VMReport {
         let store = BucketStore()
         for f in vmFindings { store.add(f) }
         buckets = store.buckets + buckets
-        // Ops/s: each guest's ops over its own campaign time, added across guests.
-        let perGuestSeconds = Dictionary(grouping: records, by: \.guest).mapValues { $0.map(\.campaignSeconds).reduce(0, +) }
-        let avgSeconds = perGuestSeconds.values.reduce(0, +) / Double(max(1, perGuestSeconds.count))
-        for i in scenarios.indices where avgSeconds > 0 { scenarios[i].opsPerSecond = Double(scenarios[i].ops) / avgSeconds }
+        // Ops/s: each guest's ops over the seconds its own runs measured them in (the guest
+        // summaries' rates), added across guests that ran at once.
+        var rate: [String: Double] = [:]
+        for (_, boots) in Dictionary(grouping: records, by: \.guest) {
+            var ops: [String: Double] = [:], secs: [String: Double] = [:]
+            for r in boots { for sc in r.report.summary?.scenarios ?? [] where sc.opsPerSecond > 0 {
+                ops[sc.name, default: 0] += Double(sc.ops); secs[sc.name, default: 0] += Double(sc.ops) / sc.opsPerSecond
+            } }
+            for (n, o) in ops where secs[n]! > 0 { rate[n, default: 0] += o / secs[n]! }
+        }
+        for i in scenarios.indices { scenarios[i].opsPerSecond = rate[scenarios[i].name] ?? 0 }
         let vmChecks = checks.map { CheckSummary(name: $0, passed: counts[$0]!.pass, failed: counts[$0]!.fail) }
         scenarios.append(ScenarioSummary(name: scenario, workers: cfg.guests, threads: cfg.shape.cpus,
                                          ops: UInt64(records.count), opsPerSecond: 0,

@@ -20,7 +20,9 @@ struct BenchVM: ParsableCommand {
         guard Probes.isRoot() else { die("needs root (the host side loads BPF programs)", ExitCodes.environment) }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let tmp = NSTemporaryDirectory() + "bpfstress-benchvm-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        // BPFSTRESS_BENCH_KEEP=1 keeps both run directories (printed) for a look at the guest's report.
+        let keep = ProcessInfo.processInfo.environment["BPFSTRESS_BENCH_KEEP"] == "1"
+        defer { if keep { print("runs kept in \(tmp)") } else { try? FileManager.default.removeItem(atPath: tmp) } }
         let common = [campaign, "--duration", duration, "--seed", String(seed), "--quiet"]
         let host = try side(exe, ["run"] + common + ["--report-dir", tmp + "/host"], dir: tmp + "/host")
         let guest = try side(exe, ["run", "--kernel", kernel, "--vm-cpus", String(cpus)] + common + ["--report-dir", tmp + "/guest"], dir: tmp + "/guest")
@@ -31,7 +33,8 @@ struct BenchVM: ParsableCommand {
         for h in host.scenarios where !h.isSkipped {
             guard let g = guest.scenarios.first(where: { $0.name == h.name }) else { continue }
             let ratio = h.opsPerSecond > 0 ? g.opsPerSecond / h.opsPerSecond : 0
-            print(String(format: "%-22@ %11.0f   %11.0f   %10.3f", h.name as NSString, h.opsPerSecond, g.opsPerSecond, ratio))
+            print(h.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + String(format: " %11.0f   %11.0f   %10.3f", h.opsPerSecond, g.opsPerSecond, ratio))
         }
     }
 
