@@ -122,9 +122,9 @@ public final class LockContentionFentry: Scenario {
         }
         let summary = "fired \(o[0]), ok \(o[1]), EBUSY \(o[2]), EDEADLK \(o[3]), ETIMEDOUT \(o[4]), E2BIG \(o[7]), other \(o[5])"
         // Workers have no stdout: in a guest the counts go to the job share, beside the guest's report.
-        if let fh = FileHandle(forUpdatingAtPath: "/run/bpfstress-job/output.txt") {
-            fh.seekToEndOfFile(); fh.write("lock-contention-fentry slot \(worker.slotIndex): \(summary)\n".data(using: .utf8)!); fh.closeFile()
-        }
+        let line = "slot \(worker.slotIndex): \(summary)\n"
+        let fd = open("/run/bpfstress-job/lock-contention-fentry.txt", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        if fd >= 0 { _ = line.withCString { write(fd, $0, strlen($0)) }; close(fd) }
         if o[0] > 0 { thread.pass("prog-fired") } else {
             thread.fail("prog-fired", title: "fentry program on the slow path never ran in \(Self.descriptor.name)",
                         detail: "no contended spinlock entered the slow path during the run: \(summary)")

@@ -74,7 +74,8 @@ public enum GuestAgent {
         }
         if out >= 0 { close(out) }
         if devnull >= 0 { close(devnull) }
-        say(GuestMarkers.started + " pid \(pid)")
+        let up = (try? String(contentsOfFile: "/proc/uptime", encoding: .utf8))?.split(separator: " ").first ?? "?"
+        say(GuestMarkers.started + " pid \(pid) at \(up) s")
         let start = Date()
         var beats = 0
         var nextBeat = start
