@@ -3,11 +3,21 @@ import Foundation
 
 /// The init script baked into each kernel's initramfs. Everything that changes per run
 /// (the command, the binary) is in the job share's `guest.sh`, so one initramfs serves every run.
-enum GuestInit {
+public enum GuestInit {
     /// 9p tags of the shares qemu exports (QEMULaunch uses the same names).
     static let rootTag = "hostroot", jobTag = "bpfsjob", modulesTag = "kmods"
     /// Where the job share appears inside the guest's root.
     static let jobMount = "/run/bpfstress-job"
+    /// Host paths the guest does not see: its own tmpfs is mounted there.
+    static let hiddenPrefixes = ["/run/", "/proc/", "/sys/", "/dev/"]
+
+    /// Throws when `path` (the guest binary, a campaign file) lies where the guest has its own tmpfs.
+    public static func requireVisible(_ path: String, what: String) throws {
+        if hiddenPrefixes.contains(where: { path.hasPrefix($0) }) {
+            throw VMError.usage("\(what) \(path) is not visible in the guest (it mounts its own /run): put it elsewhere")
+        }
+    }
+
     /// Console markers the host looks for.
     static let bootMarker = "bpfstress-guest: init", exitMarker = "bpfstress-guest: exit "
 
@@ -32,11 +42,10 @@ mount -t tmpfs -o mode=755 tmpfs /newroot/run || fail "tmpfs /run"
 mkdir -p /newroot/run/bpfstress-job
 mount -t 9p -o $O bpfsjob /newroot/run/bpfstress-job || fail "mount job share"
 mkdir -p /ovl && mount -t tmpfs tmpfs /ovl
-for d in etc var root usr; do
+for d in etc var root usr tmp; do
   mkdir -p /ovl/$d/u /ovl/$d/w
   mount -t overlay overlay -o lowerdir=/newroot/$d,upperdir=/ovl/$d/u,workdir=/ovl/$d/w /newroot/$d || fail "overlay /$d"
 done
-mount -t tmpfs tmpfs /newroot/tmp
 if grep -q "kmods" /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag 2>/dev/null; then
   mkdir -p /newroot/usr/lib/modules
   mount -t 9p -o $O,ro kmods /newroot/usr/lib/modules || echo "bpfstress-guest: module share not mounted"

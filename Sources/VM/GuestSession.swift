@@ -68,6 +68,7 @@ public final class GuestSession {
     /// TERMs the command, which writes its report). qemu is gone when this returns.
     public func run(stop: () -> Bool) throws -> GuestOutcome {
         let fm = FileManager.default
+        try GuestInit.requireVisible(c.executable, what: "the bpfstress binary")
         try fm.createDirectory(atPath: jobDir, withIntermediateDirectories: true)
         let jobData = try JSONEncoder().encode(c.job)
         guard fm.createFile(atPath: jobDir + "/job.json", contents: jobData) else { throw VMError.io("cannot write \(jobDir)/job.json") }

@@ -47,7 +47,11 @@ extension Run {
             let k = try KernelImage.resolve(image: kernelPath, modules: vm.modules)
             // The guest runs this same command on the same campaign, minus the VM and report flags.
             var args = ["run"]
-            if let p = campaign { args.append(URL(fileURLWithPath: p).standardizedFileURL.path) }
+            if let p = campaign {
+                let full = URL(fileURLWithPath: p).standardizedFileURL.path
+                try GuestInit.requireVisible(full, what: "campaign file")
+                args.append(full)
+            }
             for s in scenarios { args += ["--scenario", s] }
             if let w = workers { args += ["--workers", String(w)] }
             if let t = threads { args += ["--threads", String(t)] }
