@@ -1,4 +1,5 @@
 // A minimal QMP client over qemu's unix socket: capabilities, inject-nmi, HMP commands.
+import CBPFStress
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -10,29 +11,17 @@ public final class QMPClient {
     let fd: Int32
     var buffer = Data()
 
-    /// Connects to `path` (socket(2) + connect(2)), reads the greeting, sends qmp_capabilities.
+    /// Connects to `path` (bpfs_unix_connect: socket(2) + connect(2)), reads the greeting, sends qmp_capabilities.
     /// Retries the connect until `timeout` seconds pass: qemu creates the socket shortly after start.
     public init(path: String, timeout: Double = 5) throws {
         let end = Date().addingTimeInterval(timeout)
         var lastErr: Int32 = 0
         var s: Int32 = -1
         while Date() < end {
-            s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard s >= 0 else { throw VMError.io("socket: errno \(errno)") }
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            let bytes = Array(path.utf8)
-            guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(s); throw VMError.io("QMP socket path too long: \(path)") }
-            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-                for (i, b) in bytes.enumerated() { raw[i] = b }
-                raw[bytes.count] = 0
-            }
-            let r = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            if r == 0 { break }
-            lastErr = errno
-            close(s); s = -1
+            s = bpfs_unix_connect(path)
+            if s >= 0 { break }
+            lastErr = -s
+            if lastErr == ENAMETOOLONG { throw VMError.io("QMP socket path too long: \(path)") }
             usleep(50_000)
         }
         guard s >= 0 else { throw VMError.io("QMP connect \(path): errno \(lastErr)") }
@@ -48,17 +37,15 @@ public final class QMPClient {
     public func execute(_ name: String, arguments: [String: Any]? = nil, timeout: Double = 5) throws -> Any? {
         var cmd: [String: Any] = ["execute": name]
         if let a = arguments { cmd["arguments"] = a }
-        var data = try JSONSerialization.data(withJSONObject: cmd)
-        data.append(0x0A)
-        let ok = data.withUnsafeBytes { raw -> Bool in
-            var off = 0
-            while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                off += n
-            }
-            return true
+        var bytes = [UInt8](try JSONSerialization.data(withJSONObject: cmd))
+        bytes.append(0x0A)
+        var off = 0, ok = true
+        while off < bytes.count {
+            let chunk = Array(bytes[off...])
+            let n = write(fd, chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { ok = false; break }
+            off += n
         }
         guard ok else { throw VMError.io("QMP write: errno \(errno)") }
         let end = Date().addingTimeInterval(timeout)
