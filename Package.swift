@@ -35,6 +35,12 @@ let package = Package(
                 .linkedLibrary("unwind"), .linkedLibrary("lzma"), .linkedLibrary("elf"),
             ]
         ),
+        // C shim: libdw/libdwfl symbols and file:line of a vmlinux (bpfstress triage --vmlinux).
+        .target(
+            name: "CDWSymbolizer",
+            cSettings: [.unsafeFlags(["-gdwarf-aranges"])],
+            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf")]
+        ),
         .target(name: "BPFKit",
                 dependencies: ["CBPFStress", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: arangeFlags),
@@ -54,7 +60,7 @@ let package = Package(
                 swiftSettings: arangeFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"]),
                                               .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Scenarios", dependencies: ["StressCore", "BPFKit", "Fuzz"], swiftSettings: arangeFlags),
-        .target(name: "Triage", dependencies: ["Reports"], swiftSettings: arangeFlags),
+        .target(name: "Triage", dependencies: ["Reports", "CDWSymbolizer"], swiftSettings: arangeFlags),
         // Kernels under test in QEMU guests: launcher, initramfs, QMP, console watch, outer coordinator.
         .target(name: "VM", dependencies: ["Capture", "Reports", "CBPFStress"], swiftSettings: arangeFlags),
         // Runtime plugins (C shared libraries implementing include/bpfstress_runtime.h).
@@ -74,7 +80,7 @@ let package = Package(
         .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "StressCore", "BPFKit"]),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "StressCore", "BPFKit"]),
         .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports"], exclude: ["Golden"]),
-        .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore"]),
+        .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore", "Scenarios"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
         .testTarget(name: "VMTests", dependencies: ["VM", "Reports", "CampaignFile"], exclude: ["Fixtures"]),
     ],

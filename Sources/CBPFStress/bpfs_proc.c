@@ -23,7 +23,7 @@ pid_t bpfs_spawn_worker(const char *path, char *const argv[], char *const envp[]
                  const int *from_fds, const int *to_fds, int nfds) {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
-    sigset_t none, all;
+    sigset_t stops, all;
     pid_t pid = -1;
     int rc = posix_spawn_file_actions_init(&fa);
     if (rc) return -rc;
@@ -37,10 +37,16 @@ pid_t bpfs_spawn_worker(const char *path, char *const argv[], char *const envp[]
     /* Nothing else leaks in: an inherited pipe (say, our caller's stdout) held open by a
      * worker would keep the caller waiting for EOF as long as the worker lives. */
     if (!rc) rc = posix_spawn_file_actions_addclosefrom_np(&fa, highest + 1);
-    sigemptyset(&none);
+    /* Blocked until the worker's handlers exist: a TERM in the first milliseconds (a 10 ms
+     * campaign stops at once) would otherwise kill it with the default action. */
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGHUP);
+    sigaddset(&stops, SIGUSR1);
     sigfillset(&all);
     /* A shell's background job inherits SIG_IGN for INT/QUIT: reset everything. */
-    if (!rc) rc = posix_spawnattr_setsigmask(&at, &none);
+    if (!rc) rc = posix_spawnattr_setsigmask(&at, &stops);
     if (!rc) rc = posix_spawnattr_setsigdefault(&at, &all);
     if (!rc) rc = posix_spawnattr_setpgroup(&at, 0);
     if (!rc) rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
@@ -61,9 +67,22 @@ int bpfs_install_stop_handlers(void) {
     /* SA_RESTART: a TERM during a ptrace capture must not break its waitpid calls. */
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL)) return -errno;
+    /* HUP (a closed terminal or ssh session) and USR1 end a run as TERM does: with a report. */
+    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL) || sigaction(SIGHUP, &sa, NULL) ||
+        sigaction(SIGUSR1, &sa, NULL))
+        return -errno;
     signal(SIGPIPE, SIG_IGN);
     return 0;
+}
+
+int bpfs_unblock_stop_signals(void) {
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGHUP);
+    sigaddset(&stops, SIGUSR1);
+    return sigprocmask(SIG_UNBLOCK, &stops, NULL) ? -errno : 0;
 }
 
 int bpfs_stop_requested(void) { return stop_signal != 0; }

@@ -27,9 +27,18 @@ int bpfs_tm_read_ring(const struct bpfs_thread_tm *t, struct bpfs_op_record *out
 
 int bpfs_tm_add_finding(struct bpfs_slot_tm *s, int32_t tid, uint32_t check, int32_t err, uint32_t kind,
                         const char *title, const char *text) {
-    uint32_t idx = __atomic_fetch_add(&s->nfindings, 1, __ATOMIC_ACQ_REL);
-    if (idx >= BPFS_MAX_FINDINGS) return -1;
-    struct bpfs_finding_tm *f = &s->findings[idx];
+    __atomic_fetch_add(&s->nfindings, 1, __ATOMIC_ACQ_REL);
+    struct bpfs_finding_tm *f = NULL;
+    int idx = -1;
+    for (int i = 0; i < BPFS_MAX_FINDINGS && !f; i++) {
+        uint32_t expected = BPFS_FINDING_FREE;
+        if (__atomic_compare_exchange_n(&s->findings[i].ready, &expected, BPFS_FINDING_WRITING, 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            f = &s->findings[i];
+            idx = i;
+        }
+    }
+    if (!f) return -1;
     f->tid = tid;
     f->check = check;
     f->err = err;
@@ -40,8 +49,18 @@ int bpfs_tm_add_finding(struct bpfs_slot_tm *s, int32_t tid, uint32_t check, int
     n = text ? strnlen(text, BPFS_FINDING_TEXT_LEN - 1) : 0;
     if (n) memcpy(f->text, text, n);
     f->text[n] = 0;
-    __atomic_store_n(&f->ready, 1, __ATOMIC_RELEASE);
-    return (int)idx;
+    __atomic_store_n(&f->ready, BPFS_FINDING_READY, __ATOMIC_RELEASE);
+    return idx;
+}
+
+int bpfs_tm_take_finding(struct bpfs_slot_tm *s, int index, struct bpfs_finding_tm *out) {
+    struct bpfs_finding_tm *f = &s->findings[index];
+    if (__atomic_load_n(&f->ready, __ATOMIC_ACQUIRE) != BPFS_FINDING_READY) return 0;
+    memcpy(out, f, sizeof *out);
+    out->title[BPFS_FINDING_TITLE_LEN - 1] = 0;
+    out->text[BPFS_FINDING_TEXT_LEN - 1] = 0;
+    __atomic_store_n(&f->ready, BPFS_FINDING_FREE, __ATOMIC_RELEASE);
+    return 1;
 }
 
 int bpfs_tm_create(uint32_t nslots, void **base_out) {

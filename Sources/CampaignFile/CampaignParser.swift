@@ -11,9 +11,15 @@ public enum CampaignParser {
     static let entryKeys = ["name", "weight", "workers", "threads", "params", "deadlines"]
     /// Upper bound on workers/threads/weight: a typo like `workers: 2000` must not fork-bomb the VM.
     public static let maxCount = 1024
+    /// Upper bound on every duration (30 days): beyond it nanosecond clocks overflow, and no
+    /// campaign means it.
+    public static let maxDuration = 30.0 * 86400
+    /// Spelled-out bound for messages.
+    public static let maxDurationText = "30d"
 
     /// Reads `path` with open(2)/read(2) and parses it; an unreadable file is a `CampaignError` naming the path.
-    public static func load(path: String, schemas: [ScenarioSchema]) throws -> Campaign {
+    /// `opKinds` are the names valid under `deadlines:` (a scenario's may also say `default`).
+    public static func load(path: String, schemas: [ScenarioSchema], opKinds: [String]) throws -> Campaign {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             throw CampaignError(file: path, line: nil, key: nil,
@@ -38,11 +44,11 @@ public enum CampaignParser {
         guard let text = String(data: data, encoding: .utf8) else {
             throw CampaignError(file: path, line: nil, key: nil, message: "campaign file is not valid UTF-8")
         }
-        return try parse(text, file: path, schemas: schemas)
+        return try parse(text, file: path, schemas: schemas, opKinds: opKinds)
     }
 
-    public static func parse(_ yaml: String, file: String, schemas: [ScenarioSchema]) throws -> Campaign {
-        var p = Walker(file: file, schemas: schemas)
+    public static func parse(_ yaml: String, file: String, schemas: [ScenarioSchema], opKinds: [String]) throws -> Campaign {
+        var p = Walker(file: file, schemas: schemas, opKinds: opKinds)
         return try p.campaign(yaml)
     }
 
@@ -81,6 +87,7 @@ public enum CampaignParser {
 struct Walker {
     let file: String
     let schemas: [ScenarioSchema]
+    let opKinds: [String]
 
     func fail(_ node: Node?, _ key: String?, _ message: String) -> CampaignError {
         CampaignError(file: file, line: node?.mark?.line, key: key, message: message)
@@ -161,7 +168,17 @@ struct Walker {
             throw fail(node, "scenarios", "'scenarios' must be a list of scenario names or mappings (got \(describe(node)))")
         }
         if seq.isEmpty { throw fail(node, "scenarios", "'scenarios' must name at least one scenario") }
-        return try seq.enumerated().map { i, item in try entry(item, index: i) }
+        var firstLine: [String: Int] = [:]
+        return try seq.enumerated().map { i, item in
+            let e = try entry(item, index: i)
+            // One name is one testsuite in the JUnit: a second entry would merge or shadow the first.
+            let here = item.mark?.line ?? 0
+            if let first = firstLine[e.name] {
+                throw fail(item, "scenarios[\(i)]", "duplicate scenario '\(e.name)' (first listed on line \(first))")
+            }
+            firstLine[e.name] = here
+            return e
+        }
     }
 
     func entry(_ node: Node, index: Int) throws -> ScenarioEntry {
@@ -186,7 +203,7 @@ struct Walker {
                 case "workers": e.workers = try count(v, key: "\(path).workers")
                 case "threads": e.threads = try count(v, key: "\(path).threads")
                 case "params": e.params = try params(v, schema: sch, path: "\(path).params")
-                case "deadlines": e.deadlines = try deadlines(v, key: "\(path).deadlines")
+                case "deadlines": e.deadlines = try deadlines(v, key: "\(path).deadlines", allowDefault: true)
                 default:
                     throw fail(k, "\(path).\(key)", "unknown key '\(key)' in \(path) (expected one of: "
                                + CampaignParser.entryKeys.joined(separator: ", ") + ")")
@@ -323,16 +340,24 @@ struct Walker {
         guard case .scalar(let sc) = node, let d = CampaignParser.parseDuration(sc.string), d > 0 else {
             throw fail(node, key, "'\(key)' must be a positive duration like 500ms, 30s, 2m, 1h30m (got \(describe(node)))")
         }
+        guard d <= CampaignParser.maxDuration else {
+            throw fail(node, key, "'\(key)' must be at most \(CampaignParser.maxDurationText) (got \(describe(node)))")
+        }
         return d
     }
 
-    func deadlines(_ node: Node, key: String) throws -> [String: Double] {
+    func deadlines(_ node: Node, key: String, allowDefault: Bool = false) throws -> [String: Double] {
         guard case .mapping(let map) = node else {
             throw fail(node, key, "'\(key)' must be a mapping of op kind to duration (got \(describe(node)))")
         }
+        let valid = (allowDefault ? ["default"] : []) + opKinds
         var out: [String: Double] = [:]
         for (k, v) in map {
             let op = try keyString(k, path: key)
+            // A misspelt op kind (prog_atach) would silently leave the real one at the default.
+            guard valid.contains(op) else {
+                throw fail(k, "\(key).\(op)", "unknown op kind '\(op)' in \(key) (expected one of: \(valid.joined(separator: ", ")))")
+            }
             out[op] = try positiveDuration(v, key: "\(key).\(op)")
         }
         return out

@@ -70,7 +70,8 @@ public final class MapFuzz: Scenario {
         testCrashAt = tests ? UInt64(env["BPFSTRESS_TEST_FUZZ_CRASH_AT"] ?? "") ?? 0 : 0
         let c = worker.params.string("corpus"), s = worker.params.string("state_dir")
         corpusDir = c.isEmpty ? nil : c
-        stateDir = s.isEmpty ? nil : s
+        // Under `bpfstress run` (smoke, nightly) reproducers go to the run directory.
+        stateDir = s.isEmpty ? worker.reportFilesDirectory : s
         sharedEvery = max(1, worker.params.int("shared_every"))
         censusPeriod = max(0, worker.params.double("census_period"))
         let token = SharedMapSet.token(scenario: Self.descriptor.name)
@@ -108,7 +109,7 @@ public final class MapFuzz: Scenario {
     /// program each one is running where the coordinator attaches it to this worker's hang
     /// findings, with how long it has been running.
     public func stopping() {
-        guard let dir = worker.spec.stateDirectory, lock.lock(before: Date().addingTimeInterval(0.2)) else { return }
+        guard lock.lock(before: Date().addingTimeInterval(0.2)) else { return }
         let running = inflight
         lock.unlock()
         let now = Self.monotonicNs()
@@ -121,7 +122,7 @@ public final class MapFuzz: Scenario {
             }
             let text = "# map-fuzz worker slot \(worker.slotIndex) pid \(getpid()) thread \(t): program running for \(String(format: "%.1f", secs)) s when told to stop\n" +
                 where_ + "# replay: bpfstress fuzz --replay FILE\n" + e.program.text
-            try? text.write(toFile: dir + "/inflight-s\(worker.slotIndex)-\(getpid())-t\(t).prog", atomically: true, encoding: String.Encoding.utf8)
+            worker.leaveState("t\(t).prog", text)
         }
     }
 

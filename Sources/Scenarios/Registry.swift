@@ -15,7 +15,7 @@ public enum Scenarios {
     ]
 
     /// Fixtures for the harness's own tests; never part of a real campaign.
-    public static let testOnly: [any Scenario.Type] = [TestHang.self, TestCrash.self,
+    public static let testOnly: [any Scenario.Type] = [TestHang.self, TestCrash.self, TestLeak.self, TestFindings.self,
                                                        TestGuestPanic.self, TestGuestSilent.self, TestGuestWarning.self]
 
     public static var registry: ScenarioRegistry {

@@ -54,8 +54,11 @@ public enum SharedMapSet {
             created[s.name] = try rt.mapCreate(s)
         }
         if !created.isEmpty {
-            for (_, m) in found { m.close() }
+            // Hold the maps found first until the rescan: a worker that made one and has
+            // already exited (a 10 ms campaign) would otherwise free it in between.
+            let first = found
             found = try scan(specs, rt)
+            for (_, m) in first { m.close() }
         }
         var out: [MapFD] = []
         for s in specs {

@@ -23,6 +23,11 @@ public struct RunOptions: Sendable {
     public var kernelLogIncludesUser: Bool = ProcessInfo.processInfo.environment["BPFSTRESS_KMSG_INCLUDE_USER"] == "1"
     /// Inventory BPF objects, cgroups, netns and bpffs mounts before and after the campaign.
     public var leakCheck: Bool = true
+    /// Seconds between report snapshots (CampaignRunner writes them: a coordinator killed by
+    /// SIGKILL still leaves a valid report that says it was cut off).
+    public var snapshotInterval: Double = 5
+    /// Remove what dead coordinators left (StaleCleanup) before starting.
+    public var cleanStale: Bool = true
     public init() {}
 }
 
@@ -38,7 +43,10 @@ final class WorkerProcess {
     /// Our end of the crash socketpair: the worker's handler reports a fatal signal here and
     /// waits for one byte back, so we can capture it before it dies.
     let crashFD: Int32
-    var findingsConsumed = 0
+    /// Bytes of the slot's spill file already taken in (FindingSpill).
+    var spillOffset = 0
+    /// Findings the worker could neither put in its mailbox nor spill, already logged.
+    var lostReported = 0
     var exited = false
     /// Set when the watchdog or the crash path already made the finding for this death.
     var deathExplained: String?
@@ -47,6 +55,10 @@ final class WorkerProcess {
     /// A hung worker gets TERM first, then KILL at this time (bpfs_now_ns): the pause lets
     /// its main thread leave in-flight state for the findings (Scenario.stopping).
     var killAt: UInt64?
+    /// Exited by itself with status 0 after teardown: evidence for `worker-survives`.
+    var endedClean = false
+    /// Made a hang finding (watchdog, or ignored TERM): evidence against `no-hang`.
+    var hung = false
 
     init(slot: Int, generation: Int, scenarioIndex: Int, pid: pid_t, crashFD: Int32) {
         self.slot = slot; self.generation = generation; self.scenarioIndex = scenarioIndex; self.pid = pid
@@ -60,6 +72,8 @@ public struct RunOutcome {
     public var summary: RunSummary
     public var findings: [Finding]
     public var log: [String]
+    /// Files scenarios left for the run directory (WorkerContext.reportFilesDirectory), by name.
+    public var files: [String: Data] = [:]
 }
 
 /// The manager: spawns the worker fleet, watches it through shared memory and waitpid,
@@ -86,10 +100,21 @@ public final class Coordinator {
     var endNs: UInt64 = 0
     /// Extra per-tick hook (tests, plugins).
     public var watchdog: ((Coordinator) -> Void)?
+    /// Receives a snapshot of the run as it stands, at start and every snapshotInterval.
+    public var snapshot: ((RunOutcome) -> Void)?
     var kernelLog: KernelLogWatcher?
     var timeline: [TimelineSample] = []
     /// "scenario/check" -> why that check could not run here.
     var skippedChecks: [String: String] = [:]
+    /// The ownership ledger's memfd (fd 5 in workers), -1 when there is none.
+    var ledgerFD: Int32 = -1
+    /// Why the campaign's leak check did not run, or nil when it ran.
+    var leakCheckSkipped: String?
+    var leakCheckRan = false
+    /// Why the kernel log was not watched, or nil.
+    var kernelLogSkipped: String?
+    /// Leftovers of dead coordinators removed at start (stale campaign cgroups, state dirs).
+    var staleCleaned: [String] = []
 
     public init(plan: RunPlan, options: RunOptions, environment: EnvironmentProbe, runtime: any Runtime) {
         self.plan = plan; self.options = options; self.environment = environment; self.runtime = runtime
@@ -98,7 +123,7 @@ public final class Coordinator {
     func log(_ s: String) {
         let stamp = String(format: "%7.3f", Date().timeIntervalSince(started))
         logLines.append("[\(stamp)] \(s)")
-        if !options.quiet && !options.statusToTTY { FileHandle.standardError.write("bpfstress: \(s)\n".data(using: .utf8)!) }
+        if !options.quiet && !options.statusToTTY { Stderr.write("bpfstress: \(s)\n") }
     }
 
     public func run() throws -> RunOutcome {
@@ -106,14 +131,31 @@ public final class Coordinator {
         let restartBudget = options.maxRestarts ?? max(4, totalWorkers * 4)
         telemetry = try TelemetryBlock(slots: max(1, totalWorkers + restartBudget))
         defer { close(telemetry.fd) }
+        if options.cleanStale {
+            staleCleaned = StaleCleanup.run()
+            staleCleaned.forEach { log($0) }
+        }
         stateDir = Self.makeStateDirectory()
         defer { if let d = stateDir { try? FileManager.default.removeItem(atPath: d) } }
         startNs = bpfs_now_ns()
-        endNs = startNs + UInt64(plan.campaign.duration * 1e9)
+        // Saturating: callers bound durations (30 days), but a Double past UInt64 would trap here.
+        endNs = startNs &+ UInt64(min(max(plan.campaign.duration, 0), 3e9) * 1e9)
         log("campaign \(plan.campaign.name) seed \(plan.seed) runtime \(runtime.name) kernel \(environment.kernelRelease)")
         for s in plan.skipped { log("skip \(s.name): \(s.reason)") }
 
         let inventoryBefore = options.leakCheck ? Inventory.take(runtime: runtime) : nil
+        if options.leakCheck {
+            do { ledgerFD = try OwnershipLedger.create() } catch {
+                leakCheckSkipped = "no ownership ledger (memfd: \(error)): nothing can be attributed to this campaign"
+                log("leak check not run: \(leakCheckSkipped!)")
+            }
+        } else {
+            leakCheckSkipped = "leak check disabled for this run"
+        }
+        defer {
+            OwnershipLedger.detach()
+            if ledgerFD >= 0 { close(ledgerFD); ledgerFD = -1 }
+        }
         if plan.scenarios.contains(where: { $0.descriptor.requirements.contains(.cgroupHooks) }) {
             let name = "bpfstress.\(getpid()).\(String(plan.seed, radix: 16))"
             cgroup = try CampaignCgroup.create(name: name)
@@ -121,16 +163,19 @@ public final class Coordinator {
         }
         defer { tearDownCgroup() }
 
+        if !options.watchKernelLog { kernelLogSkipped = "kernel log watching disabled for this run" }
         if options.watchKernelLog {
             do {
                 kernelLog = try KernelLogWatcher()
                 kernelLog?.includeUserMessages = options.kernelLogIncludesUser
-            } catch { log("kernel log not watched: \(error)") }
+            } catch { kernelLogSkipped = "kernel log not readable: \(error)"; log("kernel log not watched: \(error)") }
         }
         for (i, s) in plan.scenarios.enumerated() {
             for _ in 0..<s.workers { try spawn(scenarioIndex: i, generation: 0) }
         }
 
+        snapshot?(makeOutcome(final: false))
+        var lastSnapshot = Date()
         var lastStatus = Date.distantPast
         var lastSample = Date()
         var lastSampleOps = plan.scenarios.indices.map { _ in UInt64(0) }
@@ -155,6 +200,10 @@ public final class Coordinator {
                 timeline.append(TimelineSample(t: now.timeIntervalSince(started), opsPerSecond: rates))
                 lastSample = now
             }
+            if let snap = snapshot, now.timeIntervalSince(lastSnapshot) >= options.snapshotInterval {
+                snap(makeOutcome(final: false))
+                lastSnapshot = now
+            }
             if options.statusToTTY && !options.quiet {
                 if now.timeIntervalSince(lastStatus) >= 0.25 { printStatus(final: false); lastStatus = now }
             } else if now.timeIntervalSince(lastStatus) >= options.statusInterval {
@@ -169,7 +218,9 @@ public final class Coordinator {
         tearDownCgroup()
         if let before = inventoryBefore { checkLeaks(before: before) }
         if options.statusToTTY && !options.quiet { printStatus(final: true) }
-        return makeOutcome()
+        var outcome = makeOutcome()
+        outcome.files = reportFiles()
+        return outcome
     }
 
     // MARK: - workers
@@ -179,7 +230,8 @@ public final class Coordinator {
         let slot = nextSlot
         nextSlot += 1
         telemetry.reset(slot: slot)
-        let remaining = max(0.5, Double(endNs &- bpfs_now_ns()) / 1e9)
+        // min(): a worker spawned after the end (a 10 ms campaign) must not wrap to 584 years.
+        let remaining = max(0.5, Double(endNs &- min(endNs, bpfs_now_ns())) / 1e9)
         var spec = WorkerSpec(slot: slot, generation: generation, scenario: s.descriptor.name, threads: s.threads,
                               seed: plan.seed &+ UInt64(slot) &* 0x9E37_79B9,
                               durationSeconds: remaining,
@@ -187,6 +239,7 @@ public final class Coordinator {
                               params: s.params, runtime: options.runtimeName, telemetryFD: 3)
         spec.runtimeState = RuntimeFactory.campaignState(of: runtime)
         spec.stateDirectory = stateDir
+        spec.ledgerFD = ledgerFD >= 0 ? 5 : nil
         let json = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
         // argv[0] is the real path, so `ps`/`pgrep -f 'bpfstress worker'` show what this is.
         let argv0 = (try? FileManager.default.destinationOfSymbolicLink(atPath: options.executable)) ?? options.executable
@@ -208,9 +261,11 @@ public final class Coordinator {
         do {
             pid = try withCStringArray(args) { argv in
                 try withCStringArray(envList) { envp in
-                    var from: [Int32] = [telemetry.fd, pair[1], devnull, devnull, devnull]
-                    var to: [Int32] = [3, 4, 0, 1, 2]
-                    let pid = bpfs_spawn_worker(options.executable, argv, envp, &from, &to, devnull >= 0 ? 5 : 2)
+                    var from: [Int32] = [telemetry.fd, pair[1], ledgerFD, devnull, devnull, devnull]
+                    var to: [Int32] = [3, 4, 5, 0, 1, 2]
+                    if ledgerFD < 0 { from.remove(at: 2); to.remove(at: 2) }
+                    let pid = bpfs_spawn_worker(options.executable, argv, envp, &from, &to,
+                                                Int32(devnull >= 0 ? from.count : from.count - 3))
                     if pid < 0 { throw StressError.system("posix_spawn worker", -pid) }
                     return pid
                 }
@@ -244,7 +299,7 @@ public final class Coordinator {
         let sig = status & 0x7f
         let code = (status >> 8) & 0xff
         collectFindings(of: w)
-        if sig == 0 && code == WorkerMain.exitOK && phase == BPFS_PHASE_DONE.rawValue { return }
+        if sig == 0 && code == WorkerMain.exitOK && phase == BPFS_PHASE_DONE.rawValue { w.endedClean = true; return }
         if sig == 0 && code == WorkerMain.exitSetupFailed {
             log("worker slot \(w.slot) pid \(w.pid) setup failed; not restarted")
             return
@@ -315,6 +370,7 @@ public final class Coordinator {
             let captures = StackCapture.capture(pid: w.pid)
             let (title0, frames) = FindingTitles.hang([captures])
             let title = "worker did not stop on TERM: \(title0) in \(s.descriptor.name)"
+            w.hung = true
             addFinding(Finding(type: .hang, title: title, signature: Signature.compute(title: title, frames: frames),
                                scenario: s.descriptor.name, check: "no-hang", worker: w.slot,
                                dump: CaptureFormatter.dump([captures], flightRecorder: flightRecorders(slots: [w.slot]),
@@ -337,15 +393,24 @@ public final class Coordinator {
 
     /// Everything the campaign created that is still there after teardown is a `leak` finding.
     func checkLeaks(before: Inventory) {
-        let r = LeakCheck.compare(before: before, runtime: runtime, owned: LeakCheck.ownedNames(plan: plan))
-        for o in r.unattributed { log("new object not attributed to this campaign: \(o)") }
+        guard leakCheckSkipped == nil else { return }
+        let r = LeakCheck.compare(before: before, runtime: runtime)
+        leakCheckRan = true
+        if let why = r.incomplete { log("leak check incomplete: \(why)") }
         guard !r.leaks.isEmpty else { log("leak check: clean"); return }
         let scenario = plan.scenarios.count == 1 ? plan.scenarios[0].descriptor.name : "campaign"
-        let kinds = Set(r.leaks.map { String($0.split(separator: " ").first ?? "") }).sorted()
+        let kinds = orderedKinds(r.leaks)
         let title = "leaked \(kinds.joined(separator: ", ")) after \(scenario)"
         addFinding(Finding(type: .leak, title: title, signature: Signature.compute(title: title, frames: []),
-                           scenario: scenario, check: "no-leaks",
-                           dump: "still present after teardown:\n" + r.leaks.map { "  " + $0 }.joined(separator: "\n")))
+                           scenario: "campaign", check: CheckSpec.noLeaks.name,
+                           dump: "still present after teardown (created by this campaign, by the ownership ledger):\n"
+                               + r.leaks.map { "  " + $0 }.joined(separator: "\n")))
+    }
+
+    /// "program", "map", "network namespace", ... in a stable order, once each.
+    func orderedKinds(_ leaks: [String]) -> [String] {
+        let kinds = ["program", "map", "link", "BTF", "network namespace", "pin", "cgroup", "bpffs mount"]
+        return kinds.filter { k in leaks.contains { $0.hasPrefix(k + " ") } }
     }
 
     // MARK: - findings
@@ -357,33 +422,44 @@ public final class Coordinator {
 
     func collectFindings() { for w in workers { collectFindings(of: w) } }
 
+    /// Drains the slot's mailbox and whatever it spilled to its file since the last call.
     func collectFindings(of w: WorkerProcess) {
         let slot = telemetry.slot(w.slot)
-        let reserved = Int(slot.pointee.nfindings)
-        let s = plan.scenarios[w.scenarioIndex]
-        while w.findingsConsumed < min(reserved, Int(BPFS_MAX_FINDINGS)) {
-            let ready = withUnsafeBytes(of: slot.pointee.findings) { raw -> Bool in
-                let f = raw.bindMemory(to: bpfs_finding_tm.self)[w.findingsConsumed]
-                return f.ready != 0
-            }
-            guard ready else { break }
-            let f = withUnsafeBytes(of: slot.pointee.findings) { $0.bindMemory(to: bpfs_finding_tm.self)[w.findingsConsumed] }
-            w.findingsConsumed += 1
-            let title = withUnsafeBytes(of: f.title) { cString($0) }
-            let text = withUnsafeBytes(of: f.text) { cString($0) }
-            let checks = s.descriptor.checks
-            let check = Int(f.check) < checks.count ? checks[Int(f.check)].name : "setup"
-            if f.kind == WorkerContext.skipMarker {
-                if skippedChecks[s.descriptor.name + "/" + check] == nil { log("skip \(s.descriptor.name) \(check): \(text)") }
-                skippedChecks[s.descriptor.name + "/" + check] = text
-                continue
-            }
-            let op = OpKind(rawValue: f.kind).flatMap { $0 == .none ? nil : $0.name }
-            var dump = "worker slot \(w.slot) pid \(w.pid) tid \(f.tid) scenario \(s.descriptor.name) check \(check)\n\(text)\n"
-            dump += flightRecorderText(slot: w.slot)
-            addFinding(Finding(type: .failure, title: title, signature: Signature.compute(title: title, frames: []),
-                               scenario: s.descriptor.name, check: check, worker: w.slot, op: op, dump: dump))
+        var taken: [SpilledFinding] = []
+        var entry = bpfs_finding_tm()
+        for i in 0..<Int(BPFS_MAX_FINDINGS) where bpfs_tm_take_finding(slot, Int32(i), &entry) != 0 {
+            taken.append(SpilledFinding(tid: entry.tid, check: entry.check, errno: entry.err, kind: entry.kind,
+                                        title: withUnsafeBytes(of: entry.title) { cString($0) },
+                                        text: withUnsafeBytes(of: entry.text) { cString($0) }))
         }
+        if let dir = stateDir {
+            let r = FindingSpill.read(directory: dir, slot: w.slot, from: w.spillOffset)
+            taken += r.findings
+            w.spillOffset = r.offset
+        }
+        for f in taken { intake(f, from: w) }
+        let lost = Int(slot.pointee.nlost)
+        if lost > w.lostReported {
+            log("worker slot \(w.slot) lost \(lost - w.lostReported) finding(s): mailbox full and no spill file")
+            w.lostReported = lost
+        }
+    }
+
+    /// One finding record of a worker becomes a finding of the run (or a skip reason).
+    func intake(_ f: SpilledFinding, from w: WorkerProcess) {
+        let s = plan.scenarios[w.scenarioIndex]
+        let checks = s.descriptor.checks
+        let check = Int(f.check) < checks.count ? checks[Int(f.check)].name : CheckSpec.threadRuns.name
+        if f.kind == WorkerContext.skipMarker {
+            if skippedChecks[s.descriptor.name + "/" + check] == nil { log("skip \(s.descriptor.name) \(check): \(f.text)") }
+            skippedChecks[s.descriptor.name + "/" + check] = f.text
+            return
+        }
+        let op = OpKind(rawValue: f.kind).flatMap { $0 == .none ? nil : $0.name }
+        var dump = "worker slot \(w.slot) pid \(w.pid) tid \(f.tid) scenario \(s.descriptor.name) check \(check)\n\(f.text)\n"
+        dump += flightRecorderText(slot: w.slot)
+        addFinding(Finding(type: .failure, title: f.title, signature: Signature.compute(title: f.title, frames: []),
+                           scenario: s.descriptor.name, check: check, worker: w.slot, op: op, dump: dump))
     }
 
     /// The flight recorder of every thread of a slot, in-flight op first.
@@ -442,40 +518,54 @@ public final class Coordinator {
                           plan.scenarios.map(\.workers).reduce(0, +), restarts, findings.count)
         if options.quiet { return }
         if options.statusToTTY {
-            FileHandle.standardError.write(("\r\u{1B}[K" + line + (final ? "\n" : "")).data(using: .utf8)!)
+            Stderr.write("\r\u{1B}[K" + line + (final ? "\n" : ""))
         } else {
-            FileHandle.standardError.write(("bpfstress: " + line + "\n").data(using: .utf8)!)
+            Stderr.write("bpfstress: " + line + "\n")
         }
         logLines.append(line)
     }
 
-    /// mkdtemp of /tmp/bpfstress-state-XXXXXX (nil, logged, when it fails: workers then keep
+    /// mkdtemp of /tmp/bpfstress-state-<our pid>-XXXXXX (the pid lets StaleCleanup tell
+    /// a dead coordinator's directory from a live one's) (nil, logged, when it fails: workers then keep
     /// no state for us).
     static func makeStateDirectory() -> String? {
-        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("bpfstress-state-XXXXXX").utf8CString)
+        var template = Array((NSTemporaryDirectory() as NSString).appendingPathComponent("bpfstress-state-\(getpid())-XXXXXX").utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
         return String(cString: p)
     }
 
-    /// Files a worker left in the state directory: `inflight-s<slot>-*.prog` are programs
-    /// that were running when it was told to stop; each goes into the dump of that worker
-    /// slot's hang and crash findings.
+    /// Files workers left with `leaveState` go into the dumps of their slot's hang and crash
+    /// findings, as they are.
     func attachWorkerState() {
         guard let dir = stateDir, let files = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for f in files.sorted() where f.hasPrefix("inflight-s") && f.hasSuffix(".prog") {
-            let slotText = f.dropFirst("inflight-s".count).prefix { $0.isNumber }
+        for f in files.sorted() where f.hasPrefix("state-s") {
+            let slotText = f.dropFirst("state-s".count).prefix { $0.isNumber }
             guard let slot = Int(slotText), let text = try? String(contentsOfFile: dir + "/" + f, encoding: .utf8) else { continue }
             var attached = false
             for i in findings.indices where findings[i].worker == slot && (findings[i].type == .hang || findings[i].type == .crash) {
-                findings[i].dump += "\n\n--- in-flight program of worker slot \(slot), written on stop (\(f)) ---\n" + text
+                findings[i].dump += "\n\n--- state worker slot \(slot) left on stop (\(f)) ---\n" + text
                 attached = true
             }
             log("worker slot \(slot) left \(f)\(attached ? ", attached to its findings" : "")")
         }
     }
 
-    func makeOutcome() -> RunOutcome {
-        attachWorkerState()
+    /// What workers left in the state directory's report/ (read before the directory goes).
+    func reportFiles() -> [String: Data] {
+        guard let dir = stateDir.map({ $0 + "/" + WorkerState.reportFiles }),
+              let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [:] }
+        var out: [String: Data] = [:]
+        for n in names.sorted() where !n.hasPrefix(".") {
+            if let d = FileManager.default.contents(atPath: dir + "/" + n) { out[n] = d }
+        }
+        if !out.isEmpty { log("\(out.count) file(s) for the report: \(out.keys.sorted().prefix(5).joined(separator: ", "))\(out.count > 5 ? ", ..." : "")") }
+        return out
+    }
+
+    /// The run as it stands. `final` once everything is torn down; otherwise a snapshot for
+    /// the periodic report, which says that it is incomplete.
+    func makeOutcome(final: Bool = true) -> RunOutcome {
+        if final { attachWorkerState() }
         let ended = Date()
         let wall = max(0.001, ended.timeIntervalSince(started))
         var scenarios: [ScenarioSummary] = []
@@ -485,9 +575,14 @@ public final class Coordinator {
             for k in OpKind.allCases where k != .none && t.kindOps[Int(k.rawValue)] > 0 { byKind[k.name] = t.kindOps[Int(k.rawValue)] }
             var tolerated: [String: UInt64] = [:]
             for (e, n) in t.errnoTolerated.enumerated() where n > 0 && e > 0 { tolerated[ErrnoName.name(Int32(e))] = n }
+            let mine = workers.filter { $0.scenarioIndex == i }
             let checks = s.descriptor.checks.enumerated().map { (ci, c) -> CheckSummary in
                 let failedHere = UInt64(findings.filter { $0.scenario == s.descriptor.name && $0.check == c.name }.count)
-                return CheckSummary(name: c.name, passed: t.checkPass[ci], failed: max(t.checkFail[ci], failedHere),
+                // The coordinator is the judge of these two, one evaluation per worker process.
+                var passed = t.checkPass[ci]
+                if c.name == CheckSpec.workerSurvives.name { passed = UInt64(mine.filter(\.endedClean).count) }
+                if c.name == CheckSpec.noHang.name { passed = UInt64(mine.filter { $0.exited && !$0.hung }.count) }
+                return CheckSummary(name: c.name, passed: passed, failed: max(t.checkFail[ci], failedHere),
                                     skipReason: skippedChecks[s.descriptor.name + "/" + c.name])
             }
             scenarios.append(ScenarioSummary(name: s.descriptor.name, status: "ran", skipReason: nil, workers: s.workers,
@@ -504,9 +599,15 @@ public final class Coordinator {
                                  seed: plan.seed, runtime: runtime.name, kernelRelease: environment.kernelRelease,
                                  hostname: environment.hostname, startedAt: started, endedAt: ended,
                                  durationSeconds: wall, workers: plan.scenarios.map(\.workers).reduce(0, +),
-                                 threads: plan.campaign.threads, exitCode: findings.isEmpty ? 0 : 1,
+                                 threads: plan.campaign.threads, exitCode: 0,
                                  scenarios: scenarios, workerDeaths: deaths, buckets: store.buckets)
         var full = summary
+        let signal = bpfs_stop_signal()
+        full.interrupted = signal != 0 ? FindingTitles.signalName(signal) : nil
+        full.complete = final
+        full.campaignChecks = campaignChecks(final: final, wall: wall, interrupted: full.interrupted)
+        full.exitCode = !findings.isEmpty ? RunExit.findings : (full.interrupted != nil ? RunExit.interrupted : RunExit.clean)
+        full.staleCleaned = staleCleaned.isEmpty ? nil : staleCleaned
         full.timeline = timeline
         var params: [String: String] = ["duration": "\(plan.campaign.duration)s", "workers": "\(full.workers)",
                                         "threads": "\(plan.campaign.threads)", "seed": "\(plan.seed)",
@@ -522,6 +623,18 @@ public final class Coordinator {
 }
 
 public enum BPFStressVersion { public static let string = "0.1.0" }
+
+/// The exit codes of a campaign (README: "Exit codes").
+public enum RunExit {
+    public static let clean: Int32 = 0
+    public static let findings: Int32 = 1
+    public static let usage: Int32 = 2
+    public static let environment: Int32 = 3
+    public static let internalError: Int32 = 4
+    /// Cut short by SIGINT, SIGTERM, SIGHUP or SIGUSR1 with no findings: the report is
+    /// complete for what ran, but the campaign did not run its course.
+    public static let interrupted: Int32 = 5
+}
 
 /// Runs `body` with a NULL-terminated C string array (argv/envp style).
 func withCStringArray<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) throws -> R) rethrows -> R {

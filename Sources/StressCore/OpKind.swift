@@ -59,6 +59,9 @@ public enum OpKind: UInt32, CaseIterable, Sendable {
 
     public static func named(_ name: String) -> OpKind? { allCases.first { $0.name == name } }
 
+    /// The names a campaign file may use under `deadlines:` (every kind but `none`).
+    public static var deadlineNames: [String] { allCases.filter { $0 != .none }.map(\.name) }
+
     /// Single-element map ops: a few hundred ns each, so they are timed with the coarse clock
     /// (see bpfs_now_coarse_ns); everything else with the precise one.
     @inline(__always) public var isElementOp: Bool {

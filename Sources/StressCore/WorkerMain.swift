@@ -19,20 +19,25 @@ public enum WorkerMain {
         // A kept (stopped) worker becomes an orphaned process group when we exit, and the
         // kernel then sends SIGHUP+SIGCONT: survive it, stuck where it hung, for gdb -p.
         signal(SIGHUP, SIG_IGN)
+        // Spawned with the stop signals blocked (bpfs_spawn_worker): a TERM that came before
+        // the handlers were in place is delivered now, as a stop request, not a death.
+        _ = bpfs_unblock_stop_signals()
         guard let data = specJSON.data(using: .utf8),
               let spec = try? JSONDecoder().decode(WorkerSpec.self, from: data) else {
-            FileHandle.standardError.write("bpfstress worker: bad spec\n".data(using: .utf8)!)
+            Stderr.write("bpfstress worker: bad spec\n")
             return exitBadSpec
         }
         guard let type = registry.type(named: spec.scenario) else {
-            FileHandle.standardError.write("bpfstress worker: unknown scenario \(spec.scenario)\n".data(using: .utf8)!)
+            Stderr.write("bpfstress worker: unknown scenario \(spec.scenario)\n")
             return exitBadSpec
         }
         let telemetry: TelemetryBlock
         do { telemetry = try TelemetryBlock(attachingTo: spec.telemetryFD) } catch {
-            FileHandle.standardError.write("bpfstress worker: \(error)\n".data(using: .utf8)!)
+            Stderr.write("bpfstress worker: \(error)\n")
             return exitBadSpec
         }
+        // Every object this worker creates is recorded in the campaign's ledger (leak check).
+        if let fd = spec.ledgerFD { try? OwnershipLedger.attach(fd: fd) }
         // Fatal signals go to the coordinator over fd 4, which captures us before we die.
         _ = bpfs_crash_install(4)
         let descriptor = type.descriptor
@@ -72,13 +77,14 @@ public enum WorkerMain {
             phase(BPFS_PHASE_DONE, "")
             return exitSetupFailed
         }
+        ctx.pass(CheckSpec.setup.name)
         phase(BPFS_PHASE_RUNNING, "")
         let threads = (0..<spec.threads).map { i in
             WorkerThread(name: "\(descriptor.shortName).\(spec.slot).\(i)") {
                 let t = ThreadContext(worker: ctx, index: i)
-                do { try scenario.run(thread: t) } catch {
+                do { try scenario.run(thread: t); t.pass(CheckSpec.threadRuns) } catch {
                     let e = errnoValue(of: error)
-                    t.fail("setup", title: "\(descriptor.name) thread aborted: \(e > 0 ? ErrnoName.name(e) : "error")",
+                    t.fail(CheckSpec.threadRuns, title: "\(descriptor.name) thread aborted: \(e > 0 ? ErrnoName.name(e) : "error")",
                            detail: "\(error)\nlast ops:\n" + t.recentOps().joined(separator: "\n"), errno: max(e, 0))
                 }
                 t.tm.pointee.active = 0

@@ -3,6 +3,24 @@ import Foundation
 import Reports
 
 public enum GuestTitles {
+    /// `func+0x12/0x40` anywhere in a line -> `func` (compiler suffixes such as .cold dropped).
+    static let offsetToken = Pattern(#"([A-Za-z_][A-Za-z0-9_$]*)(\.[a-z]+(\.[0-9]+)*)*\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+"#)
+    /// Frames that never name a hang: the parser's generic skip list plus its hang list
+    /// (unanchored, as syzkaller matches them).
+    static let skip = Pattern((KernelSkipLists.generic + KernelSkipLists.hangSkip).map { "(\($0))" }.joined(separator: "|"))
+
+    static func functionWithOffset(_ s: String) -> String? { offsetToken.groups(s).map { $0[1] } }
+
+    /// A trace line ` func+0x1/0x2` or ` ? func+0x1/0x2` -> (func, reliable).
+    static func traceFrame(_ line: String) -> (function: String, reliable: Bool)? {
+        var t = Substring(line.trimmingCharacters(in: .whitespaces))
+        if t.hasPrefix("[<"), let close = t.range(of: ">]") { t = t[close.upperBound...].drop(while: { $0 == " " }) }
+        var reliable = true
+        if t.hasPrefix("? ") { reliable = false; t = t.dropFirst(2) }
+        guard let g = offsetToken.groups(String(t)), t.hasPrefix(g[1]) else { return nil }
+        return (g[1], reliable)
+    }
+
     /// Frames that only say "this CPU is idle" or "this CPU is handling our NMI".
     static let idle: Set<String> = [
         "native_safe_halt", "pv_native_safe_halt", "safe_halt", "default_idle", "default_idle_call", "arch_cpu_idle",
@@ -29,7 +47,7 @@ public enum GuestTitles {
                 let rest = t[r.upperBound...]
                 cur = (Int(rest.prefix(while: { $0.isNumber })) ?? -1, [])
                 inNMI = false; idleSection = false
-                if let at = rest.range(of: "idling at "), let f = ConsoleLine.functionWithOffset(String(rest[at.upperBound...])) {
+                if let at = rest.range(of: "idling at "), let f = functionWithOffset(String(rest[at.upperBound...])) {
                     cur!.1.append(f); out.append(cur!); cur = nil
                 }
                 continue
@@ -40,9 +58,9 @@ public enum GuestTitles {
             if idleSection { if t.hasPrefix("---[ end") || t.hasPrefix("Kernel Offset") || t == "</TASK>" { out.append(cur!); cur = nil; idleSection = false }; continue }
             if t == "<NMI>" { inNMI = true; continue }
             if t == "</NMI>" { inNMI = false; continue }
-            if t.hasPrefix("RIP: 0010:"), let f = ConsoleLine.functionWithOffset(t) { cur!.1.append(f); continue }
+            if t.hasPrefix("RIP: 0010:"), let f = functionWithOffset(t) { cur!.1.append(f); continue }
             if t.hasPrefix("RIP: ") || t.hasPrefix("Sending NMI") { continue }
-            if !inNMI, let f = ConsoleLine.traceFrame(t), f.reliable, line.hasPrefix(" ") { cur!.1.append(f.function) }
+            if !inNMI, let f = traceFrame(t), f.reliable, line.hasPrefix(" ") { cur!.1.append(f.function) }
             if t.hasPrefix("---[ end") || t.hasPrefix("Kernel Offset") || t == "</TASK>" { out.append(cur!); cur = nil }
         }
         if let c = cur { out.append(c) }
@@ -57,7 +75,7 @@ public enum GuestTitles {
                 var bare = Substring(f)
                 while bare.hasPrefix("_") { bare = bare.dropFirst() }
                 if idle.contains(f) || idle.contains(String(bare)) { continue }
-                if KernelFormats.isSkippedFrame(f) { continue }
+                if skip.matches(f) { continue }
                 return f
             }
         }

@@ -1,5 +1,6 @@
 // The outer coordinator: N guests, each rebooted within a restart budget until the campaign's time is used.
 import CBPFStress
+import Capture
 import Foundation
 import Reports
 #if canImport(Glibc)
@@ -93,7 +94,9 @@ public final class VMCoordinator: @unchecked Sendable {
         group.wait()
         QEMUProcess.killAll()
         if bpfs_stop_requested() != 0 { log("stopped early on signal \(bpfs_stop_signal())") }
-        let summary = VMReport.summary(cfg: cfg, records: records, started: started, ended: Date())
+        let sig = bpfs_stop_signal()
+        let summary = VMReport.summary(cfg: cfg, records: records, started: started, ended: Date(),
+                                       interrupted: sig != 0 ? FindingTitles.signalName(sig) : nil)
         try VMReport.write(summary: summary, log: logLines, to: dir)
         if records.isEmpty, let e = errors.first { throw VMError.environment(e) }
         return (dir.path, summary.exitCode, summary)

@@ -42,10 +42,10 @@ public enum VMExecRun {
         let output = (try? String(contentsOfFile: dir + "/job/output.txt", encoding: .utf8)) ?? ""
         switch o.end {
         case .result(let r): return Result(exitCode: r.exitCode, output: output, failure: nil, outcome: o)
-        case .panic(let t): return Result(exitCode: 5, output: output, failure: "guest panic: \(t)", outcome: o)
-        case .hang(let t): return Result(exitCode: 5, output: output, failure: "guest hang: \(t)", outcome: o)
-        case .noResult(let w): return Result(exitCode: 5, output: output, failure: w + "\n" + GuestSession.tail(o.console, lines: 30), outcome: o)
-        case .bootFailed(let w): return Result(exitCode: 5, output: output, failure: "guest boot failed: \(w)\n" + GuestSession.tail(o.console, lines: 40), outcome: o)
+        case .panic(let t): return Result(exitCode: 1, output: output, failure: "guest panic: \(t)", outcome: o)
+        case .hang(let t): return Result(exitCode: 1, output: output, failure: "guest hang: \(t)", outcome: o)
+        case .noResult(let w): return Result(exitCode: 1, output: output, failure: w + "\n" + GuestSession.tail(o.console, lines: 30), outcome: o)
+        case .bootFailed(let w): return Result(exitCode: 1, output: output, failure: "guest boot failed: \(w)\n" + GuestSession.tail(o.console, lines: 40), outcome: o)
         }
     }
 }

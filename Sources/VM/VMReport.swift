@@ -7,7 +7,9 @@ enum VMReport {
     static let scenario = "vm"
     static let checks = ["guest-boot", "no-guest-panic", "no-guest-hang", "guest-result", "kernel-console"]
 
-    static func summary(cfg: VMRunConfig, records: [BootRecord], started: Date, ended: Date) -> RunSummary {
+    /// `interrupted`: the signal that stopped the host early ("SIGINT"), nil when the campaign ran its course.
+    static func summary(cfg: VMRunConfig, records: [BootRecord], started: Date, ended: Date,
+                        interrupted: String? = nil) -> RunSummary {
         var scenarios: [ScenarioSummary] = []
         var buckets: [FindingBucket] = []
         var deaths: [WorkerDeath] = []
@@ -81,7 +83,14 @@ enum VMReport {
                                          ops: UInt64(records.count), opsPerSecond: 0,
                                          opsByKind: ["guest_boot": UInt64(records.count)], checks: vmChecks))
         let worstGuest = guestCodes.filter { $0 >= 2 }.max()
-        let exit: Int32 = !buckets.isEmpty ? 1 : (worstGuest ?? (records.isEmpty ? 4 : 0))
+        // As on the host: findings 1; a guest's own usage/environment/internal error; interrupted 5.
+        // A guest's 5 is our own stop request, not its error.
+        let exit: Int32
+        if !buckets.isEmpty { exit = 1 }
+        else if let g = worstGuest, g != 5 { exit = g }
+        else if records.isEmpty { exit = 4 }
+        else if interrupted != nil { exit = 5 }
+        else { exit = 0 }
         let first = records.first?.report.summary
         var s = RunSummary(version: first?.version ?? "", campaign: cfg.campaignName, seed: cfg.seed,
                            runtime: "linux-bpf in qemu guest", kernelRelease: cfg.kernel.release,
@@ -89,6 +98,8 @@ enum VMReport {
                            durationSeconds: ended.timeIntervalSince(started),
                            workers: first?.workers ?? 0, threads: first?.threads ?? 0, exitCode: exit,
                            scenarios: scenarios, workerDeaths: deaths, buckets: buckets)
+        s.interrupted = interrupted
+        s.complete = true
         let boots = records.compactMap(\.outcome.bootSeconds)
         s.parameters = [
             "kernel": cfg.kernel.image, "kernel.release": cfg.kernel.release,
@@ -119,3 +130,4 @@ enum VMReport {
         } catch { throw VMError.io("writing report: \(error)") }
     }
 }
+

@@ -14,15 +14,16 @@ enum ExitCodes {
     static let findings: Int32 = 1
     static let usage: Int32 = 2
     static let environment: Int32 = 3
+    static let internalError: Int32 = 4
+    static let interrupted: Int32 = RunExit.interrupted
 }
 
 /// Prints one line to stderr and exits with `code`.
 func die(_ message: String, _ code: Int32) -> Never {
-    FileHandle.standardError.write("bpfstress: \(message)\n".data(using: .utf8)!)
+    Stderr.write("bpfstress: \(message)\n")
     Glibc.exit(code)
 }
 
-@main
 struct BPFStress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bpfstress",
@@ -42,7 +43,8 @@ struct Run: ParsableCommand {
     @Option(help: "Worker processes in total.") var workers: Int?
     @Option(help: "Threads per worker.") var threads: Int?
     @Option(help: "Run time, e.g. 30s, 2m.") var duration: String?
-    @Option(help: "Campaign seed (printed and recorded; random when omitted).") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Campaign seed, 0...2^64-1 or 0x-hex (printed and recorded; random when omitted).")
+    var seed: String?
     @Option(name: .customLong("report-dir"), help: "Where run directories go.") var reportDir: String = "reports"
     @Option(help: "Runtime: kernel, or plugin:PATH[:CONFIG] (a shared library implementing bpfstress_runtime.h).")
     var runtime: String = "kernel"
@@ -55,7 +57,7 @@ struct Run: ParsableCommand {
         let registry = Scenarios.registry
         var c: Campaign
         if let path = campaign {
-            do { c = try CampaignParser.load(path: path, schemas: registry.schemas) } catch {
+            do { c = try CampaignParser.load(path: path, schemas: registry.schemas, opKinds: OpKind.deadlineNames) } catch {
                 die("\(error)", ExitCodes.usage)
             }
         } else {
@@ -65,6 +67,7 @@ struct Run: ParsableCommand {
                              ScenarioEntry(name: $0.name, weight: 1, workers: nil, threads: nil, params: [:], deadlines: [:])
                          })
         }
+        if let dup = firstDuplicate(scenarios) { die("--scenario \(dup) given more than once", ExitCodes.usage) }
         if !scenarios.isEmpty {
             c.scenarios = try scenarios.map { name in
                 if let existing = c.scenarios.first(where: { $0.name == name }) { return existing }
@@ -75,18 +78,18 @@ struct Run: ParsableCommand {
                 return ScenarioEntry(name: name, weight: 1, workers: nil, threads: nil, params: [:], deadlines: [:])
             }
         }
-        if let w = workers { guard w > 0 else { die("--workers must be positive", ExitCodes.usage) }; c.workers = w }
-        if let t = threads { guard t > 0, t <= 64 else { die("--threads must be 1...64", ExitCodes.usage) }; c.threads = t }
-        if let d = duration {
-            guard let secs = CampaignParser.parseDuration(d), secs > 0 else { die("bad --duration '\(d)'", ExitCodes.usage) }
-            c.duration = secs
-        }
+        if let w = workers { c.workers = Bounds.count(w, "--workers", 1...Bounds.maxCount) }
+        if let t = threads { c.threads = Bounds.count(t, "--threads", 1...64) }
+        if let d = duration { c.duration = Bounds.duration(d, "--duration") }
         if campaign != nil || workers != nil || threads != nil {
             // Explicit fleet sizes on the command line win over per-scenario counts in the file.
             if workers != nil { for i in c.scenarios.indices { c.scenarios[i].workers = nil } }
             if threads != nil { for i in c.scenarios.indices { c.scenarios[i].threads = nil } }
         }
-        let runSeed = seed ?? c.seed ?? UInt64.random(in: 1...UInt64.max)
+        let runSeed = Bounds.seed(seed) ?? c.seed ?? UInt64.random(in: 1...UInt64.max)
+        guard let action = HangAction(rawValue: onHang) else { die("--on-hang takes kill or keep", ExitCodes.usage) }
+        // Before any plugin code or worker runs: a campaign must not end unable to write its report.
+        if let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
         if let code = vmHandOff(c, seed: runSeed) { throw ExitCode(code) }
 
         let rt: any Runtime
@@ -106,19 +109,25 @@ struct Run: ParsableCommand {
                 do { _ = try ProgramCatalog.objectPath(o) } catch { die("BPF object \(o): \(error)", ExitCodes.environment) }
             }
         }
-        FileHandle.standardError.write("bpfstress: campaign \(c.name), seed \(runSeed), \(plan.scenarios.count) scenario(s), \(Int(c.duration))s\n".data(using: .utf8)!)
+        Stderr.write("bpfstress: campaign \(c.name), seed \(runSeed), \(plan.scenarios.count) scenario(s), \(Int(c.duration))s\n")
         var options = RunOptions()
         options.runtimeName = runtime
         options.quiet = quiet
         options.stopGrace = guestStopGrace(options.stopGrace)
-        guard let action = HangAction(rawValue: onHang) else { die("--on-hang takes kill or keep", ExitCodes.usage) }
         options.onHang = action
+        if plan.scenarios.isEmpty {
+            let why = plan.skipped.map { "\($0.name): \($0.reason)" }.joined(separator: "; ")
+            die("every scenario is unsupported here (\(why))", ExitCodes.environment)
+        }
         installStopHandlers()
-        let coordinator = Coordinator(plan: plan, options: options, environment: env, runtime: rt)
-        let outcome: RunOutcome
-        do { outcome = try coordinator.run() } catch { die("\(error)", (error as? StressError)?.exitCode ?? 4) }
-        let path: String
-        do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
+        let result: CampaignRunner.Result
+        do {
+            result = try CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: reportDir).run()
+        } catch let e as CampaignRunner.Failure { die("\(e)", e.exitCode) } catch {
+            die("\(error)", (error as? StressError)?.exitCode ?? 4)
+        }
+        let outcome = result.outcome
+        let path = result.directory
         let s = outcome.summary
         for sc in s.scenarios {
             if sc.status == "skipped" {
@@ -128,6 +137,7 @@ struct Run: ParsableCommand {
             }
         }
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
+        if let sig = s.interrupted { print("INTERRUPTED by \(sig): the campaign did not run its course") }
         print("report: \(path)")
         throw ExitCode(s.exitCode)
     }
@@ -170,6 +180,8 @@ struct BenchOps: ParsableCommand {
     @Option(help: "Update+lookup pairs per round.") var iterations: Int = 200_000
 
     func run() throws {
+        _ = Bounds.count(rounds, "--rounds", 1...1000)
+        _ = Bounds.count(iterations, "--iterations", 1...100_000_000)
         guard Probes.isRoot() else { die("needs root to create BPF maps", ExitCodes.environment) }
         let r = try OpPathBench.run(rounds: rounds, iterations: iterations)
         print("round  harness ops/s  BPFKit-only ops/s  C loop ops/s  harness/C")
@@ -193,7 +205,9 @@ struct Supervise: ParsableCommand {
 
     func run() throws {
         guard !command.isEmpty else { die("supervise needs a command after --", ExitCodes.usage) }
-        guard timeout > 0, idleTimeout > 0 else { die("--timeout and --idle-timeout must be positive", ExitCodes.usage) }
+        _ = Bounds.seconds(timeout, "--timeout")
+        _ = Bounds.seconds(idleTimeout, "--idle-timeout")
+        if let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
         guard Probes.isRoot() || ptraceAllowedForNonRoot() else {
             die("needs root or ptrace permission over the command", ExitCodes.environment)
         }
@@ -205,10 +219,16 @@ struct Supervise: ParsableCommand {
                                      reportRoot: reportDir)
         } catch { die("writing report: \(error)", 4) }
         if let f = o.result.finding { print("FINDING [\(f.type.rawValue)] \(f.title)") }
-        if let e = o.result.error { FileHandle.standardError.write("bpfstress: \(e)\n".data(using: .utf8)!) }
+        if let e = o.result.error { Stderr.write("bpfstress: \(e)\n") }
         print("report: \(o.reportPath)")
         throw ExitCode(o.exitCode)
     }
+}
+
+/// The first name that appears twice in `names`.
+func firstDuplicate(_ names: [String]) -> String? {
+    var seen = Set<String>()
+    return names.first { !seen.insert($0).inserted }
 }
 
 /// Yama ptrace_scope 0 lets a non-root parent trace its own children.
@@ -225,6 +245,8 @@ struct BenchCapture: ParsableCommand {
     @Option(help: "Captures per tool.") var iterations: Int = 20
 
     func run() throws {
+        _ = Bounds.count(threads, "--threads", 1...Bounds.maxCount)
+        _ = Bounds.count(iterations, "--iterations", 1...10_000)
         guard Probes.isRoot() || ptraceAllowedForNonRoot() else { die("needs ptrace permission", ExitCodes.environment) }
         let r = try CaptureBench.run(threads: threads, iterations: iterations)
         print(String(format: "threads %d, %d captures each", threads, iterations))

@@ -5,4 +5,4 @@ let extraCommands: [ParsableCommand.Type] = [BugbenchCommand.self, FuzzCommand.s
                                              GuestCommand.self, VMExec.self]
 
 /// `bpfstress bench` subcommands that live in their own files.
-let extraBenchCommands: [ParsableCommand.Type] = [BenchFuzz.self, BenchVM.self]
+let extraBenchCommands: [ParsableCommand.Type] = [BenchFuzz.self, BenchTriage.self, BenchVM.self]

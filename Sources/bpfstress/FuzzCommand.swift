@@ -4,6 +4,7 @@ import CampaignFile
 import Foundation
 import Fuzz
 import Glibc
+import Reports
 import Scenarios
 import StressCore
 
@@ -23,20 +24,22 @@ struct FuzzCommand: ParsableCommand {
     @Option(help: "Working corpus: programs are read from it and new ones written into it. Seeded from --seeds when it holds no program yet.")
     var corpus: String = "reports/fuzz-corpus"
     @Option(help: "Hand-written seed programs (tracked in git; never written to).") var seeds: String = "corpora/maps"
-    @Option(help: "Seed (printed; random when omitted).") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Seed, 0...2^64-1 or 0x-hex (printed; random when omitted).") var seed: String?
     @Option(name: .customLong("report-dir"), help: "Where run directories go.") var reportDir: String = "reports"
     @Option(help: "Replay one program file deterministically and check it.") var replay: String?
     @Option(help: "Delta-debug a program file to the shortest one with the same finding signature.") var minimize: String?
     @Flag(help: "No status line.") var quiet = false
 
     func run() throws {
+        // Arguments first: a bad flag is exit 2 on any machine, root or not.
+        let secs = Bounds.duration(duration, "--duration")
+        _ = Bounds.count(workers, "--workers", 0...64)
+        _ = Bounds.count(threads, "--threads", 1...16)
+        let runSeed = Bounds.seed(seed) ?? UInt64.random(in: 1...UInt64.max)
+        if replay == nil && minimize == nil, let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
         guard Probes.isRoot() else { die("needs root (CAP_BPF) to create maps", ExitCodes.environment) }
         if let path = replay { throw ExitCode(replayFile(path)) }
         if let path = minimize { throw ExitCode(minimizeFile(path)) }
-        guard let secs = CampaignParser.parseDuration(duration), secs > 0 else { die("bad --duration '\(duration)'", ExitCodes.usage) }
-        guard workers >= 0, workers <= 64 else { die("--workers must be 0...64", ExitCodes.usage) }
-        guard threads >= 1, threads <= 16 else { die("--threads must be 1...16", ExitCodes.usage) }
-        let runSeed = seed ?? UInt64.random(in: 1...UInt64.max)
         // Seeds must parse before anything runs: a bad seed file is a usage error naming file:line.
         let corpusDir = URL(fileURLWithPath: corpus).standardizedFileURL.path
         try? FileManager.default.createDirectory(atPath: corpusDir, withIntermediateDirectories: true)
@@ -173,17 +176,19 @@ struct FuzzCommand: ParsableCommand {
         do { plan = try RunPlan.make(campaign: c, registry: registry, environment: env, runtime: rt, seed: seed) } catch {
             die("\(error)", ExitCodes.usage)
         }
-        FileHandle.standardError.write("bpfstress: fuzz, seed \(seed), \(workers) worker(s) x \(threads) thread(s), \(Int(seconds))s, corpus \(corpusDir) (\(before) programs)\n".data(using: .utf8)!)
+        Stderr.write("bpfstress: fuzz, seed \(seed), \(workers) worker(s) x \(threads) thread(s), \(Int(seconds))s, corpus \(corpusDir) (\(before) programs)\n")
         var options = RunOptions()
         options.quiet = quiet
         installStopHandlers()
-        let outcome: RunOutcome
-        do { outcome = try Coordinator(plan: plan, options: options, environment: env, runtime: rt).run() } catch {
+        let result: CampaignRunner.Result
+        do {
+            result = try CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: reportDir).run()
+        } catch let e as CampaignRunner.Failure { die("\(e)", e.exitCode) } catch {
             die("\(error)", (error as? StressError)?.exitCode ?? 4)
         }
+        let outcome = result.outcome
         // Reproducers go next to the run's report.
-        let path: String
-        do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
+        let path = result.directory
         let files = (try? FileManager.default.contentsOfDirectory(atPath: stateDir)) ?? []
         var execs = 0, calls = 0, torn = 0, censuses = 0, censusBusy = 0, overMax = 0, overMaxBy = 0
         var sigs = Set<String>()
@@ -230,6 +235,8 @@ struct BenchFuzz: ParsableCommand {
     @Option(help: "Fuzzer calls per round.") var calls: Int = 150_000
 
     func run() throws {
+        _ = Bounds.count(rounds, "--rounds", 1...1000)
+        _ = Bounds.count(calls, "--calls", 1...100_000_000)
         guard Probes.isRoot() else { die("needs root to create BPF maps", ExitCodes.environment) }
         let r = try FuzzBench.run(rounds: rounds, callsPerRound: calls)
         if let one = r.singleSide {

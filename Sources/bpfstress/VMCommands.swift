@@ -17,7 +17,7 @@ struct VMExec: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm-exec",
         abstract: "Run one bpfstress command inside a guest booting KERNEL; prints its output, exits with its code.",
-        discussion: "Exit: the command's code; 2 usage; 3 environment (no qemu, busybox); 5 the guest hung, panicked or died.")
+        discussion: "Exit: the command's code; 2 usage; 3 environment (no qemu, busybox); 1 also when the guest hung, panicked or died (the reason is printed).")
     @Option(help: "Kernel image (bzImage) to boot.") var kernel: String
     @Option(help: "Module tree (default: ../lib/modules/RELEASE beside the image).") var modules: String?
     @Option(name: .customLong("vm-cpus")) var cpus: Int = 2

@@ -6,12 +6,15 @@ let schemas = [
     ScenarioSchema(name: "load-attach-v4v6", params: ["connects": .int, "attach_mode": .string, "family": .string]),
     ScenarioSchema(name: "percpu-batch", params: ["rate": .double, "verbose": .bool, "pause": .duration,
                                                   "sizes": .list]),
+    ScenarioSchema(name: "map-parallel", params: [:]),
 ]
+/// The op kinds the tests' files may name under `deadlines:` (StressCore passes OpKind's).
+let opKinds = ["map_update", "prog_load", "prog_attach", "connect"]
 
 /// Parses `yaml` expecting failure; returns the error for exact assertions.
 func parseError(_ yaml: String, file: String = "smoke.yaml", line: UInt = #line) -> CampaignError? {
     do {
-        let c = try CampaignParser.parse(yaml, file: file, schemas: schemas)
+        let c = try CampaignParser.parse(yaml, file: file, schemas: schemas, opKinds: opKinds)
         XCTFail("expected an error, parsed \(c)", line: line)
         return nil
     } catch let e as CampaignError {
@@ -35,7 +38,7 @@ final class CampaignParserGoodTests: XCTestCase {
           map_update: 5s
           prog_load: 1m
         scenarios:
-          - load-attach-v4v6
+          - map-parallel
           - name: load-attach-v4v6
             weight: 3
             workers: 1
@@ -53,12 +56,12 @@ final class CampaignParserGoodTests: XCTestCase {
               pause: 1.5
               sizes: [1, 2.5, "3", big, false, [4, x]]
         """
-        let c = try CampaignParser.parse(yaml, file: "nightly.yaml", schemas: schemas)
+        let c = try CampaignParser.parse(yaml, file: "nightly.yaml", schemas: schemas, opKinds: opKinds)
         XCTAssertEqual(c, Campaign(
             name: "nightly", seed: 42, duration: 5400, workers: 4, threads: 8, deadline: 2.5,
             deadlines: ["map_update": 5, "prog_load": 60],
             scenarios: [
-                ScenarioEntry(name: "load-attach-v4v6"),
+                ScenarioEntry(name: "map-parallel"),
                 ScenarioEntry(name: "load-attach-v4v6", weight: 3, workers: 1, threads: 16,
                               params: ["connects": .int(8), "attach_mode": .string("link"), "family": .string("v6")],
                               deadlines: ["connect": 0.25]),
@@ -70,7 +73,7 @@ final class CampaignParserGoodTests: XCTestCase {
     }
 
     func testDefaultsAndNameFromFile() throws {
-        let c = try CampaignParser.parse("scenarios: [percpu-batch]\n", file: "/x/y/quick.yaml", schemas: schemas)
+        let c = try CampaignParser.parse("scenarios: [percpu-batch]\n", file: "/x/y/quick.yaml", schemas: schemas, opKinds: opKinds)
         XCTAssertEqual(c, Campaign(name: "quick", scenarios: [ScenarioEntry(name: "percpu-batch")]))
         XCTAssertEqual(c.workers, 2)
         XCTAssertEqual(c.threads, 2)
@@ -83,7 +86,7 @@ final class CampaignParserGoodTests: XCTestCase {
     }
 
     func testDecimalSeedAndMaxUInt64() throws {
-        let c = try CampaignParser.parse("seed: 18446744073709551615\nscenarios: [percpu-batch]\n", file: "s.yaml", schemas: schemas)
+        let c = try CampaignParser.parse("seed: 18446744073709551615\nscenarios: [percpu-batch]\n", file: "s.yaml", schemas: schemas, opKinds: opKinds)
         XCTAssertEqual(c.seed, UInt64.max)
     }
 
@@ -98,6 +101,38 @@ final class CampaignParserErrorTests: XCTestCase {
         XCTAssertEqual(e.key, key, "key", file: file, line: at)
         XCTAssertEqual(e.description, description, file: file, line: at)
         XCTAssertEqual(e.file, "smoke.yaml", file: file, line: at)
+    }
+
+    /// A misspelt op kind must not silently leave the real one at the default deadline.
+    func testUnknownDeadlineOpKindListsTheValidOnes() {
+        assertError("deadlines:\n  prog_atach: 5s\nscenarios: [percpu-batch]\n", line: 2, key: "deadlines.prog_atach",
+                    "smoke.yaml:2: unknown op kind 'prog_atach' in deadlines (expected one of: map_update, prog_load, prog_attach, connect)")
+        assertError("scenarios:\n  - name: percpu-batch\n    deadlines:\n      conect: 1s\n", line: 4,
+                    key: "scenarios[0].deadlines.conect",
+                    "smoke.yaml:4: unknown op kind 'conect' in scenarios[0].deadlines (expected one of: default, map_update, prog_load, prog_attach, connect)")
+        // `default` is a scenario's own default deadline, not a campaign-wide key (that is `deadline`).
+        assertError("deadlines:\n  default: 5s\nscenarios: [percpu-batch]\n", line: 2, key: "deadlines.default",
+                    "smoke.yaml:2: unknown op kind 'default' in deadlines (expected one of: map_update, prog_load, prog_attach, connect)")
+        let c = try? CampaignParser.parse("scenarios:\n  - name: percpu-batch\n    deadlines:\n      default: 2s\n      connect: 1s\n",
+                                          file: "s.yaml", schemas: schemas, opKinds: opKinds)
+        XCTAssertEqual(c?.scenarios.first?.deadlines, ["default": 2, "connect": 1])
+    }
+
+    func testDuplicateScenarioNameNamesBothLines() {
+        assertError("scenarios:\n  - percpu-batch\n  - load-attach-v4v6\n  - name: percpu-batch\n    weight: 2\n", line: 4,
+                    key: "scenarios[2]", "smoke.yaml:4: duplicate scenario 'percpu-batch' (first listed on line 2)")
+        assertError("scenarios: [percpu-batch, percpu-batch]\n", line: 1, key: "scenarios[1]",
+                    "smoke.yaml:1: duplicate scenario 'percpu-batch' (first listed on line 1)")
+    }
+
+    /// Nanosecond clocks overflow past ~584 years; anything beyond 30 days is refused by name.
+    func testDurationsAboveTheBoundAreErrors() {
+        assertError("duration: 99999999h\nscenarios: [percpu-batch]\n", line: 1, key: "duration",
+                    "smoke.yaml:1: 'duration' must be at most 30d (got '99999999h')")
+        assertError("deadline: 31d\nscenarios: [percpu-batch]\n", line: 1, key: "deadline",
+                    "smoke.yaml:1: 'deadline' must be at most 30d (got '31d')")
+        XCTAssertEqual(try? CampaignParser.parse("duration: 30d\nscenarios: [percpu-batch]\n", file: "s.yaml",
+                                                 schemas: schemas, opKinds: opKinds).duration, 30 * 86400)
     }
 
     func testUnknownTopLevelKey() {
@@ -146,9 +181,9 @@ final class CampaignParserErrorTests: XCTestCase {
 
     func testScenarioErrors() {
         assertError("scenarios:\n  - percpu-batch\n  - load-atach-v4v6\n", line: 3, key: "scenarios[1]",
-                    "smoke.yaml:3: unknown scenario 'load-atach-v4v6' (known: load-attach-v4v6, percpu-batch)")
+                    "smoke.yaml:3: unknown scenario 'load-atach-v4v6' (known: load-attach-v4v6, map-parallel, percpu-batch)")
         assertError("scenarios:\n  - name: nope\n", line: 2, key: "scenarios[0].name",
-                    "smoke.yaml:2: unknown scenario 'nope' (known: load-attach-v4v6, percpu-batch)")
+                    "smoke.yaml:2: unknown scenario 'nope' (known: load-attach-v4v6, map-parallel, percpu-batch)")
         assertError("scenarios:\n  - weight: 2\n", line: 2, key: "scenarios[0].name",
                     "smoke.yaml:2: scenarios[0]: missing required key 'name'")
         assertError("scenarios:\n  - name: percpu-batch\n    wieght: 2\n", line: 3, key: "scenarios[0].wieght",
@@ -203,13 +238,13 @@ final class CampaignParserErrorTests: XCTestCase {
     }
 
     func testLoadUnreadableFileNamesPath() {
-        XCTAssertThrowsError(try CampaignParser.load(path: "/nonexistent/bpfstress/c.yaml", schemas: schemas)) { e in
+        XCTAssertThrowsError(try CampaignParser.load(path: "/nonexistent/bpfstress/c.yaml", schemas: schemas, opKinds: opKinds)) { e in
             let ce = e as? CampaignError
             XCTAssertEqual(ce?.file, "/nonexistent/bpfstress/c.yaml")
             XCTAssertNil(ce?.line)
             XCTAssertEqual(ce?.description, "/nonexistent/bpfstress/c.yaml: cannot read campaign file: No such file or directory")
         }
-        XCTAssertThrowsError(try CampaignParser.load(path: "/tmp", schemas: schemas)) { e in
+        XCTAssertThrowsError(try CampaignParser.load(path: "/tmp", schemas: schemas, opKinds: opKinds)) { e in
             XCTAssertEqual((e as? CampaignError)?.description, "/tmp: cannot read campaign file: Is a directory")
         }
     }

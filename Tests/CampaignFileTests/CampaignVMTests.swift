@@ -5,7 +5,7 @@ import XCTest
 final class CampaignVMTests: XCTestCase {
     let schemas = [ScenarioSchema(name: "map-fuzz", params: [:])]
 
-    func parse(_ yaml: String) throws -> Campaign { try CampaignParser.parse(yaml, file: "c.yaml", schemas: schemas) }
+    func parse(_ yaml: String) throws -> Campaign { try CampaignParser.parse(yaml, file: "c.yaml", schemas: schemas, opKinds: []) }
 
     func testKernelAndVMKeys() throws {
         let c = try parse("""

@@ -44,6 +44,7 @@ enum Harness {
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        Started.shared.add(p.processIdentifier)
         final class Sink: @unchecked Sendable { var data = Data() }
         let outSink = Sink(), errSink = Sink()
         let group = DispatchGroup()
@@ -84,21 +85,20 @@ enum Harness {
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
 
-    /// xmllint against both JUnit schemas in ../shared/junit.
+    /// scripts/validate-junit: junitparser and xunitparser (from scripts/bootstrap's .build/venv)
+    /// always, and xmllint against both schemas in ../shared/junit when they are there.
     static func validateJUnit(_ path: String, file: StaticString = #filePath, line: UInt = #line) {
-        let schemas = repoRoot + "/../shared/junit"
-        for xsd in ["junit-10-jenkins.xsd", "JUnit-windyroad.xsd"] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/xmllint")
-            p.arguments = ["--noout", "--schema", "\(schemas)/\(xsd)", path]
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = Pipe()
-            XCTAssertNoThrow(try p.run(), file: file, line: line)
-            p.waitUntilExit()
-            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            XCTAssertEqual(p.terminationStatus, 0, "\(xsd): \(msg)", file: file, line: line)
-        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [repoRoot + "/scripts/validate-junit", path]
+        let out = Pipe()
+        p.standardError = out
+        p.standardOutput = out
+        XCTAssertNoThrow(try p.run(), file: file, line: line)
+        let msg = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, msg, file: file, line: line)
+        XCTAssertTrue(msg.contains("ok: junitparser") && msg.contains("ok: xunitparser"), msg, file: file, line: line)
     }
 
     /// Campaign cgroups (named bpfstress.*) left under the cgroup2 mount.
@@ -112,7 +112,13 @@ enum Harness {
             }
         }
         guard let m = mount, let entries = try? FileManager.default.contentsOfDirectory(atPath: m) else { return [] }
-        return entries.filter { $0.hasPrefix("bpfstress.") }
+        // Only the campaign cgroups of coordinators these tests started (bpfstress.<pid>.<seed>):
+        // another campaign running on the machine at the same time is not ours to judge.
+        let ours = Started.shared.pids
+        return entries.filter { e in
+            guard e.hasPrefix("bpfstress.") else { return false }
+            return Int32(e.dropFirst("bpfstress.".count).prefix { $0.isNumber }).map(ours.contains) ?? false
+        }
     }
 
     /// Direct children of `pid` (from /proc/PID/task/*/children).
@@ -167,4 +173,13 @@ extension Harness {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int32.init).filter { comm($0).hasPrefix("bpfs.") }
     }
+}
+
+/// Pids of every bpfstress these tests started (their leftovers are the tests' to judge).
+final class Started: @unchecked Sendable {
+    static let shared = Started()
+    private let lock = NSLock()
+    private var set = Set<Int32>()
+    func add(_ pid: Int32) { lock.lock(); set.insert(pid); lock.unlock() }
+    var pids: Set<Int32> { lock.lock(); defer { lock.unlock() }; return set }
 }

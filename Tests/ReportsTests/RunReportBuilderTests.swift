@@ -91,7 +91,7 @@ final class RunReportBuilderTests: XCTestCase {
         let dir = try makeTempDir("builder")
         defer { removeTree(dir) }
         try AtomicFile.write(xml, to: dir + "/junit.xml")
-        let r = try runProgram("/bin/bash", [Repo.root.appendingPathComponent("scripts/validate-junit").path, dir + "/junit.xml"])
+        let r = try validateJUnit(dir + "/junit.xml")
         XCTAssertEqual(r.status, 0, r.output)
     }
 

@@ -13,7 +13,7 @@ final class CorpusCampaignTests: XCTestCase {
     }
 
     func testSmokeRunsEverySeedScenarioWithinAMinute() throws {
-        let c = try CampaignParser.load(path: campaigns + "/smoke.yaml", schemas: Scenarios.registry.schemas)
+        let c = try CampaignParser.load(path: campaigns + "/smoke.yaml", schemas: Scenarios.registry.schemas, opKinds: OpKind.deadlineNames)
         XCTAssertEqual(Set(c.scenarios.map(\.name)), Set(Scenarios.all.map { $0.descriptor.name }))
         XCTAssertLessThanOrEqual(c.duration, 45, "smoke must finish (with setup and teardown) within 60 s")
         let rt = KernelRuntime()
@@ -24,7 +24,7 @@ final class CorpusCampaignTests: XCTestCase {
     }
 
     func testNightlyRunsEverySeedScenarioForHalfAnHourOrMore() throws {
-        let c = try CampaignParser.load(path: campaigns + "/nightly.yaml", schemas: Scenarios.registry.schemas)
+        let c = try CampaignParser.load(path: campaigns + "/nightly.yaml", schemas: Scenarios.registry.schemas, opKinds: OpKind.deadlineNames)
         XCTAssertEqual(Set(c.scenarios.map(\.name)), Set(Scenarios.all.map { $0.descriptor.name }))
         XCTAssertGreaterThanOrEqual(c.duration, 1800)
     }

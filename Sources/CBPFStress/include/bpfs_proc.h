@@ -17,7 +17,9 @@ int bpfs_set_parent_death_signal(int sig);
 int32_t bpfs_gettid(void);
 
 /* posix_spawn(3) of `path` with argv/envp, in a new process group, with every signal
- * reset to default and an empty signal mask; each (from_fds[i] -> to_fds[i]) pair is
+ * reset to default and only the stop signals (TERM, INT, HUP, USR1) blocked, so that a TERM
+ * sent before the worker has installed its handlers waits for them instead of killing it
+ * (the worker calls bpfs_unblock_stop_signals); each (from_fds[i] -> to_fds[i]) pair is
  * dup2'ed in the child and every fd above the highest target is closed. Returns the pid
  * or -errno. */
 pid_t bpfs_spawn_worker(const char *path, char *const argv[], char *const envp[],
@@ -26,6 +28,9 @@ pid_t bpfs_spawn_worker(const char *path, char *const argv[], char *const envp[]
 /* sigaction(2) for SIGTERM and SIGINT: the handler only sets a flag, read with
  * bpfs_stop_requested(). SIGPIPE is ignored. */
 int bpfs_install_stop_handlers(void);
+/* sigprocmask(SIG_UNBLOCK) of TERM, INT, HUP and USR1: a worker calls it once its handlers
+ * are installed; a signal that arrived during start-up is delivered now. */
+int bpfs_unblock_stop_signals(void);
 int bpfs_stop_requested(void);
 /* Which signal asked us to stop (0 if none). */
 int bpfs_stop_signal(void);

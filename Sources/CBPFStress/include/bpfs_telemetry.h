@@ -12,7 +12,7 @@
 #include <time.h>
 
 #define BPFS_TM_MAGIC 0x31306d7473667062ULL /* "bpfstm01" */
-#define BPFS_TM_VERSION 1
+#define BPFS_TM_VERSION 2
 #define BPFS_RING_LEN 64
 #define BPFS_MAX_KINDS 64
 #define BPFS_MAX_CHECKS 16
@@ -64,8 +64,14 @@ struct bpfs_thread_tm {
     struct bpfs_op_record ring[BPFS_RING_LEN];
 };
 
+/* A finding entry's life: FREE -> WRITING (a worker thread claimed it by CAS) -> READY
+ * (filled, release) -> FREE (the coordinator copied it out). Entries are reused, so the
+ * area is a mailbox, not a log: a worker that finds none FREE spills the finding to a file
+ * (see bpfs_tm_add_finding), and the count of findings is exact either way. */
+enum bpfs_finding_state { BPFS_FINDING_FREE = 0, BPFS_FINDING_WRITING = 1, BPFS_FINDING_READY = 2 };
+
 struct bpfs_finding_tm {
-    uint32_t ready; /* set last, release */
+    uint32_t ready; /* enum bpfs_finding_state; READY is stored last, release */
     int32_t tid;
     uint32_t check;
     int32_t err;
@@ -80,8 +86,10 @@ struct bpfs_slot_tm {
     uint32_t generation;
     uint32_t phase;
     uint32_t nthreads;
-    uint32_t nfindings;      /* reservations, may exceed BPFS_MAX_FINDINGS */
+    uint32_t nfindings;      /* findings ever made by this slot, mailbox and spilled */
     uint32_t crash_pending;  /* set by the worker's crash path before it blocks */
+    uint32_t nspilled;       /* of those, written to the slot's spill file (mailbox full) */
+    uint32_t nlost;          /* of those, lost: mailbox full and no spill file could be written */
     struct bpfs_finding_tm findings[BPFS_MAX_FINDINGS];
     struct bpfs_thread_tm threads[BPFS_MAX_THREADS];
 };
@@ -182,14 +190,35 @@ static inline void bpfs_op_end(struct bpfs_thread_tm *t, int32_t err) {
     __atomic_store_n(&t->heartbeat_ns, now, __ATOMIC_RELAXED);
 }
 
+/* Check and tolerated-errno counters: the thread's own, so plain stores suffice. */
+static inline void bpfs_tm_check_pass(struct bpfs_thread_tm *t, uint32_t check) {
+    if (check < BPFS_MAX_CHECKS) __atomic_store_n(&t->check_pass[check], t->check_pass[check] + 1, __ATOMIC_RELAXED);
+}
+static inline void bpfs_tm_check_fail(struct bpfs_thread_tm *t, uint32_t check) {
+    if (check < BPFS_MAX_CHECKS) __atomic_store_n(&t->check_fail[check], t->check_fail[check] + 1, __ATOMIC_RELAXED);
+}
+static inline void bpfs_tm_tolerate(struct bpfs_thread_tm *t, int32_t err) {
+    uint32_t e = err >= 0 && err < BPFS_MAX_ERRNO ? (uint32_t)err : 0;
+    __atomic_store_n(&t->errno_tolerated[e], t->errno_tolerated[e] + 1, __ATOMIC_RELAXED);
+}
+
 /* Copies the ring of `t` into `out` (capacity BPFS_RING_LEN), oldest first, skipping
  * entries overwritten while copying. Returns the number copied. Reader side. */
 int bpfs_tm_read_ring(const struct bpfs_thread_tm *t, struct bpfs_op_record *out);
 
-/* Reserves and fills a finding record of a slot; returns its index, or -1 when the
- * slot's finding area is full (the caller still counts the failed check). */
+/* Claims a FREE entry of the slot's mailbox, fills it and marks it READY; returns its
+ * index, or -1 when every entry is taken (the caller then spills the finding). Counts the
+ * finding in nfindings either way. */
 int bpfs_tm_add_finding(struct bpfs_slot_tm *s, int32_t tid, uint32_t check, int32_t err, uint32_t kind,
                         const char *title, const char *text);
+
+/* Counts a finding that did not fit the mailbox: spilled to the file, or lost. */
+static inline void bpfs_tm_count_overflow(struct bpfs_slot_tm *s, int spilled) {
+    __atomic_fetch_add(spilled ? &s->nspilled : &s->nlost, 1, __ATOMIC_RELAXED);
+}
+
+/* Coordinator side: copies a READY entry out and frees it for reuse; 1 when one was taken. */
+int bpfs_tm_take_finding(struct bpfs_slot_tm *s, int index, struct bpfs_finding_tm *out);
 
 /* Creates the memfd-backed block, sized for `nslots`, and maps it. Returns the fd
  * (CLOEXEC: workers get it through posix_spawn dup2, which clears the flag) or -errno. */

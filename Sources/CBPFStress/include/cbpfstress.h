@@ -4,6 +4,7 @@
 #define CBPFSTRESS_H
 #include "bpfs_bpf.h"
 #include "bpfs_telemetry.h"
+#include "bpfs_ledger.h"
 #include "bpfs_proc.h"
 #include "bpfs_bench.h"
 #include "bpfs_netns.h"
