@@ -42,11 +42,20 @@ final class GuestRunTests: XCTestCase {
 
     struct Run { var status: Int32; var stdout: String; var stderr: String; var report: String }
 
+    /// Each run's temp directory (reports, stdout, stderr), removed after the test.
+    var temps: [String] = []
+    override func tearDown() {
+        for t in temps { try? FileManager.default.removeItem(atPath: t) }
+        temps = []
+        super.tearDown()
+    }
+
     /// Runs bpfstress with stdout/stderr in files; `whenLog` is polled with the stderr so far and may
     /// signal the process (returns true once it acted).
     func run(_ args: [String], timeout: Double = 400, whenLog: ((String, Int32) -> Bool)? = nil) throws -> Run {
         let tmp = NSTemporaryDirectory() + "vmtest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        temps.append(tmp)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = args + ["--report-dir", tmp + "/reports"]
