@@ -47,10 +47,17 @@ public enum OwnershipLedger {
     /// bpfs_ledger_has: whether the campaign created `id` of `kind`.
     public static func owns(_ kind: Kind, id: UInt64) -> Bool { bpfs_ledger_has(kind.raw, id) != 0 }
 
+    /// Records a bpffs the campaign mounted (so that only our own mounts are ours to report).
+    public static func noteBPFFSMount(_ path: String) { bpfs_ledger_note_pin(mountTag + path) }
+
     /// The pin paths recorded (BPF_OBJ_PIN through the shim).
-    public static var pins: [String] {
-        (0..<bpfs_ledger_pin_count()).map { String(cString: bpfs_ledger_pin($0)) }
-    }
+    public static var pins: [String] { entries.filter { !$0.hasPrefix(mountTag) } }
+    /// The bpffs mount points recorded (noteBPFFSMount).
+    public static var bpffsMounts: [String] { entries.filter { $0.hasPrefix(mountTag) }.map { String($0.dropFirst(mountTag.count)) } }
+
+    /// Mounts share the pin table, tagged: a pin path always starts with "/".
+    static let mountTag = "bpffs:"
+    static var entries: [String] { (0..<bpfs_ledger_pin_count()).map { String(cString: bpfs_ledger_pin($0)) } }
 
     /// Pins that did not fit the table, and creations whose id could not be read: when either
     /// is non-zero the leak check cannot vouch for everything.

@@ -23,6 +23,10 @@ public struct KernelLogParser {
     public static let maxLines = 150
     var current: (format: KernelFormat, lines: [String])?
     var lastLine = Date.distantPast
+    /// When the last report ended: a panic line right after it is its tail, not a new report.
+    var lastEnded: Date?
+    /// How long after a report a trailer (`Kernel panic - not syncing: Fatal exception`) belongs to it.
+    public static let trailerWindow: Double = 10
 
     public init() {}
 
@@ -32,6 +36,11 @@ public struct KernelLogParser {
         for raw in lines {
             let line = ConsoleLine.strip(raw.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n")))
             let head = line.trimmingCharacters(in: .whitespaces)
+            if current == nil, let t = lastEnded, now.timeIntervalSince(t) < Self.trailerWindow,
+               KernelConsoleParser.isTrailer(head) {
+                lastLine = now
+                continue
+            }
             if let (f, _) = KernelConsoleParser.headerFormat(head) {
                 // A header a report absorbs (lockdep's own WARNING line) is not a second report.
                 if let c = current, c.format.absorbs.contains(f.type) {
@@ -45,6 +54,7 @@ public struct KernelLogParser {
                 if current!.lines.count >= 2 && KernelConsoleParser.isEndMarker(line) || current!.lines.count >= Self.maxLines {
                     done.append(Self.finish(current!.lines))
                     current = nil
+                    lastEnded = now
                 }
             }
             lastLine = now

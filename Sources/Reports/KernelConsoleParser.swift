@@ -46,6 +46,11 @@ public enum KernelConsoleParser {
         return endMarkers.contains { $0.matches(line) }
     }
 
+    /// True for a `Kernel panic - not syncing` or `invalid opcode:` line: right after a report it is that
+    /// report's tail (`Fatal exception`, `panic_on_warn set`), not a report of its own. The live
+    /// /dev/kmsg and console watchers use it to drop such lines shortly after a report ended.
+    public static func isTrailer(_ line: String) -> Bool { group(line)?.trails ?? false }
+
     /// The report group a line starts, if any: its header string is in the line and no suppression matches.
     static func group(_ line: String) -> OopsGroup? {
         if line.fastContains("---[ end ") { return nil }

@@ -4,15 +4,53 @@ import Foundation
 /// strings written in bpfstress's own parsers, so a bad one is a programming error (try!).
 public struct Pattern: @unchecked Sendable {
     let re: NSRegularExpression
-    public init(_ pattern: String) { re = try! NSRegularExpression(pattern: pattern, options: []) }
+    /// Text every match contains (the pattern's leading literal): checked first, since a Swift string
+    /// handed to NSRegularExpression is converted to UTF-16 on each call.
+    let literal: String
+    public init(_ pattern: String) {
+        re = try! NSRegularExpression(pattern: pattern, options: [])
+        literal = Self.leadingLiteral(pattern)
+    }
+
+    /// The literal text a pattern starts with (after `^`), or "" when a top-level `|` or `(?i)` makes it optional.
+    static func leadingLiteral(_ p: String) -> String {
+        if p.hasPrefix("(?i") { return "" }
+        var depth = 0, inClass = false, escaped = false
+        for ch in p {
+            if escaped { escaped = false; continue }
+            if ch == "\\" { escaped = true; continue }
+            if inClass { if ch == "]" { inClass = false }; continue }
+            if ch == "[" { inClass = true } else if ch == "(" { depth += 1 } else if ch == ")" { depth -= 1 }
+            else if ch == "|" && depth == 0 { return "" }
+        }
+        var out = ""
+        var it = Array(p)
+        if it.first == "^" { it.removeFirst() }
+        var i = 0
+        while i < it.count {
+            var ch = it[i]
+            if "^$.|()[]{}*+?".contains(ch) { if "*?{".contains(ch), !out.isEmpty { out.removeLast() }; break }
+            if ch == "\\" {
+                guard i + 1 < it.count, !it[i + 1].isLetter, !it[i + 1].isNumber else { break }
+                i += 1
+                ch = it[i]
+            }
+            if i + 1 < it.count, "*?{".contains(it[i + 1]) { break }
+            out.append(ch)
+            i += 1
+        }
+        return out
+    }
 
     public func matches(_ s: String) -> Bool {
-        re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+        if !literal.isEmpty && !s.fastContains(literal) { return false }
+        return re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
     }
 
     /// Capture groups of the first match (index 0 is the whole match); nil when no match.
     /// An unmatched group is "".
     public func groups(_ s: String) -> [String]? {
+        if !literal.isEmpty && !s.fastContains(literal) { return nil }
         guard let m = re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) else { return nil }
         return (0..<m.numberOfRanges).map { i in
             Range(m.range(at: i), in: s).map { String(s[$0]) } ?? ""
@@ -40,6 +78,17 @@ public enum ConsoleLine {
         Pattern(#"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4}\]"#),
         Pattern(#"^\[\s*[TC]\d+\]"#),
     ]
+
+    static let months: Set<String> = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// Whether one of `prefixes` could match: they start with `[`, `<`, a digit, a month, or `word :`.
+    static func mayHaveDecoration(_ s: Substring) -> Bool {
+        guard let c = s.first else { return false }
+        if c == "[" || c == "<" || c.isNumber { return true }
+        if c.isUppercase { return months.contains(String(s.prefix(3))) }
+        if c.isLowercase { return s.prefix(10).contains(":") && s.prefix(10).contains(" ") }
+        return false
+    }
 
     /// The rest after a leading `[  123.456789]`, `[T1234]` or `[ C1]`; nil when `s` does not start with one.
     static func bracket(_ s: Substring) -> Substring? {
@@ -79,6 +128,7 @@ public enum ConsoleLine {
                 if let f = t.first, f == "[" || f == "<" || f.isLetter || f.isNumber { s = t } else { return String(t) }
             }
         }
+        if !mayHaveDecoration(s) { return String(s) }
         var changed = true
         var rounds = 0
         while changed && rounds < 8 {
@@ -106,17 +156,22 @@ extension String {
     }
 }
 
-extension StringProtocol {
-    /// Substring search on UTF-8 bytes. Foundation's `contains` on Linux goes through NSString and
-    /// CFStringFind, which made it most of triage's time.
-    public func fastContains<T: StringProtocol>(_ needle: T) -> Bool {
-        let h = utf8, n = needle.utf8
-        guard let first = n.first else { return true }
-        var i = h.startIndex
-        while let j = h[i...].firstIndex(of: first) {
-            if h[j...].starts(with: n) { return true }
-            i = h.index(after: j)
-        }
-        return false
+/// Substring search on UTF-8 bytes. Foundation's `contains` on Linux goes through NSString and
+/// CFStringFind, which made it most of triage's time.
+@inlinable func utf8Contains(_ h: Substring.UTF8View, _ n: String.UTF8View) -> Bool {
+    guard let first = n.first else { return true }
+    var i = h.startIndex
+    while let j = h[i...].firstIndex(of: first) {
+        if h[j...].starts(with: n) { return true }
+        i = h.index(after: j)
     }
+    return false
+}
+
+extension String {
+    @inlinable public func fastContains(_ needle: String) -> Bool { utf8Contains(self[...].utf8, needle.utf8) }
+}
+
+extension Substring {
+    @inlinable public func fastContains(_ needle: String) -> Bool { utf8Contains(utf8, needle.utf8) }
 }

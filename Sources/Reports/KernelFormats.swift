@@ -128,10 +128,6 @@ public enum KernelFormats {
     /// Fault-injection stacks interleave with reports: a report that shows one is corrupted.
     static let corruptedLine = re(#"^( \[<?(?:0x)?[0-9a-f]+>?\])? should_fail(slab)?(\.[a-z0-9.]+)?\+0x"#)
 
-    static func warningStack(_ skip: String...) -> StackSpec {
-        StackSpec([.capture(Pattern("(?:" + ripFrame.re.pattern + #"|--- interrupt: [0-9]+ at "# + funcRe + ")")), .trace],
-                  [.seek(callTrace), .trace], skip: skip)
-    }
     static func trace(_ skip: String...) -> StackSpec { StackSpec([.seek(callTrace), .trace], skip: skip) }
     static func ripTrace(_ skip: String..., rule: FrameRule = .first) -> StackSpec {
         StackSpec([.capture(ripFrame), .seek(callTrace), .trace], skip: skip, rule: rule)

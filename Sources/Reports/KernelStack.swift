@@ -35,7 +35,7 @@ enum KernelStack {
                 traces += 1
                 partLoop: while i < lines.count {
                     let ln = lines[i]; i += 1
-                    if KernelFormats.corruptedLine.matches(ln) { ok = false; break partLoop }
+                    if ln.fastContains("should_fail"), KernelFormats.corruptedLine.matches(ln) { ok = false; break partLoop }
                     if isStackStart(ln) { break partLoop }
                     if p + 1 < parts.count, let g = groups(parts[p + 1], ln) {
                         take(g)
@@ -47,7 +47,7 @@ enum KernelStack {
             case .seek(let re), .capture(let re):
                 while i < lines.count {
                     let ln = lines[i]; i += 1
-                    if KernelFormats.corruptedLine.matches(ln) { ok = false; break }
+                    if ln.fastContains("should_fail"), KernelFormats.corruptedLine.matches(ln) { ok = false; break }
                     guard let g = re.groups(ln) else { continue }
                     if case .capture = parts[p] { take(g) }
                     break
@@ -75,7 +75,7 @@ enum KernelStack {
 
     /// ` func+0x1/0x2` or ` [<ffffffff81000000>] func+0x1/0x2` -> [line, func]; cheap checks first.
     static func frameGroups(_ line: String) -> [String]? {
-        guard line.fastContains("+0x") || line.fastContains(".") else { return nil }
+        guard line.fastContains("+0x") else { return nil }
         return KernelFormats.frameLine.groups(line)
     }
 

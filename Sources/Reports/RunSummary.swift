@@ -56,6 +56,8 @@ public struct ScenarioSummary: Codable, Sendable, Equatable {
     /// Expected errnos by name (e.g. "EAGAIN"), counted rather than reported.
     public var toleratedErrnos: [String: UInt64]
     public var checks: [CheckSummary]
+    /// Latency per op kind (absent in summaries written before latency histograms).
+    public var latency: [LatencySummary]? = nil
 
     public init(name: String, status: String = "ran", skipReason: String? = nil, workers: Int, threads: Int,
                 ops: UInt64 = 0, opsPerSecond: Double = 0, opsByKind: [String: UInt64] = [:],
@@ -115,6 +117,12 @@ public struct RunSummary: Codable, Sendable, Equatable {
 
     /// Whether this is the coordinator's final word (not a snapshot of a run in progress).
     public var isComplete: Bool { complete ?? true }
+    /// Set when the run was one shard of a campaign (`run --shard I/N`).
+    public var shard: ShardInfo? = nil
+    /// The shards a merged run was made of (`bpfstress merge`).
+    public var shards: [ShardInfo]? = nil
+    /// The run directory this run was compared with (`run --baseline`).
+    public var baseline: String? = nil
 
     public init(version: String, campaign: String, seed: UInt64, runtime: String, kernelRelease: String,
                 hostname: String, startedAt: Date, endedAt: Date, durationSeconds: Double, workers: Int,

@@ -1,4 +1,5 @@
 // lock-contention-abba's fentry variant: the seed's recipe, a program on queued_spin_lock_slowpath.
+import Basics
 import BPFKit
 import CBPFStress
 import Foundation

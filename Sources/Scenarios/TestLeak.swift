@@ -1,4 +1,5 @@
 // Test-only: plants one leak of a given kind, for the ownership-ledger leak check's tests.
+import Basics
 import BPFKit
 import Foundation
 import Glibc
@@ -50,6 +51,7 @@ public final class TestLeak: Scenario {
             try "\(p.processIdentifier)\n".write(toFile: thread.params.string("holder_pidfile"), atomically: true, encoding: .utf8)
         case "pin":
             guard mount("bpffs", dir, "bpf", 0, nil) == 0 else { throw StressError.system("mount bpffs \(dir)", errno) }
+            OwnershipLedger.noteBPFFSMount(dir)
             try rt.objPin(map.fd, path: dir + "/leaked_map")
         case "netns-bind":
             let ns = try NetworkNamespace()

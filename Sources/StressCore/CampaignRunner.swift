@@ -15,6 +15,8 @@ public struct CampaignRunner {
     public var reportRoot: String
     /// Set on the coordinator before it runs (watchdog hooks of bugbench, tests).
     public var configure: ((Coordinator) -> Void)?
+    /// Adds to the finished outcome before the final report (regressions against a baseline).
+    public var finish: ((inout RunOutcome, Coordinator) -> Void)?
 
     public init(plan: RunPlan, options: RunOptions, environment: EnvironmentProbe, runtime: any Runtime,
                 reportRoot: String, configure: ((Coordinator) -> Void)? = nil) {
@@ -54,7 +56,8 @@ public struct CampaignRunner {
             do { try ReportEmitter.write(snap, into: dir) } catch { coordinator.log("report snapshot not written: \(error)") }
         }
         configure?(coordinator)
-        let outcome = try coordinator.run()
+        var outcome = try coordinator.run()
+        finish?(&outcome, coordinator)
         do { try ReportEmitter.write(outcome, into: dir) } catch { throw Failure.report("\(error)") }
         return Result(outcome: outcome, directory: dir.path)
     }

@@ -1,3 +1,4 @@
+import Basics
 import BPFKit
 import CBPFStress
 import CampaignFile
@@ -140,6 +141,8 @@ public final class ThreadContext {
     public let index: Int
     public var rng: SplitMix64
     let tm: UnsafeMutablePointer<bpfs_thread_tm>
+    /// This thread's latency histograms (bpfs_thread_hist), written only by it.
+    let hist: UnsafeMutablePointer<bpfs_thread_hist>
     public let tid: Int32
 
     init(worker: WorkerContext, index: Int) {
@@ -147,6 +150,9 @@ public final class ThreadContext {
         self.index = index
         rng = SplitMix64(seed: worker.seed, stream: UInt64(worker.spec.slot) << 16 | UInt64(index))
         tm = worker.telemetry.thread(worker.spec.slot, index)
+        hist = bpfs_tm_thread_hist(worker.telemetry.base, UInt32(worker.spec.slot), UInt32(index))
+        var sampling = SplitMix64(seed: worker.seed, stream: 0x4C41_5400 | UInt64(index))
+        bpfs_hist_seed(hist, sampling.next())
         tid = bpfs_gettid()
         tm.pointee.tid = tid
         tm.pointee.active = 1
@@ -168,14 +174,14 @@ public final class ThreadContext {
     /// with its errno. This is the only way scenario work reaches the flight recorder.
     @inline(__always)
     public func op<T>(_ kind: OpKind, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ body: () throws -> T) throws -> T {
-        bpfs_op_begin_ex(tm, kind.rawValue, a0, a1, nil, kind.isElementOp ? UInt32(BPFS_OP_COARSE) : 0)
+        bpfs_op_begin_h(tm, hist, kind.rawValue, a0, a1, nil, kind.isElementOp ? UInt32(BPFS_OP_COARSE) : 0)
         return try finishOp(body)
     }
 
     /// Same as `op`, with a short text label (object name, case name) kept in the recorder.
     public func op<T>(_ kind: OpKind, label: String, _ a0: UInt64 = 0, _ a1: UInt64 = 0,
                       _ body: () throws -> T) throws -> T {
-        label.withCString { bpfs_op_begin(tm, kind.rawValue, a0, a1, $0) }
+        label.withCString { bpfs_op_begin_h(tm, hist, kind.rawValue, a0, a1, $0, 0) }
         return try finishOp(body)
     }
 
@@ -184,10 +190,10 @@ public final class ThreadContext {
     func finishOp<T>(_ body: () throws -> T) throws -> T {
         do {
             let r = try body()
-            bpfs_op_end(tm, 0)
+            bpfs_op_end_h(tm, hist, 0)
             return r
         } catch {
-            bpfs_op_end(tm, errnoValue(of: error))
+            bpfs_op_end_h(tm, hist, errnoValue(of: error))
             throw error
         }
     }
@@ -225,18 +231,3 @@ public func errnoValue(of error: Error) -> Int32 {
     return -1
 }
 
-/// SplitMix64: tiny, fast and good enough to derive every choice from the campaign seed.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64, stream: UInt64 = 0) {
-        state = seed ^ (stream &* 0x9E37_79B9_7F4A_7C15)
-        _ = next()
-    }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -44,6 +44,17 @@ public struct Inventory: Sendable, Equatable {
         return inv
     }
 
+    /// Mount points of every bpf file system in our mount namespace.
+    static func bpfMountPoints() -> Set<String> {
+        let mountinfo = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        var out = Set<String>()
+        for line in mountinfo.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if let dash = f.firstIndex(of: "-"), dash + 1 < f.count, f[dash + 1] == "bpf", f.count > 4 { out.insert(String(f[4])) }
+        }
+        return out
+    }
+
     static func ids(_ rt: any Runtime, _ kind: BPFObjectKind) -> [UInt32] {
         var out: [UInt32] = []
         var cur: UInt32 = 0
@@ -107,7 +118,8 @@ public enum LeakCheck {
         for pin in OwnershipLedger.pins where access(pin, F_OK) == 0 { leaks.append("pin \(pin)") }
         let after = Inventory.take(runtime: runtime)
         leaks += after.cgroups.subtracting(before.cgroups).sorted().map { "cgroup \($0)" }
-        leaks += after.bpffsMounts.subtracting(before.bpffsMounts).sorted().map { "bpffs mount \($0)" }
+        let mounted = Inventory.bpfMountPoints()
+        leaks += OwnershipLedger.bpffsMounts.filter(mounted.contains).map { "bpffs mount \($0)" }
         var incomplete: String?
         let unidentified = OwnershipLedger.unidentified, dropped = OwnershipLedger.pinsDropped
         if unidentified > 0 || dropped > 0 {

@@ -50,6 +50,10 @@ public enum WinDbgParser {
                                                "wcslen", "wcscpy", "RtlCopyMemory", "RtlMoveMemory", "RtlFillMemory",
                                                "RtlCompareMemory", "memcpy_s", "memmove_s"]
 
+    /// The bugcheck machinery at the top of a kernel STACK_TEXT.
+    static let bugcheckFrames = ["nt!KeBugCheck", "nt!KiBugCheck", "nt!KiPageFault", "nt!KiGeneralProtectionFault",
+                                 "nt!KiDoubleFault", "nt!KiSystemServiceHandler", "nt!Rtl", "nt!KiExceptionDispatch"]
+
     /// Frames that raise rather than fault: a crash is named after the code that called them.
     static let throwFrames: Set<String> = ["KERNELBASE!RaiseException", "VCRUNTIME140!_CxxThrowException",
                                            "VCRUNTIME140D!_CxxThrowException", "ucrtbase!abort", "ucrtbased!abort",
@@ -117,8 +121,9 @@ public enum WinDbgParser {
             return crash(code: code, lines: lines, file: file, text: text)
         }
         if let g = lines.lazy.compactMap({ bugcheck.groups($0) }).first, text.fastContains("STACK_TEXT:") {
-            let frames = stackText(lines)
-            let culprit = frames.map(function).first { !isWait($0) && !$0.hasPrefix("Ke") } ?? ""
+            // The first frame of code that is not the bugcheck's own path (nt!KeBugCheckEx, nt!Ki* traps).
+            let culprit = stackText(lines).first { $0 != "??" && !isWait($0) && !bugcheckFrames.contains(where: $0.hasPrefix) }
+                .map(function) ?? ""
             let title = culprit.isEmpty ? g[1] : "\(g[1]) in \(culprit)"
             return TriageReport(file: file, type: "crash", title: title, frame: culprit, corrupted: culprit.isEmpty, text: text)
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import BPFKit
 import Foundation
 import Glibc

@@ -6,12 +6,12 @@ import Glibc
 import Reports
 import Triage
 
-/// `bpfstress triage [--json] [--new] PATH...`: buckets hang/crash reports from bpfstress run
-/// directories, kernel console logs, gdb and eu-stack dumps, and follows them across runs.
+/// `bpfstress triage [--json] [--new] [--vmlinux FILE] PATH...`: buckets hang/crash reports from bpfstress
+/// run directories, kernel console logs, gdb, eu-stack and WinDbg/cdb dumps, and follows them across runs.
 struct TriageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "triage",
-        abstract: "Bucket hang and crash reports (bpfstress findings, kernel logs, gdb, eu-stack) across runs.",
+        abstract: "Bucket hang and crash reports (bpfstress findings, kernel logs, gdb, eu-stack, WinDbg/cdb) across runs.",
         discussion: """
         PATH is a file or a directory searched recursively (symlinked directories such as `latest` are not \
         followed). The table has one line per bucket: runs it appeared in, occurrences, first and last seen, \

@@ -156,6 +156,39 @@ final class ConsoleParserTests: XCTestCase {
         XCTAssertNil(KernelStack.stall(["a", "b"]))
     }
 
+    /// A raw serial console ends lines with CRLF, which Swift reads as one Character.
+    func testCRLFConsolesSplitIntoLines() {
+        let log = "[ 1.0] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2\r\n[ 1.0] RIP: 0010:f+0x1/0x2\r\n[ 1.0] Call Trace:\r\n"
+            + "[ 1.0]  <TASK>\r\n[ 1.0]  g+0x1/0x2\r\n[ 1.0]  h+0x1/0x2\r\n[ 1.0]  </TASK>\r\n"
+        let r = KernelConsoleParser.parse(log)
+        XCTAssertEqual(r.map(\.title), ["WARNING in f"])
+        XCTAssertEqual(r.first?.corrupted, false)
+    }
+
+    func testTrailerLines() {
+        XCTAssertTrue(KernelConsoleParser.isTrailer("Kernel panic - not syncing: Fatal exception"))
+        XCTAssertTrue(KernelConsoleParser.isTrailer("invalid opcode: 0000 [#1] PREEMPT SMP"))
+        XCTAssertFalse(KernelConsoleParser.isTrailer("---[ end Kernel panic - not syncing: Fatal exception ]---"))
+        XCTAssertFalse(KernelConsoleParser.isTrailer("WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2"))
+        XCTAssertFalse(KernelConsoleParser.isTrailer("PANIC: double fault, error_code: 0x0"))
+    }
+
+    /// The literal prefilter in front of each pattern must never hide a match.
+    func testPatternLiteralPrefilter() {
+        XCTAssertEqual(Pattern.leadingLiteral("BUG: KASAN: ([a-z]+)"), "BUG: KASAN: ")
+        XCTAssertEqual(Pattern.leadingLiteral(#"^\[\s*[TC]\d+\]"#), "[")
+        XCTAssertEqual(Pattern.leadingLiteral("WARNING: x*"), "WARNING: ")
+        XCTAssertEqual(Pattern.leadingLiteral("ab?c"), "a")
+        XCTAssertEqual(Pattern.leadingLiteral("a|b"), "")
+        XCTAssertEqual(Pattern.leadingLiteral("(?i)warning: x"), "")
+        XCTAssertEqual(Pattern.leadingLiteral(#"BUG: using ([a-z_]+)\(\) in"#), "BUG: using ")
+        XCTAssertEqual(Pattern.leadingLiteral(#"\(Local"#), "(Local")
+        XCTAssertTrue(Pattern("ab?c").matches("xac"))
+        XCTAssertTrue(Pattern("WARNING: x*").matches("WARNING: "))
+        XCTAssertTrue(Pattern("a|b").matches("b"))
+        XCTAssertFalse(Pattern("BUG: KASAN:").matches("BUG: KMSAN:"))
+    }
+
     func testDeadlockRule() {
         let b = { (p: String, c: String) in BlockedThread(primitive: p, caller: c) }
         // One caller (many threads waiting at one place) or one thread: no deadlock.
