@@ -91,6 +91,7 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["Basics", "BPFKit", "StressCore", "Scenarios"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reports", "Nightly"]),
         .testTarget(name: "NightlyTests", dependencies: ["Nightly", "Reports", "CBPFStress", "Yams"]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "Reports", "CampaignFile"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )
