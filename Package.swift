@@ -67,6 +67,8 @@ let package = Package(
                                               .unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Scenarios", dependencies: ["Basics", "StressCore", "BPFKit", "Fuzz"], swiftSettings: arangeFlags),
         .target(name: "Triage", dependencies: ["Reports", "CDWSymbolizer"], swiftSettings: arangeFlags),
+        // Kernels under test in QEMU guests: launcher, initramfs, QMP, console watch, outer coordinator.
+        .target(name: "VM", dependencies: ["Capture", "Reports", "CBPFStress"], swiftSettings: arangeFlags),
         // Runtime plugins (C shared libraries implementing include/bpfstress_runtime.h).
         .target(name: "BugbenchPlugin", dependencies: ["CBPFStress"], cSettings: [.unsafeFlags(["-gdwarf-aranges"])],
                 linkerSettings: [.linkedLibrary("pthread")]),
@@ -75,7 +77,7 @@ let package = Package(
         .target(name: "SleepPlugin", dependencies: ["CBPFStress"]),
         .executableTarget(
             name: "bpfstress",
-            dependencies: ["Basics", "Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage", "Nightly", "CampaignFile",
+            dependencies: ["Basics", "Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage", "VM", "Nightly", "CampaignFile",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: arangeFlags),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit"]),
@@ -89,6 +91,7 @@ let package = Package(
         .testTarget(name: "PluginTests", dependencies: ["Basics", "BPFKit", "StressCore", "Scenarios"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Reports", "Nightly"]),
         .testTarget(name: "NightlyTests", dependencies: ["Nightly", "Reports", "CBPFStress", "Yams"]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "Reports", "CampaignFile"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

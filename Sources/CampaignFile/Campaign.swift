@@ -57,6 +57,11 @@ public struct Campaign: Equatable, Sendable {
     public var regressionThresholdPercent: Double? = nil
     /// Percent by which an op kind's p99 may grow against the baseline (`p99_regression_threshold:`).
     public var p99RegressionThresholdPercent: Double? = nil
+    /// Boot this kernel image (bzImage) and run the campaign inside QEMU guests (`kernel:`);
+    /// a relative path is relative to the campaign file. nil: the local kernel.
+    public var kernel: String? = nil
+    /// Guest settings (`vm:`), used with `kernel`.
+    public var vm = VMSettings()
 
     public init(name: String, seed: UInt64? = nil, duration: Double = Campaign.defaultDuration,
                 workers: Int = Campaign.defaultWorkers, threads: Int = Campaign.defaultThreads,

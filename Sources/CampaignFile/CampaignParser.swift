@@ -8,7 +8,8 @@ import Glibc
 /// the line and the key, because a typo in a 20-minute soak config should fail in the first second.
 public enum CampaignParser {
     static let topKeys = ["name", "seed", "duration", "workers", "threads", "deadline", "deadlines", "baseline",
-                          "regression_threshold", "p99_regression_threshold", "scenarios"]
+                          "regression_threshold", "p99_regression_threshold", "scenarios",
+                          "kernel", "vm"]
     static let entryKeys = ["name", "weight", "workers", "threads", "params", "deadlines"]
     /// Upper bound on workers/threads/weight: a typo like `workers: 2000` must not fork-bomb the VM.
     public static let maxCount = 1024
@@ -85,7 +86,7 @@ public enum CampaignParser {
 }
 
 /// Walks the composed YAML tree, tracking the file name for errors.
-private struct Walker {
+struct Walker {
     let file: String
     let schemas: [ScenarioSchema]
     let opKinds: [String]
@@ -124,6 +125,8 @@ private struct Walker {
             case "baseline": c.baseline = try nonEmptyString(v, key: "baseline")
             case "regression_threshold": c.regressionThresholdPercent = try percent(v, key: "regression_threshold")
             case "p99_regression_threshold": c.p99RegressionThresholdPercent = try percent(v, key: "p99_regression_threshold")
+            case "kernel": c.kernel = try nonEmptyString(v, key: "kernel")
+            case "vm": c.vm = try vmSettings(v)
             case "scenarios":
                 c.scenarios = try scenarios(v)
                 sawScenarios = true

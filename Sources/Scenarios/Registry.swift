@@ -9,12 +9,14 @@ public enum Scenarios {
         PercpuBatchSizes.self,
         MapParallel.self,
         LockContentionABBA.self,
+        LockContentionFentry.self,
         ExtensionRestart.self,
         MapFuzz.self,
     ]
 
     /// Fixtures for the harness's own tests; never part of a real campaign.
-    public static let testOnly: [any Scenario.Type] = [TestHang.self, TestCrash.self, TestLeak.self, TestFindings.self]
+    public static let testOnly: [any Scenario.Type] = [TestHang.self, TestCrash.self, TestLeak.self, TestFindings.self,
+                                                       TestGuestPanic.self, TestGuestSilent.self, TestGuestWarning.self]
 
     public static var registry: ScenarioRegistry {
         let includeTests = ProcessInfo.processInfo.environment["BPFSTRESS_TEST_SCENARIOS"] == "1"

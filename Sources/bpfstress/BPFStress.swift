@@ -60,6 +60,7 @@ struct Run: ParsableCommand {
     var p99RegressionThreshold: String?
     @Option(help: "Run shard I of N (1-based): disjoint worker slots and seeds, e.g. 2/4.")
     var shard: String?
+    @OptionGroup var vm: VMOptions
 
     func run() throws {
         let registry = Scenarios.registry
@@ -98,6 +99,7 @@ struct Run: ParsableCommand {
         guard let action = HangAction(rawValue: onHang) else { die("--on-hang takes kill or keep", ExitCodes.usage) }
         // Before any plugin code or worker runs: a campaign must not end unable to write its report.
         if let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
+        if let code = vmHandOff(c, seed: runSeed) { throw ExitCode(code) }
         let nightly = NightlyRunOptions.prepare(campaign: c, baseline: baseline, threshold: regressionThreshold,
                                                 p99Threshold: p99RegressionThreshold, shard: shard)
 
@@ -122,6 +124,7 @@ struct Run: ParsableCommand {
         var options = RunOptions()
         options.runtimeName = runtime
         options.quiet = quiet
+        options.stopGrace = guestStopGrace(options.stopGrace)
         options.onHang = action
         if plan.scenarios.isEmpty {
             let why = plan.skipped.map { "\($0.name): \($0.reason)" }.joined(separator: "; ")

@@ -9,6 +9,8 @@
 #include "bpfs_bench.h"
 #include "bpfs_netns.h"
 #include "bpfs_structops.h"
+#include "bpfs_fentry.h"
+#include "bpfs_unix.h"
 #include "bpfs_fixtures.h"
 #include "bpfs_fuzzbench.h"
 #include "bpfs_fuzz_maps.h"
