@@ -128,8 +128,14 @@ public final class Coordinator {
                 kernelLog?.includeUserMessages = options.kernelLogIncludesUser
             } catch { log("kernel log not watched: \(error)") }
         }
+        // Spawning a large fleet takes seconds: say so before the first tick's status line.
+        let fleet = plan.scenarios.map(\.workers).reduce(0, +)
+        spawnStatus(0, of: fleet)
         for (i, s) in plan.scenarios.enumerated() {
-            for _ in 0..<s.workers { try spawn(scenarioIndex: i, generation: 0) }
+            for _ in 0..<s.workers {
+                try spawn(scenarioIndex: i, generation: 0)
+                spawnStatus(workers.count, of: fleet)
+            }
         }
 
         var lastStatus = Date.distantPast
@@ -453,6 +459,18 @@ public final class Coordinator {
             Stderr.write("bpfstress: " + line + "\n")
         }
         logLines.append(line)
+    }
+
+    /// "spawning workers N/M": redrawn on a TTY, one plain line (at 0) otherwise.
+    func spawnStatus(_ done: Int, of total: Int) {
+        if options.quiet { return }
+        let line = String(format: "[%5.1fs/%.0fs] spawning workers %d/%d", Date().timeIntervalSince(started),
+                          plan.campaign.duration, done, total)
+        if options.statusToTTY {
+            Stderr.write("\r\u{1B}[K" + line)
+        } else if done == 0 {
+            Stderr.write("bpfstress: " + line + "\n")
+        }
     }
 
     /// mkdtemp of /tmp/bpfstress-state-XXXXXX (nil, logged, when it fails: workers then keep

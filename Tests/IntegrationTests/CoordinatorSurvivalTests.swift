@@ -172,3 +172,37 @@ final class WorkerDeathNameTests: XCTestCase {
         XCTAssertTrue(comm.hasPrefix("bpfs."), comm)
     }
 }
+
+/// Nothing used to print between the campaign line and the first tick, however long a big
+/// fleet took to spawn.
+final class SpawnStatusTests: XCTestCase {
+    func testSpawnProgressIsShownBeforeTheFirstTick() throws {
+        try XCTSkipUnless(getuid() == 0, "needs root")
+        let dir = Harness.tempDir("spawn-status")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = ["run", "--scenario", "map-parallel", "--duration", "1s", "--workers", "3", "--report-dir", dir]
+        let plain = try Harness.run(args)
+        let lines = plain.stderr.split(separator: "\n").map(String.init)
+        let spawning = try XCTUnwrap(lines.firstIndex { $0.hasSuffix("] spawning workers 0/3") }, plain.stderr)
+        let firstWorker = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("bpfstress: worker slot 0 pid ") }, plain.stderr)
+        let firstTick = try XCTUnwrap(lines.firstIndex { $0.contains("] ops ") }, plain.stderr)
+        XCTAssertLessThan(spawning, firstWorker)
+        XCTAssertLessThan(firstWorker, firstTick)
+        // On a terminal (script(1) gives it one) the line is redrawn as each worker starts.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qec", ([Harness.binary] + args).joined(separator: " "), "/dev/null"]
+        p.currentDirectoryURL = URL(fileURLWithPath: Harness.repoRoot)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let tty = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let redraw = "\r\u{1B}[K["
+        for n in 0...3 { XCTAssertTrue(tty.contains("] spawning workers \(n)/3" + redraw), "\(n): \(tty.debugDescription)") }
+        let last = try XCTUnwrap(tty.range(of: "] spawning workers 3/3"))
+        let tick = try XCTUnwrap(tty.range(of: "] ops "))
+        XCTAssertLessThan(last.lowerBound, tick.lowerBound)
+    }
+}
