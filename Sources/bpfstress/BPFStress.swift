@@ -89,6 +89,8 @@ struct Run: ParsableCommand {
         // Before any plugin code or worker runs: a campaign must not end unable to write its report.
         if let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
 
+        // A plugin's code runs here only after it ran without crashing in a child.
+        PluginProbe.require(runtime)
         let rt: any Runtime
         do { rt = try RuntimeFactory.makeCoordinatorRuntime(runtime) } catch {
             die("\(error)", (error as? StressError)?.exitCode ?? ExitCodes.usage)

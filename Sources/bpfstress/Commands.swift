@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// Subcommands that live in their own files (fuzz, bugbench, triage). One line each.
-let extraCommands: [ParsableCommand.Type] = [BugbenchCommand.self, FuzzCommand.self, TriageCommand.self]
+let extraCommands: [ParsableCommand.Type] = [BugbenchCommand.self, FuzzCommand.self, TriageCommand.self, PluginProbeCommand.self]
 
 /// `bpfstress bench` subcommands that live in their own files.
 let extraBenchCommands: [ParsableCommand.Type] = [BenchFuzz.self]
