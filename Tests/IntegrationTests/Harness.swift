@@ -44,6 +44,7 @@ enum Harness {
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        started.insert(p.processIdentifier)
         final class Sink: @unchecked Sendable { var data = Data() }
         let outSink = Sink(), errSink = Sink()
         let group = DispatchGroup()
@@ -100,8 +101,20 @@ enum Harness {
         XCTAssertTrue(msg.contains("ok: junitparser") && msg.contains("ok: xunitparser"), msg, file: file, line: line)
     }
 
-    /// Campaign cgroups (named bpfstress.*) left under the cgroup2 mount.
+    /// Every bpfstress this test process started (Harness.run), so that leftovers are ours.
+    nonisolated(unsafe) static var started = Set<Int32>()
+
+    /// Campaign cgroups (bpfstress.<pid>.<seed>) left under the cgroup2 mount by a bpfstress
+    /// this test process started; another campaign on the machine is not ours to judge.
     static func leftoverCgroups() -> [String] {
+        allCampaignCgroups().filter { name in
+            let parts = name.split(separator: ".")
+            return parts.count >= 2 && Int32(parts[1]).map { started.contains($0) } == true
+        }
+    }
+
+    /// Every campaign cgroup (named bpfstress.*) under the cgroup2 mount.
+    static func allCampaignCgroups() -> [String] {
         guard let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
         var mount: String?
         for line in info.split(separator: "\n") {
