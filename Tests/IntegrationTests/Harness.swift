@@ -173,10 +173,4 @@ extension Harness {
             .split(separator: "\t").last.map(String.init) ?? "0"
         return status.contains("t (tracing stop)") || tracer.trimmingCharacters(in: .whitespaces) != "0"
     }
-
-    /// Every process whose comm starts with "bpfs." (bpfstress workers).
-    static func workerProcesses() -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { comm($0).hasPrefix("bpfs.") }
-    }
 }
