@@ -67,7 +67,7 @@ struct Run: ParsableCommand {
         }
         if let dup = firstDuplicate(scenarios) { die("--scenario \(dup) given more than once", ExitCodes.usage) }
         if !scenarios.isEmpty {
-            c.scenarios = try scenarios.map { name in
+            c.scenarios = scenarios.map { name in
                 if let existing = c.scenarios.first(where: { $0.name == name }) { return existing }
                 guard registry.type(named: name) != nil else {
                     let known = registry.descriptors.filter { !$0.testOnly }.map(\.name).joined(separator: ", ")
