@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "bpfstress-bugbench", type: .dynamic, targets: ["BugbenchPlugin"]),
         // The minimal plugin shown in the README, built and exercised by the tests.
         .library(name: "bpfstress-example-plugin", type: .dynamic, targets: ["ExamplePlugin"]),
+        // Test-only: sleeps in one bpf command, so latency percentiles can be asserted.
+        .library(name: "bpfstress-sleep-plugin", type: .dynamic, targets: ["SleepPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,6 +37,14 @@ let package = Package(
                 .linkedLibrary("unwind"), .linkedLibrary("lzma"), .linkedLibrary("elf"),
             ]
         ),
+        // C shim: libdw/libdwfl symbols and file:line of a vmlinux (bpfstress triage --vmlinux).
+        .target(
+            name: "CDWSymbolizer",
+            cSettings: [.unsafeFlags(["-gdwarf-aranges"])],
+            linkerSettings: [.linkedLibrary("dw"), .linkedLibrary("elf")]
+        ),
+        // Leaf module: what every layer needs (SplitMix64, errno names, StressError); imports nothing of ours.
+        .target(name: "Basics", swiftSettings: arangeFlags),
         .target(name: "BPFKit",
                 dependencies: ["CBPFStress", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: arangeFlags),
@@ -43,37 +53,42 @@ let package = Package(
         .target(name: "Capture",
                 dependencies: ["CBPFCapture", "CBPFStress", "Reports", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: arangeFlags),
+        // Latency histograms, baselines, trends, shard merges (issue 16).
+        .target(name: "Nightly", dependencies: ["Reports"], swiftSettings: arangeFlags),
         .target(name: "StressCore",
-                dependencies: ["BPFKit", "CBPFStress", "CBPFCapture", "CampaignFile", "Reports", "Capture"],
+                dependencies: ["Basics", "BPFKit", "CBPFStress", "CBPFCapture", "CampaignFile", "Reports", "Capture", "Nightly"],
                 swiftSettings: arangeFlags),
         // The fuzzer owns its state per thread; runtime exclusivity checks cost ~5% of a call.
         // Optimized even in debug builds: `swift test` runs fleets of fuzz workers, and an
         // unoptimized shadow model needed seconds for one 64K-entry batch call on a loaded
         // machine, past the 3 s TERM grace ("worker did not stop on TERM").
-        .target(name: "Fuzz", dependencies: ["StressCore", "BPFKit", "Reports", "CBPFStress"],
+        .target(name: "Fuzz", dependencies: ["Basics", "BPFKit", "CBPFStress"],
                 swiftSettings: arangeFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"]),
                                               .unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "Scenarios", dependencies: ["StressCore", "BPFKit", "Fuzz"], swiftSettings: arangeFlags),
-        .target(name: "Triage", dependencies: ["Reports"], swiftSettings: arangeFlags),
+        .target(name: "Scenarios", dependencies: ["Basics", "StressCore", "BPFKit", "Fuzz"], swiftSettings: arangeFlags),
+        .target(name: "Triage", dependencies: ["Reports", "CDWSymbolizer"], swiftSettings: arangeFlags),
         // Runtime plugins (C shared libraries implementing include/bpfstress_runtime.h).
         .target(name: "BugbenchPlugin", dependencies: ["CBPFStress"], cSettings: [.unsafeFlags(["-gdwarf-aranges"])],
                 linkerSettings: [.linkedLibrary("pthread")]),
         .target(name: "ExamplePlugin", dependencies: ["CBPFStress"]),
+        // Test-only plugin: forwards to the kernel and sleeps in one bpf command (latency tests).
+        .target(name: "SleepPlugin", dependencies: ["CBPFStress"]),
         .executableTarget(
             name: "bpfstress",
-            dependencies: ["Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage",
+            dependencies: ["Basics", "Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage", "Nightly", "CampaignFile",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: arangeFlags),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit"]),
         .testTarget(name: "CampaignFileTests", dependencies: ["CampaignFile"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Reports"]),
-        .testTarget(name: "StressCoreTests", dependencies: ["StressCore", "Scenarios"]),
+        .testTarget(name: "StressCoreTests", dependencies: ["Basics", "StressCore", "Scenarios"]),
         .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "StressCore", "BPFKit"]),
-        .testTarget(name: "FuzzTests", dependencies: ["Fuzz", "StressCore", "BPFKit"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Basics", "Fuzz", "BPFKit"]),
         .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports"], exclude: ["Golden"]),
-        .testTarget(name: "PluginTests", dependencies: ["BPFKit", "StressCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Reports"]),
+        .testTarget(name: "PluginTests", dependencies: ["Basics", "BPFKit", "StressCore", "Scenarios"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reports", "Nightly"]),
+        .testTarget(name: "NightlyTests", dependencies: ["Nightly", "Reports", "CBPFStress", "Yams"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -40,6 +40,19 @@ public final class CampaignCgroup {
         return CampaignCgroup(path: path, mountRoot: root, fd: fd)
     }
 
+    /// Opens an existing campaign cgroup `<cgroup2 mount>/<name>` (one a dead coordinator
+    /// left), so that teardown() can remove it. The same name rules as create.
+    public static func adopt(name: String) throws -> CampaignCgroup {
+        guard name.contains("bpfstress"), !name.contains("/"), name != ".", name != "..", !name.isEmpty,
+              let root = Probes.cgroup2Mount() else {
+            throw BPFError(code: .cgroup, operation: "cgroup adopt", errno: .invalidArgument, detail: name)
+        }
+        let path = root + "/" + name
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw BPFError(code: .cgroup, operation: "cgroup open", errno: Errno(rawValue: errno), detail: path) }
+        return CampaignCgroup(path: path, mountRoot: root, fd: fd)
+    }
+
     /// The cgroup id (inode number of its directory), as bpf link info reports it.
     public var id: UInt64 {
         var st = stat()

@@ -143,14 +143,15 @@ extension MapFD {
         return true
     }
 
-    /// Every key, walked with get_next_key (bounded by maxEntries + 1 steps).
-    public func keys<K>(as: K.Type) throws -> [K] {
+    /// Every key, walked with get_next_key (bounded by `limit` steps, by default maxEntries + 1;
+    /// a census that checks a bound above max_entries passes a limit above that bound).
+    public func keys<K>(as: K.Type, limit: Int? = nil) throws -> [K] {
         var out: [K] = []
         let cur = UnsafeMutableRawPointer.allocate(byteCount: max(MemoryLayout<K>.size, 8), alignment: 8)
         let next = UnsafeMutableRawPointer.allocate(byteCount: max(MemoryLayout<K>.size, 8), alignment: 8)
         defer { cur.deallocate(); next.deallocate() }
         var first = true
-        let limit = Int(spec?.maxEntries ?? UInt32.max) + 1
+        let limit = limit ?? (Int(spec?.maxEntries ?? UInt32.max) + 1)
         while out.count < limit {
             guard try nextKey(after: first ? nil : UnsafeRawPointer(cur), into: next) else { break }
             first = false

@@ -411,6 +411,26 @@ static long bb_bpf(void *ctx, int cmd, void *attr, unsigned int size) {
     return bb_kernel(cmd, attr, size);
 }
 
+/* ---- the fault table, as data ---------------------------------------------------------- */
+
+/* What each planted fault is and which campaign must find it, read by `bpfstress bugbench`
+ * with dlsym. One fault a line, space-separated key=value fields:
+ *   name, scenario, expect (hang|crash|failure), title (substrings the finding's title must
+ *   hold, comma-separated), culprits (functions its title or dump must name), workers,
+ *   threads, params (scenario parameters, name:value;...). */
+__attribute__((visibility("default"))) const char bpfstress_bugbench_faults[] =
+    "name=epoch-detach scenario=extension-restart expect=hang title=bb_ "
+    "culprits=bb_epoch_synchronize,bb_program_information_detach_provider,bb_program_create "
+    "workers=2 threads=3 params=churn:cgroup;period:10ms;churners:1\n"
+    "name=shared-txn scenario=load-attach-v4v6 expect=failure title=EINVAL culprits= "
+    "workers=2 threads=3 params=connects:2\n"
+    "name=abba scenario=lock-contention-abba expect=hang title=bb_ "
+    "culprits=bb_map_update_elem,bb_stats_account,bb_hook_invoke,bb_hook_map_update "
+    "workers=2 threads=3 params=\n"
+    "name=percpu-size scenario=percpu-batch-sizes expect=crash "
+    "title=SIGSEGV%20in%20memcpy%20from%20bb_lookup_batch_copy_values "
+    "culprits=bb_lookup_batch_copy_values,bb_map_lookup_batch workers=2 threads=2 params=\n";
+
 /* ---- campaign init / fini / attach --------------------------------------------------- */
 
 static const struct { const char *name; uint32_t bit; } bb_fault_names[] = {

@@ -2,6 +2,7 @@
  * through struct bpfs_rt (see include/bpfs_bpf.h for the conventions). */
 #define _GNU_SOURCE
 #include "bpfs_bpf.h"
+#include "bpfs_ledger.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,10 +41,25 @@ struct bpfs_rt bpfs_kernel_rt(void) {
     return rt;
 }
 
+/* Objects a command creates go into the campaign's ownership ledger (bpfs_ledger.h). */
+static void bpfs_note_created(const struct bpfs_rt *rt, int cmd, const union bpf_attr *attr, int r) {
+    if (!bpfs_ledger_active()) return;
+    switch (cmd) {
+    case BPF_MAP_CREATE: bpfs_ledger_note_fd(rt, BPFS_LEDGER_MAP, r); break;
+    case BPF_PROG_LOAD: bpfs_ledger_note_fd(rt, BPFS_LEDGER_PROG, r); break;
+    case BPF_LINK_CREATE:
+    case BPF_RAW_TRACEPOINT_OPEN: bpfs_ledger_note_fd(rt, BPFS_LEDGER_LINK, r); break;
+    case BPF_BTF_LOAD: bpfs_ledger_note_fd(rt, BPFS_LEDGER_BTF, r); break;
+    case BPF_OBJ_PIN: bpfs_ledger_note_pin((const char *)(unsigned long)attr->pathname); break;
+    default: break;
+    }
+}
+
 static int bpfs_call(const struct bpfs_rt *rt, int cmd, union bpf_attr *attr, unsigned int size) {
     if (!rt || !rt->sys) return -EINVAL;
     long r = rt->sys(rt->ctx, cmd, attr, size);
     if (r > 0x7fffffffL) return -EOVERFLOW;
+    if (r >= 0) bpfs_note_created(rt, cmd, attr, (int)r);
     return (int)r;
 }
 

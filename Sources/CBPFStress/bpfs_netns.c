@@ -1,6 +1,7 @@
 /* Network namespace and cgroup-member helpers (see bpfs_netns.h). */
 #define _GNU_SOURCE
 #include "bpfs_netns.h"
+#include "bpfs_ledger.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +40,7 @@ static void *create_thread(void *arg) {
     if (unshare(CLONE_NEWNET) != 0) { j->result = -errno; return NULL; }
     int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     j->result = fd < 0 ? -errno : fd;
+    if (fd >= 0) bpfs_ledger_note(BPFS_LEDGER_NETNS, bpfs_netns_inode(fd));
     return NULL;
 }
 

@@ -67,7 +67,10 @@ int bpfs_install_stop_handlers(void) {
     /* SA_RESTART: a TERM during a ptrace capture must not break its waitpid calls. */
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL)) return -errno;
+    /* HUP (a closed terminal or ssh session) and USR1 end a run as TERM does: with a report. */
+    if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL) || sigaction(SIGHUP, &sa, NULL) ||
+        sigaction(SIGUSR1, &sa, NULL))
+        return -errno;
     signal(SIGPIPE, SIG_IGN);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* struct_ops registration through libbpf (see bpfs_structops.h). */
 #include "bpfs_structops.h"
+#include "bpfs_ledger.h"
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -27,6 +28,18 @@ struct bpfs_structops {
 };
 
 static __thread char so_msg[512];
+
+static const struct bpfs_rt kernel_rt = { bpfs_kernel_sys, NULL };
+
+/* Records every map, program and the BTF of a libbpf object in the ownership ledger. */
+static void note_object(struct bpf_object *obj) {
+    struct bpf_map *m;
+    struct bpf_program *p;
+    bpf_object__for_each_map(m, obj) bpfs_ledger_note_fd(&kernel_rt, BPFS_LEDGER_MAP, bpf_map__fd(m));
+    bpf_object__for_each_program(p, obj) bpfs_ledger_note_fd(&kernel_rt, BPFS_LEDGER_PROG, bpf_program__fd(p));
+    struct btf *btf = bpf_object__btf(obj);
+    if (btf && btf__fd(btf) >= 0) bpfs_ledger_note_fd(&kernel_rt, BPFS_LEDGER_BTF, btf__fd(btf));
+}
 
 /* Keeps libbpf's last warning for this thread instead of printing it. */
 static int so_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
@@ -159,9 +172,15 @@ struct bpfs_structops *bpfs_structops_register(const char *path, const char *map
         snprintf(so_msg, sizeof so_msg, "no struct_ops map '%s' in %s", map_name, path);
         goto out;
     }
-    if (bpf_object__load(h->obj) != 0) { e = errno ? -errno : -EINVAL; goto out; }
+    int loaded = bpf_object__load(h->obj) == 0;
+    if (!loaded) e = errno ? -errno : -EINVAL;
+    /* libbpf made these with its own bpf() calls, past the shim: record them here, also
+     * when a later step fails (what it made may outlive the failure). */
+    note_object(h->obj);
+    if (!loaded) goto out;
     h->link = bpf_map__attach_struct_ops(map);
     if (!h->link) { e = errno ? -errno : -EINVAL; goto out; }
+    bpfs_ledger_note_fd(&kernel_rt, BPFS_LEDGER_LINK, bpf_link__fd(h->link));
 out:
     libbpf_set_print(prev);
     if (e) {

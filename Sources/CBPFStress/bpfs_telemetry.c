@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <stddef.h>
 
 int bpfs_tm_read_ring(const struct bpfs_thread_tm *t, struct bpfs_op_record *out) {
     uint64_t head = __atomic_load_n(&t->ring_head, __ATOMIC_ACQUIRE);
@@ -27,9 +28,18 @@ int bpfs_tm_read_ring(const struct bpfs_thread_tm *t, struct bpfs_op_record *out
 
 int bpfs_tm_add_finding(struct bpfs_slot_tm *s, int32_t tid, uint32_t check, int32_t err, uint32_t kind,
                         const char *title, const char *text) {
-    uint32_t idx = __atomic_fetch_add(&s->nfindings, 1, __ATOMIC_ACQ_REL);
-    if (idx >= BPFS_MAX_FINDINGS) return -1;
-    struct bpfs_finding_tm *f = &s->findings[idx];
+    __atomic_fetch_add(&s->nfindings, 1, __ATOMIC_ACQ_REL);
+    struct bpfs_finding_tm *f = NULL;
+    int idx = -1;
+    for (int i = 0; i < BPFS_MAX_FINDINGS && !f; i++) {
+        uint32_t expected = BPFS_FINDING_FREE;
+        if (__atomic_compare_exchange_n(&s->findings[i].ready, &expected, BPFS_FINDING_WRITING, 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            f = &s->findings[i];
+            idx = i;
+        }
+    }
+    if (!f) return -1;
     f->tid = tid;
     f->check = check;
     f->err = err;
@@ -40,8 +50,18 @@ int bpfs_tm_add_finding(struct bpfs_slot_tm *s, int32_t tid, uint32_t check, int
     n = text ? strnlen(text, BPFS_FINDING_TEXT_LEN - 1) : 0;
     if (n) memcpy(f->text, text, n);
     f->text[n] = 0;
-    __atomic_store_n(&f->ready, 1, __ATOMIC_RELEASE);
-    return (int)idx;
+    __atomic_store_n(&f->ready, BPFS_FINDING_READY, __ATOMIC_RELEASE);
+    return idx;
+}
+
+int bpfs_tm_take_finding(struct bpfs_slot_tm *s, int index, struct bpfs_finding_tm *out) {
+    struct bpfs_finding_tm *f = &s->findings[index];
+    if (__atomic_load_n(&f->ready, __ATOMIC_ACQUIRE) != BPFS_FINDING_READY) return 0;
+    memcpy(out, f, sizeof *out);
+    out->title[BPFS_FINDING_TITLE_LEN - 1] = 0;
+    out->text[BPFS_FINDING_TEXT_LEN - 1] = 0;
+    __atomic_store_n(&f->ready, BPFS_FINDING_FREE, __ATOMIC_RELEASE);
+    return 1;
 }
 
 int bpfs_tm_create(uint32_t nslots, void **base_out) {
@@ -75,4 +95,32 @@ int bpfs_tm_attach(int fd, void **base_out, uint64_t *size_out) {
     *base_out = base;
     *size_out = h.size;
     return 0;
+}
+
+void bpfs_tm_hist_reset(void *base, uint32_t slot) {
+    for (uint32_t t = 0; t < BPFS_MAX_THREADS; t++) {
+        struct bpfs_thread_hist *h = bpfs_tm_thread_hist(base, slot, t);
+        /* Only the histograms in use were ever touched; leave the rest unfaulted. */
+        uint32_t n = __atomic_load_n(&h->nhist, __ATOMIC_ACQUIRE);
+        if (n == 0 && h->rng == 0) continue;
+        for (uint32_t i = 0; i < n && i < BPFS_HIST_PER_THREAD; i++) memset(&h->hist[i], 0, sizeof h->hist[i]);
+        memset(h, 0, offsetof(struct bpfs_thread_hist, hist));
+    }
+}
+
+int bpfs_hist_read(const struct bpfs_thread_hist *h, uint32_t i, uint32_t *kind, uint32_t *sampled,
+                   uint64_t *count, uint64_t *sum_ns, uint64_t *max_ns, uint64_t *buckets) {
+    if (i >= __atomic_load_n(&h->nhist, __ATOMIC_ACQUIRE) || i >= BPFS_HIST_PER_THREAD) return 0;
+    const struct bpfs_hist *x = &h->hist[i];
+    *kind = x->kind;
+    *sampled = x->sampled;
+    *count = __atomic_load_n(&x->count, __ATOMIC_RELAXED);
+    *sum_ns = __atomic_load_n(&x->sum_ns, __ATOMIC_RELAXED);
+    *max_ns = __atomic_load_n(&x->max_ns, __ATOMIC_RELAXED);
+    for (uint32_t b = 0; b < BPFS_HIST_BUCKETS; b++) buckets[b] = __atomic_load_n(&x->buckets[b], __ATOMIC_RELAXED);
+    return 1;
+}
+
+uint64_t bpfs_hist_untracked(const struct bpfs_thread_hist *h) {
+    return __atomic_load_n(&h->untracked, __ATOMIC_RELAXED);
 }

@@ -51,6 +51,12 @@ public struct Campaign: Equatable, Sendable {
     /// Per op kind deadlines, seconds; override `deadline`.
     public var deadlines: [String: Double]
     public var scenarios: [ScenarioEntry]
+    /// A finished run directory of this campaign to compare with (`baseline:`, `run --baseline`).
+    public var baseline: String? = nil
+    /// Percent by which a scenario's ops/s may drop against the baseline (`regression_threshold:`).
+    public var regressionThresholdPercent: Double? = nil
+    /// Percent by which an op kind's p99 may grow against the baseline (`p99_regression_threshold:`).
+    public var p99RegressionThresholdPercent: Double? = nil
 
     public init(name: String, seed: UInt64? = nil, duration: Double = Campaign.defaultDuration,
                 workers: Int = Campaign.defaultWorkers, threads: Int = Campaign.defaultThreads,

@@ -7,7 +7,8 @@ import Glibc
 /// Reads campaign YAML into a validated `Campaign`. Every problem is reported as one line naming the file,
 /// the line and the key, because a typo in a 20-minute soak config should fail in the first second.
 public enum CampaignParser {
-    static let topKeys = ["name", "seed", "duration", "workers", "threads", "deadline", "deadlines", "scenarios"]
+    static let topKeys = ["name", "seed", "duration", "workers", "threads", "deadline", "deadlines", "baseline",
+                          "regression_threshold", "p99_regression_threshold", "scenarios"]
     static let entryKeys = ["name", "weight", "workers", "threads", "params", "deadlines"]
     /// Upper bound on workers/threads/weight: a typo like `workers: 2000` must not fork-bomb the VM.
     public static let maxCount = 1024
@@ -120,6 +121,9 @@ private struct Walker {
             case "threads": c.threads = try count(v, key: "threads")
             case "deadline": c.deadline = try positiveDuration(v, key: "deadline")
             case "deadlines": c.deadlines = try deadlines(v, key: "deadlines")
+            case "baseline": c.baseline = try nonEmptyString(v, key: "baseline")
+            case "regression_threshold": c.regressionThresholdPercent = try percent(v, key: "regression_threshold")
+            case "p99_regression_threshold": c.p99RegressionThresholdPercent = try percent(v, key: "p99_regression_threshold")
             case "scenarios":
                 c.scenarios = try scenarios(v)
                 sawScenarios = true
@@ -332,6 +336,16 @@ private struct Walker {
             if let v = UInt64(s) { return v }
         }
         throw fail(node, "seed", "'seed' must be an unsigned 64-bit integer (got \(describe(node)))")
+    }
+
+    /// A positive percentage: `25`, `25%` or `12.5%`.
+    func percent(_ node: Node, key: String) throws -> Double {
+        if case .scalar(let sc) = node, !isNull(node) {
+            var t = sc.string.trimmingCharacters(in: .whitespaces)
+            if t.hasSuffix("%") { t.removeLast() }
+            if let v = Double(t), v.isFinite, v > 0, v <= 100_000 { return v }
+        }
+        throw fail(node, key, "'\(key)' must be a positive percentage like 25 or 25% (got \(describe(node)))")
     }
 
     func positiveDuration(_ node: Node, key: String) throws -> Double {

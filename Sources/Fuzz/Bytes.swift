@@ -125,23 +125,6 @@ struct Bytes: Hashable, RandomAccessCollection, ExpressibleByArrayLiteral, Custo
         if let x = heap { h.combine(x) } else { h.combine(lo); h.combine(hi) }
     }
 
-    /// Set/Dictionary bucket hash: one multiply-xorshift mix of the inline words instead of
-    /// SipHash over every byte (the model hashes a key several times per call).
-    @inline(__always)
-    func _rawHashValue(seed: Int) -> Int {
-        if let x = heap {
-            var h = Hasher()
-            h.combine(seed)
-            h.combine(x)
-            return h.finalize()
-        }
-        var z = lo ^ UInt64(bitPattern: Int64(seed)) ^ (UInt64(n) << 56)
-        z = (z ^ (z >> 32)) &* 0xD6E8_FEB8_6659_FD93
-        z ^= hi &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 32)) &* 0xD6E8_FEB8_6659_FD93
-        return Int(bitPattern: UInt(truncatingIfNeeded: z ^ (z >> 32)))
-    }
-
     var description: String { ShadowModel.hex(self) }
 }
 

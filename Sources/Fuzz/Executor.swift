@@ -352,8 +352,12 @@ public final class Executor {
             if _fds[c.map] >= 0 && _fds[c.map] != Executor.closedFD { Glibc.close(_fds[c.map]) }
             _fds[c.map] = -1; _shapes[c.map] = nil; lastToken[c.map] = nil
             let flags = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
+            // map_extra needs the longer attr (bpfs_fuzz_map_create); the rest keep the short one.
             let rc = mapName.withCString { name in
-                withUnsafePointer(to: rt) { bpfs_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0) }
+                withUnsafePointer(to: rt) {
+                    c.mapExtra == 0 ? bpfs_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0)
+                        : bpfs_fuzz_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, 0, c.mapExtra)
+                }
             }
             if rc < 0 { r.errno = -rc; return r }
             _fds[c.map] = rc
@@ -377,7 +381,7 @@ public final class Executor {
         case .update, .lookup, .lookupAndDelete, .delete, .nextKey:
             preconditionFailure("element ops go to runElem")
         case .freeze:
-            r.errno = err(withUnsafePointer(to: rt) { bpfs_map_freeze($0, fd) })
+            r.errno = err(withUnsafePointer(to: rt) { c.attrSize == 0 ? bpfs_map_freeze($0, fd) : bpfs_fuzz_map_freeze_sized($0, fd, c.attrSize) })
         case .lookupBatch, .lookupAndDeleteBatch:
             let inB = place(Layout.inBatch(c.inBatch, last: lastToken[c.map]), slot: 3)
             let outB = place(.output(Layout.tokenLen(s)), slot: 4)
@@ -390,7 +394,9 @@ public final class Executor {
             }
             r.errno = err(rc)
             r.count = count
-            let n = Int(min(count, c.count))
+            // After an EFAULT count is not written back: read all that was placed, to see what
+            // the kernel copied before the fault.
+            let n = r.errno == EFAULT ? Int(c.count) : Int(min(count, c.count))
             let more = r.mutableMore
             more.token = read(outB)
             more.keysOut = read(ks, n * s.keySize)
@@ -473,7 +479,9 @@ public final class Executor {
             if !canaryOK(k) { broken |= 1 }
             if !canaryOK(v) { broken |= 2 }
         case .lookup, .lookupAndDelete:
-            let k = placeKey(c, s, slot: 0), o = placeOutput(c, need: s.valueLen, slot: 2)
+            // A bloom filter's lookup (peek) reads the value to test from the value buffer.
+            let k = placeKey(c, s, slot: 0)
+            let o = c.op == .lookup && s.isBloom ? placeValue(c, s, slot: 2) : placeOutput(c, need: s.valueLen, slot: 2)
             let rc = c.op == .lookup ? bpfs_map_lookup_elem(rtp, fd, k.ptr, o.ptr, c.flags)
                 : bpfs_map_lookup_and_delete_elem(rtp, fd, k.ptr, o.ptr, c.flags)
             errno = err(rc)

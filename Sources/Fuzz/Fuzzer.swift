@@ -2,7 +2,6 @@ import BPFKit
 import CBPFStress
 import Foundation
 import Glibc
-import StressCore
 
 /// What running one program did.
 public struct ExecReport {
@@ -36,15 +35,6 @@ public struct SignatureKey: Hashable, Sendable, CustomStringConvertible {
     public static func == (a: SignatureKey, b: SignatureKey) -> Bool { a.wordA == b.wordA && a.wordB == b.wordB }
 
     public func hash(into h: inout Hasher) { h.combine(wordA); h.combine(wordB) }
-
-    @inline(__always)
-    public func _rawHashValue(seed: Int) -> Int {
-        var z = wordA ^ UInt64(bitPattern: Int64(seed))
-        z = (z ^ (z >> 32)) &* 0xD6E8_FEB8_6659_FD93
-        z ^= wordB &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 32)) &* 0xD6E8_FEB8_6659_FD93
-        return Int(bitPattern: UInt(truncatingIfNeeded: z ^ (z >> 32)))
-    }
 
     public var description: String {
         let t = type == UInt32.max ? "none" : ProgramText.typeName(BPFMapType(rawValue: type))
@@ -83,10 +73,14 @@ public final class Fuzzer {
     private var sigFilter = [UInt64](repeating: 0, count: 64 * 3)
     private var filterGeneration: UInt64 = 0
     public private(set) var totalCalls = 0
+    /// Kernel facts whose probe could not run (the model keeps the 6.18 value for them).
+    public let unprobedFacts: [String]
 
     public init(runtime: any Runtime, seed: UInt64, corpus: Corpus = Corpus(directory: nil)) {
         executor = Executor(runtime: runtime)
-        model = ShadowModel(cpus: executor.cpus)
+        let probed = KernelFacts.probe(runtime: runtime)
+        unprobedFacts = probed.unprobed
+        model = ShadowModel(cpus: executor.cpus, facts: probed.facts)
         generator = Generator(seed: seed)
         self.corpus = corpus
     }
@@ -176,6 +170,20 @@ public final class Fuzzer {
         return rep
     }
 
+    /// Runs the corpus programs loaded so far (at most `limit`, while `keepGoing`) once each and
+    /// learns their signatures. Returns those with findings, with the file each came from: a
+    /// seed that disagrees with the model (a regress-*.prog above all) is a finding like any
+    /// other, never only a coverage input.
+    public func replayCorpus(limit: Int = Int.max, while keepGoing: () -> Bool = { true }) -> [(program: Program, source: String, report: ExecReport)] {
+        var failed: [(program: Program, source: String, report: ExecReport)] = []
+        for (i, p) in corpus.programs.prefix(limit).enumerated() where keepGoing() {
+            let rep = execute(p)
+            corpus.learn(rep)
+            if !rep.findings.isEmpty { failed.append((p, corpus.source(i), rep)) }
+        }
+        return failed
+    }
+
     /// One fuzzing step: a fresh program or a mutant of a corpus program; kept when it
     /// reaches a new signature. Returns the program and its report.
     public func step() -> (Program, ExecReport) {
@@ -200,6 +208,8 @@ public final class Fuzzer {
 public final class Corpus {
     public let directory: String?
     public private(set) var programs: [Program] = []
+    /// File names of the programs that load() read (programs[i] for i < loadedNames.count).
+    public private(set) var loadedNames: [String] = []
     public private(set) var signatures: Set<String> = []
     /// The same signatures as keys (the hot path compares these).
     public var keys: Set<SignatureKey> = []
@@ -216,7 +226,13 @@ public final class Corpus {
             programs.append(try ProgramText.load(path: d + "/" + n))
             loaded.append(n)
         }
+        loadedNames += loaded
         return loaded
+    }
+
+    /// Where programs[i] came from: its file in `directory`, or "generated".
+    public func source(_ i: Int) -> String {
+        i < loadedNames.count ? (directory.map { $0 + "/" } ?? "") + loadedNames[i] : "generated"
     }
 
     /// Seeds the signature set from an execution of a loaded program.
@@ -254,16 +270,18 @@ public final class Corpus {
 
 /// Reproducer files: the program with the findings as comments; replays as is.
 public enum Reproducer {
-    /// Writes `dir/repro-<hash>.prog` and returns its path.
-    public static func write(_ p: Program, findings: [OracleFinding], seed: UInt64?, dir: String) throws -> String {
+    /// Writes `dir/repro-<hash>.prog` (and, given the C source, `dir/repro-<hash>.c` beside it)
+    /// and returns the .prog path.
+    public static func write(_ p: Program, findings: [OracleFinding], seed: UInt64?, dir: String, cSource: String? = nil) throws -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var text = "# bpfstress fuzz reproducer" + (seed.map { " (seed \($0))" } ?? "") + "\n"
         text += "# replay: bpfstress fuzz --replay FILE; shrink: bpfstress fuzz --minimize FILE\n"
         for f in findings { text += "# finding: \(f)\n" }
         text += p.text
-        let path = dir + "/repro-" + Corpus.hash(p.text) + ".prog"
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+        let base = dir + "/repro-" + Corpus.hash(p.text)
+        if let c = cSource { try c.write(toFile: base + ".c", atomically: true, encoding: .utf8) }
+        try text.write(toFile: base + ".prog", atomically: true, encoding: .utf8)
+        return base + ".prog"
     }
 }
 

@@ -1,6 +1,6 @@
+import Basics
 import BPFKit
 import Foundation
-import StressCore
 
 /// Typed program generation and mutation. Every choice comes from one SplitMix64 stream,
 /// so the same seed gives the same calls.
@@ -12,7 +12,8 @@ public struct Generator {
     mutating func chance(_ p: Double) -> Bool { Double(rng.next() % 1_000_000) / 1_000_000 < p }
     mutating func pick<T>(_ xs: [T]) -> T { xs[int(xs.count)] }
 
-    static let types: [BPFMapType] = [.hash, .array, .percpuHash, .percpuArray, .lruHash, .lruPercpuHash, .lpmTrie, .queue, .stack]
+    static let types: [BPFMapType] = [.hash, .array, .percpuHash, .percpuArray, .lruHash, .lruPercpuHash, .lpmTrie, .queue, .stack,
+                                      .bloomFilter, .ringbuf, .userRingbuf]
 
     /// A create call that mostly succeeds; `wild` mutates sizes and flags.
     public mutating func create(slot: Int, type t: BPFMapType? = nil, wild: Bool = false) -> Call {
@@ -26,6 +27,10 @@ public struct Generator {
             c.keySize = pick([8, 5, 20]); c.valueSize = pick([8, 4]); c.maxEntries = pick([4, 16]); c.mapFlags = BPFMapFlags.noPrealloc
         case .queue, .stack:
             c.keySize = 0; c.valueSize = pick([8, 4, 12]); c.maxEntries = pick([1, 4, 16])
+        case .bloomFilter:
+            c.keySize = 0; c.valueSize = pick([8, 4, 12, 1]); c.maxEntries = pick([1, 16, 64]); c.mapExtra = pick([0, 0, 1, 3, 5, 15])
+        case .ringbuf, .userRingbuf:
+            c.keySize = 0; c.valueSize = 0; c.maxEntries = pick([4096, 4096, 8192, 16384, 4096 * 3, 4097])
         default:
             c.keySize = pick([4, 8, 3, 16]); c.valueSize = pick([8, 4, 1, 12, 60]); c.maxEntries = pick([1, 2, 4, 16, 64])
             if c.type == .hash || c.type == .percpuHash, chance(0.3) { c.mapFlags |= BPFMapFlags.noPrealloc }
@@ -40,7 +45,8 @@ public struct Generator {
 
     mutating func mutateCreate(_ c: inout Call) {
         let hashy = [BPFMapType.hash, .percpuHash, .lruHash, .lruPercpuHash, .lpmTrie].contains(c.type)
-        switch int(6) {
+        switch int(7) {
+        case 6: c.mapExtra = pick([1, 5, 15, 16, 0x100, 1 << 32])
         case 0: c.keySize = pick([0, 1, 2, 5, 261, 513, 0xFFFF_FFFF])
         case 1:
             c.valueSize = pick([0, 1, 4096, 32768, 32769, (1 << 22) + 8, 0xFFFF_FFFF])
@@ -55,7 +61,7 @@ public struct Generator {
 
     /// A key for a map of `t` with `keySize` bytes.
     mutating func key(_ t: BPFMapType, _ keySize: Int, max: Int) -> Buf {
-        if t == .queue || t == .stack { return chance(0.9) ? .auto : .int(1) }
+        if t == .queue || t == .stack || t == .bloomFilter || t == .ringbuf || t == .userRingbuf { return chance(0.9) ? .auto : .int(1) }
         if t == .lpmTrie && (5...260).contains(keySize) {
             let dataBits = 8 * (keySize - 4)
             let plen = pick([0, 8, 16, 24, dataBits, dataBits, dataBits, dataBits + 1].map { Swift.min($0, dataBits + 1) })
@@ -99,6 +105,8 @@ public struct Generator {
         case .lookup, .lookupAndDelete:
             c.key = key(t, ks, max: maxE)
             if chance(0.05) { c.flags = pick([4, 1, 2]) }
+            // A bloom filter peeks the value it is given: pushed ones (seeds < 16) and others.
+            if t == .bloomFilter && op == .lookup { c.value = .pattern(UInt32(int(24)), len: nil) }
         case .delete:
             c.key = key(t, ks, max: maxE)
         case .nextKey:
@@ -109,6 +117,9 @@ public struct Generator {
             if chance(0.05) { c.elemFlags = pick([4, 1, 8]) }
             if chance(0.05) { c.flags = 1 }
             if c.count == 0xFFFF_FFFF && chance(0.5) { c.count = 32 }
+        case .freeze:
+            // Attr-level mutation: longer than map_fd, with a non-zero last byte.
+            if chance(0.4) { c.attrSize = pick([5, 8, 64, 120, 144, 152, 160, 168, 200, 4096, 4097, 8192]) }
         case .updateBatch, .deleteBatch:
             c.count = pick([0, 1, 2, 4, 8, UInt32(maxE), UInt32(maxE + 1)])
             c.keys = (0..<int(6)).map { _ in UInt64(int(10)) }
@@ -121,7 +132,8 @@ public struct Generator {
         if chance(0.06) {
             switch op {
             case .update: if chance(0.5) { c.key = badBuf(ks) } else { c.value = badBuf(vlen) }
-            case .lookup, .lookupAndDelete: if chance(0.5) { c.key = badBuf(ks) } else { c.out = badBuf(vlen) }
+            case .lookup, .lookupAndDelete:
+                if chance(0.5) { c.key = badBuf(ks) } else if t == .bloomFilter && op == .lookup { c.value = badBuf(vlen) } else { c.out = badBuf(vlen) }
             case .delete: c.key = badBuf(ks)
             case .nextKey: c.out = badBuf(ks)
             case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch:
@@ -133,8 +145,27 @@ public struct Generator {
         return c
     }
 
-    /// A fresh program: one or two maps, then calls on them.
+    /// Twins: the same ZERO_SEED hash map in slots 0 and 1, every call made on both in turn,
+    /// then a walk of each (the walks must come in the same order).
+    public mutating func twinProgram() -> Program {
+        var a = create(slot: 0, type: pick([.hash, .percpuHash]))
+        a.mapFlags = (a.mapFlags & BPFMapFlags.noPrealloc) | BPFMapFlags.zeroSeed
+        a.numa = nil
+        var b = a; b.map = 1
+        var calls = [a, b]
+        for _ in 0..<(4 + int(20)) {
+            let c = call(on: a, slot: 0)
+            if c.op == .close || c.op == .freeze { continue }
+            var d = c; d.map = 1
+            calls += [c, d]
+        }
+        calls += [Call(.walk, map: 0), Call(.walk, map: 1)]
+        return Program(calls)
+    }
+
+    /// A fresh program: one or two maps, then calls on them (now and then ZERO_SEED twins).
     public mutating func program() -> Program {
+        if chance(0.04) { return twinProgram() }
         var calls: [Call] = []
         let nmaps = 1 + int(2)
         var creates: [Call] = []

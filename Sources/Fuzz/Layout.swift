@@ -39,6 +39,10 @@ public struct MapShape: Hashable, Sendable {
     public var isQueueLike: Bool { type.rawValue == 22 || type.rawValue == 23 }
     /// lpm_trie.
     public var isLPM: Bool { type.rawValue == 11 }
+    /// bloom_filter: values pushed and peeked, no keys.
+    public var isBloom: Bool { type.rawValue == 30 }
+    /// ringbuf, user_ringbuf: no element commands at all (ENOTSUPP).
+    public var isRingbuf: Bool { type.rawValue == 27 || type.rawValue == 31 }
 }
 
 /// What a Buf argument turns into for a given map: the bytes the executor places against

@@ -181,6 +181,10 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     public var maxEntries: UInt32 = 16
     public var mapFlags: UInt32 = 0
     public var numa: UInt32? = nil
+    /// map_extra (bloom filter: the hash count in bits 0-3; any other type: must be 0).
+    public var mapExtra: UInt64 = 0
+    /// freeze: the attr size passed (0: the wrapper's own), its last byte non-zero.
+    public var attrSize: UInt32 = 0
     // batch ops
     public var elemFlags: UInt64 = 0
     public var count: UInt32 = 0
@@ -294,7 +298,8 @@ public enum ProgramText {
     static let mapTypes: [(String, BPFMapType)] = [
         ("hash", .hash), ("array", .array), ("percpu_hash", .percpuHash), ("percpu_array", .percpuArray),
         ("lru_hash", .lruHash), ("lru_percpu_hash", .lruPercpuHash), ("lpm_trie", .lpmTrie),
-        ("queue", .queue), ("stack", .stack),
+        ("queue", .queue), ("stack", .stack), ("bloom_filter", .bloomFilter), ("ringbuf", .ringbuf),
+        ("user_ringbuf", .userRingbuf),
     ]
     static let mapFlagNames: [(String, UInt32)] = [
         ("NO_PREALLOC", 1 << 0), ("NO_COMMON_LRU", 1 << 1), ("NUMA_NODE", 1 << 2), ("RDONLY", 1 << 3),
@@ -339,6 +344,7 @@ public enum ProgramText {
             a += ["type=\(typeName(c.type))", "key=\(c.keySize)", "value=\(c.valueSize)", "max=\(c.maxEntries)"]
             if c.mapFlags != 0 { a.append("flags=" + flagText(c.mapFlags, mapFlagNames, zero: "0")) }
             if let n = c.numa { a.append("numa=\(n)") }
+            if c.mapExtra != 0 { a.append("extra=\(c.mapExtra)") }
             return a.joined(separator: " ")
         default: break
         }
@@ -353,6 +359,7 @@ public enum ProgramText {
         if c.valuesBuf != d.valuesBuf { a.append("vbuf=\(c.valuesBuf)") }
         if c.flags != 0 { a.append("flags=" + flagText(c.flags, updateFlagNames, zero: "ANY")) }
         if c.elemFlags != 0 { a.append("elem_flags=" + flagText(c.elemFlags, updateFlagNames, zero: "ANY")) }
+        if c.attrSize != 0 { a.append("size=\(c.attrSize)") }
         if c.fd != .map { a.append("fd=\(c.fd.rawValue)") }
         return a.joined(separator: " ")
     }
@@ -415,7 +422,8 @@ public enum ProgramText {
                 guard let f = parseFlags(v, mapFlagNames, zero: "0") else { throw fail("flags=\(v): unknown map flag") }
                 c.mapFlags = f
             case (.create, "numa"): c.numa = try num(UInt32.self)
-            case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa)")
+            case (.create, "extra"): c.mapExtra = try num(UInt64.self)
+            case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra)")
             case (_, "key"): c.key = try buf()
             case (_, "value"): c.value = try buf()
             case (_, "out"): c.out = try buf()
@@ -439,6 +447,9 @@ public enum ProgramText {
             case (_, "elem_flags"):
                 guard let f = parseFlags(v, updateFlagNames, zero: "ANY") else { throw fail("elem_flags=\(v): unknown flag") }
                 c.elemFlags = f
+            case (.freeze, "size"):
+                c.attrSize = try num(UInt32.self)
+                guard c.attrSize == 0 || (5...8192).contains(c.attrSize) else { throw fail("size=\(v): attr size must be 5...8192") }
             case (_, "fd"):
                 guard let m = FDMode(rawValue: v) else { throw fail("fd=\(v): expected map, closed, file or -1") }
                 c.fd = m

@@ -1,3 +1,4 @@
+import BPFKit
 import Foundation
 
 /// Values written to maps that several processes fuzz at once. Each carries who wrote it,
@@ -108,4 +109,22 @@ public func checkSharedCensus(walk: [(key: UInt32, value: [UInt8]?)], batch: [(k
         out.append("census: key \(k) has a different value in the batch than on lookup")
     }
     return out
+}
+
+/// How many keys a census reads with get_next_key: past every count it checks (max_entries
+/// plus the racing-insert overshoot) and past the whole key universe, so that a map over its
+/// bound, or a walk that repeats keys, shows instead of being cut at the bound.
+public func censusReadLimit(maxEntries: Int, overshoot: Int, universe: Int) -> Int {
+    max(maxEntries + overshoot, universe) + 1
+}
+
+/// The census walk of one shared map: every key get_next_key returns (up to
+/// censusReadLimit) and its lookup (nil when the lookup failed).
+public func censusWalk(_ map: MapFD, maxEntries: Int, overshoot: Int, universe: Int) throws -> [(key: UInt32, value: [UInt8]?)] {
+    let keys = try map.keys(as: UInt32.self, limit: censusReadLimit(maxEntries: maxEntries, overshoot: overshoot, universe: universe))
+    return keys.map { k in
+        let kb = withUnsafeBytes(of: k.littleEndian) { Array($0) }
+        if case let .success(v) = map.tryLookup(key: kb, valueBytes: SharedValue.size) { return (k, v) }
+        return (k, nil)
+    }
 }

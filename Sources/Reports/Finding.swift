@@ -3,6 +3,8 @@ import Foundation
 /// What kind of problem a finding is. Stable strings: they appear in JSON, JUnit and directory names.
 public enum FindingType: String, Codable, Sendable, CaseIterable {
     case hang, crash, failure, kernel, leak
+    /// Slower than a baseline run of the same campaign (`run --baseline`).
+    case regression
 }
 
 /// One problem seen during a run: a broken check, an unexpected errno, a hang, a crash,

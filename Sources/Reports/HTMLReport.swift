@@ -38,6 +38,7 @@ public enum HTMLReport {
             h += "</table>\n"
         }
         h += "<h2 id=\"timeline\">Ops/s per scenario</h2>\n" + plot(s.timeline) + "\n"
+        h += latencySection(s)
         h += scenarios(s)
         h += findings(s)
         h += leaksAndSkips(s)

@@ -1,9 +1,12 @@
+// Splits a kernel console log into reports and titles each one as syzbot does (KernelFormats).
+
 import Foundation
 
-/// One report found in a kernel console log, gdb/eu-stack dump or bpfstress finding.
+/// One report found in a kernel console log, gdb/eu-stack/WinDbg dump or bpfstress finding.
 public struct TriageReport: Sendable, Equatable {
     public var file: String
-    /// hang, lockdep, warning, bug, gpf, kasan (kernel); hang, crash, failure, kernel, leak (bpfstress).
+    /// Kernel: hang, lockdep, warning, bug, gpf, panic, trap, kasan, kmsan, kfence, kcsan, ubsan, netdev, other.
+    /// User space: hang, crash, failure, kernel, leak.
     public var type: String
     public var title: String
     /// The culprit frame named in the title; "" when none could be found.
@@ -18,6 +21,8 @@ public struct TriageReport: Sendable, Equatable {
     public var count: Int = 1
     public var firstSeen: Date? = nil
     public var lastSeen: Date? = nil
+    /// The culprit's file:line, when a vmlinux was given (`triage --vmlinux`); never part of the title.
+    public var location: String? = nil
 
     public init(file: String, type: String, title: String, frame: String, corrupted: Bool = false, text: String = "",
                 signature: String? = nil, count: Int = 1, firstSeen: Date? = nil, lastSeen: Date? = nil) {
@@ -27,126 +32,166 @@ public struct TriageReport: Sendable, Equatable {
     }
 }
 
-/// Splits a kernel console log (or dmesg capture) into reports and titles each one with the
-/// format table in `KernelFormats`.
 public enum KernelConsoleParser {
     /// Most lines kept per report.
     public static let maxLines = 400
+    /// Lines after a report during which a panic or trap header still belongs to it.
+    static let tailLines = 60
 
-    /// True for a line that ends a report (`---[ end trace`, `</TASK>` after a trace, `====`).
+    static let endMarkers: [Pattern] = [Pattern(#"^\s*</TASK>"#), Pattern(#"---\[ end trace"#), Pattern(#"^={20,}\s*$"#)]
+
+    /// True for a line that ends a report (`---[ end trace`, `</TASK>`, KASAN's closing `====`).
     public static func isEndMarker(_ line: String) -> Bool {
-        KernelFormats.endMarkers.contains { $0.matches(line) }
+        guard line.fastContains("</TASK>") || line.fastContains("---[ end trace") || line.hasPrefix("=====") else { return false }
+        return endMarkers.contains { $0.matches(line) }
     }
 
-    public static func headerFormat(_ line: String) -> (format: KernelFormat, groups: [String])? {
-        for f in KernelFormats.all { if let g = f.header.groups(line) { return (f, g) } }
+    /// True for a `Kernel panic - not syncing` or `invalid opcode:` line: right after a report it is that
+    /// report's tail (`Fatal exception`, `panic_on_warn set`), not a report of its own. The live
+    /// /dev/kmsg and console watchers use it to drop such lines shortly after a report ended.
+    public static func isTrailer(_ line: String) -> Bool { group(line)?.trails ?? false }
+
+    /// The report group a line starts, if any: its header string is in the line and no suppression matches.
+    static func group(_ line: String) -> OopsGroup? {
+        if line.fastContains("---[ end ") { return nil }
+        for g in KernelFormats.groups where line.fastContains(g.header) {
+            if g.suppressions.contains(where: { $0.matches(line) }) { continue }
+            return g
+        }
         return nil
     }
 
-    /// Every report in `log`, in order.
+    static let fallbacks: [String: KernelFormat] = Dictionary(uniqueKeysWithValues: KernelFormats.groups.map {
+        ($0.header, KernelFormat($0.type, NSRegularExpression.escapedPattern(for: $0.header), ""))
+    })
+
+    /// The format a report's first line matches (a group's generic one when none of its formats does).
+    public static func headerFormat(_ line: String) -> (format: KernelFormat, groups: [String])? {
+        guard let g = group(line) else { return nil }
+        for f in g.formats { if let m = f.title.groups(line) { return (f, m) } }
+        return (fallbacks[g.header]!, [line])
+    }
+
+    /// Every report in `log`, in order, each once: a panic or trap that follows an oops is part of it.
     public static func parse(_ log: String, file: String = "") -> [TriageReport] {
         var out: [TriageReport] = []
-        var cur: (format: KernelFormat, groups: [String], lines: [String])?
-        func close(ended: Bool) {
-            if let c = cur { out.append(report(c.format, c.groups, c.lines, ended: ended, file: file)) }
+        var cur: (group: OopsGroup, lines: [String], headersOnly: Bool)?
+        var sinceClose = Int.max
+        func close() {
+            if let c = cur { out.append(report(c.group, c.lines, file: file)); sinceClose = 0 }
             cur = nil
         }
-        for raw in log.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in log.consoleLines {
             let line = ConsoleLine.strip(String(raw))
-            let head = line.trimmingCharacters(in: .whitespaces)
-            if let (f, g) = headerFormat(head) {
-                if let c = cur, c.format.absorbs.contains(f.type) { cur!.lines.append(line); continue }
-                close(ended: false)
-                cur = (f, g, [head])
+            if sinceClose < Int.max { sinceClose += 1 }
+            // `? func+0x..` entries are guesses of the unwinder: never part of a report (as with syzkaller's
+            // timestamped logs, here for every log).
+            if ConsoleLine.isQuestionable(line) { continue }
+            if let g = group(line) {
+                // A panic or trap inside a report is part of it; so is a symbolized report's repeated header line.
+                if let c = cur, g.continues || (c.headersOnly && c.group.header == g.header) {
+                    cur!.lines.append(line)
+                    continue
+                }
+                if cur == nil && g.trails && sinceClose <= tailLines { continue }
+                close()
+                cur = (g, [line], true)
                 continue
             }
             guard cur != nil else { continue }
             cur!.lines.append(line)
-            if cur!.lines.count > 2, KernelFormats.endMarkers.contains(where: { $0.matches(line) }) {
-                close(ended: true)
-            } else if cur!.lines.count >= maxLines {
-                close(ended: true)
-            }
+            cur!.headersOnly = false
+            if isEndMarker(line) || cur!.lines.count >= maxLines { close() }
         }
-        close(ended: false)
+        close()
         return out
     }
 
-    /// Trace frames (function, reliable) in order, with IRQ frames dropped when asked.
-    static func stackFrames(_ lines: [String], skipIRQ: Bool) -> [String] {
-        var inTrace = false, inIRQ = false
-        var frames: [String] = []
-        for l in lines {
-            let t = l.trimmingCharacters(in: .whitespaces)
-            if KernelFormats.traceStart.matches(t) { inTrace = true; continue }
-            guard inTrace else { continue }
-            if t == "<IRQ>" || t == "<NMI>" || t == "<SOFTIRQ>" { inIRQ = true; continue }
-            if t == "</IRQ>" || t == "</NMI>" || t == "</SOFTIRQ>" { inIRQ = false; continue }
-            if t == "</TASK>" || t.isEmpty { if !frames.isEmpty { break } else { continue } }
-            if t.hasPrefix("Allocated by task") || t.hasPrefix("Freed by task") { break }
-            if skipIRQ && inIRQ { continue }
-            if let f = ConsoleLine.traceFrame(t), f.reliable { frames.append(f.function) }
+    /// Titles one report (its first line holds the header) with the first of its group's formats that fits.
+    static func report(_ group: OopsGroup, _ lines: [String], file: String) -> TriageReport {
+        let text = lines.joined(separator: "\n")
+        let head = lines[0]
+        var matchedTitle = false
+        for f in group.formats {
+            guard let tg = f.title.groups(head) else { continue }
+            matchedTitle = true
+            var args = Array(tg.dropFirst())
+            if let r = f.report {
+                guard let rg = r.groups(text) else { continue }
+                args = Array(rg.dropFirst())
+            }
+            var corrupted = f.corrupted
+            var frames: [String] = []
+            if let s = f.stack {
+                let (fr, ok) = KernelStack.frames(s, lines)
+                frames = fr
+                if !ok { corrupted = true }
+            }
+            args += frames
+            let title = sanitize(fill(f.template, args))
+            if !corrupted { corrupted = title.range(of: #"\[ *[0-9]+\.[0-9]+\]"#, options: .regularExpression) != nil }
+            if !corrupted { corrupted = KernelStack.isCorrupted(lines, noStackTrace: f.noStackTrace) }
+            let frame = culprit(f.template, args)
+            return TriageReport(file: file, type: f.type, title: title, frame: frame == "corrupted" ? "" : frame,
+                                corrupted: corrupted, text: text)
         }
-        return frames
+        // No format fits: the header's line from the header on, as syzkaller does.
+        let start = head.range(of: group.header)!.lowerBound
+        return TriageReport(file: file, type: group.type, title: sanitize(String(head[start...])), frame: "",
+                            corrupted: matchedTitle, text: text)
     }
 
-    /// The culprit: the first frame that is an anchor (named by the anchor) or not skipped.
-    static func pick(_ candidates: [String], _ format: KernelFormat) -> String? {
-        for f in candidates {
-            var bare = Substring(f)
-            while bare.hasPrefix("_") { bare = bare.dropFirst() }
-            if format.anchors.contains(String(bare)) { return String(bare) }
-            if !KernelFormats.isSkipped(f, extra: format.skip) { return f }
+    /// `%1`..`%9` replaced by the arguments (missing ones by "corrupted").
+    static func fill(_ template: String, _ args: [String]) -> String {
+        var out = ""
+        var it = template.makeIterator()
+        while let c = it.next() {
+            if c == "%", let d = it.next() {
+                if let n = d.wholeNumberValue, n >= 1 { out += n <= args.count ? args[n - 1] : "corrupted" } else { out.append(c); out.append(d) }
+            } else { out.append(c) }
         }
-        return nil
+        return out
     }
 
-    static func report(_ format: KernelFormat, _ groups: [String], _ lines: [String], ended: Bool, file: String) -> TriageReport {
-        var frame: String?
-        for source in format.frames where frame == nil {
-            switch source {
-            case .header(let i):
-                if i < groups.count, let f = ConsoleLine.functionWithOffset(groups[i]) ?? ConsoleLine.traceFrame(groups[i])?.function {
-                    frame = pick([f], format)
+    /// The argument after the template's last " in %N": the culprit the title names.
+    static func culprit(_ template: String, _ args: [String]) -> String {
+        guard let r = template.range(of: " in %", options: .backwards) else { return "" }
+        let rest = template[r.upperBound...]
+        guard rest.count == 1, let n = rest.first?.wholeNumberValue, n >= 1, n <= args.count else { return "" }
+        return args[n - 1]
+    }
+
+    static let replacements: [(Pattern, String)] = [
+        (Pattern(#"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}"#), "$1ADDR"),
+        (Pattern(#"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})"#), "IP"),
+        (Pattern(#"(\.\w+)(:[0-9]+)+"#), "$1:LINE"),
+        (Pattern(#"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+"#), "$1"),
+        (Pattern(#"CPU#[0-9]+"#), "CPU"),
+        (Pattern(#"(\W)(\d+)(\W|$)"#), "$1NUM$3"),
+        (Pattern(#"(\d+){7,}"#), "NUM"),
+    ]
+
+    /// Addresses, line numbers, offsets, CPU numbers and plain numbers out of a title; one space; 120 chars.
+    public static func sanitize(_ title: String) -> String {
+        var s = title
+        if s.contains(where: { $0.isNumber }) {
+            for (re, with) in replacements {
+                for _ in 0..<8 {
+                    let n = re.replacing(s, with: with)
+                    if n == s { break }
+                    s = n
                 }
-            case .rip:
-                if let l = lines.dropFirst().first(where: { KernelFormats.kernelRIP.matches($0) }),
-                   let g = KernelFormats.kernelRIP.groups(l), let f = ConsoleLine.functionWithOffset(g[1]) {
-                    frame = pick([f], format)
-                }
-            case .lockAt:
-                if let l = lines.first(where: { KernelFormats.lockAt.matches($0) }),
-                   let g = KernelFormats.lockAt.groups(l), let f = ConsoleLine.functionWithOffset(g[1]) {
-                    frame = pick([f], format)
-                }
-            case .stack:
-                frame = pick(stackFrames(lines, skipIRQ: format.skipIRQ), format)
             }
         }
-        var corrupted = !ended
-        var title = format.title
-        for i in stride(from: min(9, groups.count - 1), through: 1, by: -1) {
-            var g = groups[i]
-            for sep in [" in ", " at "] { if let r = g.range(of: sep) { g = String(g[..<r.lowerBound]) } }
-            title = title.replacingOccurrences(of: "$\(i)", with: g)
+        var out = ""
+        var prev: Character = " "
+        for ch in s.prefix(120) {
+            let c: Character = ch == "\t" ? " " : ch
+            if c.asciiValue.map({ $0 < 0x20 || $0 >= 0x7f }) ?? true { continue }
+            if c == " " && prev == " " { continue }
+            out.append(c)
+            prev = c
         }
-        if title.contains("{ACCESS}") {
-            if let l = lines.prefix(4).first(where: { KernelFormats.access.matches($0.trimmingCharacters(in: .whitespaces)) }),
-               let g = KernelFormats.access.groups(l.trimmingCharacters(in: .whitespaces)) {
-                title = title.replacingOccurrences(of: "{ACCESS}", with: g[1])
-            } else {
-                title = title.replacingOccurrences(of: " {ACCESS}", with: "")
-                corrupted = true
-            }
-        }
-        if let f = frame {
-            title = title.replacingOccurrences(of: "{FRAME}", with: f)
-        } else {
-            title = title.replacingOccurrences(of: " in {FRAME}", with: "")
-            if !format.frameless { corrupted = true }
-        }
-        if format.frameless { corrupted = false }
-        return TriageReport(file: file, type: format.type, title: title, frame: frame ?? "", corrupted: corrupted,
-                            text: lines.joined(separator: "\n"))
+        return out.trimmingCharacters(in: .whitespaces)
     }
 }

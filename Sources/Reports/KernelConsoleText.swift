@@ -4,15 +4,53 @@ import Foundation
 /// strings written in bpfstress's own parsers, so a bad one is a programming error (try!).
 public struct Pattern: @unchecked Sendable {
     let re: NSRegularExpression
-    public init(_ pattern: String) { re = try! NSRegularExpression(pattern: pattern, options: []) }
+    /// Text every match contains (the pattern's leading literal): checked first, since a Swift string
+    /// handed to NSRegularExpression is converted to UTF-16 on each call.
+    let literal: String
+    public init(_ pattern: String) {
+        re = try! NSRegularExpression(pattern: pattern, options: [])
+        literal = Self.leadingLiteral(pattern)
+    }
+
+    /// The literal text a pattern starts with (after `^`), or "" when a top-level `|` or `(?i)` makes it optional.
+    static func leadingLiteral(_ p: String) -> String {
+        if p.hasPrefix("(?i") { return "" }
+        var depth = 0, inClass = false, escaped = false
+        for ch in p {
+            if escaped { escaped = false; continue }
+            if ch == "\\" { escaped = true; continue }
+            if inClass { if ch == "]" { inClass = false }; continue }
+            if ch == "[" { inClass = true } else if ch == "(" { depth += 1 } else if ch == ")" { depth -= 1 }
+            else if ch == "|" && depth == 0 { return "" }
+        }
+        var out = ""
+        var it = Array(p)
+        if it.first == "^" { it.removeFirst() }
+        var i = 0
+        while i < it.count {
+            var ch = it[i]
+            if "^$.|()[]{}*+?".contains(ch) { if "*?{".contains(ch), !out.isEmpty { out.removeLast() }; break }
+            if ch == "\\" {
+                guard i + 1 < it.count, !it[i + 1].isLetter, !it[i + 1].isNumber else { break }
+                i += 1
+                ch = it[i]
+            }
+            if i + 1 < it.count, "*?{".contains(it[i + 1]) { break }
+            out.append(ch)
+            i += 1
+        }
+        return out
+    }
 
     public func matches(_ s: String) -> Bool {
-        re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+        if !literal.isEmpty && !s.fastContains(literal) { return false }
+        return re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
     }
 
     /// Capture groups of the first match (index 0 is the whole match); nil when no match.
     /// An unmatched group is "".
     public func groups(_ s: String) -> [String]? {
+        if !literal.isEmpty && !s.fastContains(literal) { return nil }
         guard let m = re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) else { return nil }
         return (0..<m.numberOfRanges).map { i in
             Range(m.range(at: i), in: s).map { String(s[$0]) } ?? ""
@@ -41,10 +79,56 @@ public enum ConsoleLine {
         Pattern(#"^\[\s*[TC]\d+\]"#),
     ]
 
+    static let months: Set<String> = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// Whether one of `prefixes` could match: they start with `[`, `<`, a digit, a month, or `word :`.
+    static func mayHaveDecoration(_ s: Substring) -> Bool {
+        guard let c = s.first else { return false }
+        if c == "[" || c == "<" || c.isNumber { return true }
+        if c.isUppercase { return months.contains(String(s.prefix(3))) }
+        if c.isLowercase { return s.prefix(10).contains(":") && s.prefix(10).contains(" ") }
+        return false
+    }
+
+    /// The rest after a leading `[  123.456789]`, `[T1234]` or `[ C1]`; nil when `s` does not start with one.
+    static func bracket(_ s: Substring) -> Substring? {
+        guard s.first == "[", let close = s.firstIndex(of: "]") else { return nil }
+        let inner = s[s.index(after: s.startIndex)..<close].drop(while: { $0 == " " })
+        guard let f = inner.first else { return nil }
+        let digits = f == "T" || f == "C" ? inner.dropFirst() : inner
+        guard !digits.isEmpty else { return nil }
+        var dots = 0
+        for ch in digits {
+            if ch == "." { dots += 1 } else if !ch.isASCII || !ch.isNumber { return nil }
+        }
+        if f == "T" || f == "C" { guard dots == 0 else { return nil } } else { guard dots == 1 else { return nil } }
+        return s[s.index(after: close)...]
+    }
+
+    /// ` ? func+0x1/0x2` or ` [<ffffffff81000000>] ? func+0x1/0x2`: an unreliable trace entry.
+    public static func isQuestionable(_ line: String) -> Bool {
+        var t = Substring(line).drop(while: { $0 == " " })
+        if t.hasPrefix("[<"), let r = t.range(of: ">]") { t = t[r.upperBound...] }
+        return t.hasPrefix(" ? ") || t.hasPrefix("? ")
+    }
+
     /// The message part of a console line. Keeps the message's own indentation after one
     /// separating space, since traces are indented (" func+0x1/0x2").
     public static func strip(_ raw: String) -> String {
-        var s = Substring(raw.trimmingCharacters(in: CharacterSet(charactersIn: "\r\n")))
+        var s = Substring(raw)
+        while let l = s.last, l == "\r" || l == "\n" || l == "\r\n" { s = s.dropLast() }
+        // Most lines start with a timestamp or with the message itself: skip the patterns for those.
+        guard let c = s.first, c == "[" || c == "<" || c.isLetter || c.isNumber else { return String(s) }
+        // Fast path for the common `[  123.456789] ` and `[  123.456789][ T1234] ` prefixes.
+        if c == "[" {
+            var t = s
+            while let b = bracket(t) { t = b }
+            if t.startIndex != s.startIndex {
+                if t.hasPrefix(" ") { t = t.dropFirst() }
+                if let f = t.first, f == "[" || f == "<" || f.isLetter || f.isNumber { s = t } else { return String(t) }
+            }
+        }
+        if !mayHaveDecoration(s) { return String(s) }
         var changed = true
         var rounds = 0
         while changed && rounds < 8 {
@@ -63,38 +147,31 @@ public enum ConsoleLine {
         }
         return String(s)
     }
+}
 
-    /// Compiler clones and LTO suffixes that differ between builds: `.constprop.0`, `.isra.0`, `.part.1`,
-    /// `.cold`, `.llvm.123`, and BPF program tags (`bpf_prog_4f1b2c6a7c9e8d12_name` -> `bpf_prog_name`).
-    static let suffix = Pattern(#"\.(constprop|isra|part|cold|llvm|lto_priv|localalias)(\.[0-9]+)*.*$"#)
-    static let progTag = Pattern(#"^bpf_prog_[0-9a-f]{16}_"#)
-
-    public static func normalizeFunction(_ name: String) -> String {
-        var n = suffix.replacing(name, with: "")
-        n = progTag.replacing(n, with: "bpf_prog_")
-        return n
+extension String {
+    /// Lines split at LF and CRLF (a serial console's line ends), empty lines kept.
+    public var consoleLines: [Substring] {
+        split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
     }
+}
 
-    /// `func+0x12/0x40` anywhere in s (first occurrence) -> `func`.
-    static let offsetToken = Pattern(#"([A-Za-z_][A-Za-z0-9_.$]*)\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+"#)
-
-    public static func functionWithOffset(_ s: String) -> String? {
-        offsetToken.groups(s).map { normalizeFunction($0[1]) }
+/// Substring search on UTF-8 bytes. Foundation's `contains` on Linux goes through NSString and
+/// CFStringFind, which made it most of triage's time.
+@inlinable func utf8Contains(_ h: Substring.UTF8View, _ n: String.UTF8View) -> Bool {
+    guard let first = n.first else { return true }
+    var i = h.startIndex
+    while let j = h[i...].firstIndex(of: first) {
+        if h[j...].starts(with: n) { return true }
+        i = h.index(after: j)
     }
+    return false
+}
 
-    /// One trace line -> function, or nil when the line is not a frame.
-    /// Accepts ` func+0x12/0x40 [mod]`, ` [<ffffffff81000000>] func+0x12/0x40`, and symbolized
-    /// ` func kernel/bpf/syscall.c:123 [inline]`. `? func+...` entries are unreliable: `reliable` is false.
-    public static func traceFrame(_ line: String) -> (function: String, reliable: Bool)? {
-        var t = Substring(line.trimmingCharacters(in: .whitespaces))
-        if t.hasPrefix("[<") , let close = t.range(of: ">]") { t = t[close.upperBound...].drop(while: { $0 == " " }) }
-        var reliable = true
-        if t.hasPrefix("? ") { reliable = false; t = t.dropFirst(2) }
-        let s = String(t)
-        if let g = traceToken.groups(s) { return (normalizeFunction(g[1]), reliable) }
-        if let g = inlineToken.groups(s) { return (normalizeFunction(g[1]), reliable) }
-        return nil
-    }
-    static let traceToken = Pattern(#"^([A-Za-z_][A-Za-z0-9_.$]*)\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+"#)
-    static let inlineToken = Pattern(#"^([A-Za-z_][A-Za-z0-9_.$]*) [A-Za-z0-9_./-]+\.[chS]:\d+"#)
+extension String {
+    @inlinable public func fastContains(_ needle: String) -> Bool { utf8Contains(self[...].utf8, needle.utf8) }
+}
+
+extension Substring {
+    @inlinable public func fastContains(_ needle: String) -> Bool { utf8Contains(utf8, needle.utf8) }
 }

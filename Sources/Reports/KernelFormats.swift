@@ -1,164 +1,198 @@
+// The kernel report formats as data: which line starts a report, how each kind is titled, where its culprit frame is.
+
 import Foundation
 
-/// Where a report's culprit frame comes from, tried in the order a format lists them.
-public enum FrameSource: Sendable, Equatable {
-    /// Capture group N of the header pattern (`WARNING: CPU: 0 PID: 1 at f.c:1 func+0x1/0x2`).
-    case header(Int)
-    /// The first kernel-mode `RIP: 0010:func+0x../0x..` line: the code that was running.
-    case rip
-    /// The first lock's `, at: func+0x../0x..` in a lockdep report: where it was being taken.
-    case lockAt
-    /// The call trace, innermost first, without `? ` entries and skip-rule frames.
-    case stack
+/// One step of finding a report's frames, applied in order over the report's lines.
+public enum StackPart: Sendable {
+    /// Move to the next line that matches.
+    case seek(Pattern)
+    /// Move to the next line that matches; its capture groups are frames.
+    case capture(Pattern)
+    /// The frames of a call trace, up to the next trace keyword (`Call Trace:`, `Freed by task`, ...).
+    case trace
 }
 
-/// One kind of kernel console report, as data (after syzkaller's pkg/report layout):
-/// how its first line looks, how its title is built and which frames never name it.
-public struct KernelFormat: Sendable {
-    /// Short kind for output and tests: hang, lockdep, warning, bug, gpf, kasan.
-    public let type: String
-    /// Matched against the first line of a report (decorations stripped).
-    let header: Pattern
-    /// `$1`..`$9`: header groups; `{ACCESS}`: Read/Write from the access line; `{FRAME}`: the culprit.
-    /// Without a frame, " in {FRAME}" is dropped and the report is marked corrupted.
-    public let title: String
-    public let frames: [FrameSource]
-    /// Extra skip patterns for this format on top of `KernelFormats.skip`.
-    let skip: [Pattern]
-    /// Hangs: frames that name the bucket themselves when on the stack (synchronize_rcu ...).
-    public let anchors: Set<String>
-    /// Ignore trace frames between <IRQ> and </IRQ> (stalls, lockups: the timer interrupt that reported it).
-    public let skipIRQ: Bool
-    /// This format's reports never have a frame (the title is complete without one).
-    public let frameless: Bool
-    /// Types of headers that continue this report rather than start a new one
-    /// (the WARNING that follows a refcount_t line).
-    public let absorbs: Set<String>
+/// How the culprit is chosen among a trace's frames (skip-listed frames are already gone).
+public enum FrameRule: Sendable {
+    /// The first frame.
+    case first
+    /// Stalls and lockups: the frame just inside the first stall anchor (the syscall, the work function).
+    case stall
+    /// Hung tasks: the first hang anchor (rtnl_lock, synchronize_rcu), else the first frame that does not wait.
+    case hang
+}
 
-    init(_ type: String, header: String, title: String, frames: [FrameSource] = [.rip, .stack],
-         skip: [String] = [], anchors: Set<String> = [], skipIRQ: Bool = false, frameless: Bool = false,
-         absorbs: Set<String> = []) {
-        self.type = type; self.header = Pattern(header); self.title = title; self.frames = frames
-        self.skip = skip.map(Pattern.init); self.anchors = anchors; self.skipIRQ = skipIRQ
-        self.frameless = frameless; self.absorbs = absorbs
+public struct StackSpec: Sendable {
+    let parts: [StackPart]
+    /// Tried when `parts` finds no frame.
+    let parts2: [StackPart]
+    /// Generic skip list plus this format's own.
+    let skip: SkipList
+    let rule: FrameRule
+
+    init(_ parts: [StackPart], _ parts2: [StackPart] = [], skip: [String] = [], rule: FrameRule = .first) {
+        self.parts = parts; self.parts2 = parts2; self.rule = rule
+        self.skip = SkipList(KernelSkipLists.generic + skip)
+    }
+}
+
+/// A skip list as one pattern, with its answers remembered: frame names repeat across reports, and one
+/// match of a 250-way alternation costs far more than a dictionary lookup.
+final class SkipList: @unchecked Sendable {
+    private let pattern: Pattern
+    private let lock = NSLock()
+    private var known: [String: Bool] = [:]
+
+    init(_ patterns: [String]) { pattern = Pattern(patterns.joined(separator: "|")) }
+
+    func matches(_ frame: String) -> Bool {
+        lock.lock()
+        if let k = known[frame] { lock.unlock(); return k }
+        lock.unlock()
+        let m = pattern.matches(frame)
+        lock.lock()
+        if known.count > 100_000 { known.removeAll() }
+        known[frame] = m
+        lock.unlock()
+        return m
+    }
+}
+
+/// One kind of kernel report (after syzkaller's pkg/report layout, in our own code).
+public struct KernelFormat: Sendable {
+    /// hang, lockdep, warning, bug, gpf, panic, trap, kasan, kmsan, kfence, kcsan, ubsan, other.
+    public let type: String
+    /// Matched against the report's first line.
+    let title: Pattern
+    /// When set, matched against the whole report; its groups (not the title's) are the arguments.
+    /// A title that matches without its report regex means a cut-off report.
+    let report: Pattern?
+    /// `%1`..`%9`: capture groups, then the frames the stack parts found.
+    public let template: String
+    let stack: StackSpec?
+    /// The report carries no call trace (it is not corrupted without one).
+    let noStackTrace: Bool
+    /// This format only matches a report that lost its real header.
+    let corrupted: Bool
+    /// Header types that continue an open report instead of starting one (a panic after an oops).
+    public let absorbs: Set<String> = KernelFormats.continuationTypes
+
+    init(_ type: String, _ title: String, report: String? = nil, _ template: String, stack: StackSpec? = nil,
+         noStackTrace: Bool = false, corrupted: Bool = false) {
+        self.type = type; self.title = Pattern(KernelFormats.rx(title)); self.report = report.map { Pattern(KernelFormats.rx($0)) }
+        self.template = template; self.stack = stack; self.noStackTrace = noStackTrace; self.corrupted = corrupted
+    }
+}
+
+/// Reports that start with one header string, and the lines with that string that are not reports.
+struct OopsGroup: Sendable {
+    let header: String
+    let formats: [KernelFormat]
+    let suppressions: [Pattern]
+    /// Inside an open report this header continues it (syzkaller's report-start ignores).
+    let continues: Bool
+    /// The type of a report whose first line matched none of the formats.
+    let type: String
+    /// Shortly after a report this header is its tail (`Kernel panic - not syncing: Fatal exception`).
+    var trails: Bool { header == "Kernel panic" || header == "invalid opcode:" }
+
+    init(_ header: String, _ type: String, _ formats: [KernelFormat], suppress: [String] = [], continues: Bool = false) {
+        self.header = header; self.type = type; self.formats = formats
+        self.suppressions = suppress.map { Pattern(KernelFormats.rx($0)) }; self.continues = continues
     }
 }
 
 public enum KernelFormats {
-    /// Hang anchors: a task stuck under one of these is grouped by it, whatever called it.
-    public static let hangAnchors: Set<String> = [
-        "synchronize_rcu", "synchronize_rcu_expedited", "synchronize_srcu", "synchronize_srcu_expedited",
-        "synchronize_rcu_tasks", "synchronize_rcu_tasks_trace", "synchronize_rcu_tasks_rude", "synchronize_net",
-        "rcu_barrier", "rcu_barrier_tasks", "rcu_barrier_tasks_trace", "srcu_barrier",
-        "flush_work", "flush_workqueue", "drain_workqueue", "flush_delayed_work", "cancel_work_sync",
-        "cancel_delayed_work_sync",
-    ]
+    /// Types whose headers continue an open report.
+    public static let continuationTypes: Set<String> = ["panic", "trap", "netdev"]
 
-    /// Frames that never name a report: scheduling, locking, waiting, entry/exit, interrupts,
-    /// the report machinery itself (dump_stack, __warn, kasan_report, lockdep) and string/copy helpers.
-    public static let skipPatterns: [String] = [
-        // scheduling
-        #"^_*schedule"#, #"^preempt_schedule"#, #"^_*cond_resched"#, #"^io_schedule"#, #"^context_switch$"#,
-        #"^_*switch_to"#, #"^finish_task_switch"#, #"^schedule_debug"#, #"^_*schedule_bug"#,
-        // locking
-        #"^_*mutex_lock"#, #"^_*mutex_unlock"#, #"^mutex_spin_on_owner"#, #"^osq_lock"#, #"^_*raw_spin_"#,
-        #"^_raw_"#, #"^do_raw_"#, #"^_*(native_|pv_)?queued_(spin|read|write)_lock"#, #"^_*pv_queued"#,
-        #"^rwsem_"#, #"^_*down(_|$)"#, #"^_*up(_read|_write)?$"#, #"^_*lock_acquire"#, #"^lock_release"#,
-        #"^_*lock_sock"#, #"^_*percpu_(down|up|rwsem)"#, #"^_*rt_mutex"#, #"^rt_spin"#, #"^_*res_spin_lock"#,
-        #"^raw_res_spin"#, #"^resilient_"#, #"^_*spin_lock"#, #"^_*read_lock"#, #"^_*write_lock"#,
-        #"^lock_timer_base"#,
-        // waiting
-        #"^_*wait_for_(common|completion)"#, #"^do_wait_for_common"#, #"^wait_woken"#, #"^_*wait_rcu_gp"#,
-        #"^synchronize_rcu_normal"#, #"^prepare_to_wait"#, #"^finish_wait"#, #"^_*wait_on_bit"#,
-        #"^out_of_line_wait_on_bit"#, #"^bit_wait"#, #"^folio_wait"#, #"^_*wait_event"#,
-        #"^schedule_hrtimeout"#, #"^do_nanosleep"#, #"^hrtimer_nanosleep"#, #"^_*futex_wait"#, #"^do_futex"#,
-        #"^_*wait_var_event"#, #"^rcuwait_wait_event"#,
-        // entry, exit, kthreads, interrupts, softirqs, task work
-        #"^do_syscall_"#, #"^entry_"#, #"^x64_sys_call$"#, #"^_*(x64|ia32|se|do)_sys_"#, #"^ret_from_fork"#,
-        #"^kthread$"#, #"^worker_thread$"#, #"^process_one_work$"#, #"^process_scheduled_works$"#,
-        #"^smpboot_thread_fn$"#, #"^do_group_exit$"#, #"^do_exit$"#, #"^get_signal$"#, #"^arch_do_signal"#,
-        #"^exit_to_user_mode"#, #"^syscall_exit_to_user_mode"#, #"^irqentry_"#, #"^asm_"#, #"^_*sysvec_"#,
-        #"^common_interrupt"#, #"^_*irq_exit"#, #"^handle_softirqs$"#, #"^_*do_softirq"#, #"^run_ksoftirqd"#,
-        #"^task_work_run$"#, #"^_*fput$"#, #"^_*fput_sync"#, #"^rcu_do_batch$"#, #"^rcu_core"#,
-        #"^_*run_timer"#, #"^call_timer_fn"#, #"^_*hrtimer_"#, #"^_*run_hrtimer"#, #"^tick_"#,
-        #"^update_process_times"#, #"^rcu_sched_clock_irq"#, #"^rcu_pending"#, #"^rcu_dump_cpu_stacks"#,
-        #"^print_cpu_stall"#, #"^check_cpu_stall"#, #"^rcu_check_"#, #"^watchdog"#, #"^nmi_"#, #"^_*nmi_"#,
-        #"^arch_trigger_cpumask_backtrace"#, #"^trigger_"#, #"^default_do_nmi"#, #"^exc_nmi"#,
-        // report machinery
-        #"^dump_stack"#, #"^show_stack"#, #"^_*show_regs"#, #"^show_trace"#, #"^_*warn(_|$)"#,
-        #"^report_bug"#, #"^handle_bug"#, #"^exc_"#, #"^do_error_trap"#, #"^do_trap"#, #"^_*die(_|$)"#,
-        #"^oops_"#, #"^_*kasan"#, #"^_*asan_"#, #"^print_"#, #"^check_memory_region"#, #"^_*ubsan"#,
-        #"^panic"#, #"^lockdep_"#, #"^check_noncircular"#, #"^check_prev"#, #"^check_irq_usage"#,
-        #"^check_deadlock"#, #"^validate_chain"#, #"^mark_lock"#, #"^_*bfs"#, #"^debug_check_no_locks"#,
-        #"^_*might_sleep"#, #"^_*might_resched"#, #"^_*might_fault"#, #"^_*refcount_"#, #"^refcount_warn"#,
-        #"^kfence_"#, #"^kmsan_"#, #"^report_"#, #"^add_taint"#, #"^mark_held_locks"#, #"^hardirq_"#,
-        #"^trace_hardirqs"#, #"^lock_is_held"#, #"^rcu_read_lock_held"#,
-        // string and user-copy helpers: named after their caller
-        #"^_*mem(cpy|move|set|cmp|chr|scan)(_erms|_orig|_fast)?$"#, #"^_*str(len|nlen|cpy|ncpy|scpy|cmp|ncmp|chr|rchr|cat)$"#,
-        #"^_*copy_(to|from)_user"#, #"^_*copy_user"#, #"^rep_movs"#, #"^raw_copy_"#, #"^copy_from_kernel_nofault"#,
-    ]
-    static let skip: [Pattern] = skipPatterns.map(Pattern.init)
-
-    static func isSkipped(_ function: String, extra: [Pattern] = []) -> Bool {
-        skip.contains { $0.matches(function) } || extra.contains { $0.matches(function) }
+    static let pc = #"\[<?(?:0x)?[0-9a-f]+>?\]"#
+    static let funcRe = #"([a-zA-Z0-9_]+)(?:\.|\+)"#
+    /// Expands {{PC}}, {{FUNC}} (a function followed by `+0x` or `.isra`) and {{SRC}} (file.c:123).
+    static func rx(_ s: String) -> String {
+        s.replacingOccurrences(of: "{{PC}}", with: pc).replacingOccurrences(of: "{{FUNC}}", with: funcRe)
+            .replacingOccurrences(of: "{{SRC}}", with: #"([a-zA-Z0-9\-_/.]+\.[a-z]+:[0-9]+)"#)
     }
+    static func re(_ s: String) -> Pattern { Pattern(rx(s)) }
 
-    /// Most specific first: the first format whose header matches a line starts a report.
-    public static let all: [KernelFormat] = [
-        KernelFormat("lockdep", header: #"^WARNING: possible circular locking dependency detected"#,
-                     title: "possible deadlock in {FRAME}", frames: [.lockAt, .stack]),
-        KernelFormat("lockdep", header: #"^WARNING: possible recursive locking detected"#,
-                     title: "possible deadlock in {FRAME}", frames: [.lockAt, .stack]),
-        KernelFormat("lockdep", header: #"^WARNING: possible irq lock inversion dependency detected"#,
-                     title: "possible deadlock in {FRAME}", frames: [.lockAt, .stack]),
-        KernelFormat("lockdep", header: #"^WARNING: inconsistent lock state"#,
-                     title: "inconsistent lock state in {FRAME}", frames: [.lockAt, .stack]),
-        KernelFormat("lockdep", header: #"^WARNING: suspicious RCU usage"#,
-                     title: "WARNING: suspicious RCU usage in {FRAME}", frames: [.stack]),
-        KernelFormat("hang", header: #"^INFO: task \S.* blocked for more than \d+ seconds"#,
-                     title: "INFO: task hung in {FRAME}", frames: [.stack], anchors: hangAnchors),
-        KernelFormat("hang", header: #"^(rcu: )?INFO: rcu_\w+ (self-)?detected stalls?"#,
-                     title: "INFO: rcu detected stall in {FRAME}", skipIRQ: true),
-        KernelFormat("hang", header: #"^(watchdog: )?BUG: soft lockup"#,
-                     title: "BUG: soft lockup in {FRAME}", skipIRQ: true),
-        KernelFormat("hang", header: #"Watchdog detected hard LOCKUP on cpu"#,
-                     title: "BUG: hard lockup in {FRAME}", skipIRQ: true),
-        KernelFormat("hang", header: #"^BUG: workqueue lockup"#, title: "BUG: workqueue lockup", frames: [], frameless: true),
-        KernelFormat("kasan", header: #"^BUG: KASAN: ([a-z0-9-]+) in (\S+)"#,
-                     title: "KASAN: $1 {ACCESS} in {FRAME}", frames: [.header(2), .stack]),
-        KernelFormat("kasan", header: #"^BUG: KFENCE: ([a-z0-9-]+) (?:read |write )?in (\S+)"#,
-                     title: "KFENCE: $1 in {FRAME}", frames: [.header(2), .stack]),
-        KernelFormat("bug", header: #"^BUG: (?:unable to handle )?kernel NULL pointer dereference"#,
-                     title: "BUG: unable to handle kernel NULL pointer dereference in {FRAME}"),
-        KernelFormat("bug", header: #"^BUG: unable to handle (?:page fault|kernel paging request)"#,
-                     title: "BUG: unable to handle kernel paging request in {FRAME}"),
-        KernelFormat("gpf", header: #"general protection fault"#, title: "general protection fault in {FRAME}"),
-        KernelFormat("bug", header: #"^kernel BUG at \S+"#, title: "kernel BUG in {FRAME}"),
-        KernelFormat("bug", header: #"^BUG: sleeping function called from invalid context"#,
-                     title: "BUG: sleeping function called from invalid context in {FRAME}", frames: [.stack]),
-        KernelFormat("bug", header: #"^BUG: scheduling while atomic"#,
-                     title: "BUG: scheduling while atomic in {FRAME}", frames: [.stack]),
-        KernelFormat("bug", header: #"^UBSAN: ([a-z0-9-]+) in "#, title: "UBSAN: $1 in {FRAME}", frames: [.stack]),
-        KernelFormat("warning", header: #"^refcount_t: (underflow|overflow|saturated|addition on 0|decrement hit 0)"#,
-                     title: "WARNING: refcount bug in {FRAME}", frames: [.stack], absorbs: ["warning"]),
-        KernelFormat("warning", header: #"^WARNING: CPU: \d+ PID: \d+ at \S+ (\S+)"#,
-                     title: "WARNING in {FRAME}", frames: [.header(1), .rip, .stack]),
-        KernelFormat("warning", header: #"^WARNING: \S+:\d+ at (\S+)"#,
-                     title: "WARNING in {FRAME}", frames: [.header(1), .rip, .stack]),
-        KernelFormat("bug", header: #"^BUG: ([A-Za-z][A-Za-z _-]*[A-Za-z])"#, title: "BUG: $1 in {FRAME}"),
+    /// `RIP: 0010:func+0x1/0x2` and other arches' current-pc lines; a user-mode pc captures nothing.
+    static let ripFrame = re(#"(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:{{PC}} +){0,2}{{FUNC}}|(?:[0-9]+:)?0x[0-9a-f]+|(?:[0-9]+:)?{{PC}} +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"#)
+    static let callTrace = re(#"(?:Call (?:T|t)race:)|(?:Backtrace:)"#)
+    /// Lines that start a trace (and so end the one before).
+    static let stackStarts: [Pattern] = [
+        #"Call (?:T|t)race"#, #"Allocated:"#, #"Allocated by task [0-9]+:"#, #"Freed:"#, #"Freed by task [0-9]+:"#,
+        #"[^k] backtrace(?: \(crc [0-9a-fA-F]*\))?:"#, #"Backtrace:"#, #"Uninit was stored to memory at"#,
+    ].map { Pattern($0) }
+    /// A frame line: ` func+0x1/0x2`, ` [<ffffffff81000000>] func+0x1/0x2`. `? func` lines never match.
+    static let frameLine = re(#"^ *(?:{{PC}} ){0,2}{{FUNC}}"#)
+    /// Fault-injection stacks interleave with reports: a report that shows one is corrupted.
+    static let corruptedLine = re(#"^( \[<?(?:0x)?[0-9a-f]+>?\])? should_fail(slab)?(\.[a-z0-9.]+)?\+0x"#)
+
+    static func warningStack(_ skip: String...) -> StackSpec {
+        StackSpec([.capture(Pattern("(?:" + ripFrame.re.pattern + #"|--- interrupt: [0-9]+ at "# + funcRe + ")")), .trace],
+                  [.seek(callTrace), .trace], skip: skip)
+    }
+    static func trace(_ skip: String...) -> StackSpec { StackSpec([.seek(callTrace), .trace], skip: skip) }
+    static func ripTrace(_ skip: String..., rule: FrameRule = .first) -> StackSpec {
+        StackSpec([.capture(ripFrame), .seek(callTrace), .trace], skip: skip, rule: rule)
+    }
+    static let ripOnly = StackSpec([.capture(ripFrame)])
+    static let lockdepAt = #"at: (?:{{PC}} +)?{{FUNC}}"#
+
+    /// In the order a line is tried: the first group whose header the line contains.
+    static let groups: [OopsGroup] = [
+        OopsGroup("BUG:", "bug", KernelFormatTable.bug, suppress: ["ODEBUG:", "Boot_DEBUG:", "xlog_status:", "DEBUG:",
+                                                                "BUG: no syscalls can create resource"]),
+        OopsGroup("WARNING:", "warning", KernelFormatTable.warning, suppress: [
+            "WARNING: /etc/ssh/moduli does not exist, using fixed modulus",
+            "WARNING: workqueue cpumask: online intersect > possible intersect", "WARNING: [Tt]he mand mount option",
+            #"WARNING: Unsupported flag value\(s\) of 0x%x in DT_FLAGS_1"#, "WARNING: Unprivileged eBPF is enabled with eIBRS",
+            "WARNING: fbcon: Driver '(.*)' missed to adjust virtual screen size", "WARNING: See https.* for mitigation options.",
+            "WARNING: kernel not compiled with CPU_SRSO", #"EXT4-[Ff][Ss](?: \(.*\))?:"#,
+            "(?i)warning: .* uses (deprecated v2 capabilities|wireless extensions)", #"XFS \(\w+\): WARNING"#]),
+        OopsGroup("INFO:", "hang", KernelFormatTable.info, suppress: [
+            "INFO: lockdep is turned off", "INFO: Stall ended before state dump start", "INFO: NMI handler",
+            "INFO: recovery required on readonly filesystem", "(handler|interrupt).*took too long",
+            "INFO: sys_.* is not present in /proc/kallsyms", "INFO: no syscalls can create resource", "rmt_storage:INFO:",
+            "_INFO:"]),
+        OopsGroup("Unable to handle kernel", "bug", [
+            KernelFormat("bug", "Unable to handle kernel (paging request|NULL pointer dereference|access to user memory)",
+                         "BUG: unable to handle kernel %1 in %2", stack: ripTrace())]),
+        OopsGroup("general protection fault", "gpf", [
+            KernelFormat("gpf", "general protection fault.*:", "general protection fault in %1", stack: ripTrace())],
+                  suppress: [#"general protection fault .* error:\d+ in "#]),
+        OopsGroup("stack segment: ", "gpf", [KernelFormat("gpf", "stack segment: ", "stack segment fault in %1", stack: ripTrace())]),
+        OopsGroup("Kernel panic", "panic", KernelFormatTable.panic, continues: true),
+        OopsGroup("PANIC: double fault", "panic", [
+            KernelFormat("panic", "PANIC: double fault", "PANIC: double fault in %1", stack: ripOnly)], continues: true),
+        OopsGroup("kernel BUG", "bug", [
+            KernelFormat("bug", "kernel BUG at mm/usercopy.c", "BUG: bad usercopy in %1", stack: trace("usercopy", "__check")),
+            KernelFormat("bug", "kernel BUG at lib/list_debug.c", "BUG: corrupted list in %1", stack: trace()),
+            KernelFormat("bug", "kernel BUG at (.*)", "kernel BUG in %2", stack: ripTrace("^skb_"))]),
+        OopsGroup("Kernel BUG", "bug", [KernelFormat("bug", "Kernel BUG (.*)", "kernel BUG %1")]),
+        OopsGroup("BUG kmalloc-", "bug", [KernelFormat("bug", "BUG kmalloc-.*: Object already free", "BUG: Object already free")]),
+        OopsGroup("divide error:", "trap", [KernelFormat("trap", "divide error: ", "divide error in %1", stack: ripOnly)]),
+        OopsGroup("divide_error:", "trap", [KernelFormat("trap", "divide_error: ", "divide error in %1", stack: ripOnly)]),
+        OopsGroup("invalid opcode:", "trap", [KernelFormat("trap", "invalid opcode: ", "invalid opcode in %1", stack: ripOnly)],
+                  continues: true),
+        OopsGroup("UBSAN:", "ubsan", [
+            KernelFormat("ubsan", "UBSAN:", report: "UBSAN: Undefined behaviour in", "UBSAN: undefined-behaviour in %1",
+                         stack: trace("ubsan", "overflow")),
+            KernelFormat("ubsan", "UBSAN: array-index-out-of-bounds in", "UBSAN: array-index-out-of-bounds in %1",
+                         stack: trace("ubsan", "overflow")),
+            KernelFormat("ubsan", "UBSAN:", report: "UBSAN: (.*?) in", "UBSAN: %1 in %2", stack: trace("ubsan", "overflow"))]),
+        OopsGroup("unregister_netdevice: waiting for", "netdev", [
+            KernelFormat("netdev", "unregister_netdevice: waiting for (?:.*) to become free",
+                         "unregister_netdevice: waiting for DEV to become free", noStackTrace: true)], continues: true),
+        OopsGroup("VFS: Close: file count is 0", "other", [
+            KernelFormat("other", "VFS: Close: file count is 0", "VFS: Close: file count is zero (use-after-free)",
+                         noStackTrace: true)]),
+        OopsGroup("VFS: Busy inodes after unmount", "other", [
+            KernelFormat("other", "VFS: Busy inodes after unmount", "VFS: Busy inodes after unmount (use-after-free)",
+                         noStackTrace: true)]),
+        // Not syzkaller's: it leaves hard lockups to the panic that follows; bpfstress names the spinning code.
+        OopsGroup("Watchdog detected hard LOCKUP", "hang", [
+            KernelFormat("hang", "Watchdog detected hard LOCKUP", "BUG: hard lockup in %1",
+                         stack: ripTrace(rule: .stall))]),
     ]
-
-    /// Lines that end a report: the end of the task's trace, the end-of-trace marker,
-    /// KASAN's closing rule.
-    static let endMarkers: [Pattern] = [Pattern(#"^\s*</TASK>"#), Pattern(#"---\[ end trace"#), Pattern(#"^={20,}\s*$"#),
-                                        Pattern(#"---\[ end Kernel panic"#)]
-    static let traceStart = Pattern(#"^\s*(Call Trace:|stack backtrace:|Backtrace:)"#)
-    static let kernelRIP = Pattern(#"^\s*RIP: 0010:(\S+)"#)
-    static let lockAt = Pattern(#", at: (\S+)"#)
-    static let access = Pattern(#"^(Read|Write) of size \d+"#)
-}
-
-extension KernelFormats {
-    /// True when `function` never names a report (scheduling, locking, waiting, entry, report machinery).
-    public static func isSkippedFrame(_ function: String) -> Bool { isSkipped(function) }
 }

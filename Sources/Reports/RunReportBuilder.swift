@@ -4,7 +4,8 @@ import Foundation
 public enum RunReportBuilder {
     /// One testsuite per scenario (index = id), properties first: kernel.release, seed, campaign, workers,
     /// threads, duration, ops, ops_per_second, then ops.<kind> and errno.<NAME> (sorted by name).
-    /// Per check: passed; or one failed testcase per bucket (named "<check> [<title>]" when the check has
+    /// Per check: passed (evaluated at least once, never failed); skipped with the reason when it was
+    /// evaluated 0 times (a check that did not run is never passed); or one failed testcase per bucket (named "<check> [<title>]" when the check has
     /// several buckets) with the first dump as text; or, failed without any bucket, a failure saying how many.
     /// Buckets whose check the scenario does not list (hangs, crashes) become testcases of their own, and
     /// buckets of no listed scenario go to an extra "bpfstress" suite, so no finding is lost from CI.
@@ -24,50 +25,56 @@ public enum RunReportBuilder {
                                               outcome: .skipped(message: sc.skipReason ?? "skipped"))]
             } else {
                 let mine = summary.buckets.filter { $0.scenario == sc.name }
-                for check in sc.checks {
-                    let buckets = mine.filter { $0.check == check.name }
-                    if buckets.isEmpty {
-                        if let why = check.skipReason, check.passed == 0, check.failed == 0 {
-                            suite.cases.append(TestCaseResult(name: check.name, classname: classname,
-                                                              outcome: .skipped(message: why)))
-                        } else if check.failed == 0 {
-                            suite.cases.append(TestCaseResult(name: check.name, classname: classname, outcome: .passed))
-                        } else {
-                            let total = check.passed + check.failed
-                            let msg = "\(check.failed) of \(total) evaluations failed"
-                            suite.cases.append(TestCaseResult(
-                                name: check.name, classname: classname,
-                                outcome: .failed(type: FindingType.failure.rawValue, message: msg,
-                                                 text: msg + " (no dump was recorded)")))
-                        }
-                    } else {
-                        suite.cases += bucketCases(buckets, check: check.name, classname: classname)
-                    }
-                }
-                let listed = Set(sc.checks.map(\.name))
-                let unlisted = mine.filter { !listed.contains($0.check) }
-                for check in orderedUnique(unlisted.map(\.check)) {
-                    suite.cases += bucketCases(unlisted.filter { $0.check == check }, check: check, classname: classname)
-                }
+                suite.cases = checkCases(sc.checks, buckets: mine, classname: classname)
             }
             suite.systemErr = deaths(summary.workerDeaths.filter { $0.scenario == sc.name })
             suites.append(suite)
         }
+        // The campaign's own checks, and findings of no listed scenario, in a "bpfstress" suite.
         let orphans = summary.buckets.filter { !scenarioNames.contains($0.scenario) }
         let orphanDeaths = summary.workerDeaths.filter { !scenarioNames.contains($0.scenario) }
-        if !orphans.isEmpty || !orphanDeaths.isEmpty || suites.isEmpty {
+        let campaignChecks = summary.campaignChecks ?? []
+        if !orphans.isEmpty || !orphanDeaths.isEmpty || !campaignChecks.isEmpty || suites.isEmpty {
             var suite = TestSuiteResult(
                 name: "bpfstress", package: "bpfstress", id: suites.count, timestamp: summary.startedAt,
                 hostname: summary.hostname, time: summary.durationSeconds,
                 properties: baseProperties(summary, workers: summary.workers, threads: summary.threads))
-            for check in orderedUnique(orphans.map(\.check)) {
-                suite.cases += bucketCases(orphans.filter { $0.check == check }, check: check, classname: "bpfstress")
-            }
+            suite.cases = checkCases(campaignChecks, buckets: orphans, classname: "bpfstress")
             suite.systemErr = deaths(orphanDeaths)
             suites.append(suite)
         }
         suites[0].systemOut = systemOut
         return suites
+    }
+
+    /// One testcase per check (passed, skipped when not run, or one failed case per bucket),
+    /// then the buckets of checks not listed (hangs, crashes), so no finding is lost from CI.
+    static func checkCases(_ checks: [CheckSummary], buckets: [FindingBucket], classname: String) -> [TestCaseResult] {
+        var cases: [TestCaseResult] = []
+        for check in checks {
+            let mine = buckets.filter { $0.check == check.name }
+            if !mine.isEmpty {
+                cases += bucketCases(mine, check: check.name, classname: classname)
+            } else if check.verdict == .notRun {
+                cases.append(TestCaseResult(name: check.name, classname: classname,
+                                            outcome: .skipped(message: check.notRunReason)))
+            } else if check.failed == 0 {
+                cases.append(TestCaseResult(name: check.name, classname: classname, outcome: .passed))
+            } else {
+                let total = check.passed + check.failed
+                let msg = check.detail ?? "\(check.failed) of \(total) evaluations failed"
+                cases.append(TestCaseResult(
+                    name: check.name, classname: classname,
+                    outcome: .failed(type: FindingType.failure.rawValue, message: msg,
+                                     text: msg + (check.detail == nil ? " (no dump was recorded)" : ""))))
+            }
+        }
+        let listed = Set(checks.map(\.name))
+        let unlisted = buckets.filter { !listed.contains($0.check) }
+        for check in orderedUnique(unlisted.map(\.check)) {
+            cases += bucketCases(unlisted.filter { $0.check == check }, check: check, classname: classname)
+        }
+        return cases
     }
 
     static func bucketCases(_ buckets: [FindingBucket], check: String, classname: String) -> [TestCaseResult] {
@@ -95,6 +102,10 @@ public enum RunReportBuilder {
         p.append(("ops_per_second", JUnitWriter.decimal(sc.opsPerSecond)))
         for k in sc.opsByKind.keys.sorted() { p.append(("ops.\(k)", String(sc.opsByKind[k]!))) }
         for k in sc.toleratedErrnos.keys.sorted() { p.append(("errno.\(k)", String(sc.toleratedErrnos[k]!))) }
+        for l in sc.latency ?? [] {
+            p.append(("latency.\(l.kind).p50_us", JUnitWriter.decimal(l.p50Us)))
+            p.append(("latency.\(l.kind).p99_us", JUnitWriter.decimal(l.p99Us)))
+        }
         return p
     }
 

@@ -7,9 +7,39 @@ public struct CheckSummary: Codable, Sendable, Equatable {
     public var failed: UInt64
     /// Why the check could not run here (a feature this machine lacks); nil when it ran.
     public var skipReason: String? = nil
+    /// What failed, for a failure that has no finding bucket (e.g. `campaign-complete`).
+    public var detail: String? = nil
 
-    public init(name: String, passed: UInt64, failed: UInt64, skipReason: String? = nil) {
+    public init(name: String, passed: UInt64, failed: UInt64, skipReason: String? = nil, detail: String? = nil) {
         self.name = name; self.passed = passed; self.failed = failed; self.skipReason = skipReason
+        self.detail = detail
+    }
+
+    /// Tri-state verdict: a check with no evaluation proved nothing, so it is `notRun`, never passed.
+    public enum Verdict: String, Codable, Sendable { case passed, failed, notRun = "not-run" }
+    public var verdict: Verdict { failed > 0 ? .failed : (passed > 0 ? .passed : .notRun) }
+    /// The reason a not-run check shows: the scenario's own, or that nothing evaluated it.
+    public var notRunReason: String {
+        skipReason ?? "not run: the check was evaluated 0 times in this run (nothing proves it passed)"
+    }
+
+    enum CodingKeys: String, CodingKey { case name, passed, failed, skipReason, detail, verdict }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        passed = try c.decode(UInt64.self, forKey: .passed)
+        failed = try c.decode(UInt64.self, forKey: .failed)
+        skipReason = try c.decodeIfPresent(String.self, forKey: .skipReason)
+        detail = try c.decodeIfPresent(String.self, forKey: .detail)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(passed, forKey: .passed)
+        try c.encode(failed, forKey: .failed)
+        try c.encodeIfPresent(verdict == .notRun ? notRunReason : skipReason, forKey: .skipReason)
+        try c.encodeIfPresent(detail, forKey: .detail)
+        try c.encode(verdict, forKey: .verdict)
     }
 }
 
@@ -26,6 +56,8 @@ public struct ScenarioSummary: Codable, Sendable, Equatable {
     /// Expected errnos by name (e.g. "EAGAIN"), counted rather than reported.
     public var toleratedErrnos: [String: UInt64]
     public var checks: [CheckSummary]
+    /// Latency per op kind (absent in summaries written before latency histograms).
+    public var latency: [LatencySummary]? = nil
 
     public init(name: String, status: String = "ran", skipReason: String? = nil, workers: Int, threads: Int,
                 ops: UInt64 = 0, opsPerSecond: Double = 0, opsByKind: [String: UInt64] = [:],
@@ -74,6 +106,23 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var timeline: [TimelineSample] = []
     /// Campaign parameters as given (for the HTML report).
     public var parameters: [String: String] = [:]
+    /// Checks of the campaign as a whole (`no-leaks`, `kernel-log`, `campaign-complete`).
+    public var campaignChecks: [CheckSummary]? = nil
+    /// The signal that cut the run short (e.g. "SIGINT"); nil when it ran its whole duration.
+    public var interrupted: String? = nil
+    /// false in the snapshots the coordinator refreshes while it runs; nil or true once final.
+    public var complete: Bool? = nil
+    /// Leftovers of dead coordinators (cgroups, state directories) removed at start.
+    public var staleCleaned: [String]? = nil
+
+    /// Whether this is the coordinator's final word (not a snapshot of a run in progress).
+    public var isComplete: Bool { complete ?? true }
+    /// Set when the run was one shard of a campaign (`run --shard I/N`).
+    public var shard: ShardInfo? = nil
+    /// The shards a merged run was made of (`bpfstress merge`).
+    public var shards: [ShardInfo]? = nil
+    /// The run directory this run was compared with (`run --baseline`).
+    public var baseline: String? = nil
 
     public init(version: String, campaign: String, seed: UInt64, runtime: String, kernelRelease: String,
                 hostname: String, startedAt: Date, endedAt: Date, durationSeconds: Double, workers: Int,

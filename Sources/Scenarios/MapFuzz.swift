@@ -1,3 +1,4 @@
+import Basics
 import BPFKit
 import CBPFStress
 import Glibc
@@ -26,6 +27,7 @@ public final class MapFuzz: Scenario {
             CheckSpec("oracle-agrees", "every call of every program matches the shadow model (errno, data, no write outside the buffers)"),
             CheckSpec("shared-values-intact", "every value read from a shared map decodes and names its key (no torn or foreign value)"),
             CheckSpec("shared-batch-unique", "a batch lookup on a shared map holds each key once, only keys some worker writes"),
+            CheckSpec("fault-injection", "with the kernel failing the n-th allocation inside create, update and batch calls, the model accepts ENOMEM only at the injected call and the leak check stays clean (skipped with the reason where the kernel has no fault injection)"),
             CheckSpec("shared-census", "with every writer held off, each shared map holds at most max_entries keys, each once and intact, and a batch lookup returns exactly what get_next_key walks"),
         ],
         ownedNames: ["bpfs_fuzz"], keepsInFlightState: true)
@@ -52,6 +54,9 @@ public final class MapFuzz: Scenario {
     /// bound: data, not a finding), and by how much at most.
     private var overMax = 0
     private var overMaxBy = 0
+    /// The kernel facts the fuzz threads probed (the same for every thread of a worker).
+    private var facts: KernelFacts?
+    private var unprobedFacts: [String] = []
     /// The program each fuzz thread is running (thread index -> program, start), for stopping().
     private var inflight: [Int: (program: Program, startNs: UInt64, firstIndex: UInt64, thread: ThreadContext)] = [:]
     private let worker: WorkerContext
@@ -70,7 +75,8 @@ public final class MapFuzz: Scenario {
         testCrashAt = tests ? UInt64(env["BPFSTRESS_TEST_FUZZ_CRASH_AT"] ?? "") ?? 0 : 0
         let c = worker.params.string("corpus"), s = worker.params.string("state_dir")
         corpusDir = c.isEmpty ? nil : c
-        stateDir = s.isEmpty ? nil : s
+        // Under `bpfstress run` (smoke, nightly) reproducers go to the run directory.
+        stateDir = s.isEmpty ? worker.reportFilesDirectory : s
         sharedEvery = max(1, worker.params.int("shared_every"))
         censusPeriod = max(0, worker.params.double("census_period"))
         let token = SharedMapSet.token(scenario: Self.descriptor.name)
@@ -94,12 +100,16 @@ public final class MapFuzz: Scenario {
         let counts = [("executions", executions), ("calls", calls), ("corpus_added", added), ("torn_tolerated", torn),
                       ("censuses", censuses), ("census_lock_busy", censusBusy), ("shared_rounds_lock_busy", roundsBusy),
                       ("census_over_max", overMax), ("census_over_max_by", overMaxBy)]
+        let factPairs = facts?.properties ?? []
+        let unprobed = unprobedFacts
         lock.unlock()
         // Written by hand: this runs after TERM, inside the stop grace period, and
         // JSONSerialization of ~2,000 strings took seconds on a loaded machine. Signatures are
         // plain ASCII (op/type/errno/outcome); quotes and backslashes are escaped anyway.
         func quoted(_ x: String) -> String { "\"" + x.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
         let json = "{" + counts.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") +
+            ",\"facts\":{" + factPairs.map { "\(quoted($0.name)):\(quoted($0.value))" }.joined(separator: ",") + "}" +
+            ",\"unprobed_facts\":[" + unprobed.map(quoted).joined(separator: ",") + "]" +
             ",\"signatures\":[" + sigs.map(quoted).joined(separator: ",") + "]}\n"
         try? json.write(toFile: dir + "/fuzz-stats-\(getpid()).json", atomically: true, encoding: .utf8)
     }
@@ -108,7 +118,7 @@ public final class MapFuzz: Scenario {
     /// program each one is running where the coordinator attaches it to this worker's hang
     /// findings, with how long it has been running.
     public func stopping() {
-        guard let dir = worker.spec.stateDirectory, lock.lock(before: Date().addingTimeInterval(0.2)) else { return }
+        guard lock.lock(before: Date().addingTimeInterval(0.2)) else { return }
         let running = inflight
         lock.unlock()
         let now = Self.monotonicNs()
@@ -121,7 +131,7 @@ public final class MapFuzz: Scenario {
             }
             let text = "# map-fuzz worker slot \(worker.slotIndex) pid \(getpid()) thread \(t): program running for \(String(format: "%.1f", secs)) s when told to stop\n" +
                 where_ + "# replay: bpfstress fuzz --replay FILE\n" + e.program.text
-            try? text.write(toFile: dir + "/inflight-s\(worker.slotIndex)-\(getpid())-t\(t).prog", atomically: true, encoding: String.Encoding.utf8)
+            worker.leaveState("t\(t).prog", text)
         }
     }
 
@@ -156,6 +166,7 @@ public final class MapFuzz: Scenario {
         _ = try? corpus.load()
         let seed = thread.worker.seed ^ UInt64(thread.worker.slotIndex) << 32 ^ UInt64(thread.index) << 16
         let f = Fuzzer(runtime: thread.runtime, seed: seed, corpus: corpus)
+        lock.lock(); facts = f.model.facts; unprobedFacts = f.unprobedFacts; lock.unlock()
         var index: UInt64 = 0
         let me = thread.index
         f.willExecute = { [unowned self] p in
@@ -172,11 +183,14 @@ public final class MapFuzz: Scenario {
                 return body()
             }) ?? CallResult()
         }
-        for p in corpus.programs.prefix(64) where thread.keepRunning { corpus.learn(f.execute(p)) }
+        for (p, source, rep) in f.replayCorpus(limit: 64, while: { thread.keepRunning }) {
+            reportFinding(thread, f, p, rep, seed: seed, from: "corpus program \(source)")
+        }
         var n = 0
         var nextCensus = Self.monotonicNs() + UInt64(censusPeriod * 1e9)
         var rng = SplitMix64(seed: seed, stream: 0x5A)
         var seq: UInt64 = 0
+        if thread.index == 0 { thread.worker.skipCheck("fault-injection", reason: FaultInjection.probe().skipReason) }
         let censusLock = CensusLock(telemetryFD: thread.worker.spec.telemetryFD)
         if censusLock == nil || censusPeriod == 0 {
             thread.worker.skipCheck("shared-census", reason: censusLock == nil ? "cannot reopen the telemetry memfd for the census lock: errno \(errno)" : "census_period is 0")
@@ -186,10 +200,7 @@ public final class MapFuzz: Scenario {
             if rep.findings.isEmpty {
                 thread.pass("oracle-agrees")
             } else {
-                let path = stateDir.flatMap { try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: $0) } ?? "(no state dir)"
-                let first = rep.findings[0]
-                thread.fail("oracle-agrees", title: "map fuzz: \(first.signature) in map-fuzz",
-                            detail: rep.findings.map(\.description).joined(separator: "\n") + "\nreproducer: \(path)\n" + p.text)
+                reportFinding(thread, f, p, rep, seed: seed, from: nil)
             }
             n += 1
             if n % sharedEvery == 0 {
@@ -213,6 +224,19 @@ public final class MapFuzz: Scenario {
         signatures.formUnion(corpus.signatures)
         added += corpus.added
         lock.unlock()
+    }
+
+    /// An oracle-agrees failure with its reproducer (written to the state dir); `from` names a
+    /// corpus program the finding came from.
+    func reportFinding(_ thread: ThreadContext, _ f: Fuzzer, _ p: Program, _ rep: ExecReport, seed: UInt64, from: String?) {
+        let path = stateDir.flatMap {
+            try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: $0, cSource: CReproducer.source(p, fuzzer: f, title: "map-fuzz seed \(seed)"))
+        } ?? "(no state dir)"
+        let first = rep.findings[0]
+        thread.fail("oracle-agrees", title: "map fuzz: \(first.signature) in map-fuzz",
+                    detail: (from.map { "from \($0)\n" } ?? "") + rep.findings.map(\.description).joined(separator: "\n") +
+                        "\nkernel facts (probed): \(f.model.facts.summary)" +
+                        "\nreproducer: \(path)\n" + p.text)
     }
 
     /// Writes this thread's keys and reads everyone's on the shared maps, then one batch lookup.
@@ -251,12 +275,11 @@ public final class MapFuzz: Scenario {
         defer { lock.release() }
         var problems: [String] = []
         for (map, _) in shared {
-            let keys = try thread.op(.mapNextKey, UInt64(map.fd), 0) { try map.keys(as: UInt32.self) }
-            var walk: [(key: UInt32, value: [UInt8]?)] = []
-            for k in keys {
-                let kb = withUnsafeBytes(of: k.littleEndian) { Array($0) }
-                let r = try thread.op(.mapLookup, UInt64(map.fd), UInt64(k)) { map.tryLookup(key: kb, valueBytes: SharedValue.size) }
-                if case let .success(v) = r { walk.append((k, v)) } else { walk.append((k, nil)) }
+            let noPrealloc = (map.spec?.flags ?? 0) & BPFMapFlags.noPrealloc != 0
+            let overshoot = noPrealloc ? Probes.possibleCPUs() - 1 : 0
+            // One flight-recorder op for the walk and its lookups (censusWalk reads past the bound it checks).
+            let walk = try thread.op(.mapNextKey, UInt64(map.fd), 0) {
+                try censusWalk(map, maxEntries: Self.sharedMax, overshoot: overshoot, universe: Self.sharedMax * 2)
             }
             let (errno, entries) = try wholeMapBatch(thread, map)
             var batch: [(key: UInt32, value: [UInt8])]? = nil
@@ -264,9 +287,8 @@ public final class MapFuzz: Scenario {
                 problems.append("census: batch lookup of the whole map failed: \(ErrnoName.name(errno))")
             }
             let name = map.spec?.name ?? "fd \(map.fd)"
-            let noPrealloc = (map.spec?.flags ?? 0) & BPFMapFlags.noPrealloc != 0
             problems += checkSharedCensus(walk: walk, batch: batch, maxEntries: Self.sharedMax, universe: Self.sharedMax * 2,
-                                          overshoot: noPrealloc ? Probes.possibleCPUs() - 1 : 0)
+                                          overshoot: overshoot)
                 .map { "\(name): \($0)" }
             if walk.count > Self.sharedMax {
                 self.lock.lock(); overMax += 1; overMaxBy = max(overMaxBy, walk.count - Self.sharedMax); self.lock.unlock()

@@ -14,7 +14,7 @@ public enum Scenarios {
     ]
 
     /// Fixtures for the harness's own tests; never part of a real campaign.
-    public static let testOnly: [any Scenario.Type] = [TestHang.self, TestCrash.self]
+    public static let testOnly: [any Scenario.Type] = [TestHang.self, TestCrash.self, TestLeak.self, TestFindings.self]
 
     public static var registry: ScenarioRegistry {
         let includeTests = ProcessInfo.processInfo.environment["BPFSTRESS_TEST_SCENARIOS"] == "1"

@@ -1,70 +1,10 @@
+import Basics
 import BPFKit
 import Foundation
 import StressCore
 
-// Helpers shared by extension-restart and lock-contention-abba. The judgements are pure
-// functions so that tests can show each one failing on tampered input.
-
-// MARK: - kernel log
-
-/// Judges /dev/kmsg records ("prio,seq,usec,flags;text"). Only kernel-facility records
-/// count (facility 0, prio < 8): user-space writes to /dev/kmsg, such as the capture
-/// tests' injected WARNING lines, are not the kernel's.
-public enum KernelLogOracle {
-    /// Substrings that mean the kernel complained (splats, lockdep, rqspinlock reports, stalls).
-    public static let markers = [
-        "WARNING:", "BUG:", "lockdep", "possible circular locking", "possible recursive locking",
-        "rqspinlock", "INFO: task", "soft lockup", "hard LOCKUP", "detected stall", "self-detected stall",
-        "general protection fault", "Oops", "Kernel panic", "Call Trace:", "kernel BUG at",
-    ]
-
-    /// The text of every kernel record carrying a marker, in order.
-    public static func problems(in records: [String]) -> [String] {
-        records.compactMap { rec -> String? in
-            guard let semi = rec.firstIndex(of: ";") else { return nil }
-            let fields = rec[..<semi].split(separator: ",")
-            guard let prio = fields.first.flatMap({ Int($0) }), prio < 8 else { return nil }
-            let text = String(rec[rec.index(after: semi)...]).trimmingCharacters(in: .whitespacesAndNewlines)
-            return markers.contains { text.contains($0) } ? text : nil
-        }
-    }
-}
-
-/// Reads /dev/kmsg from the moment it is opened (older records are skipped).
-public final class KernelLogReader {
-    private var fd: Int32
-    /// Records lost to ring-buffer wrap between reads (EPIPE).
-    public private(set) var lost = 0
-
-    /// open(/dev/kmsg, O_RDONLY|O_NONBLOCK) + lseek(SEEK_END).
-    public init() throws {
-        fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw StressError.system("open /dev/kmsg", errno) }
-        if lseek(fd, 0, SEEK_END) < 0 {
-            let e = errno
-            close(fd)
-            throw StressError.system("lseek /dev/kmsg", e)
-        }
-    }
-
-    deinit { if fd >= 0 { close(fd) } }
-
-    /// Every record since the last call (bounded to 100000 records).
-    public func read() -> [String] {
-        var out: [String] = []
-        var buf = [UInt8](repeating: 0, count: 8192)
-        for _ in 0..<100_000 {
-            let n = Glibc.read(fd, &buf, buf.count)
-            if n < 0 {
-                if errno == EPIPE { lost += 1; continue }
-                break  // EAGAIN: nothing more
-            }
-            if n == 0 { break }
-            out.append(String(decoding: buf[0..<n], as: UTF8.self))
-        }
-        return out
-    }
-}
+// Helpers of extension-restart: object id walks, restart windows, bounded waits. Kernel log
+// reports are judged once, for the whole campaign, by the coordinator's watcher.
 
 // MARK: - object ledger (leak check)
 
@@ -119,11 +59,11 @@ public enum LeakOracle {
     /// Polls until none of `refs` is live or `seconds` pass (objects are freed
     /// asynchronously: RCU, cgroup release work, netns cleanup). Returns what is left.
     public static func waitGone(_ refs: Set<ObjectRef>, runtime: any Runtime, seconds: Double,
-                                heartbeat: () -> Void = {}) -> [ObjectRef] {
+                                heartbeat: () -> Void = {}, keepRunning: () -> Bool = { true }) -> [ObjectRef] {
         let kinds = Array(Set(refs.map(\.kind)))
         let end = Date().addingTimeInterval(seconds)
         var left = leaked(created: refs, live: liveIDs(runtime, kinds: kinds))
-        while !left.isEmpty && Date() < end {
+        while !left.isEmpty && Date() < end && keepRunning() {
             heartbeat()
             usleep(20_000)
             left = leaked(created: Set(left), live: liveIDs(runtime, kinds: kinds))
@@ -160,6 +100,24 @@ public final class RestartWindows {
 
 enum Churn {
     /// Polls `condition` every 10 ms for at most `seconds`; true when it held.
+    /// How a judgement wait ended: the condition held, the time ran out (a verdict), or the
+    /// campaign asked the thread to stop first (no verdict either way: stopping wins).
+    enum Wait { case met, timedOut, stopped }
+
+    /// Polls `condition` for up to `seconds`, heartbeating, and gives up at once when the
+    /// thread is asked to stop.
+    static func wait(seconds: Double, thread: ThreadContext, _ condition: () -> Bool) -> Wait {
+        let end = Date().addingTimeInterval(seconds)
+        while true {
+            if condition() { return .met }
+            if !thread.keepRunning { return .stopped }
+            if Date() >= end { return .timedOut }
+            thread.heartbeat()
+            usleep(10_000)
+        }
+    }
+
+    /// A bounded wait for cleanup, which runs to its bound even while stopping.
     static func waitUntil(seconds: Double, heartbeat: () -> Void = {}, _ condition: () -> Bool) -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while true {

@@ -1,3 +1,4 @@
+import Basics
 import BPFKit
 import CBPFCapture
 import CBPFStress
@@ -12,6 +13,13 @@ public enum OpPathBench {
         public var baselineOpsPerSecond: [Double]
         /// The same calls through BPFKit alone, without the flight recorder: splits the overhead.
         public var directOpsPerSecond: [Double]
+        /// The scenario path as it was before latency histograms (bpfs_op_begin_ex/bpfs_op_end):
+        /// what the histograms cost, measured in the same rounds.
+        public var noHistogramOpsPerSecond: [Double] = []
+        /// Median of the per-round ratios harness / harness without histograms.
+        public var histogramRatio: Double {
+            median(zip(harnessOpsPerSecond, noHistogramOpsPerSecond).map { $0 / max(1, $1) })
+        }
         /// Median of the per-round ratios (each round's pair ran back to back).
         public var ratio: Double {
             median(zip(harnessOpsPerSecond, baselineOpsPerSecond).map { $0 / max(1, $1) })
@@ -40,10 +48,10 @@ public enum OpPathBench {
         // Each round interleaves the three variants in chunks of `chunk` pairs, so that a slow
         // patch of the VM (steal time, a neighbour) lands on all of them alike.
         let chunk = 5_000
-        var harness: [Double] = [], baseline: [Double] = [], direct: [Double] = []
+        var harness: [Double] = [], baseline: [Double] = [], direct: [Double] = [], noHist: [Double] = []
         var value: UInt64 = 0
         for _ in 0..<rounds {
-            var tC: UInt64 = 0, tH: UInt64 = 0, tD: UInt64 = 0
+            var tC: UInt64 = 0, tH: UInt64 = 0, tD: UInt64 = 0, tN: UInt64 = 0
             var done = 0
             while done < iterations {
                 let n = min(chunk, iterations - done)
@@ -69,14 +77,25 @@ public enum OpPathBench {
                     try map.lookup(key: &key, value: &value)
                 }
                 tD += bpfs_now_ns() - t0
+
+                t0 = bpfs_now_ns()
+                for i in done..<(done + n) {
+                    var key = UInt32(i % Int(nkeys))
+                    var v = UInt64(i)
+                    try thread.opWithoutHistogram(.mapUpdate, UInt64(map.fd), UInt64(key)) { try map.update(key: &key, value: &v) }
+                    try thread.opWithoutHistogram(.mapLookup, UInt64(map.fd), UInt64(key)) { try map.lookup(key: &key, value: &value) }
+                }
+                tN += bpfs_now_ns() - t0
                 done += n
             }
             let ops = Double(iterations * 2)
             baseline.append(ops / (Double(tC) / 1e9))
             harness.append(ops / (Double(tH) / 1e9))
             direct.append(ops / (Double(tD) / 1e9))
+            noHist.append(ops / (Double(tN) / 1e9))
         }
-        return Result(harnessOpsPerSecond: harness, baselineOpsPerSecond: baseline, directOpsPerSecond: direct)
+        return Result(harnessOpsPerSecond: harness, baselineOpsPerSecond: baseline, directOpsPerSecond: direct,
+                      noHistogramOpsPerSecond: noHist)
     }
 }
 
@@ -84,4 +103,20 @@ func median(_ xs: [Double]) -> Double {
     guard !xs.isEmpty else { return 0 }
     let s = xs.sorted()
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+extension ThreadContext {
+    /// `op` as it was before latency histograms, for `bench ops` only.
+    @inline(__always)
+    func opWithoutHistogram<T>(_ kind: OpKind, _ a0: UInt64, _ a1: UInt64, _ body: () throws -> T) throws -> T {
+        bpfs_op_begin_ex(tm, kind.rawValue, a0, a1, nil, kind.isElementOp ? UInt32(BPFS_OP_COARSE) : 0)
+        do {
+            let r = try body()
+            bpfs_op_end(tm, 0)
+            return r
+        } catch {
+            bpfs_op_end(tm, errnoValue(of: error))
+            throw error
+        }
+    }
 }

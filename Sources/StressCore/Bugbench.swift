@@ -1,3 +1,4 @@
+import Basics
 import BPFKit
 import CBPFStress
 import CampaignFile
@@ -22,20 +23,52 @@ public enum Bugbench {
         public var workers: Int
     }
 
-    /// The four seed bugs, each with the scenario that should find it.
-    public static let faults: [Fault] = [
-        Fault(name: "epoch-detach", scenario: "extension-restart", expectedType: .hang, titleMustContain: ["bb_"],
-              culprits: ["bb_epoch_synchronize", "bb_program_information_detach_provider", "bb_program_create"],
-              params: ["churn": .string("cgroup"), "period": .duration(0.01), "churners": .int(1)], threads: 3, workers: 2),
-        Fault(name: "shared-txn", scenario: "load-attach-v4v6", expectedType: .failure, titleMustContain: ["EINVAL"],
-              culprits: [], params: ["connects": .int(2)], threads: 3, workers: 2),
-        Fault(name: "abba", scenario: "lock-contention-abba", expectedType: .hang, titleMustContain: ["bb_"],
-              culprits: ["bb_map_update_elem", "bb_stats_account", "bb_hook_invoke", "bb_hook_map_update"],
-              params: [:], threads: 3, workers: 2),
-        Fault(name: "percpu-size", scenario: "percpu-batch-sizes", expectedType: .crash,
-              titleMustContain: ["SIGSEGV in memcpy from bb_lookup_batch_copy_values"],
-              culprits: ["bb_lookup_batch_copy_values", "bb_map_lookup_batch"], params: [:], threads: 2, workers: 2),
-    ]
+    /// The plugin's exported fault table (`bpfstress_bugbench_faults` in bugbench.c): the
+    /// plugin owns what it plants and which campaign must find it.
+    public static let tableSymbol = "bpfstress_bugbench_faults"
+
+    /// Reads and parses the fault table of the plugin at `path`; parameter values are typed by
+    /// the scenario's own descriptor.
+    public static func faults(pluginPath path: String, registry: ScenarioRegistry) throws -> [Fault] {
+        guard let text = PluginData.string(path: path, symbol: tableSymbol) else {
+            throw StressError(.usage, "runtime plugin \(path) exports no \(tableSymbol) table: not a bugbench plugin")
+        }
+        return try parseFaults(text, registry: registry)
+    }
+
+    /// One fault a line of `key=value` fields (see bugbench.c); `%20` is a space in a value.
+    public static func parseFaults(_ text: String, registry: ScenarioRegistry) throws -> [Fault] {
+        try text.split(separator: "\n").enumerated().map { (i, line) in
+            var f: [String: String] = [:]
+            for field in line.split(separator: " ") {
+                guard let eq = field.firstIndex(of: "=") else { throw tableError(i, "field '\(field)' has no '='") }
+                f[String(field[..<eq])] = String(field[field.index(after: eq)...]).replacingOccurrences(of: "%20", with: " ")
+            }
+            func list(_ k: String) -> [String] { (f[k] ?? "").split(separator: ",").map(String.init) }
+            guard let name = f["name"], let scenario = f["scenario"], let type = f["expect"].flatMap(FindingType.init(rawValue:)),
+                  let workers = f["workers"].flatMap(Int.init), let threads = f["threads"].flatMap(Int.init) else {
+                throw tableError(i, "needs name, scenario, expect (hang|crash|failure), workers and threads")
+            }
+            guard let descriptor = registry.type(named: scenario)?.descriptor else {
+                throw tableError(i, "unknown scenario '\(scenario)'")
+            }
+            var params: [String: ParamValue] = [:]
+            for p in (f["params"] ?? "").split(separator: ";") {
+                let kv = p.split(separator: ":", maxSplits: 1).map(String.init)
+                guard kv.count == 2, let spec = descriptor.parameters.first(where: { $0.name == kv[0] }),
+                      let v = ParamValue.parse(kv[1], as: spec.kind) else {
+                    throw tableError(i, "bad parameter '\(p)' for \(scenario)")
+                }
+                params[kv[0]] = v
+            }
+            return Fault(name: name, scenario: scenario, expectedType: type, titleMustContain: list("title"),
+                         culprits: list("culprits"), params: params, threads: threads, workers: workers)
+        }
+    }
+
+    static func tableError(_ line: Int, _ why: String) -> StressError {
+        StressError(.usage, "bugbench fault table line \(line + 1): \(why)")
+    }
 
     public struct Options {
         public var pluginPath: String
@@ -49,7 +82,8 @@ public enum Bugbench {
         public var seed: UInt64 = 1
         public var reportRoot: String = "reports"
         public var quiet: Bool = true
-        public init(pluginPath: String, faults: [String] = Bugbench.faults.map(\.name)) {
+        /// Empty: every fault of the plugin's table.
+        public init(pluginPath: String, faults: [String] = []) {
             self.pluginPath = pluginPath; self.faults = faults
         }
     }
@@ -87,8 +121,9 @@ public enum Bugbench {
 
     /// Runs every requested fault, then the control. `progress` gets one line per step.
     public static func run(_ o: Options, registry: ScenarioRegistry, progress: (String) -> Void = { _ in }) throws -> Result {
+        let faults = try Self.faults(pluginPath: o.pluginPath, registry: registry)
         var rows: [Row] = []
-        for name in o.faults {
+        for name in o.faults.isEmpty ? faults.map(\.name) : o.faults {
             if bpfs_stop_requested() != 0 { break }  // SIGINT/TERM: report what ran so far
             guard let f = faults.first(where: { $0.name == name }) else {
                 throw StressError(.usage, "unknown fault '\(name)' (known: \(faults.map(\.name).joined(separator: ", ")))")
@@ -99,7 +134,7 @@ public enum Bugbench {
         }
         if o.controlDuration > 0 && bpfs_stop_requested() == 0 {
             progress("control: no fault, \(Int(o.controlDuration))s of \(faults.map(\.scenario).joined(separator: ", "))")
-            rows.append(try runControl(o, registry: registry))
+            rows.append(try runControl(o, faults: faults, registry: registry))
             progress(describe(rows.last!))
         }
         return Result(plugin: o.pluginPath, seed: o.seed, limitSeconds: o.limit, deadlineSeconds: o.deadline, rows: rows)
@@ -131,20 +166,19 @@ public enum Bugbench {
         options.stopGrace = 1
         // Findings here are planted: a leak check would only add noise to the measurement.
         options.leakCheck = false
-        let coordinator = Coordinator(plan: plan, options: options, environment: env, runtime: rt)
         var first: Double?
         var stopped = false
-        coordinator.watchdog = { co in
-            if first == nil && !co.findings.isEmpty { first = Date().timeIntervalSince(co.started) }
-            if !stopped && stopWhen(co.findings) {
-                stopped = true
-                co.endNs = bpfs_now_ns()  // end the campaign now: the fault is found
+        let runner = CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: o.reportRoot) {
+            $0.watchdog = { co in
+                if first == nil && !co.findings.isEmpty { first = Date().timeIntervalSince(co.started) }
+                if !stopped && stopWhen(co.findings) {
+                    stopped = true
+                    co.endNs = bpfs_now_ns()  // end the campaign now: the fault is found
+                }
             }
         }
-        let outcome = try coordinator.run()
-        var dir: String?
-        do { dir = try ReportEmitter.write(outcome, root: o.reportRoot) } catch { dir = nil }
-        return (outcome, first, dir)
+        let r = try runner.run()
+        return (r.outcome, first, r.directory)
     }
 
     static func matches(_ f: Finding, _ fault: Fault) -> Bool {
@@ -181,7 +215,7 @@ public enum Bugbench {
         (Int32(1)..<134).first { ErrnoName.name($0).hasPrefix("E") && f.title.contains(": \(ErrnoName.name($0)) ") }
     }
 
-    static func runControl(_ o: Options, registry: ScenarioRegistry) throws -> Row {
+    static func runControl(_ o: Options, faults: [Fault], registry: ScenarioRegistry) throws -> Row {
         let started = Date()
         let entries = faults.map { ScenarioEntry(name: $0.scenario, weight: 1, workers: 1, threads: 2, params: $0.params) }
         let (outcome, first, dir) = try campaign(config: "none", name: "bugbench-control", entries: entries,

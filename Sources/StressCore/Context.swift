@@ -1,3 +1,4 @@
+import Basics
 import BPFKit
 import CBPFStress
 import CampaignFile
@@ -73,11 +74,30 @@ public final class WorkerContext {
         return fd
     }
 
+    /// Leaves text for the coordinator on stop (Scenario.stopping): the coordinator attaches
+    /// every such file of this worker to its hang and crash findings, without knowing what it
+    /// holds (map-fuzz leaves the programs its stuck threads were running). False when the
+    /// campaign has no state directory or the write failed.
+    @discardableResult
+    public func leaveState(_ name: String, _ text: String) -> Bool {
+        guard let dir = spec.stateDirectory, !name.contains("/") else { return false }
+        return (try? text.write(toFile: dir + "/" + WorkerState.fileName(slot: spec.slot, pid: getpid(), name: name),
+                                atomically: true, encoding: .utf8)) != nil
+    }
+
+    /// Where a scenario puts files that belong in the run's report directory (reproducers):
+    /// the coordinator copies them there at the end. Nil when the campaign has no state directory.
+    public var reportFilesDirectory: String? {
+        guard let dir = spec.stateDirectory else { return nil }
+        let d = dir + "/" + WorkerState.reportFiles
+        return (mkdir(d, 0o700) == 0 || errno == EEXIST) ? d : nil
+    }
+
     /// Marks a check as not runnable here (a missing feature), with the reason. It shows as a
     /// skipped JUnit testcase unless some thread still passed or failed it.
     public func skipCheck(_ check: String, reason: String) {
-        guard let idx = descriptor.checkIndex(check) else { return }
-        _ = bpfs_tm_add_finding(slot, bpfs_gettid(), UInt32(idx), 0, WorkerContext.skipMarker, "skip", reason)
+        record(check: declaredIndex(check), tid: bpfs_gettid(), errno: 0, kind: WorkerContext.skipMarker,
+               title: "skip", text: reason)
     }
 
     /// Finding-record kind that carries a skip reason instead of a finding.
@@ -85,12 +105,33 @@ public final class WorkerContext {
 
     /// Records a finding from process-level code (setup/teardown), on thread slot 0.
     public func fail(_ check: String, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
-        let idx = descriptor.checkIndex(check) ?? 0
-        let t = telemetry.thread(spec.slot, 0)
-        withUnsafeMutablePointer(to: &t.pointee.check_fail) {
-            $0.withMemoryRebound(to: UInt64.self, capacity: Int(BPFS_MAX_CHECKS)) { $0[idx] += 1 }
-        }
-        _ = bpfs_tm_add_finding(slot, bpfs_gettid(), UInt32(idx), errno, op.rawValue, title, detail)
+        let idx = declaredIndex(check)
+        bpfs_tm_check_fail(telemetry.thread(spec.slot, 0), UInt32(idx))
+        record(check: idx, tid: bpfs_gettid(), errno: errno, kind: op.rawValue, title: title, text: detail)
+    }
+
+    /// A pass from process-level code (e.g. `setup`), on thread slot 0.
+    public func pass(_ check: String) {
+        bpfs_tm_check_pass(telemetry.thread(spec.slot, 0), UInt32(declaredIndex(check)))
+    }
+
+    /// The index of a check the scenario declared. A name it never declared is a bug in the
+    /// scenario: debug builds (the tests) stop on it; a release run files it under
+    /// `thread-runs`, so the result is still counted somewhere visible.
+    func declaredIndex(_ check: String) -> Int {
+        if let i = descriptor.checkIndex(check) { return i }
+        assertionFailure("scenario \(descriptor.name) used undeclared check '\(check)'")
+        return descriptor.checkIndex(CheckSpec.threadRuns.name)!
+    }
+
+    /// Puts a finding in the slot's mailbox, or in the spill file when the mailbox is full, so
+    /// that no finding is lost (bucket counts stay exact).
+    func record(check: Int, tid: Int32, errno: Int32, kind: UInt32, title: String, text: String) {
+        if bpfs_tm_add_finding(slot, tid, UInt32(check), errno, kind, title, text) >= 0 { return }
+        let spilled = FindingSpill.append(directory: spec.stateDirectory, slot: spec.slot,
+                                          SpilledFinding(tid: tid, check: UInt32(check), errno: errno, kind: kind,
+                                                         title: title, text: text))
+        bpfs_tm_count_overflow(slot, spilled ? 1 : 0)
     }
 }
 
@@ -100,9 +141,8 @@ public final class ThreadContext {
     public let index: Int
     public var rng: SplitMix64
     let tm: UnsafeMutablePointer<bpfs_thread_tm>
-    let checkPass: UnsafeMutablePointer<UInt64>
-    let checkFail: UnsafeMutablePointer<UInt64>
-    let tolerated: UnsafeMutablePointer<UInt64>
+    /// This thread's latency histograms (bpfs_thread_hist), written only by it.
+    let hist: UnsafeMutablePointer<bpfs_thread_hist>
     public let tid: Int32
 
     init(worker: WorkerContext, index: Int) {
@@ -110,13 +150,9 @@ public final class ThreadContext {
         self.index = index
         rng = SplitMix64(seed: worker.seed, stream: UInt64(worker.spec.slot) << 16 | UInt64(index))
         tm = worker.telemetry.thread(worker.spec.slot, index)
-        let raw = UnsafeMutableRawPointer(tm)
-        checkPass = (raw + MemoryLayout<bpfs_thread_tm>.offset(of: \bpfs_thread_tm.check_pass)!)
-            .assumingMemoryBound(to: UInt64.self)
-        checkFail = (raw + MemoryLayout<bpfs_thread_tm>.offset(of: \bpfs_thread_tm.check_fail)!)
-            .assumingMemoryBound(to: UInt64.self)
-        tolerated = (raw + MemoryLayout<bpfs_thread_tm>.offset(of: \bpfs_thread_tm.errno_tolerated)!)
-            .assumingMemoryBound(to: UInt64.self)
+        hist = bpfs_tm_thread_hist(worker.telemetry.base, UInt32(worker.spec.slot), UInt32(index))
+        var sampling = SplitMix64(seed: worker.seed, stream: 0x4C41_5400 | UInt64(index))
+        bpfs_hist_seed(hist, sampling.next())
         tid = bpfs_gettid()
         tm.pointee.tid = tid
         tm.pointee.active = 1
@@ -138,14 +174,14 @@ public final class ThreadContext {
     /// with its errno. This is the only way scenario work reaches the flight recorder.
     @inline(__always)
     public func op<T>(_ kind: OpKind, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ body: () throws -> T) throws -> T {
-        bpfs_op_begin_ex(tm, kind.rawValue, a0, a1, nil, kind.isElementOp ? UInt32(BPFS_OP_COARSE) : 0)
+        bpfs_op_begin_h(tm, hist, kind.rawValue, a0, a1, nil, kind.isElementOp ? UInt32(BPFS_OP_COARSE) : 0)
         return try finishOp(body)
     }
 
     /// Same as `op`, with a short text label (object name, case name) kept in the recorder.
     public func op<T>(_ kind: OpKind, label: String, _ a0: UInt64 = 0, _ a1: UInt64 = 0,
                       _ body: () throws -> T) throws -> T {
-        label.withCString { bpfs_op_begin(tm, kind.rawValue, a0, a1, $0) }
+        label.withCString { bpfs_op_begin_h(tm, hist, kind.rawValue, a0, a1, $0, 0) }
         return try finishOp(body)
     }
 
@@ -154,10 +190,10 @@ public final class ThreadContext {
     func finishOp<T>(_ body: () throws -> T) throws -> T {
         do {
             let r = try body()
-            bpfs_op_end(tm, 0)
+            bpfs_op_end_h(tm, hist, 0)
             return r
         } catch {
-            bpfs_op_end(tm, errnoValue(of: error))
+            bpfs_op_end_h(tm, hist, errnoValue(of: error))
             throw error
         }
     }
@@ -165,23 +201,21 @@ public final class ThreadContext {
     /// Marks the thread alive during work that is not an op (sleeps, waits).
     public func heartbeat() { tm.pointee.heartbeat_ns = bpfs_now_ns() }
 
-    public func pass(_ check: String) {
-        guard let i = worker.descriptor.checkIndex(check) else { return }
-        checkPass[i] += 1
-    }
+    public func pass(_ check: String) { bpfs_tm_check_pass(tm, UInt32(worker.declaredIndex(check))) }
+    public func pass(_ check: CheckSpec) { pass(check.name) }
 
     /// A failed check: counted, and its details become a finding in the report.
     public func fail(_ check: String, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
-        let i = worker.descriptor.checkIndex(check) ?? 0
-        checkFail[i] += 1
-        _ = bpfs_tm_add_finding(worker.slot, tid, UInt32(i), errno, op.rawValue, title, detail)
+        let i = worker.declaredIndex(check)
+        bpfs_tm_check_fail(tm, UInt32(i))
+        worker.record(check: i, tid: tid, errno: errno, kind: op.rawValue, title: title, text: detail)
+    }
+    public func fail(_ check: CheckSpec, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
+        fail(check.name, title: title, detail: detail, errno: errno, op: op)
     }
 
     /// An errno the scenario expected and tolerates (e.g. E2BIG at the program limit): counted, not a finding.
-    public func tolerate(_ errno: Int32) {
-        let e = errno >= 0 && errno < BPFS_MAX_ERRNO ? Int(errno) : 0
-        tolerated[e] += 1
-    }
+    public func tolerate(_ errno: Int32) { bpfs_tm_tolerate(tm, errno) }
 
     /// The last ops of this thread, oldest first (for a finding's detail).
     public func recentOps(_ n: Int = 8) -> [String] {
@@ -197,18 +231,3 @@ public func errnoValue(of error: Error) -> Int32 {
     return -1
 }
 
-/// SplitMix64: tiny, fast and good enough to derive every choice from the campaign seed.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64, stream: UInt64 = 0) {
-        state = seed ^ (stream &* 0x9E37_79B9_7F4A_7C15)
-        _ = next()
-    }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

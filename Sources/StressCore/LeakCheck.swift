@@ -1,9 +1,12 @@
 import BPFKit
 import Foundation
+import CBPFStress
 import Reports
 
-/// What a campaign might leave behind, listed before and after it: BPF programs, maps and
-/// links (get_next_id + info), campaign cgroups, named network namespaces and bpffs mounts.
+/// What of a campaign's leftovers is found by name, listed before and after it: this
+/// coordinator's campaign cgroups and bpffs mounts named bpfstress. (Objects and
+/// namespaces are found by the ownership ledger; the id, name and netns lists stay for
+/// tests and the log.)
 public struct Inventory: Sendable, Equatable {
     public var programs: [UInt32: String] = [:]
     public var maps: [UInt32: String] = [:]
@@ -66,60 +69,62 @@ public struct Inventory: Sendable, Equatable {
     }
 }
 
-/// Compares inventories around a campaign. An object counts as the campaign's when it was
-/// not there before and carries a name the campaign's scenarios use (programs and maps of
-/// their objects, and their declared names), or is a link to such a program; cgroups, netns
-/// and bpffs mounts count when named bpfstress. Other new objects belong to someone else on
-/// the machine and are only logged.
+/// After teardown, whatever the campaign created and is still alive is a leak, whatever its
+/// name: programs, maps, links and BTF objects whose ids the ownership ledger holds, network
+/// namespaces whose inode it holds and that a process, a descriptor or a bind mount still
+/// keeps, pins whose path still exists; plus this coordinator's cgroups and bpffs mounts that
+/// were not there before. Nothing another campaign on the machine made is ever attributed.
 public enum LeakCheck {
     public struct Result: Sendable {
         public var leaks: [String]
-        public var unattributed: [String]
+        /// Why the check cannot vouch for everything (creations it could not identify), or nil.
+        public var incomplete: String?
     }
 
-    public static func ownedNames(plan: RunPlan) -> Set<String> {
-        var names: Set<String> = []
-        for s in plan.scenarios {
-            names.formUnion(s.descriptor.ownedNames)
-            for o in s.descriptor.objects {
-                guard let path = try? ProgramCatalog.objectPath(o), let obj = try? BPFObject.open(path: path) else { continue }
-                // The kernel keeps at most 15 bytes of a name.
-                names.formUnion(obj.programs.map { String($0.name.prefix(15)) })
-                names.formUnion(obj.maps.map { String($0.name.prefix(15)) })
-            }
+    /// One look at the machine.
+    public static func find(before: Inventory, runtime: any Runtime) -> Result {
+        var leaks: [String] = []
+        let rt = runtime
+        for id in Inventory.ids(rt, .program) where OwnershipLedger.owns(.program, id: UInt64(id)) {
+            let name = (try? rt.program(byID: id)).map { p in defer { p.close() }; return (try? rt.programInfo(p).name) ?? "" }
+            leaks.append("program id \(id) \"\(name ?? "")\"")
         }
-        return names
-    }
-
-    /// Waits (bounded) for freed objects to disappear — the kernel frees them after an RCU
-    /// grace period — then diffs.
-    public static func compare(before: Inventory, runtime: any Runtime, owned: Set<String>,
-                               settle: Double = 3) -> Result {
-        var after = Inventory.take(runtime: runtime)
-        let end = Date().addingTimeInterval(settle)
-        while Date() < end && !diff(before, after, owned).leaks.isEmpty {
-            usleep(100_000)
-            after = Inventory.take(runtime: runtime)
+        for id in Inventory.ids(rt, .map) where OwnershipLedger.owns(.map, id: UInt64(id)) {
+            let name = (try? rt.map(byID: id)).map { m in defer { m.close() }; return (try? rt.mapInfo(m).name) ?? "" }
+            leaks.append("map id \(id) \"\(name ?? "")\"")
         }
-        return diff(before, after, owned)
-    }
-
-    public static func diff(_ before: Inventory, _ after: Inventory, _ owned: Set<String>) -> Result {
-        var leaks: [String] = [], other: [String] = []
-        let newProgs = after.programs.filter { before.programs[$0.key] == nil }
-        for (id, name) in newProgs.sorted(by: { $0.key < $1.key }) {
-            (owned.contains(name) ? { leaks.append("program id \(id) \"\(name)\"") } : { other.append("program id \(id) \"\(name)\"") })()
+        for id in Inventory.ids(rt, .link) where OwnershipLedger.owns(.link, id: UInt64(id)) {
+            let prog = (try? rt.link(byID: id)).map { l in defer { l.close() }; return (try? rt.linkInfo(l).programID) ?? 0 }
+            leaks.append("link id \(id) to program id \(prog ?? 0)")
         }
-        for (id, name) in after.maps.filter({ before.maps[$0.key] == nil }).sorted(by: { $0.key < $1.key }) {
-            (owned.contains(name) ? { leaks.append("map id \(id) \"\(name)\"") } : { other.append("map id \(id) \"\(name)\"") })()
+        for id in Inventory.ids(rt, .btf) where OwnershipLedger.owns(.btf, id: UInt64(id)) {
+            leaks.append("BTF id \(id)")
         }
-        for (id, prog) in after.links.filter({ before.links[$0.key] == nil }).sorted(by: { $0.key < $1.key }) {
-            let ours = newProgs[prog].map { owned.contains($0) } ?? false
-            (ours ? { leaks.append("link id \(id) to program id \(prog)") } : { other.append("link id \(id) to program id \(prog)") })()
+        for (inode, holder) in LiveNamespaces.net().sorted(by: { $0.key < $1.key })
+        where OwnershipLedger.owns(.netns, id: inode) {
+            leaks.append("network namespace net:[\(inode)] kept by \(holder)")
         }
+        for pin in OwnershipLedger.pins where access(pin, F_OK) == 0 { leaks.append("pin \(pin)") }
+        let after = Inventory.take(runtime: runtime)
         leaks += after.cgroups.subtracting(before.cgroups).sorted().map { "cgroup \($0)" }
-        leaks += after.netns.subtracting(before.netns).sorted().map { "network namespace \($0)" }
         leaks += after.bpffsMounts.subtracting(before.bpffsMounts).sorted().map { "bpffs mount \($0)" }
-        return Result(leaks: leaks, unattributed: other)
+        var incomplete: String?
+        let unidentified = OwnershipLedger.unidentified, dropped = OwnershipLedger.pinsDropped
+        if unidentified > 0 || dropped > 0 {
+            incomplete = "\(unidentified) created object(s) could not be identified and \(dropped) pin(s) did not fit the ledger"
+        }
+        return Result(leaks: leaks, incomplete: incomplete)
+    }
+
+    /// Waits (bounded) for freed objects to disappear (the kernel frees them after an RCU
+    /// grace period, namespaces after their last user), then reports what is left.
+    public static func compare(before: Inventory, runtime: any Runtime, settle: Double = 3) -> Result {
+        var r = find(before: before, runtime: runtime)
+        let end = bpfs_now_ns() + UInt64(max(0, settle) * 1e9)
+        while bpfs_now_ns() < end && !r.leaks.isEmpty {
+            usleep(100_000)
+            r = find(before: before, runtime: runtime)
+        }
+        return r
     }
 }

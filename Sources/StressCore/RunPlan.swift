@@ -1,3 +1,4 @@
+import Basics
 import BPFKit
 import CampaignFile
 import Foundation
@@ -19,6 +20,12 @@ public struct RunPlan: Sendable {
     public var skipped: [(name: String, reason: String)]
     public var defaultDeadline: Double
     public var deadlines: [String: Double]
+    /// Offset of this run's worker slots in the campaign's slot space (`run --shard`), so that
+    /// shards derive disjoint worker seeds.
+    public var firstSlot: Int = 0
+
+    /// The seed of the worker in `slot` (this run's numbering).
+    public func workerSeed(slot: Int) -> UInt64 { seed &+ UInt64(firstSlot + slot) &* 0x9E37_79B9 }
 
     /// Resolves `campaign`: fills defaults, splits `campaign.workers` across scenarios by weight
     /// (at least one each, unless a scenario names its own count), and skips unsupported ones.

@@ -84,11 +84,12 @@ public struct ScenarioDescriptor: Sendable {
 
 extension CheckSpec {
     /// Checks every scenario has; the coordinator fails them, not the scenario.
-    public static let framework: [CheckSpec] = [
-        CheckSpec("setup", "the scenario's per-worker setup succeeds"),
-        CheckSpec("worker-survives", "no worker dies by a signal or exits unexpectedly"),
-        CheckSpec("no-hang", "no op outlives its deadline and no heartbeat goes stale"),
-    ]
+    public static let setup = CheckSpec("setup", "the scenario's per-worker setup succeeds")
+    public static let workerSurvives = CheckSpec("worker-survives", "no worker dies by a signal or exits unexpectedly")
+    public static let noHang = CheckSpec("no-hang", "no op outlives its deadline and no heartbeat goes stale")
+    public static let threadRuns = CheckSpec("thread-runs",
+                                             "no scenario thread aborts with an error, and every check it reports is one it declared")
+    public static let framework: [CheckSpec] = [setup, workerSurvives, noHang, threadRuns]
 }
 
 /// A workload. One instance per worker process; `run` is called on each of its threads.

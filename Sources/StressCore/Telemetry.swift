@@ -1,3 +1,4 @@
+import Basics
 import CBPFStress
 import Foundation
 
@@ -47,7 +48,10 @@ public final class TelemetryBlock {
     public var stopRequested: Bool { header.pointee.stop != 0 }
 
     /// Zeroes a slot before it is (re)used.
-    public func reset(slot i: Int) { memset(UnsafeMutableRawPointer(slot(i)), 0, MemoryLayout<bpfs_slot_tm>.size) }
+    public func reset(slot i: Int) {
+        memset(UnsafeMutableRawPointer(slot(i)), 0, MemoryLayout<bpfs_slot_tm>.size)
+        bpfs_tm_hist_reset(base, UInt32(i))
+    }
 }
 
 /// One flight-recorder entry, decoded.

@@ -102,6 +102,7 @@ extension Coordinator {
             let dump = CaptureFormatter.dump(ordered, flightRecorder: recorders, header: header)
             addFinding(Finding(type: .hang, title: title, signature: Signature.compute(title: title, frames: frames),
                                scenario: s.descriptor.name, check: "no-hang", worker: w.slot, op: op?.name, dump: dump))
+            w.hung = true
             switch options.onHang {
             case .kill:
                 w.deathExplained = "watchdog: \(culprit)"
@@ -124,7 +125,7 @@ extension Coordinator {
     func awaitInFlightState(_ w: WorkerProcess) {
         guard let dir = stateDir else { return }
         kill(w.pid, SIGTERM)
-        let prefix = "inflight-s\(w.slot)-\(w.pid)-"
+        let prefix = WorkerState.prefix(slot: w.slot, pid: w.pid)
         let until = bpfs_now_ns() + 1_000_000_000
         while bpfs_now_ns() < until {
             if let files = try? FileManager.default.contentsOfDirectory(atPath: dir), files.contains(where: { $0.hasPrefix(prefix) }) {
@@ -182,8 +183,7 @@ extension Coordinator {
         for r in reports {
             addFinding(Finding(type: .kernel, title: r.title,
                                signature: Signature.compute(title: r.title, frames: []),
-                               scenario: plan.scenarios.count == 1 ? plan.scenarios[0].descriptor.name : "kernel",
-                               check: "kernel-log", dump: r.text))
+                               scenario: "campaign", check: CheckSpec.kernelLog.name, dump: r.text))
         }
     }
 }

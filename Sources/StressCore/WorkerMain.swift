@@ -1,3 +1,4 @@
+import Basics
 import BPFKit
 import CBPFCapture
 import CBPFStress
@@ -36,6 +37,8 @@ public enum WorkerMain {
             Stderr.write("bpfstress worker: \(error)\n")
             return exitBadSpec
         }
+        // Every object this worker creates is recorded in the campaign's ledger (leak check).
+        if let fd = spec.ledgerFD { try? OwnershipLedger.attach(fd: fd) }
         // Fatal signals go to the coordinator over fd 4, which captures us before we die.
         _ = bpfs_crash_install(4)
         let descriptor = type.descriptor
@@ -75,13 +78,14 @@ public enum WorkerMain {
             phase(BPFS_PHASE_DONE, "")
             return exitSetupFailed
         }
+        ctx.pass(CheckSpec.setup.name)
         phase(BPFS_PHASE_RUNNING, "")
         let threads = (0..<spec.threads).map { i in
             WorkerThread(name: "\(descriptor.shortName).\(spec.slot).\(i)") {
                 let t = ThreadContext(worker: ctx, index: i)
-                do { try scenario.run(thread: t) } catch {
+                do { try scenario.run(thread: t); t.pass(CheckSpec.threadRuns) } catch {
                     let e = errnoValue(of: error)
-                    t.fail("setup", title: "\(descriptor.name) thread aborted: \(e > 0 ? ErrnoName.name(e) : "error")",
+                    t.fail(CheckSpec.threadRuns, title: "\(descriptor.name) thread aborted: \(e > 0 ? ErrnoName.name(e) : "error")",
                            detail: "\(error)\nlast ops:\n" + t.recentOps().joined(separator: "\n"), errno: max(e, 0))
                 }
                 t.tm.pointee.active = 0

@@ -20,6 +20,9 @@ public struct WorkerSpec: Codable, Sendable {
     /// (e.g. the program a stuck fuzz thread was running); the coordinator folds the files
     /// into that worker's findings and removes the directory.
     public var stateDirectory: String? = nil
+    /// The fd number the ownership-ledger memfd is dup'ed to (OwnershipLedger), or nil when
+    /// the campaign has none (its leak check is then reported as not run).
+    public var ledgerFD: Int32? = nil
 
     public init(slot: Int, generation: Int, scenario: String, threads: Int, seed: UInt64, durationSeconds: Double,
                 cgroupPath: String?, params: [String: ParamValue], runtime: String, telemetryFD: Int32) {

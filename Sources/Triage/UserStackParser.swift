@@ -29,16 +29,22 @@ public enum UserStackParser {
     static let bsSignal = Pattern(#"^signal (SIG[A-Z0-9]+) .*thread (\d+)"#)
     static let bsInFlight = Pattern(#"^\s+thread \d+ tid (\d+): op "#)
 
+    // Cheap substring checks first: most inputs are kernel logs, and a pattern per line of each costs.
     public static func looksLikeGDB(_ text: String) -> Bool {
-        text.split(separator: "\n").contains { gdbThread.matches(String($0)) } && text.contains("\n#0 ")
+        guard text.fastContains("\n#0 "), text.fastContains("Thread ") else { return false }
+        return text.split(separator: "\n").contains { $0.hasPrefix("Thread ") && gdbThread.matches(String($0)) }
     }
     public static func looksLikeEUStack(_ text: String) -> Bool {
-        text.split(separator: "\n").contains { $0.hasPrefix("PID ") && $0.contains(" - ") }
-            && text.split(separator: "\n").contains { euThread.matches(String($0)) }
+        guard text.fastContains("TID "), text.fastContains("PID ") else { return false }
+        return text.split(separator: "\n").contains { $0.hasPrefix("PID ") && $0.fastContains(" - ") }
+            && text.split(separator: "\n").contains { $0.hasPrefix("TID ") && euThread.matches(String($0)) }
     }
     public static func looksLikeBPFStressDump(_ text: String) -> Bool {
-        text.split(separator: "\n").contains { bsHang.matches(String($0)) || bsCrash.matches(String($0)) }
-            || (text.contains("=== process ") && text.contains("\n--- thread "))
+        if text.fastContains("=== process ") && text.fastContains("\n--- thread ") { return true }
+        guard text.fastContains("HANG: ") || text.fastContains("CRASH: ") else { return false }
+        return text.split(separator: "\n").contains {
+            ($0.hasPrefix("HANG: ") || $0.hasPrefix("CRASH: ")) && (bsHang.matches(String($0)) || bsCrash.matches(String($0)))
+        }
     }
 
     /// gdb function text -> name: drops "(args) at file:line" and " from lib".
@@ -124,6 +130,16 @@ public enum UserStackParser {
         }
     }
 
+    /// A thread waiting for a lock: the lock call just inside its first own frame (`pthread_mutex_lock`,
+    /// glibc's internal names made bare) and that frame.
+    static func blocked(_ t: UserThread) -> BlockedThread? {
+        guard has(t, mutexWaits), let i = t.frames.firstIndex(where: { !Culprit.isPlumbing($0) }), i > 0 else { return nil }
+        var p = Substring(t.frames[i - 1])
+        while p.hasPrefix("_") { p = p.dropFirst() }
+        if p.hasPrefix("GI_") { p = p.dropFirst(3); while p.hasPrefix("_") { p = p.dropFirst() } }
+        return BlockedThread(primitive: String(p), caller: Culprit.shortName(t.frames[i]))
+    }
+
     /// How strongly a thread looks like the stuck one (as bpfstress's own hang titles rank threads).
     static func priority(_ t: UserThread) -> Int {
         let meaningful = Culprit.meaningfulFrames(t.frames)
@@ -135,7 +151,8 @@ public enum UserStackParser {
         return 2
     }
 
-    /// `SIGxxx in FUNC` for a crash, `deadlock in FUNC` when two or more threads wait for mutexes,
+    /// `SIGxxx in FUNC` for a crash, `deadlock in LOCK from A and B` when threads wait for one lock call from
+    /// different callers (Deadlock),
     /// else `hang in FUNC` for the most telling thread (alphabetically first culprit among equals).
     static func titled(_ threads: [UserThread], signal: (tid: String?, name: String)?, file: String, text: String) -> TriageReport {
         if let s = signal {
@@ -144,10 +161,8 @@ public enum UserStackParser {
             return TriageReport(file: file, type: "crash", title: title, frame: culpritOf(title: title),
                                 corrupted: crashed == nil, text: text)
         }
-        let waiting = threads.filter { has($0, mutexWaits) && !Culprit.meaningfulFrames($0.frames).isEmpty }
-        if waiting.count >= 2 {
-            let first = waiting.map { Culprit.meaningfulFrames($0.frames)[0] }.min()!
-            return TriageReport(file: file, type: "hang", title: "deadlock in \(first)", frame: first, text: text)
+        if let d = Deadlock.title(threads.compactMap(blocked)) {
+            return TriageReport(file: file, type: "hang", title: d.title, frame: d.primitive, text: text)
         }
         let best = threads.map(priority).max() ?? 0
         if best > 0 {

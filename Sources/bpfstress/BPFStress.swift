@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import BPFKit
 import CampaignFile
 import Capture
@@ -15,6 +16,7 @@ enum ExitCodes {
     static let usage: Int32 = 2
     static let environment: Int32 = 3
     static let internalError: Int32 = 4
+    static let interrupted: Int32 = RunExit.interrupted
 }
 
 /// Prints one line to stderr and exits with `code`.
@@ -27,7 +29,7 @@ struct BPFStress: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bpfstress",
         abstract: "Multi-process stress and fuzz framework for eBPF runtimes.",
-        discussion: "Exit codes: 0 no findings, 1 findings, 2 usage or config error, 3 environment (not privileged, missing feature).",
+        discussion: "Exit codes: 0 no findings, 1 findings, 2 usage or config error, 3 environment (not privileged, missing feature), 4 internal error, 5 interrupted by a signal.",
         version: BPFStressVersion.string,
         subcommands: [Run.self, List.self, Supervise.self, Bench.self, Worker.self] + extraCommands)
 }
@@ -50,6 +52,14 @@ struct Run: ParsableCommand {
     @Flag(help: "No status line.") var quiet = false
     @Option(name: .customLong("on-hang"), help: "kill (default) or keep a hung worker stopped for a debugger.")
     var onHang: String = "kill"
+    @Option(help: "A finished run directory of the same campaign to compare with (regressions are findings).")
+    var baseline: String?
+    @Option(name: .customLong("regression-threshold"), help: "Percent drop of a scenario's ops/s against the baseline that is a regression (default 60).")
+    var regressionThreshold: String?
+    @Option(name: .customLong("p99-regression-threshold"), help: "Percent growth of an op kind's p99 against the baseline that is a regression (default 1000).")
+    var p99RegressionThreshold: String?
+    @Option(help: "Run shard I of N (1-based): disjoint worker slots and seeds, e.g. 2/4.")
+    var shard: String?
 
     func run() throws {
         let registry = Scenarios.registry
@@ -88,6 +98,8 @@ struct Run: ParsableCommand {
         guard let action = HangAction(rawValue: onHang) else { die("--on-hang takes kill or keep", ExitCodes.usage) }
         // Before any plugin code or worker runs: a campaign must not end unable to write its report.
         if let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
+        let nightly = NightlyRunOptions.prepare(campaign: c, baseline: baseline, threshold: regressionThreshold,
+                                                p99Threshold: p99RegressionThreshold, shard: shard)
 
         // A plugin's code runs here only after it ran without crashing in a child.
         PluginProbe.require(runtime)
@@ -99,7 +111,7 @@ struct Run: ParsableCommand {
         guard env.isRoot else { die("needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs", ExitCodes.environment) }
         if let why = env.bpfLoadError { die("cannot load BPF programs here: \(why)", ExitCodes.environment) }
 
-        let plan: RunPlan
+        var plan: RunPlan
         do { plan = try RunPlan.make(campaign: c, registry: registry, environment: env, runtime: rt, seed: runSeed) } catch {
             die("\(error)", ExitCodes.usage)
         }
@@ -113,12 +125,20 @@ struct Run: ParsableCommand {
         options.runtimeName = runtime
         options.quiet = quiet
         options.onHang = action
+        if plan.scenarios.isEmpty {
+            let why = plan.skipped.map { "\($0.name): \($0.reason)" }.joined(separator: "; ")
+            die("every scenario is unsupported here (\(why))", ExitCodes.environment)
+        }
+        nightly.apply(to: &plan, options: options)
         installStopHandlers()
-        let coordinator = Coordinator(plan: plan, options: options, environment: env, runtime: rt)
-        let outcome: RunOutcome
-        do { outcome = try coordinator.run() } catch { die("\(error)", (error as? StressError)?.exitCode ?? 4) }
-        let path: String
-        do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
+        var runner = CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: reportDir)
+        runner.finish = { outcome, coordinator in nightly.apply(to: &outcome, coordinator: coordinator) }
+        let result: CampaignRunner.Result
+        do { result = try runner.run() } catch let e as CampaignRunner.Failure { die("\(e)", e.exitCode) } catch {
+            die("\(error)", (error as? StressError)?.exitCode ?? 4)
+        }
+        let outcome = result.outcome
+        let path = result.directory
         let s = outcome.summary
         for sc in s.scenarios {
             if sc.status == "skipped" {
@@ -128,6 +148,7 @@ struct Run: ParsableCommand {
             }
         }
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
+        if let sig = s.interrupted { print("INTERRUPTED by \(sig): the campaign did not run its course") }
         print("report: \(path)")
         throw ExitCode(s.exitCode)
     }
@@ -174,12 +195,13 @@ struct BenchOps: ParsableCommand {
         _ = Bounds.count(iterations, "--iterations", 1...100_000_000)
         guard Probes.isRoot() else { die("needs root to create BPF maps", ExitCodes.environment) }
         let r = try OpPathBench.run(rounds: rounds, iterations: iterations)
-        print("round  harness ops/s  BPFKit-only ops/s  C loop ops/s  harness/C")
+        print("round  harness ops/s  no-histogram ops/s  BPFKit-only ops/s  C loop ops/s  harness/C")
         for i in r.harnessOpsPerSecond.indices {
             let (h, d, b) = (r.harnessOpsPerSecond[i], r.directOpsPerSecond[i], r.baselineOpsPerSecond[i])
-            print(String(format: "%5d  %13.0f  %17.0f  %12.0f  %9.3f", i + 1, h, d, b, h / b))
+            print(String(format: "%5d  %13.0f  %18.0f  %17.0f  %12.0f  %9.3f", i + 1, h, r.noHistogramOpsPerSecond[i], d, b, h / b))
         }
         print(String(format: "median of per-round ratios (harness / C loop): %.3f  (goal >= 0.95)", r.ratio))
+        print(String(format: "median of per-round ratios (harness / harness without latency histograms): %.3f", r.histogramRatio))
     }
 }
 

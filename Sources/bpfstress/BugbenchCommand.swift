@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import BPFKit
 import Foundation
 import Glibc
@@ -15,7 +16,7 @@ struct BugbenchCommand: ParsableCommand {
         discussion: "Exit: 0 every fault found with the right type and culprits and a clean control, 1 otherwise, 2 usage, 3 environment.")
 
     @Option(help: "The bugbench plugin (default: libbpfstress-bugbench.so next to this binary).") var plugin: String?
-    @Option(name: .customLong("fault"), help: "Only this fault (repeatable): epoch-detach, shared-txn, abba, percpu-size.")
+    @Option(name: .customLong("fault"), help: "Only this fault (repeatable; the plugin's fault table names them).")
     var faults: [String] = []
     @Option(help: "Seconds a fault may take to be found.") var limit: Double = 60
     @Option(help: "Op deadline (watchdog) in the fault campaigns, seconds.") var deadline: Double = 3
@@ -29,15 +30,18 @@ struct BugbenchCommand: ParsableCommand {
         _ = Bounds.seconds(deadline, "--deadline")
         _ = Bounds.seconds(controlDuration, "--control-duration", allowZero: true)
         let seed = Bounds.seed(seed)!
-        let known = Bugbench.faults.map(\.name)
-        for f in faults where !known.contains(f) {
-            die("unknown fault '\(f)' (known: \(known.joined(separator: ", ")))", ExitCodes.usage)
-        }
         if let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
         guard Probes.isRoot() else { die("needs root (CAP_BPF and CAP_SYS_ADMIN) to load and attach BPF programs", ExitCodes.environment) }
         let path = plugin ?? Self.defaultPluginPath()
-        if plugin == nil && access(path, F_OK) != 0 {
-            die("runtime plugin \(path): no such file (scripts/build builds it beside bpfstress)", ExitCodes.usage)
+        if access(path, F_OK) != 0 {
+            die("runtime plugin \(path): no such file\(plugin == nil ? " (scripts/build builds it beside bpfstress)" : "")", ExitCodes.usage)
+        }
+        let known: [String]
+        do { known = try Bugbench.faults(pluginPath: path, registry: Scenarios.registry).map(\.name) } catch {
+            die("\(error)", (error as? StressError)?.exitCode ?? ExitCodes.usage)
+        }
+        for f in faults where !known.contains(f) {
+            die("unknown fault '\(f)' (known: \(known.joined(separator: ", ")))", ExitCodes.usage)
         }
         var o = Bugbench.Options(pluginPath: path, faults: faults.isEmpty ? known : faults)
         o.limit = limit; o.deadline = deadline; o.controlDuration = controlDuration; o.seed = seed

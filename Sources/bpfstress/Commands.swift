@@ -1,7 +1,8 @@
 import ArgumentParser
 
 /// Subcommands that live in their own files (fuzz, bugbench, triage). One line each.
-let extraCommands: [ParsableCommand.Type] = [BugbenchCommand.self, FuzzCommand.self, TriageCommand.self, PluginProbeCommand.self]
+let extraCommands: [ParsableCommand.Type] = [BugbenchCommand.self, FuzzCommand.self, TriageCommand.self,
+                                             TrendCommand.self, MergeCommand.self, PluginProbeCommand.self]
 
 /// `bpfstress bench` subcommands that live in their own files.
-let extraBenchCommands: [ParsableCommand.Type] = [BenchFuzz.self]
+let extraBenchCommands: [ParsableCommand.Type] = [BenchFuzz.self, BenchTriage.self]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Basics
 import BPFKit
 import CampaignFile
 import Foundation
@@ -28,6 +29,8 @@ struct FuzzCommand: ParsableCommand {
     @Option(name: .customLong("report-dir"), help: "Where run directories go.") var reportDir: String = "reports"
     @Option(help: "Replay one program file deterministically and check it.") var replay: String?
     @Option(help: "Delta-debug a program file to the shortest one with the same finding signature.") var minimize: String?
+    @Option(name: .customLong("emit-c"), help: "Write a standalone C reproducer of a program file (FILE.prog -> FILE.c): the same bpf() calls, attrs and guard-paged buffers; it exits 1 when the finding reproduces.")
+    var emitC: String?
     @Flag(help: "No status line.") var quiet = false
 
     func run() throws {
@@ -36,6 +39,8 @@ struct FuzzCommand: ParsableCommand {
         _ = Bounds.count(workers, "--workers", 0...64)
         _ = Bounds.count(threads, "--threads", 1...16)
         let runSeed = Bounds.seed(seed) ?? UInt64.random(in: 1...UInt64.max)
+        // A C reproducer is written from the program alone: no root, no report directory.
+        if let path = emitC { throw ExitCode(emitCFile(path)) }
         if replay == nil && minimize == nil, let why = ReportRoot.problem(reportDir) { die("--report-dir \(why)", ExitCodes.usage) }
         guard Probes.isRoot() else { die("needs root (CAP_BPF) to create maps", ExitCodes.environment) }
         if let path = replay { throw ExitCode(replayFile(path)) }
@@ -72,7 +77,7 @@ struct FuzzCommand: ParsableCommand {
             let r = rep.results[i]
             if c.op == .create { keySize[c.map] = Int(c.keySize) }
             let e = c.op == .walk ? r.walkEnd : r.errno
-            var line = String(format: "%3d  %@  -> %@", i + 1, c.description, e == 0 ? "ok" : ShadowModelNames.errno(e))
+            var line = String(format: "%3d  %@  -> %@", i + 1, c.description, e == 0 ? "ok" : ErrnoName.name(e))
             let ks = keySize[c.map] ?? 0
             if c.op == .walk {
                 line += " (\(r.walk.count) keys)"
@@ -108,6 +113,29 @@ struct FuzzCommand: ParsableCommand {
         return ExitCodes.findings
     }
 
+    /// --emit-c: replays the program once (as --replay does) and writes FILE.c with its first
+    /// finding's answer as the one to reproduce.
+    func emitCFile(_ path: String) -> Int32 {
+        let p = loadProgram(path)
+        pinCurrentThread(cpu: 0)
+        let f = Fuzzer(runtime: KernelRuntime(), seed: 0)
+        let rep = f.execute(p, all: true)
+        let c = CReproducer.source(p, results: rep.results, finding: rep.findings.first, cpus: f.model.cpus, title: path)
+        let out = (path.hasSuffix(".prog") ? String(path.dropLast(5)) : path) + ".c"
+        do { try c.write(toFile: out, atomically: true, encoding: .utf8) } catch { die("writing \(out): \(error)", 4) }
+        print(rep.findings.first.map { "finding: \($0)" } ?? "no finding now: the C program will report not reproduced")
+        print("written: \(out) (gcc -o repro \(out) && ./repro; exit 1 = reproduced)")
+        return ExitCodes.clean
+    }
+
+    /// "signatures per map type: hash 512, array 201, ..." (the type is a signature's second field).
+    static func perType(_ sigs: Set<String>) -> String {
+        var n: [String: Int] = [:]
+        for s in sigs { n[s.split(separator: "/").dropFirst().first.map(String.init) ?? "?", default: 0] += 1 }
+        return "signatures per map type: " + n.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+    }
+
     // MARK: one process
 
     /// A working corpus with no program yet starts as a copy of the seed programs, so the
@@ -130,28 +158,32 @@ struct FuzzCommand: ParsableCommand {
         let corpus = Corpus(directory: corpusDir)
         let f = Fuzzer(runtime: KernelRuntime(), seed: seed, corpus: corpus)
         _ = try? corpus.load()
-        for p in corpus.programs { corpus.learn(f.execute(p)) }
         let start = Date()
         var findings: [(Program, [OracleFinding])] = []
         var bySig: [String: Int] = [:]
         let runDir = reportDir + "/fuzz-" + String(Int(start.timeIntervalSince1970))
+        func found(_ p: Program, _ rep: ExecReport, from: String?) {
+            let sig = rep.findings[0].signature
+            bySig[sig, default: 0] += 1
+            guard bySig[sig] == 1 else { return }
+            findings.append((p, rep.findings))
+            let c = CReproducer.source(p, fuzzer: f, title: "fuzz seed \(seed)")
+            let path = (try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: runDir, cSource: c)) ?? "?"
+            print("FINDING [\(sig)] \(rep.findings[0].message)" + (from.map { " (corpus program \($0))" } ?? "") + "\n  reproducer: \(path)")
+        }
+        for (p, source, rep) in f.replayCorpus() { found(p, rep, from: source) }
         while Date().timeIntervalSince(start) < seconds {
             let (p, rep) = f.step()
-            if !rep.findings.isEmpty {
-                let sig = rep.findings[0].signature
-                bySig[sig, default: 0] += 1
-                if bySig[sig] == 1 {
-                    findings.append((p, rep.findings))
-                    let path = (try? Reproducer.write(p, findings: rep.findings, seed: seed, dir: runDir)) ?? "?"
-                    print("FINDING [\(sig)] \(rep.findings[0].message)\n  reproducer: \(path)")
-                }
-            }
+            if !rep.findings.isEmpty { found(p, rep, from: nil) }
         }
         let el = Date().timeIntervalSince(start)
         print(String(format: "fuzz: seed %llu, %d execs (%.0f execs/s), %d calls (%.0f calls/s), %d distinct signatures, corpus +%d, %d finding signature(s)",
                      seed, f.executions, Double(f.executions) / el, f.totalCalls, Double(f.totalCalls) / el,
                      corpus.signatures.count, corpus.added, bySig.count))
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
+        print(Self.perType(corpus.signatures))
+        print("fault injection: skipped: \(FaultInjection.probe().skipReason)")
+        print("kernel facts (probed): \(f.model.facts.summary)" + (f.unprobedFacts.isEmpty ? "" : "; not probed: " + f.unprobedFacts.joined(separator: ", ")))
         return findings.isEmpty ? ExitCodes.clean : ExitCodes.findings
     }
 
@@ -180,16 +212,20 @@ struct FuzzCommand: ParsableCommand {
         var options = RunOptions()
         options.quiet = quiet
         installStopHandlers()
-        let outcome: RunOutcome
-        do { outcome = try Coordinator(plan: plan, options: options, environment: env, runtime: rt).run() } catch {
+        let result: CampaignRunner.Result
+        do {
+            result = try CampaignRunner(plan: plan, options: options, environment: env, runtime: rt, reportRoot: reportDir).run()
+        } catch let e as CampaignRunner.Failure { die("\(e)", e.exitCode) } catch {
             die("\(error)", (error as? StressError)?.exitCode ?? 4)
         }
+        let outcome = result.outcome
         // Reproducers go next to the run's report.
-        let path: String
-        do { path = try ReportEmitter.write(outcome, root: reportDir) } catch { die("writing report: \(error)", 4) }
+        let path = result.directory
         let files = (try? FileManager.default.contentsOfDirectory(atPath: stateDir)) ?? []
         var execs = 0, calls = 0, torn = 0, censuses = 0, censusBusy = 0, overMax = 0, overMaxBy = 0
         var sigs = Set<String>()
+        var facts: [String: String] = [:]
+        var unprobed = Set<String>()
         for f in files where f.hasPrefix("repro-") {
             try? FileManager.default.copyItem(atPath: stateDir + "/" + f, toPath: path + "/" + f)
         }
@@ -204,6 +240,8 @@ struct FuzzCommand: ParsableCommand {
             overMax += j["census_over_max"] as? Int ?? 0
             overMaxBy = max(overMaxBy, j["census_over_max_by"] as? Int ?? 0)
             sigs.formUnion(j["signatures"] as? [String] ?? [])
+            facts.merge(j["facts"] as? [String: String] ?? [:]) { a, b in a == b ? a : a + "|" + b }
+            unprobed.formUnion(j["unprobed_facts"] as? [String] ?? [])
         }
         let after = (try? FileManager.default.contentsOfDirectory(atPath: corpusDir).filter { $0.hasSuffix(".prog") }.count) ?? 0
         let s = outcome.summary
@@ -213,14 +251,14 @@ struct FuzzCommand: ParsableCommand {
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
         print("shared maps: \(censuses) census(es) with every writer held off, \(censusBusy) skipped (lock busy)" +
               (overMax > 0 ? "; the NO_PREALLOC map was over max_entries in \(overMax) (by up to \(overMaxBy): racing inserts, within the kernel's bound)" : ""))
+        print(Self.perType(sigs))
+        print("fault injection: skipped: \(FaultInjection.probe().skipReason)")
+        print("kernel facts (probed): " + (facts.isEmpty ? "none reported" : facts.keys.sorted().map { "\($0)=\(facts[$0]!)" }.joined(separator: " ")) +
+              (unprobed.isEmpty ? "" : "; not probed: " + unprobed.sorted().joined(separator: ", ")))
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
         print("report: \(path)")
         return s.exitCode
     }
-}
-
-enum ShadowModelNames {
-    static func errno(_ e: Int32) -> String { e == 524 ? "ENOTSUPP" : ErrnoName.name(e) }
 }
 
 /// `bpfstress bench fuzz`: fuzzer calls/s vs a raw C loop of the same bpf() calls.

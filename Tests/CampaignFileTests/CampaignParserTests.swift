@@ -137,7 +137,7 @@ final class CampaignParserErrorTests: XCTestCase {
 
     func testUnknownTopLevelKey() {
         assertError("name: s\nwokers: 2\nscenarios: [percpu-batch]\n", line: 2, key: "wokers",
-                    "smoke.yaml:2: unknown key 'wokers' (expected one of: name, seed, duration, workers, threads, deadline, deadlines, scenarios)")
+                    "smoke.yaml:2: unknown key 'wokers' (expected one of: name, seed, duration, workers, threads, deadline, deadlines, baseline, regression_threshold, p99_regression_threshold, scenarios)")
     }
 
     func testWrongTypesAndNonPositiveCounts() {
@@ -220,7 +220,7 @@ final class CampaignParserErrorTests: XCTestCase {
     }
 
     func testEmptyNotMappingSyntaxAndDuplicates() {
-        let keys = "name, seed, duration, workers, threads, deadline, deadlines, scenarios"
+        let keys = "name, seed, duration, workers, threads, deadline, deadlines, baseline, regression_threshold, p99_regression_threshold, scenarios"
         assertError("", line: 1, key: nil, "smoke.yaml:1: campaign file is empty (expected a mapping with keys: \(keys))")
         assertError("# only a comment\n", line: 1, key: nil,
                     "smoke.yaml:1: campaign file is empty (expected a mapping with keys: \(keys))")

@@ -169,7 +169,8 @@ final class ParsingTests: XCTestCase {
         XCTAssertTrue(r.first?.text.contains("bpf_map_update_value+0x100/0x200") ?? false)
         XCTAssertFalse(r.first?.text.contains("cut here") ?? true)
         // 6.18 format: "WARNING: file:line at func+off/size, CPU#n: comm/pid".
-        r = p.feed(["WARNING: kernel/bpf/syscall.c:99 at map_create+0x5/0x10, CPU#0: w/1", "---[ end trace 0 ]---"])
+        r = p.feed(["WARNING: kernel/bpf/syscall.c:99 at map_create+0x5/0x10, CPU#0: w/1", "RIP: 0010:map_create+0x5/0x10",
+                    "Call Trace:", " <TASK>", " __sys_bpf+0x1/0x2", " __x64_sys_bpf+0x1/0x2", "---[ end trace 0 ]---"])
         XCTAssertEqual(r.first?.title, "WARNING in map_create")
         let hung = [
             "INFO: task worker:1234 blocked for more than 122 seconds.",
@@ -184,14 +185,18 @@ final class ParsingTests: XCTestCase {
             " __sys_bpf+0x300/0x400",
         ]
         XCTAssertEqual(p.feed(hung), [])
-        r = p.feed(["rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", "RIP: 0010:htab_lock_bucket+0x10/0x50", " bpf_prog_run+0x1/0x2"])
+        // A stall is titled from the interrupted code: after the timer interrupt, its RIP, then the frames down to the syscall.
+        r = p.feed(["rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", "Call Trace:", " <IRQ>", " sysvec_apic_timer_interrupt+0x1/0x2",
+                    " </IRQ>", " <TASK>", " asm_sysvec_apic_timer_interrupt+0x1/0x2", "RIP: 0010:htab_lock_bucket+0x10/0x50",
+                    " htab_map_update_elem+0x1/0x2", " __sys_bpf+0x1/0x2", " do_syscall_64+0x1/0x2"])
         XCTAssertEqual(r.count, 1) // the hung-task report ended at the next header
         XCTAssertEqual(r.first?.type, "hang")
         XCTAssertEqual(r.first?.title, "INFO: task hung in bpf_prog_attach_cgroup")
         r = p.flush(quiet: 0)
-        XCTAssertEqual(r.first?.title, "INFO: rcu detected stall in htab_lock_bucket")
+        XCTAssertEqual(r.first?.title, "INFO: rcu detected stall in bpf") // the frame inside do_syscall_64: __sys_bpf
         r = p.feed(["watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [w:77]", "RIP: 0010:queued_spin_lock_slowpath+0x1/0x2",
-                    "Call Trace:", " _raw_spin_lock+0x1/0x2", " htab_map_delete_elem+0x3/0x4"]) + p.flush()
+                    "Call Trace:", " _raw_spin_lock+0x1/0x2", " htab_map_delete_elem+0x3/0x4",
+                    " process_one_work+0x1/0x2"]) + p.flush()
         // The spin-lock slow path is waiting plumbing: the culprit is the map op that spun.
         XCTAssertEqual(r.first?.title, "BUG: soft lockup in htab_map_delete_elem")
         r = p.feed(["BUG: kernel NULL pointer dereference, address: 0000000000000008", "RIP: 0010:bpf_link_put+0x1/0x2"]) + p.flush()
@@ -206,11 +211,12 @@ final class ParsingTests: XCTestCase {
         r = p.feed(["Oops: general protection fault, probably for non-canonical address 0xdffffc0000000001: 0000 [#1] SMP",
                     "RIP: 0010:bpf_prog_free+0x1/0x2"]) + p.flush()
         XCTAssertEqual(r.first?.title, "general protection fault in bpf_prog_free")
-        r = p.feed(["NMI watchdog: Watchdog detected hard LOCKUP on cpu 1", "RIP: 0010:htab_lock_bucket+0x1/0x2"]) + p.flush()
-        XCTAssertEqual(r.first?.title, "BUG: hard lockup in htab_lock_bucket")
+        r = p.feed(["NMI watchdog: Watchdog detected hard LOCKUP on cpu 1", "RIP: 0010:htab_lock_bucket+0x1/0x2", "Call Trace:",
+                    " htab_map_update_elem+0x1/0x2", " do_syscall_64+0x1/0x2"]) + p.flush()
+        XCTAssertEqual(r.first?.title, "BUG: hard lockup in htab_map_update_elem")
         // Ordinary lines outside a report are ignored; a quiet report is only flushed after the quiet time.
         XCTAssertEqual(p.feed(["eth0: link up", "audit: type=1334"]), [])
-        _ = p.feed(["WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2"], now: Date())
+        _ = p.feed(["WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2", "RIP: 0010:f+0x1/0x2"], now: Date())
         XCTAssertEqual(p.flush(quiet: 5, now: Date()), [])
         XCTAssertEqual(p.flush(quiet: 5, now: Date().addingTimeInterval(6)).first?.title, "WARNING in f")
     }
@@ -225,7 +231,11 @@ final class ParsingTests: XCTestCase {
         let w = try KernelLogWatcher()
         w.includeUserMessages = true
         w.quietSeconds = 0
+        // A whole report, with its call trace: a WARNING without one is cut off ("in corrupted").
         log("<4>WARNING: CPU: 0 PID: 1 at selftest.c:2 \(tag)_new+0x1/0x2\n")
+        for line in ["Call Trace:", " <TASK>", " \(tag)_new+0x1/0x2", " bpf_map_update_value+0x100/0x200", " </TASK>"] {
+            log("<4>\(line)\n")  // one record a line, as the kernel logs them
+        }
         log("<4>---[ end trace 0000000000000000 ]---\n")
         let r = w.poll()
         XCTAssertEqual(r.map(\.title), ["WARNING in \(tag)_new"])

@@ -1,3 +1,4 @@
+import BPFKit
 @testable import Fuzz
 import XCTest
 
@@ -38,5 +39,28 @@ final class CensusTests: XCTestCase {
         let r = checkSharedCensus(walk: [(2, torn)], batch: [(2, torn)], maxEntries: 4, universe: 8)
         XCTAssertEqual(r.count, 1)
         XCTAssertTrue(r.first?.hasPrefix("census: torn") == true, "\(r)")
+    }
+
+    /// The census reads past the bound it checks: a map over max_entries + overshoot must be
+    /// seen whole, not cut at max_entries + 1 keys.
+    func testReadLimitIsPastTheBound() {
+        XCTAssertGreaterThan(censusReadLimit(maxEntries: 256, overshoot: 1, universe: 512), 256 + 1)
+        XCTAssertGreaterThan(censusReadLimit(maxEntries: 256, overshoot: 1, universe: 0), 257)
+    }
+
+    /// A real map holding 300 keys, censused as a 256-entry NO_PREALLOC map on 2 CPUs (bound
+    /// 257): the walk must see all 300 and the check must fire.
+    func testCensusOfARealMapSeesPastTheBound() throws {
+        try XCTSkipUnless(Probes.isRoot(), "needs root: this test creates a BPF map with bpf(2)")
+        let map = try KernelRuntime().mapCreate(MapSpec(type: .hash, keySize: 4, valueSize: UInt32(SharedValue.size),
+                                                        maxEntries: 512, flags: BPFMapFlags.noPrealloc, name: "bpfs_fuzz_cen"))
+        defer { map.close() }
+        for k in UInt32(0)..<300 {
+            XCTAssertNil(map.tryUpdate(key: Layout.intBytes(UInt64(k), 4), value: value(k)))
+        }
+        let walk = try censusWalk(map, maxEntries: 256, overshoot: 1, universe: 512)
+        XCTAssertEqual(walk.count, 300)
+        XCTAssertEqual(checkSharedCensus(walk: walk, batch: nil, maxEntries: 256, universe: 512, overshoot: 1),
+                       ["census: 300 keys in a map of max_entries 256 (at most 257 with racing inserts)"])
     }
 }

@@ -2,7 +2,7 @@ import BPFKit
 import Foundation
 @testable import Fuzz
 import Glibc
-import StressCore
+
 import XCTest
 
 /// The fuzzer against the real kernel: the shadow model must agree with 6.18 for every
@@ -13,15 +13,17 @@ final class FuzzTests: XCTestCase {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora/maps").standardized.path
     }
 
-    override func setUpWithError() throws {
-        try XCTSkipUnless(Probes.isRoot(), "needs root to create BPF maps")
-        pinCurrentThread(cpu: 0)
+    override func setUp() { pinCurrentThread(cpu: 0) }
+
+    /// A fuzzer on the kernel: only tests that make bpf(2) calls take one, and they skip
+    /// without root (the model, text format, generator and corpus tests run anywhere).
+    func fuzzer(seed: UInt64 = 1) throws -> Fuzzer {
+        try XCTSkipUnless(Probes.isRoot(), "needs root: this test creates BPF maps with bpf(2)")
+        return Fuzzer(runtime: KernelRuntime(), seed: seed)
     }
 
-    func fuzzer(seed: UInt64 = 1) -> Fuzzer { Fuzzer(runtime: KernelRuntime(), seed: seed) }
-
     func run(_ text: String, file: StaticString = #filePath, line: UInt = #line) throws -> ExecReport {
-        let rep = fuzzer().execute(try ProgramText.parse(text), all: true)
+        let rep = try fuzzer().execute(try ProgramText.parse(text), all: true)
         XCTAssertEqual(rep.findings, [], file: file, line: line)
         return rep
     }
@@ -74,7 +76,7 @@ final class FuzzTests: XCTestCase {
         let c = Corpus(directory: Self.corpusDir)
         let names = try c.load()
         XCTAssertGreaterThanOrEqual(names.count, 9)
-        let f = fuzzer()
+        let f = try fuzzer()
         var types = Set<String>(), ops = Set<CallOp>()
         for (n, p) in zip(names, c.programs) {
             let rep = f.execute(p, all: true)
@@ -90,7 +92,7 @@ final class FuzzTests: XCTestCase {
     func testGeneratedProgramsAgreeForEveryMapType() throws {
         for t in Generator.types {
             var g = Generator(seed: 77 ^ UInt64(t.rawValue))
-            let f = fuzzer()
+            let f = try fuzzer()
             var okCalls = 0
             for _ in 0..<60 {
                 var calls = [g.create(slot: 0, type: t)]
@@ -110,7 +112,7 @@ final class FuzzTests: XCTestCase {
     /// this, about half the runs reported "batch walk ended without 1 key(s)".
     func testFailedLRUUpdateEvictsMidWalkWithoutFinding() throws {
         let p = try ProgramText.load(path: Self.corpusDir + "/regress-lru-failed-update-evicts.prog")
-        let f = fuzzer()
+        let f = try fuzzer()
         for run in 0..<12 {
             let rep = f.execute(p, all: true)
             XCTAssertEqual(rep.findings, [], "run \(run)")
@@ -180,12 +182,17 @@ final class FuzzTests: XCTestCase {
 
     // MARK: determinism
 
-    func testSameSeedSameCallsAndReplayIsDeterministic() throws {
+    func testSameSeedSameCalls() {
         var a = Generator(seed: 1234), b = Generator(seed: 1234), c = Generator(seed: 1235)
         let pa = (0..<20).map { _ in a.program() }, pb = (0..<20).map { _ in b.program() }
         XCTAssertEqual(pa, pb)
         XCTAssertNotEqual(pa, (0..<20).map { _ in c.program() })
-        let f = fuzzer()
+    }
+
+    func testReplayIsDeterministic() throws {
+        var a = Generator(seed: 1234)
+        let pa = (0..<20).map { _ in a.program() }
+        let f = try fuzzer()
         // Replays make the same calls and get the same answers. Hash maps draw a random hash
         // seed per map, so bucket order (walk order, batch cuts and ENOSPC) is the one thing
         // that may differ: walks are compared as sets, batch lookups on hash maps by errno class.
@@ -206,7 +213,7 @@ final class FuzzTests: XCTestCase {
             }
         }
         // The fuzz loop itself: same seed, same programs.
-        let f1 = fuzzer(seed: 42), f2 = fuzzer(seed: 42)
+        let f1 = try fuzzer(seed: 42), f2 = try fuzzer(seed: 42)
         for _ in 0..<30 { XCTAssertEqual(f1.step().0, f2.step().0) }
     }
 
@@ -215,7 +222,7 @@ final class FuzzTests: XCTestCase {
     /// A test-only fault planted in the oracle (never the kernel): a lookup of key 5 that
     /// returns @v7 is "wrong". Only create + update(#5, @v7) + lookup(#5) matter.
     func testMinimizerShrinksPlantedFaultToTheCallsThatMatter() throws {
-        let f = fuzzer()
+        let f = try fuzzer()
         f.model.plantedFault = { _, c, r in
             c.op == .lookup && c.key == .int(5) && r.errno == 0 && r.out == Layout.pattern(7, 8) ? "planted" : nil
         }
@@ -267,6 +274,27 @@ final class FuzzTests: XCTestCase {
     }
 
     // MARK: corpus
+
+    /// A corpus program whose replay disagrees with the model is kept as a finding, named by
+    /// its file (here through a planted oracle fault: the kernel itself agrees).
+    func testCorpusProgramFindingsAreKept() throws {
+        let dir = NSTemporaryDirectory() + "bpfstress-fuzz-seeds-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "create map=0 type=hash key=4 value=8 max=4\nupdate map=0 key=#5 value=@v7\nlookup map=0 key=#5\n"
+            .write(toFile: dir + "/regress-planted.prog", atomically: true, encoding: .utf8)
+        try "create map=0 type=hash key=4 value=8 max=4\nlookup map=0 key=#1\n"
+            .write(toFile: dir + "/clean.prog", atomically: true, encoding: .utf8)
+        let corpus = Corpus(directory: dir)
+        XCTAssertEqual(try corpus.load(), ["clean.prog", "regress-planted.prog"])
+        try XCTSkipUnless(Probes.isRoot(), "needs root: this test creates BPF maps with bpf(2)")
+        let f = Fuzzer(runtime: KernelRuntime(), seed: 1, corpus: corpus)
+        f.model.plantedFault = { _, c, r in c.op == .lookup && c.key == .int(5) && r.errno == 0 ? "planted" : nil }
+        let failed = f.replayCorpus()
+        XCTAssertEqual(failed.map(\.source), [dir + "/regress-planted.prog"])
+        XCTAssertEqual(failed.first?.report.findings.map(\.signature), ["lookup:planted"])
+        XCTAssertFalse(corpus.keys.isEmpty, "the clean program's signatures were learned")
+    }
 
     func testCorpusKeepsOnlyNewSignatures() throws {
         let dir = NSTemporaryDirectory() + "bpfstress-fuzz-corpus-\(getpid())"

@@ -207,14 +207,20 @@ final class CaptureRunTests: XCTestCase {
                                  "--report-dir", dir, "--quiet"], env: ["BPFSTRESS_KMSG_INCLUDE_USER": "1"]) { _ in
             usleep(1_000_000)
             log("<4>WARNING: CPU: 1 PID: 77 at kernel/bpf/hashtab.c:42 \(tag)_during+0x10/0x40\n")
-            log("<4>Call Trace:\n<4> <TASK>\n<4> bpf_map_update_value+0x100/0x200\n<4> </TASK>\n<4>---[ end trace 0000000000000000 ]---\n")
+            // One record a line, as the kernel logs them.
+            for line in ["Modules linked in:", "RIP: 0010:\(tag)_during+0x10/0x40", "Call Trace:", " <TASK>", " bpf_map_update_value+0x100/0x200", " </TASK>", "---[ end trace 0000000000000000 ]---"] {
+                log("<4>\(line)\n")
+            }
         }
         XCTAssertEqual(r.status, 1, r.stderr)
         let buckets = try Harness.json(dir + "/latest/summary.json")["buckets"] as! [[String: Any]]
         XCTAssertEqual(buckets.map { $0["title"] as? String }, ["WARNING in \(tag)_during"])
         XCTAssertEqual(buckets.first?["type"] as? String, "kernel")
         XCTAssertEqual(buckets.first?["check"] as? String, "kernel-log")
+        XCTAssertEqual(buckets.first?["scenario"] as? String, "campaign", "kernel reports are the campaign's, judged once")
         XCTAssertTrue(((buckets.first?["dumps"] as? [String])?.first ?? "").contains("bpf_map_update_value+0x100/0x200"))
+        let cc = try Harness.json(dir + "/latest/summary.json")["campaignChecks"] as? [[String: Any]] ?? []
+        XCTAssertEqual(cc.first { $0["name"] as? String == "kernel-log" }?["verdict"] as? String, "failed")
         Harness.validateJUnit(dir + "/latest/junit.xml")
     }
 }

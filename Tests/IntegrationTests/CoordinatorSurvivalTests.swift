@@ -34,7 +34,7 @@ final class CoordinatorSurvivalTests: XCTestCase {
         XCTAssertTrue(status == 0 || status == 1, "coordinator died: exit \(status)")
         let summary = try Harness.json(dir + "/latest/summary.json")
         XCTAssertEqual(summary["seed"] as? UInt64, seed)
-        XCTAssertEqual(Harness.leftoverCgroups().filter { $0.hasSuffix("." + String(seed, radix: 16)) }, [])
+        XCTAssertEqual(Harness.allCampaignCgroups().filter { $0.hasSuffix("." + String(seed, radix: 16)) }, [])
     }
 
     func testClosedStderrPipeDoesNotKillFuzz() throws {

@@ -77,7 +77,7 @@ final class FuzzRunTests: XCTestCase {
         XCTAssertEqual(buckets.map { $0["title"] as? String }, [title], file: file, line: line)
         let dump = try XCTUnwrap((buckets.first?["dumps"] as? [String])?.first, file: file, line: line)
         let lines = dump.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("--- in-flight program of worker slot 0, written on stop") }, dump,
+        let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("--- state worker slot 0 left on stop (state-s0-") }, dump,
                                   file: file, line: line)
         XCTAssertTrue(lines[start + 1].contains("thread 0: program running for"), lines[start + 1], file: file, line: line)
         // The call in flight is named, and it is a line of the program that follows.

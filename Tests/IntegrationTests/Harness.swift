@@ -44,7 +44,7 @@ enum Harness {
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        started.insert(p.processIdentifier)
+        Started.shared.add(p.processIdentifier)
         final class Sink: @unchecked Sendable { var data = Data() }
         let outSink = Sink(), errSink = Sink()
         let group = DispatchGroup()
@@ -101,19 +101,18 @@ enum Harness {
         XCTAssertTrue(msg.contains("ok: junitparser") && msg.contains("ok: xunitparser"), msg, file: file, line: line)
     }
 
-    /// Every bpfstress this test process started (Harness.run), so that leftovers are ours.
-    nonisolated(unsafe) static var started = Set<Int32>()
-
-    /// Campaign cgroups (bpfstress.<pid>.<seed>) left under the cgroup2 mount by a bpfstress
-    /// this test process started; another campaign on the machine is not ours to judge.
+    /// Campaign cgroups (named bpfstress.*) left under the cgroup2 mount by coordinators these
+    /// tests started.
     static func leftoverCgroups() -> [String] {
-        allCampaignCgroups().filter { name in
-            let parts = name.split(separator: ".")
-            return parts.count >= 2 && Int32(parts[1]).map { started.contains($0) } == true
+        // Only the campaign cgroups of coordinators these tests started (bpfstress.<pid>.<seed>):
+        // another campaign running on the machine at the same time is not ours to judge.
+        let ours = Started.shared.pids
+        return allCampaignCgroups().filter { e in
+            Int32(e.dropFirst("bpfstress.".count).prefix { $0.isNumber }).map(ours.contains) ?? false
         }
     }
 
-    /// Every campaign cgroup (named bpfstress.*) under the cgroup2 mount.
+    /// Every campaign cgroup (bpfstress.*) under the cgroup2 mount, whoever made it.
     static func allCampaignCgroups() -> [String] {
         guard let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
         var mount: String?
@@ -173,4 +172,19 @@ extension Harness {
             .split(separator: "\t").last.map(String.init) ?? "0"
         return status.contains("t (tracing stop)") || tracer.trimmingCharacters(in: .whitespaces) != "0"
     }
+
+    /// Every process whose comm starts with "bpfs." (bpfstress workers).
+    static func workerProcesses() -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { comm($0).hasPrefix("bpfs.") }
+    }
+}
+
+/// Pids of every bpfstress these tests started (their leftovers are the tests' to judge).
+final class Started: @unchecked Sendable {
+    static let shared = Started()
+    private let lock = NSLock()
+    private var set = Set<Int32>()
+    func add(_ pid: Int32) { lock.lock(); set.insert(pid); lock.unlock() }
+    var pids: Set<Int32> { lock.lock(); defer { lock.unlock() }; return set }
 }

@@ -55,9 +55,11 @@ final class TriageRunTests: XCTestCase {
         XCTAssertEqual(objs.count, 4, j.stdout)
         for o in objs { XCTAssertEqual(Set(o.keys), ["file", "type", "title", "frame"]) }
         XCTAssertEqual(objs.map { $0["title"]! }.sorted(), [
-            "deadlock in abba_take_a_then_b", "hang in fixture_block_in_pipe_read in test-hang",
+            "deadlock in pthread_mutex_lock from abba_take_a_then_b and abba_take_b_then_a",
+            "hang in fixture_block_in_pipe_read in test-hang",
             "hang in fixture_block_in_pipe_read in test-hang", "possible deadlock in htab_lock_bucket"])
-        XCTAssertEqual(Set(objs.map { $0["frame"]! }), ["abba_take_a_then_b", "fixture_block_in_pipe_read", "htab_lock_bucket"])
+        // A deadlock names the primitive the threads wait in, then its callers (issue 14's rule).
+        XCTAssertEqual(Set(objs.map { $0["frame"]! }), ["pthread_mutex_lock", "fixture_block_in_pipe_read", "htab_lock_bucket"])
 
         let missing = try Harness.run(["triage", dir + "/nope"])
         XCTAssertEqual(missing.status, 2)

@@ -1,3 +1,4 @@
+import Basics
 import CBPFStress
 import XCTest
 @testable import StressCore

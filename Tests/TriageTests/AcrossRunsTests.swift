@@ -1,5 +1,5 @@
 import Foundation
-import Reports
+@testable import Reports
 @testable import Triage
 import XCTest
 
@@ -90,7 +90,7 @@ final class AcrossRunsTests: XCTestCase {
         XCTAssertEqual(objs[1]["type"], "warning")
         XCTAssertEqual(objs[1]["file"], log)
         XCTAssertEqual(objs[2...].map { $0["title"]! }, ["INFO: task hung in synchronize_rcu", "INFO: task hung in synchronize_rcu",
-                                                        "BUG: soft lockup in __htab_map_lookup_and_delete_batch"])
+                                                        "BUG: soft lockup in corrupted"])
     }
 
     func testKernelLogsOutsideRunsAreRunsOfTheirOwnAndShareTitleBuckets() throws {
@@ -122,24 +122,92 @@ final class ConsoleParserTests: XCTestCase {
         XCTAssertEqual(ConsoleLine.strip("[T77] plain"), "plain")
     }
 
-    func testFrameTokens() {
-        XCTAssertEqual(ConsoleLine.traceFrame(" ? __pfx_schedule_timeout+0x10/0x10")?.reliable, false)
-        XCTAssertEqual(ConsoleLine.traceFrame(" [<ffffffff81000000>] bpf_map_put+0x12/0x40")?.function, "bpf_map_put")
-        XCTAssertEqual(ConsoleLine.traceFrame(" __mutex_lock.constprop.0+0x1a/0x900")?.function, "__mutex_lock")
-        XCTAssertEqual(ConsoleLine.traceFrame(" htab_lock_bucket kernel/bpf/hashtab.c:160 [inline]")?.function, "htab_lock_bucket")
-        XCTAssertEqual(ConsoleLine.traceFrame(" bpf_prog_4f1b2c6a7c9e8d12_on_contention+0x2d/0x4c")?.function, "bpf_prog_on_contention")
-        XCTAssertNil(ConsoleLine.traceFrame(" <TASK>"))
+    func testSkipListAndSyscallPrefixes() {
+        let skip = Pattern(KernelSkipLists.generic.joined(separator: "|"))
+        for f in ["__mutex_lock", "_raw_spin_lock_irqsave", "native_queued_spin_lock_slowpath", "kasan_report", "__warn",
+                  "memcpy_orig", "lock_acquire", "dump_stack_lvl", "debug_object_free", "__kmalloc_node", "kobject_put",
+                  "refcount_warn_saturate", "copy_to_user", "x64_sys_call", "panic"] {
+            XCTAssertTrue(skip.matches(f), f)
+        }
+        for f in ["htab_map_update_elem", "bpf_link_free", "__sys_bpf", "synchronize_rcu", "cgroup_bpf_attach", "bpf_map_put",
+                  "__schedule", "do_exit", "read_cache_folio"] {
+            XCTAssertFalse(skip.matches(f), f)
+        }
+        XCTAssertEqual(KernelSkipLists.stripped("__x64_sys_bpf"), "sys_bpf")
+        XCTAssertEqual(KernelSkipLists.stripped("__sys_bpf"), "bpf")
+        XCTAssertEqual(KernelSkipLists.stripped("__se_sys_bpf"), "bpf")
+        XCTAssertEqual(KernelSkipLists.stripped("ksys_write"), "write")
+        XCTAssertEqual(KernelSkipLists.stripped("htab_map_update_elem"), "htab_map_update_elem")
     }
 
-    func testSkipRules() {
-        for f in ["__schedule", "schedule_timeout", "mutex_lock_nested", "_raw_spin_lock_irqsave", "native_queued_spin_lock_slowpath",
-                  "rwsem_down_write_slowpath", "__wait_for_common", "do_syscall_64", "entry_SYSCALL_64_after_hwframe",
-                  "__x64_sys_bpf", "kasan_report", "__warn", "memcpy_orig", "lock_acquire", "ret_from_fork_asm"] {
-            XCTAssertTrue(KernelFormats.isSkippedFrame(f), f)
-        }
-        for f in ["htab_map_update_elem", "bpf_link_free", "__sys_bpf", "synchronize_rcu", "cgroup_bpf_attach", "bpf_map_put"] {
-            XCTAssertFalse(KernelFormats.isSkippedFrame(f), f)
-        }
+    func testFrameRules() {
+        // Hangs: an anchor names the bucket (old kernels' synchronize_sched is today's synchronize_rcu) ...
+        XCTAssertEqual(KernelStack.hang(["__schedule", "schedule", "synchronize_sched", "bpf_prog_put"]), "synchronize_rcu")
+        XCTAssertEqual(KernelStack.hang(["schedule", "synchronize_rcu_expedited", "x"]), "synchronize_rcu")
+        XCTAssertEqual(KernelStack.hang(["schedule", "rtnl_lock", "x"]), "rtnl_lock")
+        // ... else the first frame that does not wait.
+        XCTAssertEqual(KernelStack.hang(["__schedule", "schedule_preempt_disabled", "rwsem_down_read_slowpath",
+                                         "wait_for_completion", "do_exit"]), "do_exit")
+        XCTAssertNil(KernelStack.hang(["__schedule", "schedule", "io_schedule"]))
+        // Stalls: the frame just inside the first anchor; smp_call_function names itself.
+        XCTAssertEqual(KernelStack.stall(["htab_lock_bucket", "htab_map_update_elem", "bpf", "sys_bpf", "do_syscall_64"]), "sys_bpf")
+        XCTAssertEqual(KernelStack.stall(["ipv6_rcv", "__netif_receive_skb_one_core", "process_backlog"]), "ipv6_rcv")
+        XCTAssertEqual(KernelStack.stall(["csd_lock_wait", "smp_call_function_many_cond", "on_each_cpu"]), "smp_call_function")
+        XCTAssertNil(KernelStack.stall(["a", "b"]))
+    }
+
+    /// A raw serial console ends lines with CRLF, which Swift reads as one Character.
+    func testCRLFConsolesSplitIntoLines() {
+        let log = "[ 1.0] WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2\r\n[ 1.0] RIP: 0010:f+0x1/0x2\r\n[ 1.0] Call Trace:\r\n"
+            + "[ 1.0]  <TASK>\r\n[ 1.0]  g+0x1/0x2\r\n[ 1.0]  h+0x1/0x2\r\n[ 1.0]  </TASK>\r\n"
+        let r = KernelConsoleParser.parse(log)
+        XCTAssertEqual(r.map(\.title), ["WARNING in f"])
+        XCTAssertEqual(r.first?.corrupted, false)
+    }
+
+    func testTrailerLines() {
+        XCTAssertTrue(KernelConsoleParser.isTrailer("Kernel panic - not syncing: Fatal exception"))
+        XCTAssertTrue(KernelConsoleParser.isTrailer("invalid opcode: 0000 [#1] PREEMPT SMP"))
+        XCTAssertFalse(KernelConsoleParser.isTrailer("---[ end Kernel panic - not syncing: Fatal exception ]---"))
+        XCTAssertFalse(KernelConsoleParser.isTrailer("WARNING: CPU: 0 PID: 1 at x.c:1 f+0x1/0x2"))
+        XCTAssertFalse(KernelConsoleParser.isTrailer("PANIC: double fault, error_code: 0x0"))
+    }
+
+    /// The literal prefilter in front of each pattern must never hide a match.
+    func testPatternLiteralPrefilter() {
+        XCTAssertEqual(Pattern.leadingLiteral("BUG: KASAN: ([a-z]+)"), "BUG: KASAN: ")
+        XCTAssertEqual(Pattern.leadingLiteral(#"^\[\s*[TC]\d+\]"#), "[")
+        XCTAssertEqual(Pattern.leadingLiteral("WARNING: x*"), "WARNING: ")
+        XCTAssertEqual(Pattern.leadingLiteral("ab?c"), "a")
+        XCTAssertEqual(Pattern.leadingLiteral("a|b"), "")
+        XCTAssertEqual(Pattern.leadingLiteral("(?i)warning: x"), "")
+        XCTAssertEqual(Pattern.leadingLiteral(#"BUG: using ([a-z_]+)\(\) in"#), "BUG: using ")
+        XCTAssertEqual(Pattern.leadingLiteral(#"\(Local"#), "(Local")
+        XCTAssertTrue(Pattern("ab?c").matches("xac"))
+        XCTAssertTrue(Pattern("WARNING: x*").matches("WARNING: "))
+        XCTAssertTrue(Pattern("a|b").matches("b"))
+        XCTAssertFalse(Pattern("BUG: KASAN:").matches("BUG: KMSAN:"))
+    }
+
+    func testDeadlockRule() {
+        let b = { (p: String, c: String) in BlockedThread(primitive: p, caller: c) }
+        // One caller (many threads waiting at one place) or one thread: no deadlock.
+        XCTAssertNil(Deadlock.title([b("lock", "f"), b("lock", "f")]))
+        XCTAssertNil(Deadlock.title([b("lock", "f")]))
+        XCTAssertEqual(Deadlock.title([b("lock", "g"), b("lock", "f"), b("other", "h")])?.title, "deadlock in lock from f and g")
+        XCTAssertEqual(Deadlock.title([b("l", "c"), b("l", "a"), b("l", "b")])?.title, "deadlock in l from a, b and c")
+        XCTAssertEqual(Deadlock.title(["e", "d", "c", "b", "a"].map { b("l", $0) })?.title, "deadlock in l from a, b, c and 2 more")
+        // The largest group wins; ties go to the primitive's name.
+        XCTAssertEqual(Deadlock.title([b("y", "1"), b("y", "2"), b("x", "1"), b("x", "2")])?.primitive, "x")
+        XCTAssertEqual(Deadlock.title([b("y", "1"), b("y", "2"), b("y", "3"), b("x", "1"), b("x", "2")])?.primitive, "y")
+    }
+
+    func testTitleSanitizing() {
+        XCTAssertEqual(KernelConsoleParser.sanitize("kernel panic: VFS: Unable to mount root fs on unknown-block(0,0)"),
+                       "kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)")
+        XCTAssertEqual(KernelConsoleParser.sanitize("KCSAN: data-race in a  /\tb"), "KCSAN: data-race in a / b")
+        XCTAssertEqual(KernelConsoleParser.sanitize("x at 0xffff888100000000 on CPU#1 at f.c:12"), "x at ADDR on CPU at f.c:LINE")
+        XCTAssertEqual(KernelConsoleParser.sanitize("WARNING in ip6_fragment"), "WARNING in ip6_fragment")
     }
 
     func testDetection() {
@@ -148,6 +216,6 @@ final class ConsoleParserTests: XCTestCase {
         XCTAssertEqual(Triage.detect(name: "x", text: "Thread 1 (Thread 0x7f (LWP 1) \"a\"):\n#0  main () at a.c:1\n"), .gdb)
         XCTAssertEqual(Triage.detect(name: "x", text: "HANG: worker slot 0 pid 2 scenario s\n"), .bpfstressDump)
         XCTAssertEqual(Triage.detect(name: "x", text: "[ 1.0] hello\n"), .console)
-        XCTAssertEqual(Triage.reports(inText: "[ 1.0] hello\n", file: "x"), [])
+        XCTAssertEqual(try Triage.reports(inText: "[ 1.0] hello\n", file: "x"), [])
     }
 }

@@ -4,10 +4,12 @@
 #define CBPFSTRESS_H
 #include "bpfs_bpf.h"
 #include "bpfs_telemetry.h"
+#include "bpfs_ledger.h"
 #include "bpfs_proc.h"
 #include "bpfs_bench.h"
 #include "bpfs_netns.h"
 #include "bpfs_structops.h"
 #include "bpfs_fixtures.h"
 #include "bpfs_fuzzbench.h"
+#include "bpfs_fuzz_maps.h"
 #endif

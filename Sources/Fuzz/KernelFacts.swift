@@ -1,0 +1,80 @@
+// Facts the shadow model learns from the running kernel by small bpf() probes at fuzzer start (no version numbers).
+import BPFKit
+import Basics
+import CBPFStress
+import Foundation
+import Glibc
+
+/// Where kernels differ in ways that are not bugs, each fact is probed on the kernel under
+/// test and the model follows it. The report lists them (`bpfstress fuzz` prints them; map-fuzz
+/// workers write them into their stats), so a difference between kernels is data, not a finding.
+public struct KernelFacts: Sendable, Equatable {
+    /// errno of BPF_MAP_FREEZE on a map that is already frozen. 6.18: EPERM (the write
+    /// permission, which a frozen map no longer grants, is checked first); 6.1: EBUSY.
+    public var refreezeErrno: Int32
+    /// errno of BPF_MAP_FREEZE through a read-only fd (BPF_F_RDONLY). 6.18: EPERM; 6.1: 0
+    /// (allowed: it has no write-permission check).
+    public var readOnlyFreezeErrno: Int32
+    /// The kernel's sizeof(union bpf_attr): a non-zero attr byte below it is EINVAL (the
+    /// command's own check), at or past it E2BIG. It grows with every kernel that adds a field.
+    public var attrSize: Int
+
+    public init(refreezeErrno: Int32, readOnlyFreezeErrno: Int32, attrSize: Int = KernelFacts.linux6_18AttrSize) {
+        self.refreezeErrno = refreezeErrno; self.readOnlyFreezeErrno = readOnlyFreezeErrno; self.attrSize = attrSize
+    }
+
+    public static let linux6_18AttrSize = 168
+
+    /// What 6.18 does (the model's facts when nothing was probed: pure tests).
+    public static let linux6_18 = KernelFacts(refreezeErrno: EPERM, readOnlyFreezeErrno: EPERM)
+
+    /// The facts as (name, value) pairs for reports, in a fixed order.
+    public var properties: [(name: String, value: String)] {
+        [("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno)),
+         ("fact.attr_size", String(attrSize))]
+    }
+
+    /// One line for logs and fuzz output.
+    public var summary: String { properties.map { "\($0.name)=\($0.value)" }.joined(separator: " ") }
+
+    static func name(_ e: Int32) -> String { e == 0 ? "success" : ErrnoName.name(e) }
+
+    /// Probes `runtime`: two 1-entry arrays, one frozen twice, one created read-only and frozen.
+    /// A probe that cannot create its map keeps the 6.18 value (and says so in `unprobed`).
+    public static func probe(runtime: any Runtime) -> (facts: KernelFacts, unprobed: [String]) {
+        var rt = runtime.entry.raw
+        var facts = linux6_18
+        var unprobed: [String] = []
+        func create(_ flags: UInt32) -> Int32 {
+            "bpfs_fuzz_probe".withCString { bpfs_map_create(&rt, BPFMapType.array.rawValue, 4, 8, 1, flags, $0, 0) }
+        }
+        let a = create(0)
+        if a >= 0, bpfs_map_freeze(&rt, a) == 0 {
+            facts.refreezeErrno = -min(0, bpfs_map_freeze(&rt, a))
+        } else {
+            unprobed.append("fact.freeze_frozen_map (probe map: errno \(a < 0 ? -a : 0))")
+        }
+        if a >= 0 { close(a) }
+        let b = create(BPFMapFlags.rdonly)
+        if b >= 0 {
+            facts.readOnlyFreezeErrno = -min(0, bpfs_map_freeze(&rt, b))
+            close(b)
+        } else {
+            unprobed.append("fact.freeze_readonly_fd (probe map: errno \(-b))")
+        }
+        // The largest freeze attr whose non-zero last byte is EINVAL, not E2BIG (fd -1: the tail
+        // is checked before the fd); binary search in 5...page.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        if bpfs_fuzz_map_freeze_sized(&rt, -1, 5) == -EINVAL {
+            var (lo, hi) = (5, page + 1)  // lo: EINVAL, hi: E2BIG
+            while hi - lo > 1 {
+                let mid = (lo + hi) / 2
+                if bpfs_fuzz_map_freeze_sized(&rt, -1, UInt32(mid)) == -EINVAL { lo = mid } else { hi = mid }
+            }
+            facts.attrSize = lo
+        } else {
+            unprobed.append("fact.attr_size (a 5-byte freeze attr was not EINVAL)")
+        }
+        return (facts, unprobed)
+    }
+}

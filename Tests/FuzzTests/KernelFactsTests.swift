@@ -1,0 +1,92 @@
+// The model follows the probed kernel facts: each fact's other value accepts the other kernel and rejects the wrong answer.
+import BPFKit
+import Foundation
+@testable import Fuzz
+import Glibc
+import XCTest
+
+final class KernelFactsTests: XCTestCase {
+    /// Debian 6.1: freezing a frozen map is EBUSY, and a read-only fd may freeze.
+    let linux6_1 = KernelFacts(refreezeErrno: EBUSY, readOnlyFreezeErrno: 0)
+
+    /// The freeze calls' findings when `model` sees `answers` (create, freeze, freeze) on a map created with `flags`.
+    func findings(_ facts: KernelFacts, flags: UInt32, answers: [Int32]) -> [String] {
+        let m = ShadowModel(cpus: 2, facts: facts)
+        var create = Call(.create); create.type = .array; create.maxEntries = 1; create.mapFlags = flags
+        let shape = MapShape(type: .array, keySize: 4, valueSize: 8, maxEntries: 1, flags: flags & ~BPFMapFlags.rdonly, cpus: 2)
+        var out = m.check(0, create, CallResult(), shape: shape).map(\.signature)
+        for (i, e) in answers.enumerated() {
+            var r = CallResult(); r.errno = e
+            out += m.check(i + 1, Call(.freeze), r, shape: shape).map { "\($0.call):\($0.signature)" }
+        }
+        return out
+    }
+
+    func testRefreezeFollowsTheFact() {
+        XCTAssertEqual(findings(linux6_1, flags: 0, answers: [0, EBUSY]), [], "6.1's answer under 6.1's fact")
+        XCTAssertEqual(findings(.linux6_18, flags: 0, answers: [0, EPERM]), [], "6.18's answer under 6.18's fact")
+        XCTAssertEqual(findings(linux6_1, flags: 0, answers: [0, EPERM]), ["2:freeze:errno"])
+        XCTAssertEqual(findings(.linux6_18, flags: 0, answers: [0, EBUSY]), ["2:freeze:errno"])
+    }
+
+    func testReadOnlyFreezeFollowsTheFact() {
+        // 6.1 freezes a read-only map; a second freeze is then the refreeze fact.
+        XCTAssertEqual(findings(linux6_1, flags: BPFMapFlags.rdonly, answers: [0, EBUSY]), [])
+        XCTAssertEqual(findings(.linux6_18, flags: BPFMapFlags.rdonly, answers: [EPERM, EPERM]), [])
+        XCTAssertEqual(findings(.linux6_18, flags: BPFMapFlags.rdonly, answers: [0]), ["1:freeze:errno"])
+        XCTAssertEqual(findings(linux6_1, flags: BPFMapFlags.rdonly, answers: [EPERM]), ["1:freeze:errno"])
+    }
+
+    func testFactsAreReportedAsData() {
+        XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success fact.attr_size=168")
+    }
+
+    /// A freeze attr of 164 bytes with a non-zero last byte: EINVAL on a kernel whose union
+    /// bpf_attr has 168 bytes, E2BIG on one with 160; each model rejects the other answer.
+    func testAttrSizeFollowsTheFact() {
+        func findings(_ size: Int, _ got: Int32) -> [String] {
+            let m = ShadowModel(cpus: 2, facts: KernelFacts(refreezeErrno: EPERM, readOnlyFreezeErrno: EPERM, attrSize: size))
+            var f = Call(.freeze); f.attrSize = 164
+            var r = CallResult(); r.errno = got
+            return m.check(0, f, r, shape: nil).map(\.signature)
+        }
+        XCTAssertEqual(findings(168, EINVAL), [])
+        XCTAssertEqual(findings(160, E2BIG), [])
+        XCTAssertEqual(findings(168, E2BIG), ["freeze:errno"])
+        XCTAssertEqual(findings(160, EINVAL), ["freeze:errno"])
+    }
+
+    /// The probe on this kernel: every fact probed, each one of the known answers, and the
+    /// fuzzer's model uses what was probed.
+    func testProbeOnTheRunningKernel() throws {
+        try XCTSkipUnless(Probes.isRoot(), "needs root: the probe creates BPF maps with bpf(2)")
+        let (facts, unprobed) = KernelFacts.probe(runtime: KernelRuntime())
+        XCTAssertEqual(unprobed, [])
+        XCTAssertTrue([EPERM, EBUSY].contains(facts.refreezeErrno), facts.summary)
+        XCTAssertTrue([EPERM, 0].contains(facts.readOnlyFreezeErrno), facts.summary)
+        XCTAssertTrue((120...Int(sysconf(Int32(_SC_PAGESIZE)))).contains(facts.attrSize), facts.summary)
+        XCTAssertEqual(Fuzzer(runtime: KernelRuntime(), seed: 1).model.facts, facts)
+    }
+}
+
+/// The fault-injection probe names what is missing, and what it found where it is present.
+final class FaultInjectionProbeTests: XCTestCase {
+    func testAbsentInjectorsAreNamedInTheSkipReason() {
+        let p = FaultInjection.probe(debugfs: "/nonexistent-debugfs", task: "/nonexistent-task")
+        XCTAssertEqual(p.debugfsEntries, [])
+        XCTAssertFalse(p.failNth)
+        XCTAssertEqual(p.skipReason, "this kernel has no fault injection: no /nonexistent-task/fail-nth (CONFIG_FAULT_INJECTION) and no /nonexistent-debugfs/fail* (debugfs is not mounted at /nonexistent-debugfs)")
+    }
+
+    func testPresentInjectorsAreListed() throws {
+        let dir = NSTemporaryDirectory() + "bpfstress-fi-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir + "/debug/failslab", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/task", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/task/fail-nth", contents: Data())
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = FaultInjection.probe(debugfs: dir + "/debug", task: dir + "/task")
+        XCTAssertEqual(p.debugfsEntries, ["failslab"])
+        XCTAssertTrue(p.failNth)
+        XCTAssertTrue(p.skipReason.hasPrefix("fault injection is present (failslab, fail-nth)"), p.skipReason)
+    }
+}
