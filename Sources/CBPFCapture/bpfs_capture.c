@@ -291,12 +291,14 @@ int bpfs_ptrace_detach(pid_t tid, int sig) {
 int bpfs_ptrace_geteventmsg(pid_t tid, unsigned long *msg) {
     return ptrace(PTRACE_GETEVENTMSG, tid, 0, msg) == 0 ? 0 : -errno;
 }
-int bpfs_ptrace_getsiginfo(pid_t tid, int *signo, int *code, uint64_t *addr) {
+int bpfs_ptrace_getsiginfo(pid_t tid, int *signo, int *code, uint64_t *addr, int *sender) {
     siginfo_t si;
     if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) != 0) return -errno;
     *signo = si.si_signo;
     *code = si.si_code;
-    *addr = (uint64_t)(uintptr_t)si.si_addr;
+    /* si_addr and si_pid share a union: only a fault (si_code > 0) has an address. */
+    *addr = si.si_code > 0 ? (uint64_t)(uintptr_t)si.si_addr : 0;
+    *sender = si.si_code <= 0 ? si.si_pid : 0;
     return 0;
 }
 int bpfs_waitpid(pid_t tid, int *status, int nohang) {

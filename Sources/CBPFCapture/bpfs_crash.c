@@ -45,7 +45,12 @@ static void bpfs_crash_handler(int sig, siginfo_t *si, void *uctx) {
     rec.size = sizeof rec;
     rec.signo = sig;
     rec.code = si ? si->si_code : 0;
-    rec.address = si ? (uint64_t)(uintptr_t)si->si_addr : 0;
+    if (si && si->si_code <= 0) {
+        rec.sender_pid = si->si_pid;
+        rec.sender_uid = (int32_t)si->si_uid;
+    } else {
+        rec.address = si ? (uint64_t)(uintptr_t)si->si_addr : 0;
+    }
     rec.pid = (int32_t)syscall(SYS_getpid);
     rec.tid = (int32_t)syscall(SYS_gettid);
     fill_regs(&rec, uctx);

@@ -5,10 +5,12 @@ import Foundation
 public struct CrashRecord: Sendable, Equatable {
     public var signo: Int32
     public var code: Int32
-    /// si_addr: the faulting address for SEGV/BUS.
+    /// si_addr: the faulting address for SEGV/BUS (0 when the signal was sent, not a fault).
     public var address: UInt64
     public var pid: Int32
     public var tid: Int32
+    /// si_pid of a signal sent with kill(2)/tgkill(2) (si_code <= 0); nil for a real fault.
+    public var senderPID: Int32?
     /// rip rsp rbp rax rbx rcx rdx rsi rdi r8-r15 eflags, by name.
     public var registers: [String: UInt64]
 
@@ -16,9 +18,10 @@ public struct CrashRecord: Sendable, Equatable {
     public static let registerNames = ["rip", "rsp", "rbp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi",
                                        "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "eflags"]
 
-    public init(signo: Int32, code: Int32, address: UInt64, pid: Int32, tid: Int32, registers: [String: UInt64]) {
+    public init(signo: Int32, code: Int32, address: UInt64, pid: Int32, tid: Int32, registers: [String: UInt64],
+                senderPID: Int32? = nil) {
         self.signo = signo; self.code = code; self.address = address; self.pid = pid; self.tid = tid
-        self.registers = registers
+        self.registers = registers; self.senderPID = senderPID
     }
 
     /// Parses one record (little-endian, layout of struct bpfs_crash_record); nil if the
@@ -30,7 +33,9 @@ public struct CrashRecord: Sendable, Equatable {
         guard u32(0) == BPFS_CRASH_MAGIC, Int(u32(4)) == size else { return nil }
         var regs: [String: UInt64] = [:]
         for (i, n) in registerNames.enumerated() { regs[n] = u64(32 + 8 * i) }
-        return CrashRecord(signo: Int32(bitPattern: u32(8)), code: Int32(bitPattern: u32(12)), address: u64(16),
-                           pid: Int32(bitPattern: u32(24)), tid: Int32(bitPattern: u32(28)), registers: regs)
+        let code = Int32(bitPattern: u32(12))
+        return CrashRecord(signo: Int32(bitPattern: u32(8)), code: code, address: u64(16),
+                           pid: Int32(bitPattern: u32(24)), tid: Int32(bitPattern: u32(28)), registers: regs,
+                           senderPID: code <= 0 ? Int32(bitPattern: u32(176)) : nil)
     }
 }

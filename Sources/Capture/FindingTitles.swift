@@ -12,6 +12,16 @@ public enum FindingTitles {
     }
 
     /// Title of a crash in `thread`: `SIGSEGV in FUNC` or `SIGSEGV in memcpy from CALLER`.
+    /// A fatal signal sent with kill(2) (si_code <= 0): "killed by SIGSEGV from pid N".
+    public static func sentSignal(_ signal: Int32, from sender: Int32) -> String {
+        "killed by \(signalName(signal)) from pid \(sender)"
+    }
+
+    /// One bucket for every such kill, whichever pid sent it.
+    public static func sentSignalSignature(_ signal: Int32) -> String {
+        Signature.compute(title: "killed by \(signalName(signal)) from another process", frames: [])
+    }
+
     public static func crash(signal: Int32, thread: ThreadCapture) -> String {
         Culprit.crashTitle(signalName: signalName(signal), functions: thread.userStack.map(\.function))
     }

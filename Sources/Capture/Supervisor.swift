@@ -10,10 +10,12 @@ public struct CrashInfo: Codable, Sendable, Equatable {
     public var signal: Int32
     /// si_code (e.g. SEGV_ACCERR = 2).
     public var code: Int32
-    /// si_addr: the faulting address for SEGV/BUS.
+    /// si_addr: the faulting address for SEGV/BUS (0 for a signal sent with kill).
     public var address: UInt64
     public var pid: Int32
     public var tid: Int32
+    /// The sender's pid when the signal came from kill(2) (si_code <= 0), not from a fault.
+    public var senderPID: Int32? = nil
 }
 
 /// Outcome of `Supervisor.run`.
@@ -235,8 +237,9 @@ final class Session {
                 // Uncaught: this delivery kills the process. Capture while it still exists.
                 var signo: Int32 = 0, code: Int32 = 0
                 var addr: UInt64 = 0
-                _ = bpfs_ptrace_getsiginfo(tid, &signo, &code, &addr)
-                captureCrash(tid: tid, signal: sig, code: code, address: addr)
+                var sender: Int32 = 0
+                _ = bpfs_ptrace_getsiginfo(tid, &signo, &code, &addr, &sender)
+                captureCrash(tid: tid, signal: sig, code: code, address: addr, sender: code <= 0 ? sender : nil)
             }
             _ = bpfs_ptrace_cont(tid, sig)
         default: // PTRACE_EVENT_STOP (group-stop, interrupt, new tracee), EXEC, ...
@@ -281,7 +284,7 @@ final class Session {
         for s in stopped { _ = bpfs_ptrace_cont(s.tid, s.sig) }
     }
 
-    func captureCrash(tid: Int32, signal: Int32, code: Int32, address: UInt64) {
+    func captureCrash(tid: Int32, signal: Int32, code: Int32, address: UInt64, sender: Int32? = nil) {
         let t0 = Date()
         let pid = tgid(tid)
         var pc = StackCapture.readProcState(pid: pid)
@@ -291,7 +294,7 @@ final class Session {
         resume(stopped)
         pc.durationSeconds = Date().timeIntervalSince(t0)
         captures = [pc]
-        crash = CrashInfo(signal: signal, code: code, address: address, pid: pid, tid: tid)
+        crash = CrashInfo(signal: signal, code: code, address: address, pid: pid, tid: tid, senderPID: sender)
     }
 
     func captureHang() {
@@ -324,6 +327,14 @@ final class Session {
         let cmd = command.joined(separator: " ")
         if let c = crash {
             let thread = captures.first?.threads.first { $0.tid == c.tid }
+            if let sender = c.senderPID {
+                // Sent, not faulted: where the thread happened to be is not the culprit.
+                let title = FindingTitles.sentSignal(c.signal, from: sender)
+                let header = "\(title)\ncommand: \(cmd)\nsignal \(FindingTitles.signalName(c.signal)) si_code \(c.code) "
+                    + "sent by pid \(sender) to thread \(c.tid) of process \(c.pid)"
+                return Finding(type: .crash, title: title, signature: FindingTitles.sentSignalSignature(c.signal),
+                               scenario: name, check: "no-crash", dump: CaptureFormatter.dump(captures, header: header))
+            }
             let title = thread.map { FindingTitles.crash(signal: c.signal, thread: $0) } ?? FindingTitles.signalName(c.signal)
             let frames = thread.map { [FindingTitles.meaningful($0)] } ?? []
             let header = "\(title)\ncommand: \(cmd)\nsignal \(FindingTitles.signalName(c.signal)) code \(c.code) "

@@ -171,8 +171,14 @@ public final class Coordinator {
                 kernelLog?.includeUserMessages = options.kernelLogIncludesUser
             } catch { kernelLogSkipped = "kernel log not readable: \(error)"; log("kernel log not watched: \(error)") }
         }
+        // Spawning a large fleet takes seconds: say so before the first tick's status line.
+        let fleet = plan.scenarios.map(\.workers).reduce(0, +)
+        spawnStatus(0, of: fleet)
         for (i, s) in plan.scenarios.enumerated() {
-            for _ in 0..<s.workers { try spawn(scenarioIndex: i, generation: 0) }
+            for _ in 0..<s.workers {
+                try spawn(scenarioIndex: i, generation: 0)
+                spawnStatus(workers.count, of: fleet)
+            }
         }
 
         snapshot?(makeOutcome(final: false))

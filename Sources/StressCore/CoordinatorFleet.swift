@@ -91,10 +91,14 @@ extension Coordinator {
         var reason = sig != 0 ? "killed by \(FindingTitles.signalName(sig))" : "exited with status \(code)"
         slot.pointee.phase = BPFS_PHASE_DEAD.rawValue
         if let why = w.deathExplained { reason += " (\(why))" }
+        // A KILL nobody here sent: the kernel log says whether the OOM killer chose it.
+        let oom = sig == SIGKILL && w.deathExplained == nil
+            ? KernelOOM.killLine(pid: w.pid, includeUser: options.kernelLogIncludesUser) : nil
+        if let line = oom { reason += " (OOM killer: \(line))" }
         deaths.append(WorkerDeath(slot: w.slot, pid: w.pid, scenario: s.descriptor.name, reason: reason, at: Date()))
         log("worker slot \(w.slot) pid \(w.pid) \(reason)")
         if w.deathExplained == nil {
-            let title = "worker \(reason) in \(s.descriptor.name)"
+            let title = oom != nil ? "worker killed by the OOM killer in \(s.descriptor.name)" : "worker \(reason) in \(s.descriptor.name)"
             var dump = "worker slot \(w.slot) (pid \(w.pid), scenario \(s.descriptor.name)) \(reason)\n"
             dump += flightRecorderText(slot: w.slot)
             addFinding(Finding(type: sig != 0 ? .crash : .failure, title: title,

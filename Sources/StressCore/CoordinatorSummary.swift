@@ -31,6 +31,18 @@ extension Coordinator {
     }
 
 
+    /// "spawning workers N/M": redrawn on a TTY, one plain line (at 0) otherwise.
+    func spawnStatus(_ done: Int, of total: Int) {
+        if options.quiet { return }
+        let line = String(format: "[%5.1fs/%.0fs] spawning workers %d/%d", Date().timeIntervalSince(started),
+                          plan.campaign.duration, done, total)
+        if options.statusToTTY {
+            Stderr.write("\r\u{1B}[K" + line)
+        } else if done == 0 {
+            Stderr.write("bpfstress: " + line + "\n")
+        }
+    }
+
     func printStatus(final: Bool) {
         let elapsed = Date().timeIntervalSince(started)
         let ops = totals(scenarioIndex: nil).ops

@@ -147,20 +147,26 @@ extension Coordinator {
             capture.threads.sort { a, b in a.tid == rec.tid && b.tid != rec.tid }
             let faulting = capture.threads.first { $0.tid == rec.tid }
             let sigName = FindingTitles.signalName(rec.signo)
-            let culprit = faulting.map { FindingTitles.crash(signal: rec.signo, thread: $0) } ?? sigName
+            // A signal sent with kill is not a fault: no address, and the thread is no culprit.
+            let culprit = rec.senderPID.map { FindingTitles.sentSignal(rec.signo, from: $0) }
+                ?? faulting.map { FindingTitles.crash(signal: rec.signo, thread: $0) } ?? sigName
             let title = "\(culprit) in \(s.descriptor.name)"
             var header = "CRASH: worker slot \(w.slot) pid \(w.pid) scenario \(s.descriptor.name)\n"
-            header += "signal \(sigName) (\(rec.signo)) si_code \(rec.code) fault address 0x\(String(rec.address, radix: 16)) thread \(rec.tid)\n"
+            header += rec.senderPID.map { "signal \(sigName) (\(rec.signo)) si_code \(rec.code) sent by pid \($0) to thread \(rec.tid)\n" }
+                ?? "signal \(sigName) (\(rec.signo)) si_code \(rec.code) fault address 0x\(String(rec.address, radix: 16)) thread \(rec.tid)\n"
             header += "registers:\n"
             for (i, name) in CrashRecord.registerNames.enumerated() {
                 let v = rec.registers[name] ?? 0
                 header += String(format: "  %-6@ 0x%016llx", name, v) + (i % 3 == 2 ? "\n" : "")
             }
             header += "\n"
-            let frames = [faulting.map(FindingTitles.meaningful) ?? []]
+            let frames = rec.senderPID == nil ? [faulting.map(FindingTitles.meaningful) ?? []] : []
             let dump = CaptureFormatter.dump([capture], flightRecorder: flightRecorders(slots: [w.slot]), header: header)
             let op = telemetry.snapshot(slot: w.slot, thread: 0).inflight?.kind
-            addFinding(Finding(type: .crash, title: title, signature: Signature.compute(title: title, frames: frames),
+            // One bucket per scenario for kills, whichever pid sent them.
+            let signature = rec.senderPID == nil ? Signature.compute(title: title, frames: frames)
+                : Signature.compute(title: "killed by \(sigName) from another process in \(s.descriptor.name)", frames: [])
+            addFinding(Finding(type: .crash, title: title, signature: signature,
                                scenario: s.descriptor.name, check: "worker-survives", worker: w.slot, op: op?.name,
                                dump: dump))
             w.deathExplained = "crash captured: \(culprit)"

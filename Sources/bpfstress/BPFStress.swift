@@ -78,7 +78,7 @@ struct Run: ParsableCommand {
         }
         if let dup = firstDuplicate(scenarios) { die("--scenario \(dup) given more than once", ExitCodes.usage) }
         if !scenarios.isEmpty {
-            c.scenarios = try scenarios.map { name in
+            c.scenarios = scenarios.map { name in
                 if let existing = c.scenarios.first(where: { $0.name == name }) { return existing }
                 guard registry.type(named: name) != nil else {
                     let known = registry.descriptors.filter { !$0.testOnly }.map(\.name).joined(separator: ", ")
@@ -103,6 +103,8 @@ struct Run: ParsableCommand {
         let nightly = NightlyRunOptions.prepare(campaign: c, baseline: baseline, threshold: regressionThreshold,
                                                 p99Threshold: p99RegressionThreshold, shard: shard)
 
+        // A plugin's code runs here only after it ran without crashing in a child.
+        PluginProbe.require(runtime)
         let rt: any Runtime
         do { rt = try RuntimeFactory.makeCoordinatorRuntime(runtime) } catch {
             die("\(error)", (error as? StressError)?.exitCode ?? ExitCodes.usage)

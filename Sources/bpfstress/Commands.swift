@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// Subcommands that live in their own files (fuzz, bugbench, triage). One line each.
 let extraCommands: [ParsableCommand.Type] = [BugbenchCommand.self, FuzzCommand.self, TriageCommand.self,
-                                             TrendCommand.self, MergeCommand.self,
+                                             TrendCommand.self, MergeCommand.self, PluginProbeCommand.self,
                                              GuestCommand.self, VMExec.self]
 
 /// `bpfstress bench` subcommands that live in their own files.

@@ -100,3 +100,21 @@ final class SupervisorTests: XCTestCase {
         XCTAssertTrue(r.error != nil || r.exitCode == 127, "\(String(describing: r.error)) \(String(describing: r.exitCode))")
     }
 }
+
+final class SentSignalTests: XCTestCase {
+    /// si_addr overlays si_pid: a SIGSEGV sent with kill used to show the sender's pid as the
+    /// fault address and a "crash in" whatever frame the thread was in.
+    func testSegvSentWithKillNamesTheSender() throws {
+        let r = Supervisor.run(command: ["/bin/sh", "-c", "kill -SEGV $$; sleep 5"], timeout: 20, idleTimeout: 10, name: "kill")
+        XCTAssertEqual(r.signal, SIGSEGV)
+        let c = try XCTUnwrap(r.crash)
+        XCTAssertEqual(c.senderPID, r.pid, "the shell sent it to itself")
+        XCTAssertEqual(c.address, 0)
+        XCTAssertLessThanOrEqual(c.code, 0)
+        let f = try XCTUnwrap(r.finding)
+        XCTAssertEqual(f.title, "killed by SIGSEGV from pid \(r.pid)")
+        XCTAssertTrue(f.dump.contains("sent by pid \(r.pid)"), f.dump)
+        XCTAssertFalse(f.dump.contains("address 0x"), f.dump)
+        XCTAssertEqual(f.signature, FindingTitles.sentSignalSignature(SIGSEGV))
+    }
+}

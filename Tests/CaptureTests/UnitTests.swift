@@ -139,7 +139,10 @@ final class ParsingTests: XCTestCase {
         XCTAssertEqual(r?.registers["rip"], 1)
         XCTAssertEqual(r?.registers["r15"], 17)
         XCTAssertEqual(r?.registers["eflags"], 18)
-        XCTAssertEqual(CrashRecord.size, 176)
+        XCTAssertEqual(CrashRecord.size, 184)
+        XCTAssertNil(r?.senderPID, "a fault (si_code 2) has no sender")
+        put32(12, 0); put32(176, 4242)
+        XCTAssertEqual(CrashRecord.parse(b)?.senderPID, 4242, "SI_USER carries the sender pid")
         b[0] = 0
         XCTAssertNil(CrashRecord.parse(b))
     }

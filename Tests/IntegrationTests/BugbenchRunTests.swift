@@ -11,16 +11,79 @@ final class BugbenchRunTests: XCTestCase {
         return p
     }
 
-    func compilePlugin(_ source: String, name: String, in dir: String) throws -> String {
+    func compilePlugin(_ source: String, name: String, in dir: String, defines: [String] = []) throws -> String {
         try source.write(toFile: dir + "/\(name).c", atomically: true, encoding: .utf8)
         let out = dir + "/lib\(name).so"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/cc")
-        p.arguments = ["-shared", "-fPIC", "-I", Harness.repoRoot + "/Sources/CBPFStress/include", dir + "/\(name).c", "-o", out]
+        p.arguments = defines.map { "-D" + $0 } + ["-shared", "-fPIC", "-I", Harness.repoRoot + "/Sources/CBPFStress/include",
+                                                   dir + "/\(name).c", "-o", out]
         try p.run()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
         return out
+    }
+
+    /// A plugin that crashes in its constructor, entry point, campaign_init, attach or its bpf
+    /// during the probes used to kill the coordinator (exit 139 or 134, no report). It is now
+    /// loaded and probed in a child first: one line naming the plugin, the signal and the stage.
+    func testCrashingPluginIsOneLineExitThreeNamingTheSignal() throws {
+        let dir = Harness.tempDir("plugin-crash")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let source = """
+        #include <signal.h>
+        #include <stdlib.h>
+        #include "bpfstress_runtime.h"
+        #ifdef IN_CTOR
+        __attribute__((constructor)) static void boom(void) { raise(SIGSEGV); }
+        #endif
+        static int init(const char *c, char *s, size_t n) {
+            (void)c; (void)n;
+        #ifdef IN_INIT
+            *(volatile int *)0 = 1;
+        #endif
+            s[0] = 0; return 0;
+        }
+        static int att(const char *s, void **ctx) {
+            (void)s; *ctx = 0;
+        #ifdef IN_ATTACH
+            raise(SIGBUS);
+        #endif
+            return 0;
+        }
+        static long sys(void *ctx, int cmd, void *attr, unsigned int size) {
+            (void)ctx; (void)cmd; (void)attr; (void)size;
+        #ifdef IN_BPF
+            __builtin_trap();
+        #endif
+            return -38;
+        }
+        static const struct bpfstress_runtime t = { .abi_version = 1, .name = "crashy",
+            .campaign_init = init, .attach = att, .bpf = sys };
+        const struct bpfstress_runtime *bpfstress_runtime_entry(uint32_t v) {
+            (void)v;
+        #ifdef IN_ENTRY
+            abort();
+        #endif
+            return &t;
+        }
+        """
+        let cases: [(String, String)] = [
+            ("IN_CTOR", "crashed with SIGSEGV in its constructors or entry point"),
+            ("IN_ENTRY", "crashed with SIGABRT in its constructors or entry point"),
+            ("IN_INIT", "crashed with SIGSEGV in campaign_init"),
+            ("IN_ATTACH", "crashed with SIGBUS in attach"),
+            ("IN_BPF", "crashed with SIGILL in its bpf during the environment probes"),
+        ]
+        for (define, what) in cases {
+            let lib = try compilePlugin(source, name: "crashy_\(define)", in: dir, defines: [define])
+            let r = try Harness.run(["run", "--runtime", "plugin:\(lib)", "--scenario", "map-parallel", "--duration", "1s",
+                                     "--report-dir", dir + "/reports", "--quiet"])
+            XCTAssertEqual(r.status, 3, "\(define): \(r.stderr)")
+            XCTAssertEqual(r.stderr, "bpfstress: runtime plugin \(lib) \(what)\n", define)
+            XCTAssertEqual(r.workers, [], define)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/reports/latest"), "no report for a run that never started")
     }
 
     func testLoaderErrorsAreOneLineWithExitCodes() throws {

@@ -122,7 +122,9 @@ final class CaptureRunTests: XCTestCase {
                 for w in Harness.children(of: pid) where Harness.comm(w).hasPrefix("bpfs.") {
                     let status = (try? String(contentsOfFile: "/proc/\(w)/status", encoding: .utf8)) ?? ""
                     if status.contains("T (stopped)") && !stoppedSeen.contains(w) { stoppedSeen.append(w) }
-                    if Harness.isPtraceStopped(w) && !tracedSeen.contains(w) { tracedSeen.append(w) }
+                    // Traced while being captured is expected (a slow capture on a loaded machine
+                    // spans several polls); traced after it was left stopped is the bug.
+                    if stoppedSeen.contains(w) && Harness.isPtraceStopped(w) && !tracedSeen.contains(w) { tracedSeen.append(w) }
                 }
                 usleep(100_000)
             }
@@ -135,7 +137,8 @@ final class CaptureRunTests: XCTestCase {
         let log = try String(contentsOfFile: dir + "/latest/run.log", encoding: .utf8)
         XCTAssertTrue(log.contains("left stopped for a debugger"), log)
         XCTAssertFalse(log.contains("(restart 1)"), "a kept worker is not replaced")
-        for p in Harness.workerProcesses() { XCTAssertFalse(Harness.isPtraceStopped(p)) }
+        // Ours only: another campaign on the machine may be capturing its own worker right now.
+        for p in r.workers { XCTAssertFalse(Harness.isPtraceStopped(p)) }
     }
 
     func testSuperviseNamesBothDeadlockedThreads() throws {

@@ -34,7 +34,7 @@ final class CoordinatorSurvivalTests: XCTestCase {
         XCTAssertTrue(status == 0 || status == 1, "coordinator died: exit \(status)")
         let summary = try Harness.json(dir + "/latest/summary.json")
         XCTAssertEqual(summary["seed"] as? UInt64, seed)
-        XCTAssertEqual(Harness.leftoverCgroups().filter { $0.hasSuffix("." + String(seed, radix: 16)) }, [])
+        XCTAssertEqual(Harness.allCampaignCgroups().filter { $0.hasSuffix("." + String(seed, radix: 16)) }, [])
     }
 
     func testClosedStderrPipeDoesNotKillFuzz() throws {
@@ -104,5 +104,105 @@ final class ConcurrentCampaignTests: XCTestCase {
         XCTAssertEqual(bg.terminationStatus, 0, "background campaign: see \(dir)/bg/latest")
         Harness.validateJUnit(dir + "/fg/latest/junit.xml")
         XCTAssertEqual(r.leakedWorkers, [])
+    }
+}
+
+/// How a worker's death is named: a kill from outside, and the OOM killer.
+final class WorkerDeathNameTests: XCTestCase {
+    /// Waits (bounded) for a live worker of `pid` and returns it.
+    func firstWorker(of pid: Int32) -> Int32? {
+        for _ in 0..<200 {
+            if let w = Harness.children(of: pid).first(where: { Harness.comm($0).hasPrefix("bpfs.") && !Harness.comm($0).hasSuffix(".s") }) {
+                return w
+            }
+            usleep(50_000)
+        }
+        return nil
+    }
+
+    func testSegvSentWithKillIsNamedWithTheSender() throws {
+        try XCTSkipUnless(getuid() == 0, "needs root")
+        let dir = Harness.tempDir("sigsegv-kill")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var victim: Int32?
+        let r = try Harness.run(["run", "--scenario", "map-parallel", "--duration", "4s", "--workers", "1",
+                                 "--report-dir", dir, "--quiet"]) { pid in
+            victim = self.firstWorker(of: pid)
+            usleep(300_000)
+            if let v = victim { kill(v, SIGSEGV) }
+        }
+        let v = try XCTUnwrap(victim, "no worker seen")
+        XCTAssertTrue(r.stdout.contains("FINDING [crash] killed by SIGSEGV from pid \(getpid()) in map-parallel x1"), r.stdout)
+        let summary = try Harness.json(dir + "/latest/summary.json")
+        let deaths = try XCTUnwrap(summary["workerDeaths"] as? [[String: Any]])
+        XCTAssertEqual(deaths.first { ($0["pid"] as? Int).map(Int32.init) == v }?["reason"] as? String,
+                       "killed by SIGSEGV (crash captured: killed by SIGSEGV from pid \(getpid()))")
+        let dumps = try FileManager.default.subpathsOfDirectory(atPath: dir + "/latest/findings").filter { $0.hasSuffix("dump-1.txt") }
+        let dump = try dumps.map { try String(contentsOfFile: dir + "/latest/findings/" + $0, encoding: .utf8) }
+            .first { $0.contains("CRASH: worker") } ?? ""
+        XCTAssertTrue(dump.contains("si_code 0 sent by pid \(getpid()) to thread \(v)"), dump)
+        XCTAssertFalse(dump.contains("fault address"), dump)
+    }
+
+    /// The kernel's OOM line, written here from user space (BPFSTRESS_KMSG_INCLUDE_USER=1, as
+    /// the kernel-log tests do; KernelOOMTests has a real memcg OOM), then the KILL it announces.
+    func testAnOOMKilledWorkerIsNamedFromTheKernelLog() throws {
+        try XCTSkipUnless(getuid() == 0, "needs root")
+        let dir = Harness.tempDir("oom")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var victim: Int32?
+        var comm = ""
+        let r = try Harness.run(["run", "--scenario", "map-parallel", "--duration", "4s", "--workers", "1",
+                                 "--report-dir", dir, "--quiet"], env: ["BPFSTRESS_KMSG_INCLUDE_USER": "1"]) { pid in
+            victim = self.firstWorker(of: pid)
+            guard let v = victim else { return }
+            comm = Harness.comm(v)
+            let fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC)
+            let line = "<3>Out of memory: Killed process \(v) (\(comm)) total-vm:1024kB, anon-rss:512kB\n"
+            _ = line.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+            kill(v, SIGKILL)
+        }
+        let v = try XCTUnwrap(victim, "no worker seen")
+        XCTAssertTrue(r.stdout.contains("FINDING [crash] worker killed by the OOM killer in map-parallel x1"), r.stdout)
+        let summary = try Harness.json(dir + "/latest/summary.json")
+        let deaths = try XCTUnwrap(summary["workerDeaths"] as? [[String: Any]])
+        let reason = deaths.first { ($0["pid"] as? Int).map(Int32.init) == v }?["reason"] as? String
+        XCTAssertEqual(reason, "killed by SIGKILL (OOM killer: Out of memory: Killed process \(v) (\(comm)))")
+        XCTAssertTrue(comm.hasPrefix("bpfs."), comm)
+    }
+}
+
+/// Nothing used to print between the campaign line and the first tick, however long a big
+/// fleet took to spawn.
+final class SpawnStatusTests: XCTestCase {
+    func testSpawnProgressIsShownBeforeTheFirstTick() throws {
+        try XCTSkipUnless(getuid() == 0, "needs root")
+        let dir = Harness.tempDir("spawn-status")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = ["run", "--scenario", "map-parallel", "--duration", "1s", "--workers", "3", "--report-dir", dir]
+        let plain = try Harness.run(args)
+        let lines = plain.stderr.split(separator: "\n").map(String.init)
+        let spawning = try XCTUnwrap(lines.firstIndex { $0.hasSuffix("] spawning workers 0/3") }, plain.stderr)
+        let firstWorker = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("bpfstress: worker slot 0 pid ") }, plain.stderr)
+        let firstTick = try XCTUnwrap(lines.firstIndex { $0.contains("] ops ") }, plain.stderr)
+        XCTAssertLessThan(spawning, firstWorker)
+        XCTAssertLessThan(firstWorker, firstTick)
+        // On a terminal (script(1) gives it one) the line is redrawn as each worker starts.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qec", ([Harness.binary] + args).joined(separator: " "), "/dev/null"]
+        p.currentDirectoryURL = URL(fileURLWithPath: Harness.repoRoot)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let tty = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let redraw = "\r\u{1B}[K["
+        for n in 0...3 { XCTAssertTrue(tty.contains("] spawning workers \(n)/3" + redraw), "\(n): \(tty.debugDescription)") }
+        let last = try XCTUnwrap(tty.range(of: "] spawning workers 3/3"))
+        let tick = try XCTUnwrap(tty.range(of: "] ops "))
+        XCTAssertLessThan(last.lowerBound, tick.lowerBound)
     }
 }

@@ -101,8 +101,19 @@ enum Harness {
         XCTAssertTrue(msg.contains("ok: junitparser") && msg.contains("ok: xunitparser"), msg, file: file, line: line)
     }
 
-    /// Campaign cgroups (named bpfstress.*) left under the cgroup2 mount.
+    /// Campaign cgroups (named bpfstress.*) left under the cgroup2 mount by coordinators these
+    /// tests started.
     static func leftoverCgroups() -> [String] {
+        // Only the campaign cgroups of coordinators these tests started (bpfstress.<pid>.<seed>):
+        // another campaign running on the machine at the same time is not ours to judge.
+        let ours = Started.shared.pids
+        return allCampaignCgroups().filter { e in
+            Int32(e.dropFirst("bpfstress.".count).prefix { $0.isNumber }).map(ours.contains) ?? false
+        }
+    }
+
+    /// Every campaign cgroup (bpfstress.*) under the cgroup2 mount, whoever made it.
+    static func allCampaignCgroups() -> [String] {
         guard let info = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return [] }
         var mount: String?
         for line in info.split(separator: "\n") {
@@ -112,13 +123,7 @@ enum Harness {
             }
         }
         guard let m = mount, let entries = try? FileManager.default.contentsOfDirectory(atPath: m) else { return [] }
-        // Only the campaign cgroups of coordinators these tests started (bpfstress.<pid>.<seed>):
-        // another campaign running on the machine at the same time is not ours to judge.
-        let ours = Started.shared.pids
-        return entries.filter { e in
-            guard e.hasPrefix("bpfstress.") else { return false }
-            return Int32(e.dropFirst("bpfstress.".count).prefix { $0.isNumber }).map(ours.contains) ?? false
-        }
+        return entries.filter { $0.hasPrefix("bpfstress.") }
     }
 
     /// Direct children of `pid` (from /proc/PID/task/*/children).

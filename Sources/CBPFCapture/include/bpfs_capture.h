@@ -45,7 +45,9 @@ int bpfs_ptrace_cont(pid_t tid, int sig);                      /* PTRACE_CONT */
 int bpfs_ptrace_detach(pid_t tid, int sig);                    /* PTRACE_DETACH */
 int bpfs_ptrace_geteventmsg(pid_t tid, unsigned long *msg);    /* PTRACE_GETEVENTMSG */
 /* PTRACE_GETSIGINFO: signo, si_code and si_addr. */
-int bpfs_ptrace_getsiginfo(pid_t tid, int *signo, int *code, uint64_t *addr);
+/* PTRACE_GETSIGINFO: addr is si_addr for a fault (si_code > 0), else 0 and sender is the
+ * si_pid of the kill(2) that sent it. */
+int bpfs_ptrace_getsiginfo(pid_t tid, int *signo, int *code, uint64_t *addr, int *sender);
 /* waitpid(tid, &status, __WALL | (nohang ? WNOHANG : 0)); returns pid, 0 or -errno. */
 int bpfs_waitpid(pid_t tid, int *status, int nohang);
 

@@ -24,6 +24,10 @@ typedef struct bpfs_crash_record {
     int32_t pid;
     int32_t tid;
     uint64_t regs[BPFS_CRASH_NREGS];
+    /* si_code <= 0 (SI_USER, SI_TKILL, SI_QUEUE): sent by kill(2) or tgkill(2) from this
+     * process (si_pid, si_uid); address is then 0, since si_addr overlays si_pid there. */
+    int32_t sender_pid;
+    int32_t sender_uid;
 } bpfs_crash_record;
 
 /* Installs handlers for SEGV, BUS, ILL, TRAP, ABRT, FPE (SA_SIGINFO|SA_ONSTACK) and a
