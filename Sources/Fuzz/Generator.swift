@@ -121,6 +121,8 @@ public struct Generator {
             if c.count == 0xFFFF_FFFF && chance(0.5) { c.count = 32 }
         case .mmap:
             c.flags = pick([1, 3, 3, 2, 0])
+        case .view:
+            if chance(0.5) { c.key = .int(UInt64(int(maxE + 1))); c.value = .pattern(UInt32(int(16)), len: nil) }
         case .freeze:
             // Attr-level mutation: longer than map_fd, with a non-zero last byte.
             if chance(0.4) { c.attrSize = pick([5, 8, 64, 120, 144, 152, 160, 168, 200, 4096, 4097, 8192]) }

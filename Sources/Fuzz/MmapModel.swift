@@ -63,7 +63,18 @@ extension ShadowModel {
     func view(_ ck: inout Check, _ c: Call, _ r: CallResult) {
         guard let last = mappings[c.map].last else { expect(&ck, [EINVAL], r.errno, "no mapping"); return }
         guard last.readable else { expect(&ck, [EACCES], r.errno, "mapping without PROT_READ (not read)"); return }
-        guard expect(&ck, [0], r.errno, "view") else { return }
+        if case let .int(i) = c.key, c.value != .auto {
+            // A write through the mapping: syscall lookups must see it afterwards.
+            let m = last.model, s = m.shape
+            guard last.writable else { expect(&ck, [EACCES], r.errno, "write through a mapping without PROT_WRITE"); return }
+            guard i < UInt64(s.maxEntries) else { expect(&ck, [E2BIG], r.errno, "index \(i) past max_entries"); return }
+            guard case let .input(b) = Layout.value(c.value, s) else { expect(&ck, [EINVAL], r.errno, "no value bytes"); return }
+            guard expect(&ck, [0], r.errno, "write through the mapping") else { return }
+            var v = (m.arr[Int(i)] ?? m.zero).array
+            for (j, x) in b.prefix(s.valueSize).enumerated() { v[j] = x }
+            m.arr[Int(i)] = Bytes(v)
+            m.mutated()
+        } else if !expect(&ck, [0], r.errno, "view") { return }
         if !last.model.shape.isRingbuf { checkView(&ck, r, last.model) }
     }
 

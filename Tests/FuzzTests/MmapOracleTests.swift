@@ -61,4 +61,21 @@ final class MmapOracleTests: XCTestCase {
         XCTAssertEqual(run(Call(.view), view()), [])
         XCTAssertEqual(run(Call(.view), view(index1: [UInt8](repeating: 0, count: 12))), ["view:value"])
     }
+
+    /// A write through a writable mapping: a syscall lookup must return it afterwards.
+    func testSyscallLookupSeesWritesThroughTheView() {
+        let (_, run) = setUpModel()
+        XCTAssertEqual(run(mmap(3), view()), [])
+        var w = Call(.view); w.key = .int(2); w.value = .pattern(5, len: nil)
+        var after = view(); after.valuesOut.replaceSubrange(32..<44, with: Layout.pattern(5, 12))
+        XCTAssertEqual(run(w, after), [])
+        var look = Call(.lookup); look.key = .int(2)
+        var stale = CallResult(); stale.out = [UInt8](repeating: 0, count: 12)
+        XCTAssertEqual(run(look, stale), ["lookup:value"])
+        var fresh = CallResult(); fresh.out = Layout.pattern(5, 12)
+        XCTAssertEqual(run(look, fresh), [])
+        var ro = Call(.mmap); ro.flags = 1
+        XCTAssertEqual(run(ro, after), [])
+        XCTAssertEqual(run(w, CallResult()), ["view:errno"], "EACCES: the latest mapping is read-only")
+    }
 }
