@@ -73,6 +73,7 @@ public enum CReproducer {
             let flags = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
             return """
                     if (fds[\(c.map)] >= 0 && fds[\(c.map)] != CLOSED_FD) close(fds[\(c.map)]);
+                    while (maps_n[\(c.map)] > 0) { maps_n[\(c.map)]--; munmap(maps_p[\(c.map)][maps_n[\(c.map)]], maps_len[\(c.map)][maps_n[\(c.map)]]); }
                     fds[\(c.map)] = -1; last_len[\(c.map)] = 0;
                     union bpf_attr a; memset(&a, 0, \(c.mapExtra != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
                     a.map_type = \(c.type.rawValue); a.key_size = \(c.keySize); a.value_size = \(c.valueSize);
@@ -114,6 +115,36 @@ public enum CReproducer {
         case .deleteBatch:
             return place("ks", Layout.batchKeysIn(c, s), slot: 5) +
                 batchAttr(c, fd, inB: "NULL", outB: "NULL", keys: "ks", values: "NULL", cmd: "BPF_MAP_DELETE_BATCH")
+        case .mmap:
+            return """
+                    if (maps_n[\(c.map)] >= 4) { munmap(maps_p[\(c.map)][0], maps_len[\(c.map)][0]); memmove(&maps_p[\(c.map)][0], &maps_p[\(c.map)][1], 3 * sizeof(void *)); memmove(&maps_len[\(c.map)][0], &maps_len[\(c.map)][1], 3 * sizeof(long)); memmove(&maps_rd[\(c.map)][0], &maps_rd[\(c.map)][1], 3 * sizeof(int)); memmove(&maps_wr[\(c.map)][0], &maps_wr[\(c.map)][1], 3 * sizeof(int)); maps_n[\(c.map)]--; }
+                    void *p = mmap(NULL, \(Executor.mmapLength(s)), \(c.flags), MAP_SHARED, \(fd), 0);
+                    long r = p == MAP_FAILED ? -errno : 0;
+                    if (!r) { int n = maps_n[\(c.map)]++; maps_p[\(c.map)][n] = p; maps_len[\(c.map)][n] = \(Executor.mmapLength(s)); maps_rd[\(c.map)][n] = \(c.flags & 1); maps_wr[\(c.map)][n] = \((c.flags >> 1) & 1);
+                              if (\(c.flags & 1)) { printf("      view "); hex(p, 24); printf("\\n"); } }
+
+            """
+        case .munmap:
+            return "        long r = -EINVAL;\n        if (maps_n[\(c.map)] > 0) { int n = --maps_n[\(c.map)]; r = munmap(maps_p[\(c.map)][n], maps_len[\(c.map)][n]) ? -errno : 0; }\n"
+        case .view where c.value != .auto && { if case .int = c.key { return true }; return false }():
+            guard case let .int(i) = c.key, case let .input(b) = Layout.value(c.value, s) else { return "        long r = -EINVAL;\n" }
+            let elem = (s.valueSize + 7) & ~7
+            return """
+                    static const unsigned char w_in[] = \(bytes(Array(b.prefix(s.valueSize))));
+                    long r = -EINVAL;
+                    if (maps_n[\(c.map)] > 0) { int n = maps_n[\(c.map)] - 1; r = maps_rd[\(c.map)][n] && maps_wr[\(c.map)][n] ? 0 : -EACCES;
+                        if (!r && (\(i) >= \(s.maxEntries) || \(Int(min(i, 1 << 40)) * elem + s.valueSize) > maps_len[\(c.map)][n])) r = -E2BIG;
+                        if (!r) { memcpy((unsigned char *)maps_p[\(c.map)][n] + \(Int(min(i, 1 << 40)) * elem), w_in, sizeof w_in);
+                                  printf("      view "); hex(maps_p[\(c.map)][n], 24); printf("\\n"); } }
+
+            """
+        case .view:
+            return """
+                    long r = -EINVAL;
+                    if (maps_n[\(c.map)] > 0) { int n = maps_n[\(c.map)] - 1; r = maps_rd[\(c.map)][n] ? 0 : -EACCES;
+                                              if (!r) { printf("      view "); hex(maps_p[\(c.map)][n], 24); printf("\\n"); } }
+
+            """
         case .walk:
             guard s.keySize > 0, s.keySize <= Layout.bufferCap else {
                 return place("o", .output(8), slot: 2) + "        long r = next_key(\(fd), NULL, o);\n"
@@ -211,6 +242,8 @@ public enum CReproducer {
         #define CAP \(Layout.bufferCap)
         #define CLOSED_FD \(Executor.closedFD)
         static unsigned char *arena; static long page, slot_bytes;
+        __attribute__((unused)) static void *maps_p[4][4]; __attribute__((unused)) static long maps_len[4][4];
+        __attribute__((unused)) static int maps_rd[4][4], maps_wr[4][4], maps_n[4];
         static int fds[\(Executor.maxSlots)] = {-1, -1, -1, -1}, devnull = -1, reproduced = 0;
         __attribute__((unused)) static unsigned char last_tok[\(Executor.maxSlots)][CAP > 4096 ? 4096 : CAP]; static unsigned int last_len[\(Executor.maxSlots)];
 
@@ -250,6 +283,7 @@ public enum CReproducer {
             case EBADF: return "EBADF"; case ENOMEM: return "ENOMEM"; case EFAULT: return "EFAULT";
             case EBUSY: return "EBUSY"; case EEXIST: return "EEXIST"; case EINVAL: return "EINVAL";
             case ENOSPC: return "ENOSPC"; case EOPNOTSUPP: return "EOPNOTSUPP"; case 524: return "ENOTSUPP";
+            case EACCES: return "EACCES"; case ENODEV: return "ENODEV"; case EAGAIN: return "EAGAIN";
             }
             snprintf(buf, sizeof buf, "errno %ld", -r); return buf;
         }

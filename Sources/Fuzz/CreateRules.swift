@@ -114,6 +114,7 @@ extension ShadowModel {
     }
 
     func create(_ ck: inout Check, _ c: Call, _ r: CallResult, _ shape: MapShape?) {
+        unmapAll(c.map)
         maps[c.map] = nil
         closed[c.map] = false
         lastToken[c.map] = nil
@@ -158,6 +159,7 @@ extension ShadowModel {
             if expect(&ck, [facts.readOnlyFreezeErrno], r.errno, "read-only map; kernel fact freeze_readonly_fd"), r.errno == 0 { m.frozen = true }
             return
         }
+        if m.writeMappings > 0 { expect(&ck, [EBUSY], r.errno, "\(m.writeMappings) writable mmap(s) of the map"); return }
         if expect(&ck, [0], r.errno, "freeze") { m.frozen = true }
     }
 }

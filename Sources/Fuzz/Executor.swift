@@ -53,7 +53,29 @@ public final class Executor {
     }
 
     /// Closes every map: the next program starts from nothing.
+    /// Live mappings per slot, oldest first (at most 4; the oldest goes first). A new create on
+    /// the slot unmaps them; a close does not (the mapping keeps the map alive).
+    var mappings: [[(ptr: UnsafeMutableRawPointer, len: Int, readable: Bool, writable: Bool)]] = Array(repeating: [], count: Executor.maxSlots)
+
+    /// The mmap length of a map: its array data, PAGE_ALIGN(max_entries * round_up(value_size, 8)).
+    static func mmapLength(_ s: MapShape) -> Int {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let n = s.maxEntries * ((s.valueSize + 7) & ~7)
+        return max(page, (n + page - 1) / page * page)
+    }
+
+    func unmapAll(_ slot: Int) {
+        for m in mappings[slot] { munmap(m.ptr, m.len) }
+        mappings[slot] = []
+    }
+
+    /// What a readable mapping holds (up to Layout.bufferCap bytes), into valuesOut.
+    func readView(_ m: (ptr: UnsafeMutableRawPointer, len: Int, readable: Bool, writable: Bool), into r: inout CallResult) {
+        r.valuesOut = Array(UnsafeRawBufferPointer(start: m.ptr, count: min(m.len, Layout.bufferCap)))
+    }
+
     public func reset() {
+        for i in mappings.indices { unmapAll(i) }
         for i in _fds.indices where _fds[i] >= 0 && _fds[i] != Executor.closedFD { Glibc.close(_fds[i]) }
         _fds = Array(repeating: -1, count: Executor.maxSlots)
         _shapes = Array(repeating: nil, count: Executor.maxSlots)
@@ -215,6 +237,7 @@ public final class Executor {
         switch c.op {
         case .create:
             if _fds[c.map] >= 0 && _fds[c.map] != Executor.closedFD { Glibc.close(_fds[c.map]) }
+            unmapAll(c.map)
             _fds[c.map] = -1; _shapes[c.map] = nil; lastToken[c.map] = nil
             let flags = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
             // map_extra needs the longer attr (bpfs_fuzz_map_create); the rest keep the short one.
@@ -245,6 +268,29 @@ public final class Executor {
             }
         case .update, .lookup, .lookupAndDelete, .delete, .nextKey:
             preconditionFailure("element ops go to runElem")
+        case .mmap:
+            let len = Self.mmapLength(s)
+            if mappings[c.map].count >= 4 { munmap(mappings[c.map][0].ptr, mappings[c.map][0].len); mappings[c.map].removeFirst() }
+            guard let p = mmap(nil, len, Int32(c.flags), MAP_SHARED, fd, 0), p != MAP_FAILED else { r.errno = Glibc.errno; return r }
+            mappings[c.map].append((p, len, c.flags & 1 != 0, c.flags & 2 != 0))
+            if c.flags & 1 != 0 { readView((p, len, true, c.flags & 2 != 0), into: &r) }
+        case .munmap:
+            guard let m = mappings[c.map].popLast() else { r.errno = EINVAL; return r }
+            r.errno = munmap(m.ptr, m.len) == 0 ? 0 : Glibc.errno
+        case .view:
+            // Only mappings made with PROT_READ are read (EACCES otherwise: the executor's own answer).
+            // With key=#i value=...: first writes the value into element i through the mapping
+            // (EACCES unless readable and writable, E2BIG past max_entries: the executor's answers).
+            guard let m = mappings[c.map].last else { r.errno = EINVAL; return r }
+            guard m.readable else { r.errno = EACCES; return r }
+            if case let .int(i) = c.key, c.value != .auto {
+                guard m.writable else { r.errno = EACCES; return r }
+                let elem = (s.valueSize + 7) & ~7
+                guard i < UInt64(s.maxEntries), Int(i) * elem + s.valueSize <= m.len else { r.errno = E2BIG; return r }
+                guard case let .input(b) = Layout.value(c.value, s) else { r.errno = EINVAL; return r }
+                b.prefix(s.valueSize).withUnsafeBytes { (m.ptr + Int(i) * elem).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            readView(m, into: &r)
         case .freeze:
             r.errno = err(withUnsafePointer(to: rt) { c.attrSize == 0 ? bpfs_map_freeze($0, fd) : bpfs_fuzz_map_freeze_sized($0, fd, c.attrSize) })
         case .lookupBatch, .lookupAndDeleteBatch:

@@ -23,7 +23,7 @@ public struct Generator {
         switch c.type {
         case .array, .percpuArray:
             c.keySize = 4; c.valueSize = pick([4, 8, 12, 1, 60]); c.maxEntries = pick([1, 4, 16, 64])
-            if c.type == .array && chance(0.1) { c.mapFlags |= pick([BPFMapFlags.mmapable, BPFMapFlags.innerMap]) }
+            if c.type == .array && chance(0.3) { c.mapFlags |= pick([BPFMapFlags.mmapable, BPFMapFlags.mmapable, BPFMapFlags.innerMap]) }
         case .lpmTrie:
             c.keySize = pick([8, 5, 20]); c.valueSize = pick([8, 4]); c.maxEntries = pick([4, 16]); c.mapFlags = BPFMapFlags.noPrealloc
         case .queue, .stack:
@@ -93,7 +93,8 @@ public struct Generator {
         let vlen = t.isPerCPU ? ((vs + 7) & ~7) * Probes.possibleCPUs() : vs
         let ops: [(CallOp, Int)] = [(.update, 30), (.lookup, 18), (.delete, 10), (.nextKey, 5), (.lookupAndDelete, 6),
                                     (.walk, 6), (.lookupBatch, 8), (.lookupAndDeleteBatch, 5), (.updateBatch, 6),
-                                    (.deleteBatch, 5), (.freeze, 1), (.close, 1)]
+                                    (.deleteBatch, 5), (.freeze, 1), (.close, 1), (.mmap, t == .array ? 6 : 1),
+                                    (.munmap, t == .array ? 2 : 0), (.view, t == .array ? 3 : 0)]
         var r = int(ops.map(\.1).reduce(0, +))
         var op = CallOp.update
         for (o, w) in ops { if r < w { op = o; break }; r -= w }
@@ -118,6 +119,10 @@ public struct Generator {
             if chance(0.05) { c.elemFlags = pick([4, 1, 8]) }
             if chance(0.05) { c.flags = 1 }
             if c.count == 0xFFFF_FFFF && chance(0.5) { c.count = 32 }
+        case .mmap:
+            c.flags = pick([1, 3, 3, 2, 0])
+        case .view:
+            if chance(0.5) { c.key = .int(UInt64(int(maxE + 1))); c.value = .pattern(UInt32(int(16)), len: nil) }
         case .freeze:
             // Attr-level mutation: longer than map_fd, with a non-zero last byte.
             if chance(0.4) { c.attrSize = pick([5, 8, 64, 120, 144, 152, 160, 168, 200, 4096, 4097, 8192]) }

@@ -14,6 +14,8 @@ final class MapModel {
     var arr: [Int: Bytes] = [:]
     /// Queue/stack contents, oldest first.
     var deque: [Bytes] = []
+    /// Writable mmaps of this map still mapped (freeze is EBUSY while there are any).
+    var writeMappings = 0
     /// Bloom filter: every value pushed (a peek of one of them must hit).
     var pushed = Set<Bytes>()
     /// LPM: identity (prefixlen + masked data) -> the full key last written.

@@ -25,6 +25,9 @@ public enum CallOp: String, CaseIterable, Sendable {
     case walk
     /// close(2) of the map's fd; later calls on the slot use the closed fd (EBADF).
     case close
+    /// mmap(2) of the map's data (MAP_SHARED, `prot=` PROT_READ 1 | PROT_WRITE 2), read back
+    /// when readable; munmap(2) of the slot's latest mapping; a re-read of it (even after close).
+    case mmap, munmap, view
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -42,6 +45,9 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .deleteBatch: return 10
         case .walk: return 11
         case .close: return 12
+        case .mmap: return 13
+        case .munmap: return 14
+        case .view: return 15
         }
     }
 }

@@ -74,7 +74,7 @@ public enum ProgramText {
         if c.vals != d.vals { a.append("vals=@v\(c.vals)") }
         if c.keysBuf != d.keysBuf { a.append("kbuf=\(c.keysBuf)") }
         if c.valuesBuf != d.valuesBuf { a.append("vbuf=\(c.valuesBuf)") }
-        if c.flags != 0 { a.append("flags=" + flagText(c.flags, updateFlagNames, zero: "ANY")) }
+        if c.op == .mmap { a.append("prot=\(c.flags)") } else if c.flags != 0 { a.append("flags=" + flagText(c.flags, updateFlagNames, zero: "ANY")) }
         if c.elemFlags != 0 { a.append("elem_flags=" + flagText(c.elemFlags, updateFlagNames, zero: "ANY")) }
         if c.attrSize != 0 { a.append("size=\(c.attrSize)") }
         if c.fd != .map { a.append("fd=\(c.fd.rawValue)") }
@@ -164,6 +164,9 @@ public enum ProgramText {
             case (_, "elem_flags"):
                 guard let f = parseFlags(v, updateFlagNames, zero: "ANY") else { throw fail("elem_flags=\(v): unknown flag") }
                 c.elemFlags = f
+            case (.mmap, "prot"):
+                c.flags = try num(UInt64.self)
+                guard c.flags <= 3 else { throw fail("prot=\(v): expected 0...3 (PROT_READ 1 | PROT_WRITE 2)") }
             case (.freeze, "size"):
                 c.attrSize = try num(UInt32.self)
                 guard c.attrSize == 0 || (5...8192).contains(c.attrSize) else { throw fail("size=\(v): attr size must be 5...8192") }

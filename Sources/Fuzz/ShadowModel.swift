@@ -44,12 +44,15 @@ public final class ShadowModel {
     /// Slots (bits) holding a ZERO_SEED hash or per-CPU hash map, their call histories, and the
     /// walk order seen per history (ZeroSeedOrder.swift).
     var zeroSeedSlots: UInt8 = 0
+    /// Live mappings per slot, oldest first, as the executor keeps them (MmapModel.swift).
+    var mappings = [[(model: MapModel, writable: Bool, readable: Bool)]](repeating: [], count: Executor.maxSlots)
     var history = [String](repeating: "", count: Executor.maxSlots)
     var walkOrders: [String: (slot: Int, keys: [[UInt8]])] = [:]
 
     public func reset() {
         zeroSeedSlots = 0
         walkOrders = [:]
+        mappings = Array(repeating: [], count: Executor.maxSlots)
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
         maps = Array(repeating: nil, count: Executor.maxSlots)
         closed = Array(repeating: false, count: Executor.maxSlots)
@@ -176,6 +179,9 @@ public final class ShadowModel {
         case .lookupBatch, .lookupAndDeleteBatch: lookupBatch(&ck, c, r)
         case .updateBatch, .deleteBatch: writeBatch(&ck, c, r)
         case .walk: walk(&ck, c, r)
+        case .mmap: mmap(&ck, c, r)
+        case .munmap: munmap(&ck, c, r)
+        case .view: view(&ck, c, r)
         }
     }
 }

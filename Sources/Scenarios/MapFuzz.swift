@@ -155,7 +155,8 @@ public final class MapFuzz: Scenario {
         case .lookupAndDeleteBatch: return .mapLookupAndDeleteBatch
         case .updateBatch: return .mapUpdateBatch
         case .deleteBatch: return .mapDeleteBatch
-        case .close: return .teardown
+        case .close, .munmap: return .teardown
+        case .mmap, .view: return .mapLookup
         }
     }
 
