@@ -1,5 +1,6 @@
 /* fentry programs through libbpf (see bpfs_fentry.h). */
 #include "bpfs_fentry.h"
+#include "bpfs_ledger.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -41,9 +42,15 @@ struct bpfs_fentry *bpfs_fentry_open(const char *path, const char *prog, const c
     err = bpf_program__set_attach_target(f->prog, 0, target);
     if (err) goto fail;
     err = bpf_object__load(f->obj);
+    /* libbpf's own bpf() calls bypass the shim: record what it made (leak check). */
+    bpfs_ledger_note_libbpf_object(f->obj);
     if (err) goto fail;
     f->link = bpf_program__attach_trace(f->prog);
     if (!f->link) { err = -errno; goto fail; }
+    {
+        static const struct bpfs_rt kernel = { bpfs_kernel_sys, NULL };
+        bpfs_ledger_note_fd(&kernel, BPFS_LEDGER_LINK, bpf_link__fd(f->link));
+    }
     goto out;
 fail:
     if (f) {

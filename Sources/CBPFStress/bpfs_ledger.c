@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <stddef.h>
 #include <string.h>
@@ -136,4 +138,15 @@ void bpfs_ledger_reset(void) {
     madvise(g_base + HEADER_BYTES, LEDGER_BYTES - HEADER_BYTES, MADV_REMOVE);
     header()->pins_used = 0;
     header()->unidentified = 0;
+}
+
+void bpfs_ledger_note_libbpf_object(struct bpf_object *obj) {
+    static const struct bpfs_rt kernel = { bpfs_kernel_sys, NULL };
+    struct bpf_map *m;
+    struct bpf_program *p;
+    if (!g_base || !obj) return;
+    bpf_object__for_each_map(m, obj) if (bpf_map__fd(m) >= 0) bpfs_ledger_note_fd(&kernel, BPFS_LEDGER_MAP, bpf_map__fd(m));
+    bpf_object__for_each_program(p, obj) if (bpf_program__fd(p) >= 0) bpfs_ledger_note_fd(&kernel, BPFS_LEDGER_PROG, bpf_program__fd(p));
+    struct btf *btf = bpf_object__btf(obj);
+    if (btf && btf__fd(btf) >= 0) bpfs_ledger_note_fd(&kernel, BPFS_LEDGER_BTF, btf__fd(btf));
 }

@@ -31,16 +31,6 @@ static __thread char so_msg[512];
 
 static const struct bpfs_rt kernel_rt = { bpfs_kernel_sys, NULL };
 
-/* Records every map, program and the BTF of a libbpf object in the ownership ledger. */
-static void note_object(struct bpf_object *obj) {
-    struct bpf_map *m;
-    struct bpf_program *p;
-    bpf_object__for_each_map(m, obj) bpfs_ledger_note_fd(&kernel_rt, BPFS_LEDGER_MAP, bpf_map__fd(m));
-    bpf_object__for_each_program(p, obj) bpfs_ledger_note_fd(&kernel_rt, BPFS_LEDGER_PROG, bpf_program__fd(p));
-    struct btf *btf = bpf_object__btf(obj);
-    if (btf && btf__fd(btf) >= 0) bpfs_ledger_note_fd(&kernel_rt, BPFS_LEDGER_BTF, btf__fd(btf));
-}
-
 /* Keeps libbpf's last warning for this thread instead of printing it. */
 static int so_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
     if (level == LIBBPF_DEBUG) return 0;
@@ -176,7 +166,7 @@ struct bpfs_structops *bpfs_structops_register(const char *path, const char *map
     if (!loaded) e = errno ? -errno : -EINVAL;
     /* libbpf made these with its own bpf() calls, past the shim: record them here, also
      * when a later step fails (what it made may outlive the failure). */
-    note_object(h->obj);
+    bpfs_ledger_note_libbpf_object(h->obj);
     if (!loaded) goto out;
     h->link = bpf_map__attach_struct_ops(map);
     if (!h->link) { e = errno ? -errno : -EINVAL; goto out; }

@@ -40,6 +40,10 @@ int bpfs_ledger_active(void);
  * BTF_LOAD and RAW_TRACEPOINT_OPEN; exported for objects made outside the shim (libbpf's
  * struct_ops loader). A failed lookup is counted in `unidentified`. */
 void bpfs_ledger_note_fd(const struct bpfs_rt *rt, enum bpfs_ledger_kind kind, int fd);
+/* Records every map, program and the BTF of a libbpf object (struct bpf_object *), made with
+ * libbpf's own bpf() calls past the shim (struct_ops, fentry), on the kernel. */
+struct bpf_object;
+void bpfs_ledger_note_libbpf_object(struct bpf_object *obj);
 /* Records an id, or a namespace inode number, directly. */
 void bpfs_ledger_note(enum bpfs_ledger_kind kind, uint64_t id);
 /* Records a pin path (BPF_OBJ_PIN). */
