@@ -1,3 +1,4 @@
+// Bytes: the inline (<= 16 bytes) key and value type of the model and call results.
 /// Key and value bytes of the shadow model and of call results. Up to 16 bytes (every key
 /// and value of the common maps) live inline, so building, copying, comparing and hashing
 /// one costs no allocation and no reference counting; longer ones are kept in an array.

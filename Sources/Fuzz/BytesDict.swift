@@ -1,3 +1,4 @@
+// BytesDict: the shadow model's key -> value table, open addressing over plain words.
 /// The shadow model's key -> value table (MapModel.known / maybe): what [Bytes: Bytes] did,
 /// with entries whose key and value are both inline (<= 16 bytes: every entry of the common
 /// maps) kept in an open-addressing table of plain words. A Dictionary<Bytes, Bytes> probe

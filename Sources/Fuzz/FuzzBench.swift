@@ -1,3 +1,4 @@
+// `bpfstress bench fuzz`: fuzzer calls/s against a C loop of the same bpf() calls on the same buffers.
 import BPFKit
 import CBPFStress
 import Foundation

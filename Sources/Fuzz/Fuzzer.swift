@@ -1,3 +1,4 @@
+// The fuzz loop (execute, step, corpus replay), signatures, the corpus, reproducer files and the minimizer.
 import BPFKit
 import CBPFStress
 import Foundation

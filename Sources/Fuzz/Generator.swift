@@ -1,3 +1,4 @@
+// Program generation and mutation from one SplitMix64 stream.
 import Basics
 import BPFKit
 import Foundation

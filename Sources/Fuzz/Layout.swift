@@ -1,3 +1,4 @@
+// Map shapes and buffer layout: what each Buf argument resolves to, shared by executor and model.
 import BPFKit
 import Foundation
 

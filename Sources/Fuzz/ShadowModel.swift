@@ -1,4 +1,3 @@
-import Basics
 // The shadow model: per-slot map models, the errno comparison, and the dispatch of each call to its oracle.
 import Basics
 import BPFKit

@@ -1,3 +1,4 @@
+// Values for maps all workers fuzz at once (torn or misfiled reads show), and the batch and census checks on them.
 import BPFKit
 import Foundation
 

@@ -38,6 +38,15 @@ final class FuzzRunTests: XCTestCase {
             XCTAssertGreaterThan(checks[c]?.0 ?? 0, 0, "\(c) never passed: \(checks)")
             XCTAssertEqual(checks[c]?.1, 0, "\(c) failed")
         }
+        // Kernel differences are data: every fact probed and printed; per-type signatures; the
+        // fault-injection check skipped with its reason, never passed.
+        let facts = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("kernel facts (probed): ") }, r.stdout)
+        for f in ["fact.freeze_frozen_map=", "fact.freeze_readonly_fd=", "fact.attr_size="] { XCTAssertTrue(facts.contains(f), String(facts)) }
+        XCTAssertFalse(facts.contains("not probed"), String(facts))
+        XCTAssertTrue(r.stdout.contains("signatures per map type: "), r.stdout)
+        XCTAssertEqual(checks["fault-injection"]?.0, 0, "fault-injection cannot pass: it never runs")
+        let junit = try String(contentsOfFile: dir + "/latest/junit.xml", encoding: .utf8)
+        XCTAssertTrue(junit.contains(#"<testcase name="fault-injection" classname="bpfstress.map-fuzz" time="0.000">"#), junit)
         Harness.validateJUnit(dir + "/latest/junit.xml")
     }
 

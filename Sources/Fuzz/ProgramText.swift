@@ -1,0 +1,188 @@
+// The text form of fuzz programs: one call per line, canonical printing, parsing with file:line errors.
+import BPFKit
+import Foundation
+
+/// A parse error: one line naming file:line and what is wrong.
+public struct ProgramParseError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let line: Int
+    public let message: String
+    public var description: String { "\(file):\(line): \(message)" }
+}
+
+/// The text format (see the top of Program.swift).
+public enum ProgramText {
+    static let mapTypes: [(String, BPFMapType)] = [
+        ("hash", .hash), ("array", .array), ("percpu_hash", .percpuHash), ("percpu_array", .percpuArray),
+        ("lru_hash", .lruHash), ("lru_percpu_hash", .lruPercpuHash), ("lpm_trie", .lpmTrie),
+        ("queue", .queue), ("stack", .stack), ("bloom_filter", .bloomFilter), ("ringbuf", .ringbuf),
+        ("user_ringbuf", .userRingbuf),
+    ]
+    static let mapFlagNames: [(String, UInt32)] = [
+        ("NO_PREALLOC", 1 << 0), ("NO_COMMON_LRU", 1 << 1), ("NUMA_NODE", 1 << 2), ("RDONLY", 1 << 3),
+        ("WRONLY", 1 << 4), ("STACK_BUILD_ID", 1 << 5), ("ZERO_SEED", 1 << 6), ("RDONLY_PROG", 1 << 7),
+        ("WRONLY_PROG", 1 << 8), ("CLONE", 1 << 9), ("MMAPABLE", 1 << 10), ("PRESERVE_ELEMS", 1 << 11),
+        ("INNER_MAP", 1 << 12),
+    ]
+    static let updateFlagNames: [(String, UInt64)] = [("NOEXIST", 1), ("EXIST", 2), ("F_LOCK", 4)]
+
+    public static func typeName(_ t: BPFMapType) -> String {
+        mapTypes.first { $0.1 == t }?.0 ?? "type\(t.rawValue)"
+    }
+
+    static func flagText<T: FixedWidthInteger>(_ v: T, _ names: [(String, T)], zero: String) -> String {
+        if v == 0 { return zero }
+        var parts: [String] = []
+        var rest = v
+        for (n, bit) in names where v & bit == bit && bit != 0 && bit.nonzeroBitCount == 1 {
+            parts.append(n); rest &= ~bit
+        }
+        if rest != 0 { parts.append("0x" + String(rest, radix: 16)) }
+        return parts.joined(separator: "|")
+    }
+
+    static func parseFlags<T: FixedWidthInteger>(_ s: String, _ names: [(String, T)], zero: String) -> T? {
+        if s == zero || s == "0" { return 0 }
+        var v: T = 0
+        for part in s.split(separator: "|") {
+            if let bit = names.first(where: { $0.0 == part })?.1 { v |= bit; continue }
+            if part.hasPrefix("0x"), let n = T(part.dropFirst(2), radix: 16) { v |= n; continue }
+            if let n = T(part) { v |= n; continue }
+            return nil
+        }
+        return v
+    }
+
+    public static func format(_ c: Call) -> String {
+        let d = Call(c.op)
+        var a: [String] = [c.op.rawValue, "map=\(c.map)"]
+        switch c.op {
+        case .create:
+            a += ["type=\(typeName(c.type))", "key=\(c.keySize)", "value=\(c.valueSize)", "max=\(c.maxEntries)"]
+            if c.mapFlags != 0 { a.append("flags=" + flagText(c.mapFlags, mapFlagNames, zero: "0")) }
+            if let n = c.numa { a.append("numa=\(n)") }
+            if c.mapExtra != 0 { a.append("extra=\(c.mapExtra)") }
+            return a.joined(separator: " ")
+        default: break
+        }
+        if c.key != d.key { a.append("key=\(c.key)") }
+        if c.value != d.value { a.append("value=\(c.value)") }
+        if c.out != d.out { a.append("out=\(c.out)") }
+        if c.inBatch != d.inBatch { a.append("in=\(c.inBatch)") }
+        if c.count != d.count { a.append("count=\(c.count)") }
+        if !c.keys.isEmpty { a.append("keys=" + c.keys.map(String.init).joined(separator: ",")) }
+        if c.vals != d.vals { a.append("vals=@v\(c.vals)") }
+        if c.keysBuf != d.keysBuf { a.append("kbuf=\(c.keysBuf)") }
+        if c.valuesBuf != d.valuesBuf { a.append("vbuf=\(c.valuesBuf)") }
+        if c.flags != 0 { a.append("flags=" + flagText(c.flags, updateFlagNames, zero: "ANY")) }
+        if c.elemFlags != 0 { a.append("elem_flags=" + flagText(c.elemFlags, updateFlagNames, zero: "ANY")) }
+        if c.attrSize != 0 { a.append("size=\(c.attrSize)") }
+        if c.fd != .map { a.append("fd=\(c.fd.rawValue)") }
+        return a.joined(separator: " ")
+    }
+
+    public static func format(_ p: Program) -> String {
+        p.calls.map { format($0) + "\n" }.joined()
+    }
+
+    /// Parses a whole program; `#` starts a comment, blank lines are skipped.
+    public static func parse(_ text: String, file: String = "<program>") throws -> Program {
+        var calls: [Call] = []
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            // A comment starts at a '#' that begins a word (`#N` values always follow '=').
+            var line = Substring(raw)
+            if let r = line.range(of: " #") { line = line[..<r.lowerBound] }
+            if line.trimmingCharacters(in: .whitespaces).hasPrefix("#") { continue }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            calls.append(try parseCall(trimmed, file: file, line: i + 1))
+        }
+        return Program(calls)
+    }
+
+    /// Parses one call line.
+    public static func parseCall(_ line: String, file: String = "<program>", line n: Int = 1) throws -> Call {
+        func fail(_ m: String) -> ProgramParseError { ProgramParseError(file: file, line: n, message: m) }
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        guard let first = words.first else { throw fail("empty call") }
+        guard let op = CallOp(rawValue: first) else {
+            throw fail("unknown call '\(first)' (expected one of: \(CallOp.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        var c = Call(op)
+        var seen = Set<String>()
+        for w in words.dropFirst() {
+            guard let eq = w.firstIndex(of: "="), eq != w.startIndex else { throw fail("'\(w)' is not name=value") }
+            let k = String(w[..<eq]), v = String(w[w.index(after: eq)...])
+            guard seen.insert(k).inserted else { throw fail("argument '\(k)' given twice") }
+            func num<T: FixedWidthInteger>(_: T.Type) throws -> T {
+                if v.hasPrefix("0x"), let x = T(v.dropFirst(2), radix: 16) { return x }
+                guard let x = T(v) else { throw fail("\(k)=\(v): not a number") }
+                return x
+            }
+            func buf() throws -> Buf {
+                guard let b = Buf.parse(v) else { throw fail("\(k)=\(v): expected NULL, BAD, auto, 0xHEX, #N, @vN[:LEN] or len:N") }
+                return b
+            }
+            switch (op, k) {
+            case (_, "map"):
+                c.map = try num(Int.self)
+                guard (0..<Executor.maxSlots).contains(c.map) else { throw fail("map=\(v): slot must be 0...\(Executor.maxSlots - 1)") }
+            case (.create, "type"):
+                guard let t = mapTypes.first(where: { $0.0 == v })?.1 else {
+                    throw fail("type=\(v): unknown map type (expected one of: \(mapTypes.map(\.0).joined(separator: ", ")))")
+                }
+                c.type = t
+            case (.create, "key"): c.keySize = try num(UInt32.self)
+            case (.create, "value"): c.valueSize = try num(UInt32.self)
+            case (.create, "max"): c.maxEntries = try num(UInt32.self)
+            case (.create, "flags"):
+                guard let f = parseFlags(v, mapFlagNames, zero: "0") else { throw fail("flags=\(v): unknown map flag") }
+                c.mapFlags = f
+            case (.create, "numa"): c.numa = try num(UInt32.self)
+            case (.create, "extra"): c.mapExtra = try num(UInt64.self)
+            case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra)")
+            case (_, "key"): c.key = try buf()
+            case (_, "value"): c.value = try buf()
+            case (_, "out"): c.out = try buf()
+            case (_, "kbuf"): c.keysBuf = try buf()
+            case (_, "vbuf"): c.valuesBuf = try buf()
+            case (_, "in"):
+                guard let t = Token.parse(v) else { throw fail("in=\(v): expected NULL, last, BAD or #N") }
+                c.inBatch = t
+            case (_, "count"): c.count = try num(UInt32.self)
+            case (_, "keys"):
+                c.keys = try v.split(separator: ",").map { s in
+                    guard let x = UInt64(s) else { throw fail("keys=\(v): '\(s)' is not a number") }
+                    return x
+                }
+            case (_, "vals"):
+                guard v.hasPrefix("@v"), let s = UInt32(v.dropFirst(2)) else { throw fail("vals=\(v): expected @vN") }
+                c.vals = s
+            case (_, "flags"):
+                guard let f = parseFlags(v, updateFlagNames, zero: "ANY") else { throw fail("flags=\(v): unknown flag") }
+                c.flags = f
+            case (_, "elem_flags"):
+                guard let f = parseFlags(v, updateFlagNames, zero: "ANY") else { throw fail("elem_flags=\(v): unknown flag") }
+                c.elemFlags = f
+            case (.freeze, "size"):
+                c.attrSize = try num(UInt32.self)
+                guard c.attrSize == 0 || (5...8192).contains(c.attrSize) else { throw fail("size=\(v): attr size must be 5...8192") }
+            case (_, "fd"):
+                guard let m = FDMode(rawValue: v) else { throw fail("fd=\(v): expected map, closed, file or -1") }
+                c.fd = m
+            default:
+                throw fail("\(op.rawValue) has no argument '\(k)'")
+            }
+        }
+        return c
+    }
+
+    /// Reads and parses a program file.
+    public static func load(path: String) throws -> Program {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ProgramParseError(file: path, line: 0, message: "cannot read: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path)
+    }
+}
