@@ -92,8 +92,21 @@ final class Session {
                           durationSeconds: Date().timeIntervalSince(start), error: error)
     }
 
+    /// The path execvp(3) would run for `name` (PATH searched when it has no slash), or nil.
+    static func executable(_ name: String) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in path.split(separator: ":") where access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
+        return nil
+    }
+
     func run() -> SupervisionResult {
         guard !command.isEmpty else { return result(error: "empty command") }
+        // A command that cannot start is a usage error (exit 2), not a failing command: find
+        // it the way execvp will, before anything is spawned.
+        guard Self.executable(command[0]) != nil else {
+            return result(error: "cannot start \(command[0]): no executable file of that name")
+        }
         let o: (read: Int32, write: Int32), e: (read: Int32, write: Int32), g: (read: Int32, write: Int32)
         do { o = try Spawn.pipe(); e = try Spawn.pipe(); g = try Spawn.pipe() } catch {
             return result(error: "pipe: \(error)")

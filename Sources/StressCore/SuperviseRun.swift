@@ -27,6 +27,17 @@ public enum SuperviseRun {
         } else if let e = r.error {
             outcome = .errored(type: "spawn", message: e, text: e)
             exitCode = 2
+        } else if let sig = r.signal {
+            // Killed by a signal that is no crash (SIGKILL: often the OOM killer; SIGTERM; SIGPIPE):
+            // the command did not pass.
+            let oom = sig == SIGKILL && r.pid > 0 ? KernelOOM.killLine(pid: r.pid) : nil
+            let title = "\(name) killed by \(FindingTitles.signalName(sig))" + (oom != nil ? " (out of memory)" : "")
+            let tail = r.stderr.split(separator: "\n").suffix(40).joined(separator: "\n")
+            let dump = title + (oom.map { "\nkernel: " + $0 } ?? "") + "\n\nstderr (tail):\n" + tail
+            outcome = .failed(type: "failure", message: title, text: dump)
+            findings.append(Finding(type: .failure, title: title, signature: Signature.compute(title: title, frames: []),
+                                    scenario: name, check: name, dump: dump))
+            exitCode = 1
         } else if let code = r.exitCode, code != 0 {
             let title = "\(name) exited with status \(code)"
             let tail = r.stderr.split(separator: "\n").suffix(40).joined(separator: "\n")
