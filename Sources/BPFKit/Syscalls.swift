@@ -164,6 +164,18 @@ extension Runtime {
     }
 
     /// BPF_{PROG,MAP,LINK,BTF}_GET_NEXT_ID; nil when `after` is the last id (ENOENT).
+    /// Every live id of `kind`, in order: the one get_next_id walk everyone uses. Bounded (ids
+    /// are at most INT_MAX and a machine has far fewer than a million objects); an error ends it.
+    public func allIDs(_ kind: BPFObjectKind, limit: Int = 1_000_000) -> [UInt32] {
+        var out: [UInt32] = []
+        var cur: UInt32 = 0
+        while out.count < limit, let next = try? nextID(kind, after: cur) {
+            out.append(next)
+            cur = next
+        }
+        return out
+    }
+
     public func nextID(_ kind: BPFObjectKind, after: UInt32) throws -> UInt32? {
         var next: UInt32 = 0
         let (rc, op): (Int32, String) = withRT { rt in

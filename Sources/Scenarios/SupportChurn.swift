@@ -46,12 +46,7 @@ public enum LeakOracle {
         var out = Set<ObjectRef>()
         for kind in kinds {
             let k: BPFObjectKind = kind == .program ? .program : kind == .map ? .map : .link
-            var id: UInt32 = 0
-            for _ in 0..<1_000_000 {
-                guard let next = try? runtime.nextID(k, after: id) else { break }
-                out.insert(ObjectRef(kind, next))
-                id = next
-            }
+            for id in runtime.allIDs(k) { out.insert(ObjectRef(kind, id)) }
         }
         return out
     }

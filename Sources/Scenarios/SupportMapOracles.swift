@@ -75,10 +75,7 @@ public enum SharedMapSet {
     static func scan(_ specs: [MapSpec], _ rt: Runtime) throws -> [String: MapFD] {
         let wanted = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var best: [String: (UInt32, MapFD)] = [:]
-        var id: UInt32 = 0
-        for _ in 0..<1_000_000 {
-            guard let next = try rt.nextID(.map, after: id) else { break }
-            id = next
+        for id in rt.allIDs(.map) {
             guard let m = try? rt.map(byID: id) else { continue }  // freed meanwhile
             guard let s = m.spec, let w = wanted[s.name], w.type == s.type, w.keySize == s.keySize,
                   w.valueSize == s.valueSize, w.maxEntries == s.maxEntries, best[s.name] == nil else {

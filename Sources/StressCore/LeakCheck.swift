@@ -55,16 +55,7 @@ public struct Inventory: Sendable, Equatable {
         return out
     }
 
-    static func ids(_ rt: any Runtime, _ kind: BPFObjectKind) -> [UInt32] {
-        var out: [UInt32] = []
-        var cur: UInt32 = 0
-        // Bounded: ids are at most INT_MAX, and a machine has far fewer than a million objects.
-        while out.count < 1_000_000, let next = try? rt.nextID(kind, after: cur) {
-            out.append(next)
-            cur = next
-        }
-        return out
-    }
+    static func ids(_ rt: any Runtime, _ kind: BPFObjectKind) -> [UInt32] { rt.allIDs(kind) }
 
     static func walkCgroups(_ dir: String, depth: Int) -> [String] {
         guard depth > 0, let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
