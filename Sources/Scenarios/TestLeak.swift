@@ -8,7 +8,8 @@ import StressCore
 /// Thread 0 leaves behind what the `leak` parameter names, the ways real bugs leak:
 /// - `map-holder`: a map whose fd a stray child process (`sleep`, its stdin) keeps alive;
 ///   its pid goes to the file `holder_pidfile`, so that the test ends it by pid;
-/// - `pin`: a map pinned at `<dir>/leaked_map` in a bpffs the scenario mounts at `dir`;
+/// - `pin`: a map and a program pinned at `<dir>/leaked_map` and `<dir>/leaked_prog` in a bpffs
+///   the scenario mounts at `dir`;
 /// - `netns-bind`: a network namespace bind-mounted onto the file `<dir>/netns`;
 /// - `none`: creates and frees each of them (the clean control).
 /// The test removes what was planted after the run.
@@ -53,6 +54,10 @@ public final class TestLeak: Scenario {
             guard mount("bpffs", dir, "bpf", 0, nil) == 0 else { throw StressError.system("mount bpffs \(dir)", errno) }
             OwnershipLedger.noteBPFFSMount(dir)
             try rt.objPin(map.fd, path: dir + "/leaked_map")
+            let prog = try rt.progLoad(type: .socketFilter, instructions: [.mov64(dst: 0, imm: 0), .exit], license: "GPL",
+                                       expectedAttachType: nil, name: "bpfs_tleak_prog")
+            defer { prog.close() }
+            try rt.objPin(prog.fd, path: dir + "/leaked_prog")
         case "netns-bind":
             let ns = try NetworkNamespace()
             defer { ns.close() }

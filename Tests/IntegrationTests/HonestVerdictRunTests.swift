@@ -65,10 +65,13 @@ final class HonestVerdictRunTests: XCTestCase {
 
         let (st2, pin) = try leakDump("pin")
         unlink(plant + "/leaked_map")
+        unlink(plant + "/leaked_prog")
         umount(plant)
         XCTAssertEqual(st2, 1)
         XCTAssertTrue(pin.contains("pin \(plant)/leaked_map"), pin)
         XCTAssertTrue(pin.contains("\"bpfs_tleak\""), "the pinned map itself is alive: \(pin)")
+        XCTAssertTrue(pin.contains("pin \(plant)/leaked_prog") && pin.contains("\"bpfs_tleak_prog\""),
+                      "a pinned program and the program itself: \(pin)")
 
         let (st3, ns) = try leakDump("netns-bind")
         umount(plant + "/netns")
