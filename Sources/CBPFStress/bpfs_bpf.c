@@ -63,6 +63,10 @@ static int bpfs_call(const struct bpfs_rt *rt, int cmd, union bpf_attr *attr, un
     return (int)r;
 }
 
+int bpfs_rt_call(const struct bpfs_rt *rt, int cmd, void *attr, unsigned int size) {
+    return bpfs_call(rt, cmd, (union bpf_attr *)attr, size);
+}
+
 static void bpfs_copy_name(char dst[BPF_OBJ_NAME_LEN], const char *src) {
     if (!src) return;
     size_t n = strnlen(src, BPF_OBJ_NAME_LEN - 1);

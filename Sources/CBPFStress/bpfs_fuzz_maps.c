@@ -1,6 +1,5 @@
 /* bpf(2) wrappers for the map fuzzer's create (map_extra, inner_map_fd); see bpfs_fuzz_maps.h. */
 #include "bpfs_fuzz_maps.h"
-#include "bpfs_ledger.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -31,11 +30,7 @@ int bpfs_fuzz_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t k
         memcpy(attr.map_name, name, n);
     }
     attr.map_extra = map_extra;
-    long r = rt->sys(rt->ctx, BPF_MAP_CREATE, &attr, sz);
-    if (r > 0x7fffffffL) return -EOVERFLOW;
-    /* Past bpfs_call: record it in the ownership ledger here, or a leaked fuzz map goes unseen. */
-    if (r >= 0) bpfs_ledger_note_fd(rt, BPFS_LEDGER_MAP, (int)r);
-    return (int)r;
+    return bpfs_rt_call(rt, BPF_MAP_CREATE, &attr, sz);
 }
 
 int bpfs_fuzz_map_freeze_sized(const struct bpfs_rt *rt, int map_fd, uint32_t size) {
@@ -45,6 +40,5 @@ int bpfs_fuzz_map_freeze_sized(const struct bpfs_rt *rt, int map_fd, uint32_t si
     __u32 fd = (__u32)map_fd;
     memcpy(buf, &fd, size < sizeof(fd) ? size : sizeof(fd));
     if (size > sizeof(fd)) buf[size - 1] = 0x01;
-    long r = rt->sys(rt->ctx, BPF_MAP_FREEZE, buf, size);
-    return r > 0x7fffffffL ? -EOVERFLOW : (int)r;
+    return bpfs_rt_call(rt, BPF_MAP_FREEZE, buf, size);
 }

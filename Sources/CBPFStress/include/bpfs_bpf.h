@@ -28,6 +28,12 @@ struct bpfs_rt {
 /** The real kernel: syscall(__NR_bpf, cmd, attr, size), mapped to -errno on failure. */
 long bpfs_kernel_sys(void *ctx, int cmd, void *attr, unsigned int size);
 
+/* One bpf command through `rt`, as every wrapper here issues it: errors as -errno, and what
+ * the command creates recorded in the ownership ledger (bpfs_ledger.h). For attrs built
+ * outside this file (the fuzzer's own sizes and fields); `attr` may be longer than
+ * union bpf_attr. */
+int bpfs_rt_call(const struct bpfs_rt *rt, int cmd, void *attr, unsigned int size);
+
 /** A runtime entry that calls the kernel directly (ctx NULL). */
 struct bpfs_rt bpfs_kernel_rt(void);
 
