@@ -9,6 +9,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "bpfstress", targets: ["bpfstress"]),
+        // Test-only: the same CLI plus the test scenarios and fixtures; the tests run this one.
+        .executable(name: "bpfstress-selftest", targets: ["BPFStressSelftest"]),
         // The built-in runtime plugin that plants the four seed bugs (bpfstress bugbench).
         .library(name: "bpfstress-bugbench", type: .dynamic, targets: ["BugbenchPlugin"]),
         // The minimal plugin shown in the README, built and exercised by the tests.
@@ -46,7 +48,7 @@ let package = Package(
         // Leaf module: what every layer needs (SplitMix64, errno names, StressError); imports nothing of ours.
         .target(name: "Basics", swiftSettings: arangeFlags),
         .target(name: "BPFKit",
-                dependencies: ["CBPFStress", .product(name: "SystemPackage", package: "swift-system")],
+                dependencies: ["Basics", "CBPFStress", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: arangeFlags),
         .target(name: "CampaignFile", dependencies: ["Yams"], swiftSettings: arangeFlags),
         .target(name: "Reports", swiftSettings: arangeFlags),
@@ -75,23 +77,33 @@ let package = Package(
         .target(name: "ExamplePlugin", dependencies: ["CBPFStress"]),
         // Test-only plugin: forwards to the kernel and sleeps in one bpf command (latency tests).
         .target(name: "SleepPlugin", dependencies: ["CBPFStress"]),
-        .executableTarget(
-            name: "bpfstress",
+        // The CLI as a library, so that the product and the self-test binary share every command.
+        .target(
+            name: "BPFStressCLI",
             dependencies: ["Basics", "Scenarios", "StressCore", "Capture", "Reports", "Fuzz", "Triage", "VM", "Nightly", "CampaignFile",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: arangeFlags),
+        .executableTarget(name: "bpfstress", dependencies: ["BPFStressCLI"], swiftSettings: arangeFlags),
+        // Test-only from here: fixtures that fail on purpose, the scenarios that use them, and
+        // bpfstress-selftest, which links them. The product links none of it.
+        .target(name: "CTestFixtures", cSettings: [.unsafeFlags(["-gdwarf-aranges"])], linkerSettings: [.linkedLibrary("pthread")]),
+        .target(name: "TestScenarios", dependencies: ["Basics", "BPFKit", "CTestFixtures", "Scenarios", "StressCore"],
+                swiftSettings: arangeFlags),
+        .executableTarget(name: "BPFStressSelftest", dependencies: ["BPFStressCLI", "TestScenarios"], swiftSettings: arangeFlags),
+        // Shared by the test targets: where the binaries are, headless Chromium.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "BPFKitTests", dependencies: ["BPFKit"]),
         .testTarget(name: "CampaignFileTests", dependencies: ["CampaignFile"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Reports"]),
-        .testTarget(name: "StressCoreTests", dependencies: ["Basics", "StressCore", "Scenarios"]),
-        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "StressCore", "BPFKit"]),
+        .testTarget(name: "StressCoreTests", dependencies: ["Basics", "StressCore", "Scenarios", "TestScenarios"]),
+        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "StressCore", "BPFKit", "TestScenarios"]),
         .testTarget(name: "FuzzTests", dependencies: ["Basics", "Fuzz", "BPFKit"]),
-        .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports"], exclude: ["Golden"]),
+        .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "PluginTests", dependencies: ["Basics", "BPFKit", "StressCore", "Scenarios"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Reports", "Nightly"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Reports", "Nightly", "TestSupport"]),
         .testTarget(name: "NightlyTests", dependencies: ["Nightly", "Reports", "CBPFStress", "Yams"]),
-        .testTarget(name: "VMTests", dependencies: ["VM", "Reports", "CampaignFile"], exclude: ["Fixtures"]),
+        .testTarget(name: "VMTests", dependencies: ["VM", "Reports", "CampaignFile", "TestSupport"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

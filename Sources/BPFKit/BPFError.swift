@@ -1,3 +1,4 @@
+import Basics
 import Glibc
 import SystemPackage
 
@@ -33,7 +34,7 @@ public struct BPFError: Error, CustomStringConvertible, Equatable {
         var s = "\(operation) failed: "
         let flat = BPFError.oneLine(detail)
         if let e = errno {
-            s += "\(errnoName(e.rawValue)) (\(errnoText(e.rawValue)))"
+            s += "\(ErrnoName.name(e.rawValue)) (\(ErrnoName.text(e.rawValue)))"
             if !flat.isEmpty { s += " [\(flat)]" }
         } else {
             s += flat.isEmpty ? "unknown error" : flat
@@ -61,65 +62,7 @@ extension Substring {
     }
 }
 
-/// Symbolic errno name ("EINVAL"); includes the kernel-internal ENOTSUPP (524)
-/// that bpf(2) leaks for unimplemented batch operations.
-public func errnoName(_ code: Int32) -> String {
-    switch code {
-    case EPERM: return "EPERM"
-    case ENOENT: return "ENOENT"
-    case ESRCH: return "ESRCH"
-    case EINTR: return "EINTR"
-    case EIO: return "EIO"
-    case ENXIO: return "ENXIO"
-    case E2BIG: return "E2BIG"
-    case ENOEXEC: return "ENOEXEC"
-    case EBADF: return "EBADF"
-    case ECHILD: return "ECHILD"
-    case EAGAIN: return "EAGAIN"
-    case ENOMEM: return "ENOMEM"
-    case EACCES: return "EACCES"
-    case EFAULT: return "EFAULT"
-    case EBUSY: return "EBUSY"
-    case EEXIST: return "EEXIST"
-    case EXDEV: return "EXDEV"
-    case ENODEV: return "ENODEV"
-    case ENOTDIR: return "ENOTDIR"
-    case EISDIR: return "EISDIR"
-    case EINVAL: return "EINVAL"
-    case ENFILE: return "ENFILE"
-    case EMFILE: return "EMFILE"
-    case ENOTTY: return "ENOTTY"
-    case EFBIG: return "EFBIG"
-    case ENOSPC: return "ENOSPC"
-    case ESPIPE: return "ESPIPE"
-    case EROFS: return "EROFS"
-    case EPIPE: return "EPIPE"
-    case ERANGE: return "ERANGE"
-    case EDEADLK: return "EDEADLK"
-    case ENAMETOOLONG: return "ENAMETOOLONG"
-    case ENOSYS: return "ENOSYS"
-    case ENOTEMPTY: return "ENOTEMPTY"
-    case ELOOP: return "ELOOP"
-    case ENODATA: return "ENODATA"
-    case EOVERFLOW: return "EOVERFLOW"
-    case EBADFD: return "EBADFD"
-    case EOPNOTSUPP: return "EOPNOTSUPP"
-    case EADDRINUSE: return "EADDRINUSE"
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL"
-    case ECONNREFUSED: return "ECONNREFUSED"
-    case ETIMEDOUT: return "ETIMEDOUT"
-    case EALREADY: return "EALREADY"
-    case EINPROGRESS: return "EINPROGRESS"
-    case ECANCELED: return "ECANCELED"
-    case EPROTO: return "EPROTO"
-    case EAFNOSUPPORT: return "EAFNOSUPPORT"
-    case 524: return "ENOTSUPP"
-    default: return "E\(code)"
-    }
-}
-
-/// strerror text; ENOTSUPP (524) has none in libc.
-public func errnoText(_ code: Int32) -> String {
-    if code == 524 { return "Operation not supported (kernel ENOTSUPP)" }
-    return String(cString: strerror(code))
+extension Errno {
+    /// The kernel-internal ENOTSUPP (524), which bpf(2) leaks for commands a map type lacks.
+    public static let kernelNotSupported = Errno(rawValue: ENOTSUPP)
 }

@@ -1,3 +1,4 @@
+import CBPFStress
 import Glibc
 import SystemPackage
 
@@ -94,7 +95,7 @@ public final class GuardedBuffer {
 extension MapFD {
     /// BPF_MAP_LOOKUP_BATCH (bpfs_map_lookup_batch) into guarded buffers; `inBatch` nil starts at the beginning.
     public func lookupBatch(inBatch: GuardedBuffer?, outBatch: GuardedBuffer, keys: GuardedBuffer,
-                            values: GuardedBuffer, count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws {
+                            values: GuardedBuffer, count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws(BPFError) {
         try lookupBatch(inBatch: inBatch.map { UnsafeRawPointer($0.base) }, outBatch: outBatch.base, keys: keys.base,
                         values: values.base, count: &count, elemFlags: elemFlags, flags: flags)
     }
@@ -102,38 +103,42 @@ extension MapFD {
     /// BPF_MAP_LOOKUP_AND_DELETE_BATCH (bpfs_map_lookup_and_delete_batch) into guarded buffers.
     public func lookupAndDeleteBatch(inBatch: GuardedBuffer?, outBatch: GuardedBuffer, keys: GuardedBuffer,
                                      values: GuardedBuffer, count: inout UInt32, elemFlags: UInt64 = 0,
-                                     flags: UInt64 = 0) throws {
+                                     flags: UInt64 = 0) throws(BPFError) {
         try lookupAndDeleteBatch(inBatch: inBatch.map { UnsafeRawPointer($0.base) }, outBatch: outBatch.base,
                                  keys: keys.base, values: values.base, count: &count, elemFlags: elemFlags, flags: flags)
     }
 
     /// BPF_MAP_UPDATE_BATCH (bpfs_map_update_batch) from guarded buffers.
     public func updateBatch(keys: GuardedBuffer, values: GuardedBuffer, count: inout UInt32,
-                            elemFlags: UInt64 = 0, flags: UInt64 = 0) throws {
+                            elemFlags: UInt64 = 0, flags: UInt64 = 0) throws(BPFError) {
         try updateBatch(keys: UnsafeRawPointer(keys.base), values: UnsafeRawPointer(values.base), count: &count,
                         elemFlags: elemFlags, flags: flags)
     }
 
     /// BPF_MAP_DELETE_BATCH (bpfs_map_delete_batch) from a guarded key buffer.
-    public func deleteBatch(keys: GuardedBuffer, count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws {
+    public func deleteBatch(keys: GuardedBuffer, count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws(BPFError) {
         try deleteBatch(keys: UnsafeRawPointer(keys.base), count: &count, elemFlags: elemFlags, flags: flags)
     }
 
     /// BPF_MAP_UPDATE_ELEM (bpfs_map_update_elem) with byte arrays (per-CPU values: stride × CPUs).
-    public func tryUpdate(key: [UInt8], value: [UInt8], flags: UInt64 = 0) -> Errno? {
-        key.withUnsafeBytes { k in value.withUnsafeBytes { v in tryUpdate(key: k.baseAddress!, value: v.baseAddress!, flags: flags) } }
+    public func update(key: [UInt8], value: [UInt8], flags: UInt64 = 0) throws(BPFError) {
+        var rt = self.rt
+        let rc = key.withUnsafeBytes { k in value.withUnsafeBytes { v in bpfs_map_update_elem(&rt, liveFD, k.baseAddress, v.baseAddress, flags) } }
+        if let e = errnoOf(rc) { throw BPFError(code: .syscall, operation: "BPF_MAP_UPDATE_ELEM", errno: e) }
     }
 
     /// BPF_MAP_DELETE_ELEM (bpfs_map_delete_elem) with a byte-array key.
-    public func tryDelete(key: [UInt8]) -> Errno? {
-        key.withUnsafeBytes { tryDelete(key: $0.baseAddress!) }
+    public func delete(key: [UInt8]) throws(BPFError) {
+        var rt = self.rt
+        let rc = key.withUnsafeBytes { bpfs_map_delete_elem(&rt, liveFD, $0.baseAddress) }
+        if let e = errnoOf(rc) { throw BPFError(code: .syscall, operation: "BPF_MAP_DELETE_ELEM", errno: e) }
     }
 
-    /// BPF_MAP_LOOKUP_ELEM (bpfs_map_lookup_elem) into a byte array of `valueBytes`; the errno on failure.
-    public func tryLookup(key: [UInt8], valueBytes: Int) -> Result<[UInt8], Errno> {
-        var out = [UInt8](repeating: 0, count: max(valueBytes, 1))
-        let e = key.withUnsafeBytes { k in out.withUnsafeMutableBytes { tryLookup(key: k.baseAddress!, value: $0.baseAddress!) } }
-        if let e { return .failure(e) }
-        return .success(Array(out.prefix(valueBytes)))
+    /// BPF_MAP_LOOKUP_ELEM (bpfs_map_lookup_elem) into a byte array of `valueBytes`.
+    public func lookup(key: [UInt8], valueBytes: Int) throws(BPFError) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: max(valueBytes, 1)), rt = self.rt
+        let rc = key.withUnsafeBytes { k in out.withUnsafeMutableBytes { bpfs_map_lookup_elem(&rt, liveFD, k.baseAddress, $0.baseAddress, 0) } }
+        if let e = errnoOf(rc) { throw BPFError(code: .syscall, operation: "BPF_MAP_LOOKUP_ELEM", errno: e) }
+        return Array(out.prefix(valueBytes))
     }
 }

@@ -2,45 +2,30 @@ import CBPFStress
 import Glibc
 import SystemPackage
 
-/// Map element and batch operations. Hot path: raw pointers in, no allocation
-/// unless an error is thrown. The `try*` forms return the errno instead of throwing.
+/// Map element and batch operations, in one style: each throws `BPFError` with its `Errno`
+/// (typed throws, so a failed call on the hot path allocates nothing). Raw pointers in.
 extension MapFD {
     /// BPF_MAP_UPDATE_ELEM (bpfs_map_update_elem); key nil pushes to a queue/stack.
-    public func update(key: UnsafeRawPointer?, value: UnsafeRawPointer, flags: UInt64 = 0) throws {
-        if let e = tryUpdate(key: key, value: value, flags: flags) { throw mapError("BPF_MAP_UPDATE_ELEM", e) }
-    }
-
-    /// BPF_MAP_UPDATE_ELEM without throwing: nil on success.
-    public func tryUpdate(key: UnsafeRawPointer?, value: UnsafeRawPointer, flags: UInt64 = 0) -> Errno? {
+    public func update(key: UnsafeRawPointer?, value: UnsafeRawPointer, flags: UInt64 = 0) throws(BPFError) {
         var rt = self.rt
-        return errnoOf(bpfs_map_update_elem(&rt, liveFD, key, value, flags))
+        if let e = errnoOf(bpfs_map_update_elem(&rt, liveFD, key, value, flags)) { throw mapError("BPF_MAP_UPDATE_ELEM", e) }
     }
 
     /// BPF_MAP_LOOKUP_ELEM (bpfs_map_lookup_elem); ENOENT for a missing key; key nil peeks a queue/stack.
-    public func lookup(key: UnsafeRawPointer?, value: UnsafeMutableRawPointer, flags: UInt64 = 0) throws {
-        if let e = tryLookup(key: key, value: value, flags: flags) { throw mapError("BPF_MAP_LOOKUP_ELEM", e) }
-    }
-
-    /// BPF_MAP_LOOKUP_ELEM without throwing: nil on success.
-    public func tryLookup(key: UnsafeRawPointer?, value: UnsafeMutableRawPointer, flags: UInt64 = 0) -> Errno? {
+    public func lookup(key: UnsafeRawPointer?, value: UnsafeMutableRawPointer, flags: UInt64 = 0) throws(BPFError) {
         var rt = self.rt
-        return errnoOf(bpfs_map_lookup_elem(&rt, liveFD, key, value, flags))
+        if let e = errnoOf(bpfs_map_lookup_elem(&rt, liveFD, key, value, flags)) { throw mapError("BPF_MAP_LOOKUP_ELEM", e) }
     }
 
     /// BPF_MAP_DELETE_ELEM (bpfs_map_delete_elem); ENOENT for a missing key.
-    public func delete(key: UnsafeRawPointer) throws {
-        if let e = tryDelete(key: key) { throw mapError("BPF_MAP_DELETE_ELEM", e) }
-    }
-
-    /// BPF_MAP_DELETE_ELEM without throwing: nil on success.
-    public func tryDelete(key: UnsafeRawPointer) -> Errno? {
+    public func delete(key: UnsafeRawPointer) throws(BPFError) {
         var rt = self.rt
-        return errnoOf(bpfs_map_delete_elem(&rt, liveFD, key))
+        if let e = errnoOf(bpfs_map_delete_elem(&rt, liveFD, key)) { throw mapError("BPF_MAP_DELETE_ELEM", e) }
     }
 
     /// BPF_MAP_GET_NEXT_KEY (bpfs_map_get_next_key): `key` nil gives the first key;
     /// returns false at the end of the map (ENOENT).
-    public func nextKey(after key: UnsafeRawPointer?, into next: UnsafeMutableRawPointer) throws -> Bool {
+    public func nextKey(after key: UnsafeRawPointer?, into next: UnsafeMutableRawPointer) throws(BPFError) -> Bool {
         var rt = self.rt
         let rc = bpfs_map_get_next_key(&rt, liveFD, key, next)
         if rc == -ENOENT { return false }
@@ -49,7 +34,7 @@ extension MapFD {
     }
 
     /// BPF_MAP_LOOKUP_AND_DELETE_ELEM (bpfs_map_lookup_and_delete_elem); key nil pops a queue/stack.
-    public func lookupAndDelete(key: UnsafeRawPointer?, value: UnsafeMutableRawPointer, flags: UInt64 = 0) throws {
+    public func lookupAndDelete(key: UnsafeRawPointer?, value: UnsafeMutableRawPointer, flags: UInt64 = 0) throws(BPFError) {
         var rt = self.rt
         if let e = errnoOf(bpfs_map_lookup_and_delete_elem(&rt, liveFD, key, value, flags)) {
             throw mapError("BPF_MAP_LOOKUP_AND_DELETE_ELEM", e)
@@ -57,7 +42,7 @@ extension MapFD {
     }
 
     /// BPF_MAP_FREEZE (bpfs_map_freeze): later user-space writes fail with EPERM.
-    public func freeze() throws {
+    public func freeze() throws(BPFError) {
         var rt = self.rt
         if let e = errnoOf(bpfs_map_freeze(&rt, liveFD)) { throw mapError("BPF_MAP_FREEZE", e) }
     }
@@ -69,7 +54,7 @@ extension MapFD {
     /// bytes per entry. See bpfs_bpf.h for the full edge cases.
     public func lookupBatch(inBatch: UnsafeRawPointer?, outBatch: UnsafeMutableRawPointer,
                             keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer,
-                            count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws {
+                            count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws(BPFError) {
         var rt = self.rt
         if let e = errnoOf(bpfs_map_lookup_batch(&rt, liveFD, inBatch, outBatch, keys, values, &count, elemFlags, flags)) {
             throw mapError("BPF_MAP_LOOKUP_BATCH", e)
@@ -80,7 +65,7 @@ extension MapFD {
     /// and each returned entry is deleted. After EFAULT entries may be gone without being returned.
     public func lookupAndDeleteBatch(inBatch: UnsafeRawPointer?, outBatch: UnsafeMutableRawPointer,
                                      keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer,
-                                     count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws {
+                                     count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws(BPFError) {
         var rt = self.rt
         if let e = errnoOf(bpfs_map_lookup_and_delete_batch(&rt, liveFD, inBatch, outBatch, keys, values, &count, elemFlags, flags)) {
             throw mapError("BPF_MAP_LOOKUP_AND_DELETE_BATCH", e)
@@ -92,7 +77,7 @@ extension MapFD {
     /// (e.g. E2BIG) `count` = entries updated before it; argument errors leave it as
     /// passed in; untrusted after EFAULT.
     public func updateBatch(keys: UnsafeRawPointer, values: UnsafeRawPointer, count: inout UInt32,
-                            elemFlags: UInt64 = 0, flags: UInt64 = 0) throws {
+                            elemFlags: UInt64 = 0, flags: UInt64 = 0) throws(BPFError) {
         var rt = self.rt
         if let e = errnoOf(bpfs_map_update_batch(&rt, liveFD, keys, values, &count, elemFlags, flags)) {
             throw mapError("BPF_MAP_UPDATE_BATCH", e)
@@ -101,7 +86,7 @@ extension MapFD {
 
     /// BPF_MAP_DELETE_BATCH (bpfs_map_delete_batch): on error `count` = keys deleted
     /// before the failure, e.g. ENOENT at the first missing key (untrusted after EFAULT).
-    public func deleteBatch(keys: UnsafeRawPointer, count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws {
+    public func deleteBatch(keys: UnsafeRawPointer, count: inout UInt32, elemFlags: UInt64 = 0, flags: UInt64 = 0) throws(BPFError) {
         var rt = self.rt
         if let e = errnoOf(bpfs_map_delete_batch(&rt, liveFD, keys, &count, elemFlags, flags)) {
             throw mapError("BPF_MAP_DELETE_BATCH", e)
@@ -111,23 +96,22 @@ extension MapFD {
     // MARK: typed conveniences (fixed-size, non-per-CPU values)
 
     /// update(key:value:) for plain value types whose size matches the map's.
-    public func update<K, V>(_ key: K, _ value: V, flags: UInt64 = 0) throws {
+    public func update<K, V>(_ key: K, _ value: V, flags: UInt64 = 0) throws(BPFError) {
         try checkSizes(K.self, V.self)
-        var k = key, v = value
-        try withUnsafeBytes(of: &k) { kp in
-            try withUnsafeBytes(of: &v) { vp in
-                try update(key: kp.baseAddress!, value: vp.baseAddress!, flags: flags)
-            }
+        var k = key, v = value, rt = self.rt
+        let rc = withUnsafeBytes(of: &k) { kp in
+            withUnsafeBytes(of: &v) { vp in bpfs_map_update_elem(&rt, liveFD, kp.baseAddress, vp.baseAddress, flags) }
         }
+        if let e = errnoOf(rc) { throw mapError("BPF_MAP_UPDATE_ELEM", e) }
     }
 
     /// lookup(key:value:) for plain value types; nil when the key is absent (ENOENT).
-    public func lookup<K, V>(_ key: K, as: V.Type) throws -> V? {
+    public func lookup<K, V>(_ key: K, as: V.Type) throws(BPFError) -> V? {
         try checkSizes(K.self, V.self)
-        var k = key
+        var k = key, rt = self.rt
         let value = UnsafeMutableRawPointer.allocate(byteCount: max(MemoryLayout<V>.size, 1), alignment: 8)
         defer { value.deallocate() }
-        let e = withUnsafeBytes(of: &k) { tryLookup(key: $0.baseAddress!, value: value) }
+        let e = errnoOf(withUnsafeBytes(of: &k) { bpfs_map_lookup_elem(&rt, liveFD, $0.baseAddress, value, 0) })
         if e == .noSuchFileOrDirectory { return nil }
         if let e { throw mapError("BPF_MAP_LOOKUP_ELEM", e) }
         return value.loadUnaligned(as: V.self)
@@ -135,9 +119,9 @@ extension MapFD {
 
     /// delete(key:) for a plain key type; false when the key was absent (ENOENT).
     @discardableResult
-    public func delete<K>(_ key: K) throws -> Bool {
-        var k = key
-        let e = withUnsafeBytes(of: &k) { tryDelete(key: $0.baseAddress!) }
+    public func delete<K>(_ key: K) throws(BPFError) -> Bool {
+        var k = key, rt = self.rt
+        let e = errnoOf(withUnsafeBytes(of: &k) { bpfs_map_delete_elem(&rt, liveFD, $0.baseAddress) })
         if e == .noSuchFileOrDirectory { return false }
         if let e { throw mapError("BPF_MAP_DELETE_ELEM", e) }
         return true
@@ -145,7 +129,7 @@ extension MapFD {
 
     /// Every key, walked with get_next_key (bounded by `limit` steps, by default maxEntries + 1;
     /// a census that checks a bound above max_entries passes a limit above that bound).
-    public func keys<K>(as: K.Type, limit: Int? = nil) throws -> [K] {
+    public func keys<K>(as: K.Type, limit: Int? = nil) throws(BPFError) -> [K] {
         var out: [K] = []
         let cur = UnsafeMutableRawPointer.allocate(byteCount: max(MemoryLayout<K>.size, 8), alignment: 8)
         let next = UnsafeMutableRawPointer.allocate(byteCount: max(MemoryLayout<K>.size, 8), alignment: 8)
@@ -161,7 +145,7 @@ extension MapFD {
         return out
     }
 
-    private func checkSizes<K, V>(_: K.Type, _: V.Type) throws {
+    private func checkSizes<K, V>(_: K.Type, _: V.Type) throws(BPFError) {
         guard let spec else { return }
         if MemoryLayout<K>.size != Int(spec.keySize) || (MemoryLayout<V>.size != Int(spec.valueSize) && !spec.type.isPerCPU) {
             throw BPFError(code: .unsupported, operation: "typed map access",

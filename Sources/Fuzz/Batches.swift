@@ -1,4 +1,5 @@
 // The batch oracles: the checks every batch op shares, the lookup dispatch per family, and update/delete batches simulated element by element.
+import Basics
 import BPFKit
 import Foundation
 import Glibc
@@ -15,7 +16,7 @@ extension ShadowModel {
         case .deleteBatch: has = s.isHashFamily || s.isLPM
         default: has = s.isHashFamily
         }
-        if !has { expect(&ck, [ENOTSUPP_], r.errno, "\(ProgramText.typeName(s.type)) has no \(c.op.rawValue)"); return nil }
+        if !has { expect(&ck, [ENOTSUPP], r.errno, "\(ProgramText.typeName(s.type)) has no \(c.op.rawValue)"); return nil }
         if c.elemFlags != 0 { expect(&ck, [EINVAL], r.errno, "elem_flags \(c.elemFlags)"); return nil }
         return m
     }

@@ -1,4 +1,5 @@
 // The bloom filter and ring buffer parts of the oracle: push and peek with no false negatives; no element commands on ring buffers.
+import Basics
 import BPFKit
 import Foundation
 import Glibc
@@ -8,7 +9,7 @@ extension ShadowModel {
     /// EOPNOTSUPP, ring buffers with ENOTSUPP; nil for every other type.
     static func keylessWalkErrno(_ s: MapShape) -> Int32? {
         if s.isBloom { return EOPNOTSUPP }
-        if s.isRingbuf { return ENOTSUPP_ }
+        if s.isRingbuf { return ENOTSUPP }
         return nil
     }
 
@@ -23,7 +24,7 @@ extension ShadowModel {
     /// hit (a false positive) or miss. A ring buffer has no lookup (ENOTSUPP).
     func keylessLookup(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, _ m: MapModel) {
         let s = m.shape
-        if s.isRingbuf { expect(&ck, [ENOTSUPP_], r.errno, "ring buffers have no element commands"); return }
+        if s.isRingbuf { expect(&ck, [ENOTSUPP], r.errno, "ring buffers have no element commands"); return }
         let vb = Self.resolveValue(c, s)
         if !vb.ok { expect(&ck, [EFAULT], r.errno, "value buffer of \(vb.length) bytes, value needs \(s.valueLen)"); return }
         let hit = m.pushed.contains(vb.value)

@@ -1,4 +1,6 @@
 // Bytes: the inline (<= 16 bytes) key and value type of the model and call results.
+import Basics
+
 /// Key and value bytes of the shadow model and of call results. Up to 16 bytes (every key
 /// and value of the common maps) live inline, so building, copying, comparing and hashing
 /// one costs no allocation and no reference counting; longer ones are kept in an array.
@@ -157,7 +159,7 @@ struct ErrSet: ExpressibleByArrayLiteral, Equatable, Sequence {
         switch e {
         case 0..<64: a |= 1 << UInt64(e)
         case 64..<127: b |= 1 << UInt64(e - 64)
-        case ENOTSUPP_: b |= 1 << 63
+        case ENOTSUPP: b |= 1 << 63
         default: preconditionFailure("ErrSet cannot hold errno \(e)")
         }
     }
@@ -167,7 +169,7 @@ struct ErrSet: ExpressibleByArrayLiteral, Equatable, Sequence {
         switch e {
         case 0..<64: return a & (1 << UInt64(e)) != 0
         case 64..<127: return b & (1 << UInt64(e - 64)) != 0
-        case ENOTSUPP_: return b & (1 << 63) != 0
+        case ENOTSUPP: return b & (1 << 63) != 0
         default: return false
         }
     }
@@ -183,7 +185,7 @@ struct ErrSet: ExpressibleByArrayLiteral, Equatable, Sequence {
         let s = self
         return AnyIterator {
             while i < 128 {
-                let e: Int32 = i < 64 ? i : (i == 127 ? ENOTSUPP_ : i)
+                let e: Int32 = i < 64 ? i : (i == 127 ? ENOTSUPP : i)
                 i += 1
                 if s.contains(e) { return e }
             }

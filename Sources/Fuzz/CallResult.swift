@@ -1,4 +1,5 @@
 // What one call did, as seen from user space: errno, output, batch count and cursor, walk, broken canaries.
+import Basics
 import BPFKit
 import CBPFStress
 import Foundation

@@ -1,4 +1,5 @@
 // What BPF_MAP_CREATE accepts per map family, as data, and the model of create and freeze.
+import Basics
 import BPFKit
 import Foundation
 import Glibc
@@ -49,7 +50,7 @@ extension ShadowModel {
                                 keyPlusValueE2BIG: kmallocMax - 64, perCPU: true, limit: .hashBuckets)
         let lruFlags = hashFlags | BPFMapFlags.noCommonLRU
         // NO_PREALLOC on an LRU map is ENOTSUPP; a per-CPU LRU list cannot be NUMA-bound.
-        let lruRefused: [(flags: UInt32, errno: Int32)] = [(BPFMapFlags.noPrealloc, ENOTSUPP_),
+        let lruRefused: [(flags: UInt32, errno: Int32)] = [(BPFMapFlags.noPrealloc, ENOTSUPP),
                                                           (BPFMapFlags.numaNode | BPFMapFlags.noCommonLRU, EINVAL)]
         let lru = CreateRule(types: [.lruHash], flags: lruFlags, key: 1...Int.max, value: 1...Int.max,
                              keyPlusValueE2BIG: kmallocMax - 64, refused: lruRefused, limit: .hashBuckets)

@@ -1,4 +1,5 @@
 // The element-op oracles (update, lookup, delete, next_key, lookup_and_delete): the checks every map type shares, then each family's part.
+import Basics
 import BPFKit
 import Foundation
 import Glibc
@@ -47,7 +48,7 @@ extension ShadowModel {
         case .queue, .stack: queueUpdate(&ck, m, value, flags, got: got)
         case .lpmTrie: lpmUpdate(&ck, m, key, value, flags, got: got)
         case .bloomFilter: bloomPush(&ck, m, value, flags, got: got)
-        case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP_], got, "ring buffers have no element commands")
+        case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP], got, "ring buffers have no element commands")
         default:
             if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, "flags=\(flags)"); return }
             m.allowEviction()
@@ -135,7 +136,7 @@ extension ShadowModel {
         case .array, .percpuArray, .queue, .stack:
             expect(&ck, [EINVAL], r.errno, "\(ProgramText.typeName(s.type)) has no delete")
         case .bloomFilter: expect(&ck, [EOPNOTSUPP], r.errno, "a bloom filter has no delete")
-        case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP_], r.errno, "ring buffers have no element commands")
+        case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP], r.errno, "ring buffers have no element commands")
         default:
             var id = key
             if s.isLPM {
@@ -215,7 +216,7 @@ extension ShadowModel {
             }
             return
         }
-        if !s.isHashFamily { expect(&ck, [ENOTSUPP_], r.errno, "\(ProgramText.typeName(s.type)) has no lookup_and_delete"); return }
+        if !s.isHashFamily { expect(&ck, [ENOTSUPP], r.errno, "\(ProgramText.typeName(s.type)) has no lookup_and_delete"); return }
         let key = Self.bytes(kb, s.keySize)
         let allowed: ErrSet = m.known[key].isSome ? [okErr] : m.maybe[key].isSome ? [okErr, ENOENT] : [ENOENT]
         guard expect(&ck, allowed, r.errno, "key \(Self.hex(key))") else { return }

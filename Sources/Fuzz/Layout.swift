@@ -1,4 +1,5 @@
 // Map shapes and buffer layout: what each Buf argument resolves to, shared by executor and model.
+import Basics
 import BPFKit
 import Foundation
 

@@ -1,4 +1,5 @@
 // The mmap oracle: who may map a map (BPF_F_MMAPABLE arrays; ring buffers unmodelled), what the view holds, and freeze against writable mappings.
+import Basics
 import BPFKit
 import Foundation
 import Glibc
@@ -27,7 +28,7 @@ extension ShadowModel {
         let s = m.shape, write = c.flags & 2 != 0
         if m.wronly || (write && m.rdonly) { expect(&ck, [EACCES], r.errno, "the fd's access mode"); return }
         let hasMmap = s.isRingbuf || s.type == .array
-        if !hasMmap { expect(&ck, [ENOTSUPP_], r.errno, "\(ProgramText.typeName(s.type)) has no mmap"); return }
+        if !hasMmap { expect(&ck, [ENOTSUPP], r.errno, "\(ProgramText.typeName(s.type)) has no mmap"); return }
         // A read-only fd: do_mmap drops VM_SHARED, which bpf_map_mmap requires.
         if m.rdonly { expect(&ck, [EINVAL], r.errno, "read-only fd: the mapping is not shared"); return }
         if s.isRingbuf {

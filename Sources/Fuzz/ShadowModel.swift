@@ -4,9 +4,6 @@ import BPFKit
 import Foundation
 import Glibc
 
-/// The kernel-internal ENOTSUPP (524): a bpf command the map type does not implement.
-public let ENOTSUPP_: Int32 = 524
-
 /// A disagreement between the kernel and the shadow model.
 public struct OracleFinding: Equatable, Sendable, CustomStringConvertible {
     /// Index of the call in its program.
@@ -73,7 +70,7 @@ public final class ShadowModel {
         }
     }
 
-    static func en(_ e: Int32) -> String { e == 0 ? "success" : (e == 524 ? "ENOTSUPP" : ErrnoName.name(e)) }
+    static func en(_ e: Int32) -> String { e == 0 ? "success" : ErrnoName.name(e) }
     static func set(_ s: ErrSet) -> String { "{" + s.sorted().map { en($0) }.joined(separator: ",") + "}" }
     static func hex(_ b: Bytes) -> String { hex(b.array) }
     static func hex(_ b: [UInt8]) -> String {

@@ -125,7 +125,6 @@ public func censusWalk(_ map: MapFD, maxEntries: Int, overshoot: Int, universe: 
     let keys = try map.keys(as: UInt32.self, limit: censusReadLimit(maxEntries: maxEntries, overshoot: overshoot, universe: universe))
     return keys.map { k in
         let kb = withUnsafeBytes(of: k.littleEndian) { Array($0) }
-        if case let .success(v) = map.tryLookup(key: kb, valueBytes: SharedValue.size) { return (k, v) }
-        return (k, nil)
+        return (k, try? map.lookup(key: kb, valueBytes: SharedValue.size))
     }
 }

@@ -147,9 +147,9 @@ public final class ExtensionRestart: Scenario {
         do {
             try thread.op(.extensionRestart, label: Self.connectProvider) { try p.restartExtension(Self.connectProvider) }
         } catch {
-            thread.fail("cgroup-churn", title: "restart_extension failed: \(Churn.errnoText(error)) in \(Self.descriptor.name)",
+            thread.fail("cgroup-churn", title: "restart_extension failed: \(errnoLabel(of: error)) in \(Self.descriptor.name)",
                         detail: "\(error)\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
-                        errno: max(errnoValue(of: error), 0), op: .extensionRestart)
+                        errno: errnoNumber(of: error) ?? 0, op: .extensionRestart)
         }
     }
 
@@ -164,14 +164,14 @@ public final class ExtensionRestart: Scenario {
         let useLink = (n / 2) % 2 == 1
         let before = windows.snapshot()
         func failed(_ op: OpKind, _ error: Error, _ what: String) {
-            let e = errnoValue(of: error)
+            let e = errnoNumber(of: error)
             if e == E2BIG { thread.tolerate(E2BIG); return }
             let duringRestart = RestartWindows.overlapped(before: before, after: windows.snapshot())
-            if duringRestart && Self.providerRestartErrnos.contains(e) { thread.tolerate(e); return }
+            if duringRestart, let e, Self.providerRestartErrnos.contains(e) { thread.tolerate(e); return }
             let when = duringRestart ? "during a restart of \(Self.connectProvider)" : "with no restart of its provider"
-            thread.fail(Self.creatorOps, title: "bpf_\(op.name) failed: \(Churn.errnoText(error)) on the campaign cgroup in \(Self.descriptor.name)",
+            thread.fail(Self.creatorOps, title: "bpf_\(op.name) failed: \(errnoLabel(of: error)) on the campaign cgroup in \(Self.descriptor.name)",
                         detail: "\(what) \(when): \(error)\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
-                        errno: max(e, 0), op: op)
+                        errno: e ?? 0, op: op)
         }
         let loaded: LoadedObject
         do {
@@ -221,11 +221,11 @@ public final class ExtensionRestart: Scenario {
         let name = Self.descriptor.name
         let path = "\(campaignPath)/bpfstress-churn.\(getpid()).\(thread.index)"
         func bad(_ op: OpKind, _ error: Error?, _ what: String, check: String = "cgroup-churn") {
-            let e = error.map { errnoValue(of: $0) } ?? 0
+            let e = error.flatMap { errnoNumber(of: $0) } ?? 0
             let call = op == .cgroupCreate ? "mkdir" : op == .cgroupRemove ? "rmdir" : "bpf_\(op.name)"
-            thread.fail(check, title: error == nil ? "\(what) in \(name)" : "\(call) failed in cgroup churn: \(Churn.errnoText(error!)) in \(name)",
+            thread.fail(check, title: error == nil ? "\(what) in \(name)" : "\(call) failed in cgroup churn: \(errnoLabel(of: error!)) in \(name)",
                         detail: "\(what)\(error.map { ": \($0)" } ?? "")\ncgroup \(path)\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
-                        errno: max(e, 0), op: op)
+                        errno: e, op: op)
         }
         do {
             try thread.op(.cgroupCreate, label: "mkdir") {
@@ -359,10 +359,10 @@ public final class ExtensionRestart: Scenario {
         let name = Self.descriptor.name
         let k = max(1, thread.params.int("connects"))
         func bad(_ op: OpKind, _ error: Error?, _ what: String, check: String = "netns-churn") {
-            let e = error.map { errnoValue(of: $0) } ?? 0
-            thread.fail(check, title: error == nil ? "\(what) in \(name)" : "\(op.name) failed in netns churn: \(Churn.errnoText(error!)) in \(name)",
+            let e = error.flatMap { errnoNumber(of: $0) } ?? 0
+            thread.fail(check, title: error == nil ? "\(what) in \(name)" : "\(op.name) failed in netns churn: \(errnoLabel(of: error!)) in \(name)",
                         detail: "\(what)\(error.map { ": \($0)" } ?? "")\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
-                        errno: max(e, 0), op: op)
+                        errno: e, op: op)
         }
         let ns: NetworkNamespace
         do { ns = try thread.op(.netnsCreate) { try NetworkNamespace() } } catch { bad(.netnsCreate, error, "create network namespace"); return }
@@ -421,10 +421,10 @@ public final class ExtensionRestart: Scenario {
         let k = max(1, thread.params.int("connects"))
         let ccName = "bpfs\(String(getpid(), radix: 16))_\(thread.index)"
         func bad(_ op: OpKind, _ error: Error?, _ what: String) {
-            let e = error.map { errnoValue(of: $0) } ?? 0
-            thread.fail("structops-churn", title: error == nil ? "\(what) in \(name)" : "\(what) failed: \(Churn.errnoText(error!)) in \(name)",
+            let e = error.flatMap { errnoNumber(of: $0) } ?? 0
+            thread.fail("structops-churn", title: error == nil ? "\(what) in \(name)" : "\(what) failed: \(errnoLabel(of: error!)) in \(name)",
                         detail: "\(ccName)\(error.map { ": \($0)" } ?? "")\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
-                        errno: max(e, 0), op: op)
+                        errno: e, op: op)
         }
         let ops: StructOpsObject
         do {
@@ -456,7 +456,7 @@ public final class ExtensionRestart: Scenario {
                 let c = try CongestionClient.connect(family: IPFamily.v4.rawValue, port: listener.port, congestion: ccName)
                 close(c.fd)
                 bad(.connect, nil, "setsockopt(TCP_CONGESTION) still accepts an unregistered struct_ops name"); return
-            } catch { if errnoValue(of: error) != ENOENT { bad(.connect, error, "setsockopt of the unregistered name (expected ENOENT)"); return } }
+            } catch { if errnoNumber(of: error) != ENOENT { bad(.connect, error, "setsockopt of the unregistered name (expected ENOENT)"); return } }
         } catch { bad(.connect, error, "connections through the registered congestion control"); return }
         thread.pass("structops-churn")
         if kept >= 0 { close(kept); kept = -1 }

@@ -82,11 +82,10 @@ public final class LoadAttachV4V6: Scenario {
         defer { if clean { thread.pass("expected-errnos") } }
         func unexpected(_ op: OpKind, _ error: Error, _ what: String) {
             clean = false
-            let e = errnoValue(of: error)
             let call = op == .connect || op == .accept ? op.name : "bpf_\(op.name)"
-            thread.fail("expected-errnos", title: "\(call) failed: \(e > 0 ? ErrnoName.name(e) : "error") in \(name)",
+            thread.fail("expected-errnos", title: "\(call) failed: \(errnoLabel(of: error)) in \(name)",
                         detail: "\(what): \(error)\nlast ops:\n" + thread.recentOps().joined(separator: "\n"),
-                        errno: max(e, 0), op: op)
+                        errno: errnoNumber(of: error) ?? 0, op: op)
         }
 
         let loaded: LoadedObject
@@ -120,7 +119,7 @@ public final class LoadAttachV4V6: Scenario {
                 }
             }
         } catch {
-            if errnoValue(of: error) == E2BIG { thread.tolerate(E2BIG); return }
+            if errnoNumber(of: error) == E2BIG { thread.tolerate(E2BIG); return }
             unexpected(mode == .link ? .linkCreate : .progAttach, error, "attach prog id \(progID) (\(family)) to campaign cgroup")
             return
         }

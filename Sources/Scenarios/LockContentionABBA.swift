@@ -96,8 +96,8 @@ public final class LockContentionABBA: Scenario {
                         m.close()
                     } catch {
                         clean = false
-                        thread.fail("map-errnos", title: "bpf_map_create failed: \(Churn.errnoText(error)) in \(Self.descriptor.name)",
-                                    detail: "\(error)", errno: max(errnoValue(of: error), 0), op: .mapCreate)
+                        thread.fail("map-errnos", title: "bpf_map_create failed: \(errnoLabel(of: error)) in \(Self.descriptor.name)",
+                                    detail: "\(error)", errno: errnoNumber(of: error) ?? 0, op: .mapCreate)
                     }
                     continue
                 }
@@ -124,7 +124,11 @@ public final class LockContentionABBA: Scenario {
                             try withUnsafeBytes(of: &key) { try pcpu.delete(key: $0.baseAddress!) }
                         }
                     }
-                } catch { err = errnoValue(of: error) }
+                } catch {
+                    // An error with no errno is not a kernel outcome: the thread aborts (thread-runs).
+                    guard let n = errnoNumber(of: error) else { throw error }
+                    err = n
+                }
                 if err == 0 { invokeHook(thread, key: key, i: i); continue }
                 switch ABBAOracle.classify(userErrno: err, isDelete: which % 2 == 1) {
                 case .ok: continue
@@ -158,9 +162,8 @@ public final class LockContentionABBA: Scenario {
                 try p.invokeHook(attachType: BPFStressRawTPAttachType, context: bytes)
             }
         } catch {
-            let e = errnoValue(of: error)
-            thread.fail("map-errnos", title: "invoke_hook(raw_tp contention_begin) failed: \(ErrnoName.name(e)) in \(Self.descriptor.name)",
-                        detail: "\(error)", errno: max(e, 0), op: .invokeHook)
+            thread.fail("map-errnos", title: "invoke_hook(raw_tp contention_begin) failed: \(errnoLabel(of: error)) in \(Self.descriptor.name)",
+                        detail: "\(error)", errno: errnoNumber(of: error) ?? 0, op: .invokeHook)
         }
     }
 
@@ -178,8 +181,8 @@ public final class LockContentionABBA: Scenario {
             do {
                 runCount = try thread.op(.objInfo, UInt64(a.prog.fd)) { try runtime.programInfo(a.prog).runCount }
             } catch {
-                thread.fail("prog-fired", title: "bpf_obj_get_info_by_fd failed: \(Churn.errnoText(error)) in \(Self.descriptor.name)",
-                            detail: "\(error)", errno: max(errnoValue(of: error), 0), op: .objInfo)
+                thread.fail("prog-fired", title: "bpf_obj_get_info_by_fd failed: \(errnoLabel(of: error)) in \(Self.descriptor.name)",
+                            detail: "\(error)", errno: errnoNumber(of: error) ?? 0, op: .objInfo)
                 continue
             }
             var raw = [UInt64](repeating: 0, count: 8)

@@ -119,11 +119,12 @@ public final class MapParallel: Scenario {
     }
 
     /// Runs `body` as one recorded op, retrying EBUSY/EAGAIN up to 8 times with 10 µs…2 ms backoff.
-    func retrying(_ thread: ThreadContext, _ kind: OpKind, _ m: TestMap, _ key: UInt32, _ body: () -> Int32?) -> Int32 {
+    func retrying(_ thread: ThreadContext, _ kind: OpKind, _ m: TestMap, _ key: UInt32, _ body: () throws(BPFError) -> Void) -> Int32 {
         var delay: UInt32 = 10
         var e: Int32 = 0
         for attempt in 0..<8 {
-            e = thread.errnoOfTry(kind, UInt64(m.map.fd), UInt64(key)) { body().map { RawErrno(rawValue: $0) } }
+            // BPFError from a map op always carries its errno, so errnoOf never rethrows here.
+            e = (try? thread.errnoOf(kind, UInt64(m.map.fd), UInt64(key)) { try body() }) ?? -1
             guard (e == EBUSY || e == EAGAIN) && attempt < 7 else { break }
             thread.tolerate(e)
             usleep(delay)
@@ -147,20 +148,17 @@ public final class MapParallel: Scenario {
     }
 
     func update(_ thread: ThreadContext, _ m: TestMap, _ key: UInt32, _ value: UInt64, _ flags: UInt64) -> Int32 {
-        retrying(thread, .mapUpdate, m, key) { m.map.tryUpdate(key: Self.kb(key), value: Self.vb(value), flags: flags)?.rawValue }
+        retrying(thread, .mapUpdate, m, key) { () throws(BPFError) in try m.map.update(key: Self.kb(key), value: Self.vb(value), flags: flags) }
     }
 
     func delete(_ thread: ThreadContext, _ m: TestMap, _ key: UInt32) -> Int32 {
-        retrying(thread, .mapDelete, m, key) { m.map.tryDelete(key: Self.kb(key))?.rawValue }
+        retrying(thread, .mapDelete, m, key) { () throws(BPFError) in try m.map.delete(key: Self.kb(key)) }
     }
 
     func lookup(_ thread: ThreadContext, _ m: TestMap, _ key: UInt32) -> (Int32, UInt64?) {
         var value: UInt64?
-        let e = retrying(thread, .mapLookup, m, key) {
-            switch m.map.tryLookup(key: Self.kb(key), valueBytes: 8) {
-            case let .success(b): value = Self.u64(b); return nil
-            case let .failure(err): return err.rawValue
-            }
+        let e = retrying(thread, .mapLookup, m, key) { () throws(BPFError) in
+            value = Self.u64(try m.map.lookup(key: Self.kb(key), valueBytes: 8))
         }
         return (e, value)
     }
@@ -345,7 +343,8 @@ public final class MapParallel: Scenario {
         do {
             walk = try thread.op(.mapNextKey, label: "walk", UInt64(m.map.fd)) { try m.map.keys(as: UInt32.self) }
         } catch {
-            expect(thread, errnoValue(of: error), [0], call: "bpf_map_get_next_key", m, "walk \(what)")
+            // keys(as:) throws only BPFError with an errno; -1 (no errno) would show as an unexpected errno.
+            expect(thread, errnoNumber(of: error) ?? -1, [0], call: "bpf_map_get_next_key", m, "walk \(what)")
             return
         }
         let cap = m.maxEntries + 1
@@ -353,7 +352,7 @@ public final class MapParallel: Scenario {
         var count = UInt32(cap)
         do {
             let kb = try GuardedBuffer(byteCount: 4 * cap), vb = try GuardedBuffer(byteCount: 8 * cap), ob = try GuardedBuffer(byteCount: 8)
-            let e = thread.errnoOf(.mapLookupBatch, label: "verify", UInt64(m.map.fd), UInt64(cap)) {
+            let e = try thread.errnoOf(.mapLookupBatch, label: "verify", UInt64(m.map.fd), UInt64(cap)) {
                 try m.map.lookupBatch(inBatch: nil, outBatch: ob, keys: kb, values: vb, count: &count)
             }
             guard expect(thread, e, [ENOENT], call: "bpf_map_lookup_batch", m, "full read \(what) (count \(cap))") else { return }
@@ -387,7 +386,3 @@ public final class MapParallel: Scenario {
     }
 }
 
-/// An errno number as a RawRepresentable, for errnoOfTry without naming SystemPackage.Errno.
-struct RawErrno: RawRepresentable {
-    let rawValue: Int32
-}

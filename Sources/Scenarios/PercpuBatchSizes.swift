@@ -86,7 +86,7 @@ public final class PercpuBatchSizes: Scenario {
         let updaters = max(0, thread.params.int("updaters"))
         let isUpdater = thread.worker.threadCount > updaters && thread.index < updaters
         if isUpdater {
-            while thread.keepRunning { updaterStep(thread) }
+            while thread.keepRunning { try updaterStep(thread) }
             return
         }
         let privates = try makePrivateMaps(thread)
@@ -95,7 +95,7 @@ public final class PercpuBatchSizes: Scenario {
         var i = 0
         while thread.keepRunning {
             i += 1
-            if thread.worker.threadCount <= updaters || updaters == 0, i % 3 == 0 { updaterStep(thread); continue }
+            if thread.worker.threadCount <= updaters || updaters == 0, i % 3 == 0 { try updaterStep(thread); continue }
             let usePrivate = Int.random(in: 0..<100, using: &thread.rng) < privateShare
             let m = usePrivate ? privates.randomElement(using: &thread.rng)! : shared.randomElement(using: &thread.rng)!
             let op = BatchOp.allCases.randomElement(using: &thread.rng)!
@@ -123,36 +123,38 @@ public final class PercpuBatchSizes: Scenario {
     /// One update of a shared map: a whole entry (every CPU, one generation) by
     /// update_elem or update_batch, or a delete. Hash maps never see E2BIG: the key
     /// range equals max_entries.
-    func updaterStep(_ thread: ThreadContext) {
+    func updaterStep(_ thread: ThreadContext) throws {
         let m = shared.randomElement(using: &thread.rng)!
         let key = UInt32.random(in: 0..<UInt32(m.universe), using: &thread.rng)
         let gen = UInt8.random(in: 0...255, using: &thread.rng)
         let roll = Int.random(in: 0..<10, using: &thread.rng)
         let keyBytes = withUnsafeBytes(of: key.littleEndian) { Array($0) }
         if roll < 2 && !m.isArray {
-            let e = thread.errnoOfTry(.mapDelete, UInt64(m.map.fd), UInt64(key)) { m.map.tryDelete(key: keyBytes) }
+            let e = try thread.errnoOf(.mapDelete, UInt64(m.map.fd), UInt64(key)) { try m.map.delete(key: keyBytes) }
             if e == ENOENT { thread.tolerate(ENOENT) } else { judgeUpdater(thread, e, "bpf_map_delete_elem", m, "key \(key)") }
         } else if roll < 7 {
             let value = m.layout.unpack(PercpuValueCodec.entry(key: key, gen: gen, layout: m.layout))
-            let e = thread.errnoOfTry(.mapUpdate, UInt64(m.map.fd), UInt64(key)) { m.map.tryUpdate(key: keyBytes, value: value) }
+            let e = try thread.errnoOf(.mapUpdate, UInt64(m.map.fd), UInt64(key)) { try m.map.update(key: keyBytes, value: value) }
             judgeUpdater(thread, e, "bpf_map_update_elem", m, "key \(key) gen \(gen)")
         } else {
             let n = Int.random(in: 1...8, using: &thread.rng)
             let keys = Array((0..<UInt32(m.universe)).shuffled(using: &thread.rng).prefix(n))
+            let buffers: (GuardedBuffer, GuardedBuffer)
+            do { buffers = (try GuardedBuffer(byteCount: 4 * n), try GuardedBuffer(byteCount: n * m.layout.entryBytes)) } catch {
+                thread.fail("updater-ok", title: "guarded buffer allocation failed in percpu-batch-sizes", detail: "\(error)")
+                return
+            }
             do {
-                let kb = try GuardedBuffer(byteCount: 4 * n)
-                let vb = try GuardedBuffer(byteCount: n * m.layout.entryBytes)
+                let (kb, vb) = buffers
                 for (i, k) in keys.enumerated() {
                     kb.setUInt32(k, at: 4 * i)
                     vb.write(m.layout.unpack(PercpuValueCodec.entry(key: k, gen: gen, layout: m.layout)), at: i * m.layout.entryBytes)
                 }
                 var count = UInt32(n)
-                let e = thread.errnoOf(.mapUpdateBatch, label: "updater", UInt64(m.map.fd), UInt64(n)) {
+                let e = try thread.errnoOf(.mapUpdateBatch, label: "updater", UInt64(m.map.fd), UInt64(n)) {
                     try m.map.updateBatch(keys: kb, values: vb, count: &count)
                 }
                 judgeUpdater(thread, e, "bpf_map_update_batch", m, "keys \(keys) gen \(gen)")
-            } catch {
-                thread.fail("updater-ok", title: "guarded buffer allocation failed in percpu-batch-sizes", detail: "\(error)")
             }
         }
     }
@@ -174,7 +176,7 @@ public final class PercpuBatchSizes: Scenario {
         let vb = try GuardedBuffer(byteCount: cap * m.layout.entryBytes)
         let ob = try GuardedBuffer(byteCount: 8)
         var count = UInt32(cap)
-        let e = thread.errnoOf(.mapLookupBatch, label: "snapshot", UInt64(m.map.fd), UInt64(cap)) {
+        let e = try thread.errnoOf(.mapLookupBatch, label: "snapshot", UInt64(m.map.fd), UInt64(cap)) {
             try m.map.lookupBatch(inBatch: nil, outBatch: ob, keys: kb, values: vb, count: &count)
         }
         guard e == ENOENT else {
@@ -196,7 +198,7 @@ public final class PercpuBatchSizes: Scenario {
             let kb = try GuardedBuffer(byteCount: 4 * keys.count)
             for (i, k) in keys.enumerated() { kb.setUInt32(k, at: 4 * i) }
             var count = UInt32(keys.count)
-            let e = thread.errnoOf(.mapDeleteBatch, label: "reset", UInt64(m.map.fd), UInt64(count)) {
+            let e = try thread.errnoOf(.mapDeleteBatch, label: "reset", UInt64(m.map.fd), UInt64(count)) {
                 try m.map.deleteBatch(keys: kb, count: &count)
             }
             guard e == 0 else { throw StressError(.system, "reset delete_batch of \(keys.count) keys returned \(errnoText(e))", errno: max(e, 0)) }
@@ -214,7 +216,7 @@ public final class PercpuBatchSizes: Scenario {
             vb.write(m.layout.unpack(packed), at: i * m.layout.entryBytes)
         }
         var count = UInt32(keys.count)
-        let e = thread.errnoOf(.mapUpdateBatch, label: "reset", UInt64(m.map.fd), UInt64(count)) {
+        let e = try thread.errnoOf(.mapUpdateBatch, label: "reset", UInt64(m.map.fd), UInt64(count)) {
             try m.map.updateBatch(keys: kb, values: vb, count: &count)
         }
         guard e == 0 else { throw StressError(.system, "reset update_batch of \(keys.count) keys returned \(errnoText(e))", errno: max(e, 0)) }
@@ -223,9 +225,8 @@ public final class PercpuBatchSizes: Scenario {
 
     func runCase(_ thread: ThreadContext, _ m: TestMap, _ op: BatchOp, _ kind: BatchCaseKind) {
         do { try runCaseThrowing(thread, m, op, kind) } catch {
-            let e = errnoValue(of: error)
             thread.fail("expected-errnos", title: "setup of a \(op.callName) case failed on \(m.type) in percpu-batch-sizes",
-                        detail: "\(error)\nlast ops:\n" + thread.recentOps().joined(separator: "\n"), errno: max(e, 0))
+                        detail: "\(error)\nlast ops:\n" + thread.recentOps().joined(separator: "\n"), errno: errnoNumber(of: error) ?? 0)
         }
     }
 
@@ -306,7 +307,7 @@ public final class PercpuBatchSizes: Scenario {
         // The call.
         var cnt = c.count
         let fd = UInt64(m.map.fd)
-        let e = thread.errnoOf(op.opKind, label: kind.rawValue, fd, UInt64(c.count)) {
+        let e = try thread.errnoOf(op.opKind, label: kind.rawValue, fd, UInt64(c.count)) {
             switch op {
             case .lookup:
                 try m.map.lookupBatch(inBatch: ib, outBatch: ob, keys: kb, values: vb, count: &cnt,

@@ -122,10 +122,4 @@ enum Churn {
             usleep(10_000)
         }
     }
-
-    /// "EBUSY" or "error" for a thrown error.
-    static func errnoText(_ error: Error) -> String {
-        let e = errnoValue(of: error)
-        return e > 0 ? ErrnoName.name(e) : "error"
-    }
 }

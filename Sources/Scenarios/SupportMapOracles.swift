@@ -4,8 +4,6 @@ import BPFKit
 import Foundation
 import StressCore
 
-/// The kernel-internal ENOTSUPP (524) that batch ops on maps without the op return.
-public let ENOTSUPP_KERNEL: Int32 = 524
 
 /// One broken promise found by an oracle; `check` is the scenario check it fails.
 public struct Violation: Equatable, CustomStringConvertible {

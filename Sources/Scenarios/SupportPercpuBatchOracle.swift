@@ -155,7 +155,7 @@ public struct BatchOutcome {
 public enum PercpuBatchOracle {
     /// The errnos the kernel documents (and 6.18 returns) for `c`.
     public static func expectedErrnos(_ c: BatchCase) -> Set<Int32> {
-        if c.isArray && (c.op == .lookupAndDelete || c.op == .delete) { return [ENOTSUPP_KERNEL] }
+        if c.isArray && (c.op == .lookupAndDelete || c.op == .delete) { return [ENOTSUPP] }
         if c.elemFlags != 0 { return [EINVAL] }  // no bpf_spin_lock in these values; unknown bits
         if c.count == 0 { return [0] }
         let n = Int(c.count)
@@ -205,7 +205,7 @@ public enum PercpuBatchOracle {
         }
         let stride = c.layout.entryBytes
         let success = o.errno == 0 || o.errno == ENOENT
-        let argError = o.errno == EINVAL || o.errno == ENOTSUPP_KERNEL
+        let argError = o.errno == EINVAL || o.errno == ENOTSUPP
         if argError && o.countOut != c.count {
             v.append(Violation("expected-errnos", "\(errnoText(o.errno)) changed count from \(c.count) to \(o.countOut)"))
         }

@@ -5,28 +5,16 @@ import Foundation
 import StressCore
 
 extension ThreadContext {
-    /// Runs one recorded op and returns its errno (0 on success) instead of throwing.
-    func errnoOf(_ kind: OpKind, label: String? = nil, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ body: () throws -> Void) -> Int32 {
+    /// Runs one recorded op and returns its errno (0 on success) instead of throwing. An error
+    /// that carries no errno is not a kernel outcome to judge, so it propagates (thread-runs).
+    func errnoOf(_ kind: OpKind, label: String? = nil, _ a0: UInt64 = 0, _ a1: UInt64 = 0, _ body: () throws -> Void) throws -> Int32 {
         do {
             if let label { try op(kind, label: label, a0, a1, body) } else { try op(kind, a0, a1, body) }
             return 0
         } catch {
-            let e = errnoValue(of: error)
-            return e > 0 ? e : -1
+            guard let e = errnoNumber(of: error) else { throw error }
+            return e
         }
-    }
-
-    /// errnoOf for the BPFKit calls that return an optional Errno (nil on success).
-    func errnoOfTry<E: RawRepresentable>(_ kind: OpKind, _ a0: UInt64, _ a1: UInt64, _ body: () -> E?) -> Int32
-    where E.RawValue == Int32 {
-        var result: Int32 = 0
-        _ = errnoOf(kind, a0, a1) {
-            if let e = body() {
-                result = e.rawValue
-                throw StressError(.system, "\(kind.name) failed", errno: e.rawValue)
-            }
-        }
-        return result
     }
 }
 

@@ -115,7 +115,7 @@ extension ThreadContext {
             bpfs_op_end(tm, 0)
             return r
         } catch {
-            bpfs_op_end(tm, errnoValue(of: error))
+            bpfs_op_end(tm, errnoNumber(of: error) ?? -1)
             throw error
         }
     }

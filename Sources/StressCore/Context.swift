@@ -193,7 +193,7 @@ public final class ThreadContext {
             bpfs_op_end_h(tm, hist, 0)
             return r
         } catch {
-            bpfs_op_end_h(tm, hist, errnoValue(of: error))
+            bpfs_op_end_h(tm, hist, errnoNumber(of: error) ?? -1)
             throw error
         }
     }
@@ -224,10 +224,13 @@ public final class ThreadContext {
     }
 }
 
-/// The errno carried by an error thrown from BPFKit or StressCore; -1 when there is none.
-public func errnoValue(of error: Error) -> Int32 {
+/// The errno's symbolic name for a title ("EBUSY"), or "error" when the error carries none.
+public func errnoLabel(of error: Error) -> String { errnoNumber(of: error).map(ErrnoName.name) ?? "error" }
+
+/// The errno an error carries (BPFError's Errno, StressError's errno), nil when it has none.
+public func errnoNumber(of error: Error) -> Int32? {
     if let e = error as? BPFError, let n = e.errno { return n.rawValue }
     if let e = error as? StressError, let n = e.errno { return n }
-    return -1
+    return nil
 }
 

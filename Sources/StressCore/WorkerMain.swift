@@ -72,9 +72,8 @@ public enum WorkerMain {
         do {
             scenario = try type.init(worker: ctx)
         } catch {
-            let e = errnoValue(of: error)
-            ctx.fail("setup", title: "setup failed in \(descriptor.name): \(e > 0 ? ErrnoName.name(e) : "error")",
-                     detail: "\(error)", errno: max(e, 0), op: .setup)
+            ctx.fail("setup", title: "setup failed in \(descriptor.name): \(errnoLabel(of: error))",
+                     detail: "\(error)", errno: errnoNumber(of: error) ?? 0, op: .setup)
             phase(BPFS_PHASE_DONE, "")
             return exitSetupFailed
         }
@@ -84,9 +83,8 @@ public enum WorkerMain {
             WorkerThread(name: "\(descriptor.shortName).\(spec.slot).\(i)") {
                 let t = ThreadContext(worker: ctx, index: i)
                 do { try scenario.run(thread: t); t.pass(CheckSpec.threadRuns) } catch {
-                    let e = errnoValue(of: error)
-                    t.fail(CheckSpec.threadRuns, title: "\(descriptor.name) thread aborted: \(e > 0 ? ErrnoName.name(e) : "error")",
-                           detail: "\(error)\nlast ops:\n" + t.recentOps().joined(separator: "\n"), errno: max(e, 0))
+                    t.fail(CheckSpec.threadRuns, title: "\(descriptor.name) thread aborted: \(errnoLabel(of: error))",
+                           detail: "\(error)\nlast ops:\n" + t.recentOps().joined(separator: "\n"), errno: errnoNumber(of: error) ?? 0)
                 }
                 t.tm.pointee.active = 0
             }

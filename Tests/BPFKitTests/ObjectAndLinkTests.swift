@@ -52,7 +52,7 @@ final class ObjectAndLinkTests: XCTestCase {
         XCTAssertTrue(found)
     }
 
-    /// The non-throwing hot path (tryUpdate/tryLookup) against a model: every lookup returns
+    /// The raw-pointer hot path (update/lookup, typed throws) against a model: every lookup returns
     /// what was just written, and afterwards the map holds exactly the model. Its speed is
     /// `bpfstress bench ops`' business (docs/PERFORMANCE.md), not a test's.
     func testHotPathUpdateAndLookupMatchAModel() throws {
@@ -63,19 +63,21 @@ final class ObjectAndLinkTests: XCTestCase {
         for i in 0..<20_000 {
             key = UInt32((i &* 2_654_435_761) & 1023)
             value = UInt64(i) &* 0x9E37_79B9_7F4A_7C15
-            XCTAssertNil(m.tryUpdate(key: &key, value: &value))
+            try m.update(key: &key, value: &value)
             model[key] = value
             var got: UInt64 = 0
-            XCTAssertNil(m.tryLookup(key: &key, value: &got))
+            try m.lookup(key: &key, value: &got)
             XCTAssertEqual(got, value)
         }
         var missing: UInt32 = 5000
         var unused: UInt64 = 0
-        XCTAssertEqual(m.tryLookup(key: &missing, value: &unused), .noSuchFileOrDirectory)
+        do { try m.lookup(key: &missing, value: &unused); XCTFail("lookup of a missing key succeeded") } catch {
+            XCTAssertEqual(error.errno, .noSuchFileOrDirectory)
+        }
         for (k, v) in model {
             key = k
             var got: UInt64 = 0
-            XCTAssertNil(m.tryLookup(key: &key, value: &got))
+            try m.lookup(key: &key, value: &got)
             XCTAssertEqual(got, v, "key \(k)")
         }
         XCTAssertEqual(model.count, 1024)

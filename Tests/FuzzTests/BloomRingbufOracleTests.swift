@@ -1,4 +1,5 @@
 // The bloom filter and ring buffer oracles on tampered kernel answers: a false negative, a peek that writes, element commands that succeed, map_extra on other types.
+import Basics
 import BPFKit
 @testable import Fuzz
 import Glibc
@@ -47,7 +48,7 @@ final class BloomRingbufOracleTests: XCTestCase {
         let rb = MapShape(type: .ringbuf, keySize: 0, valueSize: 0, maxEntries: 4096, flags: 0, cpus: 2)
         XCTAssertEqual(m.check(0, c, CallResult(), shape: rb), [])
         XCTAssertEqual(m.check(1, Call(.update), CallResult(), shape: rb).map(\.signature), ["update:errno"], "ENOTSUPP is due")
-        var r = CallResult(); r.errno = ENOTSUPP_
+        var r = CallResult(); r.errno = ENOTSUPP
         XCTAssertEqual(m.check(2, Call(.lookup), r, shape: rb), [])
         XCTAssertEqual(ShadowModel.createErrors(c, cpus: 2), [])
         c.maxEntries = 4096 * 3

@@ -1,4 +1,5 @@
 // The creation rules (data in CreateRules.swift) name each refusal, and the create oracle fails on a kernel that ignores one.
+import Basics
 import BPFKit
 @testable import Fuzz
 import Glibc
@@ -13,7 +14,7 @@ final class CreateRulesTests: XCTestCase {
     func testEachRuleNamesItsErrno() {
         let e = { (c: Call) in ShadowModel.createErrors(c, cpus: 2) }
         XCTAssertEqual(e(create(.hash)), [])
-        XCTAssertEqual(e(create(.lruHash, flags: BPFMapFlags.noPrealloc)), [ENOTSUPP_])
+        XCTAssertEqual(e(create(.lruHash, flags: BPFMapFlags.noPrealloc)), [ENOTSUPP])
         XCTAssertEqual(e(create(.hash, flags: BPFMapFlags.noCommonLRU)), [EINVAL])
         XCTAssertEqual(e(create(.percpuArray, flags: BPFMapFlags.mmapable)), [EINVAL])
         XCTAssertEqual(e(create(.array, flags: BPFMapFlags.mmapable)), [])

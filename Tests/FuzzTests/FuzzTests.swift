@@ -1,3 +1,4 @@
+import Basics
 import BPFKit
 import Foundation
 @testable import Fuzz
@@ -67,7 +68,7 @@ final class FuzzTests: XCTestCase {
         lookup_batch map=3 count=1
         """)
         XCTAssertEqual(rep.results.map(\.errno),
-                       [0, EEXIST, E2BIG, EINVAL, 0, 0, E2BIG, 0, 0, 0, 0, ENOSPC, 0, 0, ENOTSUPP_])
+                       [0, EEXIST, E2BIG, EINVAL, 0, 0, E2BIG, 0, 0, 0, 0, ENOSPC, 0, 0, ENOTSUPP])
         XCTAssertEqual(rep.results[8].out, Layout.pattern(2, 8), "BPF_EXIST on a full queue replaced the oldest")
     }
 

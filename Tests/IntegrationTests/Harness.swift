@@ -1,23 +1,16 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the built `bpfstress` binary the way a user does and inspects what it leaves behind.
 enum Harness {
-    static var repoRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized.path
-    }
+    static var repoRoot: String { Built.repoRoot }
 
-    /// The bpfstress executable next to this test bundle (.build/<triple>/debug/bpfstress).
-    static var binary: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("bpfstress").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return repoRoot + "/.build/debug/bpfstress"
-    }
+    /// The shipped bpfstress executable next to this test bundle.
+    static var binary: String { Built.product }
+
+    /// bpfstress-selftest, which alone has the test-only scenarios and fixtures.
+    static var selftest: String { Built.selftest }
 
     struct Result {
         var status: Int32; var stdout: String; var stderr: String; var pid: Int32
@@ -33,10 +26,11 @@ enum Harness {
     }
 
     /// Starts bpfstress with `args`; `during` runs while it is alive (with its pid).
-    static func run(_ args: [String], timeout: Double = 120, env: [String: String] = [:],
+    static func run(_ args: [String], timeout: Double = 120, env: [String: String] = [:], executable: String? = nil,
                     during: ((Int32) -> Void)? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        // A run that asks for the test-only scenarios needs the binary that has them.
+        p.executableURL = URL(fileURLWithPath: executable ?? (env["BPFSTRESS_TEST_SCENARIOS"] == "1" ? selftest : binary))
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
         p.currentDirectoryURL = URL(fileURLWithPath: repoRoot)

@@ -1,6 +1,7 @@
 import Foundation
 import Nightly
 import Reports
+import TestSupport
 import XCTest
 
 /// Real campaigns for issue 16: latency percentiles, baselines, shards and merges, trends.
@@ -204,49 +205,19 @@ final class NightlyRunTests: XCTestCase {
     /// Headless Chromium loads the page (DOM has the plots) and paints something that is not blank.
     func assertRendersInChromium(_ page: String, ids: [String], polylines: Int, seriesClass: String = "trend-series",
                                  file: StaticString = #filePath, line: UInt = #line) throws {
-        guard let chrome = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard let chrome = Chromium.path else {
             XCTFail("chromium not installed: run scripts/bootstrap (Debian package chromium)", file: file, line: line)
             return
         }
-        let dir = Harness.tempDir("chromium")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let common = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-                      "--user-data-dir=\(dir)/profile", "--window-size=1000,1400"]
-        let dom = try Harness.run(at: chrome, common + ["--dump-dom", "file://" + page])
-        XCTAssertEqual(dom.status, 0, file: file, line: line)
-        for id in ids { XCTAssertTrue(dom.stdout.contains("id=\"\(id)\""), id, file: file, line: line) }
-        XCTAssertGreaterThanOrEqual(dom.stdout.components(separatedBy: "<polyline class=\"\(seriesClass)\"").count - 1, polylines,
+        let r = try Chromium.render(page, browser: chrome)
+        XCTAssertEqual(r.domStatus, 0, file: file, line: line)
+        for id in ids { XCTAssertTrue(r.dom.contains("id=\"\(id)\""), id, file: file, line: line) }
+        XCTAssertGreaterThanOrEqual(r.dom.components(separatedBy: "<polyline class=\"\(seriesClass)\"").count - 1, polylines,
                                     file: file, line: line)
-        let shot = dir + "/shot.png"
-        let r = try Harness.run(at: chrome, common + ["--screenshot=\(shot)", "file://" + page])
-        XCTAssertEqual(r.status, 0, file: file, line: line)
-        let data = try Data(contentsOf: URL(fileURLWithPath: shot))
+        XCTAssertEqual(r.shotStatus, 0, file: file, line: line)
+        let data = r.screenshot
         XCTAssertEqual(Array(data.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "a PNG", file: file, line: line)
         // A blank 1000x1400 page compresses to a few KB; plots, tables and text do not.
         XCTAssertGreaterThan(data.count, 20_000, "screenshot looks blank", file: file, line: line)
-    }
-}
-
-extension Harness {
-    /// Runs any executable to completion (stdout kept, stderr dropped), killed after `timeout`.
-    static func run(at exe: String, _ args: [String], timeout: Double = 60) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
-        final class Sink: @unchecked Sendable { var data = Data() }
-        let sink = Sink()
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async { sink.data = out.fileHandleForReading.readDataToEndOfFile(); done.signal() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        _ = done.wait(timeout: .now() + 5)
-        return Result(status: p.terminationStatus, stdout: String(decoding: sink.data, as: UTF8.self), stderr: "", pid: p.processIdentifier)
     }
 }

@@ -1,6 +1,7 @@
 import BPFKit
 import Foundation
 import StressCore
+import TestScenarios
 import XCTest
 @testable import Scenarios
 
@@ -34,7 +35,7 @@ final class ExtensionRestartTests: XCTestCase {
 
     /// Every descriptor fits the telemetry (16 check counters) and comm names (6 characters).
     func testEveryDescriptorFitsTheTelemetryLayout() {
-        for d in (Scenarios.all + Scenarios.testOnly).map({ $0.descriptor }) {
+        for d in (Scenarios.all + TestScenarios.all).map({ $0.descriptor }) {
             XCTAssertLessThanOrEqual(d.checks.count, 16, d.name)
             XCTAssertLessThanOrEqual(d.shortName.count, 6, d.name)
             XCTAssertEqual(Set(d.checks.map(\.name)).count, d.checks.count, "\(d.name) declares a check twice")

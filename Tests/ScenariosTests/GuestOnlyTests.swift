@@ -1,6 +1,7 @@
 // The scenarios that break the kernel refuse to run on a machine that is not a bpfstress guest.
+import Scenarios
 import XCTest
-@testable import Scenarios
+@testable import TestScenarios
 
 final class GuestOnlyTests: XCTestCase {
     func testKernelBreakingScenariosRefuseOutsideAGuest() throws {
@@ -12,7 +13,7 @@ final class GuestOnlyTests: XCTestCase {
     }
 
     func testGuestScenariosAreTestOnly() {
-        let names = Scenarios.testOnly.map { $0.descriptor.name }
+        let names = TestScenarios.all.map { $0.descriptor.name }
         for n in ["test-guest-panic", "test-guest-silent", "test-guest-warning"] { XCTAssertTrue(names.contains(n), n) }
         XCTAssertFalse(Scenarios.all.map { $0.descriptor.name }.contains { $0.hasPrefix("test-guest") })
     }

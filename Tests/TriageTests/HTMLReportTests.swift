@@ -1,5 +1,6 @@
 import Foundation
 import Reports
+import TestSupport
 import XCTest
 
 /// index.html: content checks on the string, then a real headless Chromium loads it, its DOM is
@@ -59,33 +60,6 @@ final class HTMLReportTests: XCTestCase {
         XCTAssertTrue(html.contains("no timeline samples"))
     }
 
-    static func chromium() -> String? {
-        for p in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        where FileManager.default.isExecutableFile(atPath: p) { return p }
-        return nil
-    }
-
-    @discardableResult
-    static func run(_ exe: String, _ args: [String], timeout: Double = 60) throws -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try p.run()
-        final class Sink: @unchecked Sendable { var data = Data() }
-        let sink = Sink()
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async { sink.data = out.fileHandleForReading.readDataToEndOfFile(); done.signal() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        _ = done.wait(timeout: .now() + 5)
-        return (p.terminationStatus, String(decoding: sink.data, as: UTF8.self))
-    }
-
     /// Grey-level standard deviation of an 8-bit RGB(A) PNG, decoded with python3's zlib (no extra packages).
     static let pngStats = #"""
 import sys, zlib, struct
@@ -116,7 +90,7 @@ print(w, h, round(var ** 0.5, 2), round(dark, 4))
 """#
 
     func testRendersInHeadlessChromiumWithPlotAndBuckets() throws {
-        guard let chrome = Self.chromium() else {
+        guard let chrome = Chromium.path else {
             XCTFail("chromium not installed: run scripts/bootstrap (Debian package chromium)")
             return
         }
@@ -125,21 +99,16 @@ print(w, h, round(var ** 0.5, 2), round(dark, 4))
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let page = dir + "/index.html", shot = dir + "/shot.png"
         try HTMLReport.render(summary: Self.summary(), log: "run log\n").write(toFile: page, atomically: true, encoding: .utf8)
-        // Root needs --no-sandbox; a private profile keeps runs independent.
-        let common = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-                      "--user-data-dir=\(dir)/profile", "--window-size=1000,1400"]
-        let dom = try Self.run(chrome, common + ["--dump-dom", "file://" + page])
-        XCTAssertEqual(dom.status, 0)
-        XCTAssertTrue(dom.out.contains("<svg id=\"ops-plot\""), String(dom.out.prefix(500)))
-        XCTAssertEqual(dom.out.components(separatedBy: "<polyline class=\"series\"").count - 1, 2)
-        XCTAssertTrue(dom.out.contains("id=\"bucket-9ac03a52d21b5798\""))
-        XCTAssertTrue(dom.out.contains("id=\"bucket-00000000feedf00d\""))
-        XCTAssertTrue(dom.out.contains("<details>"))
-
-        let r = try Self.run(chrome, common + ["--screenshot=\(shot)", "file://" + page])
-        XCTAssertEqual(r.status, 0)
+        let r = try Chromium.render(page, browser: chrome, shotPath: shot)
+        XCTAssertEqual(r.domStatus, 0)
+        XCTAssertTrue(r.dom.contains("<svg id=\"ops-plot\""), String(r.dom.prefix(500)))
+        XCTAssertEqual(r.dom.components(separatedBy: "<polyline class=\"series\"").count - 1, 2)
+        XCTAssertTrue(r.dom.contains("id=\"bucket-9ac03a52d21b5798\""))
+        XCTAssertTrue(r.dom.contains("id=\"bucket-00000000feedf00d\""))
+        XCTAssertTrue(r.dom.contains("<details>"))
+        XCTAssertEqual(r.shotStatus, 0)
         XCTAssertTrue(FileManager.default.fileExists(atPath: shot))
-        let stats = try Self.run("/usr/bin/python3", ["-c", Self.pngStats, shot])
+        let stats = try Subprocess.run("/usr/bin/python3", ["-c", Self.pngStats, shot])
         let f = stats.out.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         XCTAssertEqual(f.count, 4, stats.out)
         guard f.count == 4 else { return }

@@ -5,23 +5,14 @@ import Foundation
 import FoundationXML
 #endif
 import Reports
+import TestSupport
 import XCTest
 
 final class GuestRunTests: XCTestCase {
-    static var repoRoot: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized.path
-    }
+    static var repoRoot: String { Built.repoRoot }
 
-    static var binary: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let c = dir.appendingPathComponent("bpfstress").path
-            if FileManager.default.isExecutableFile(atPath: c) { return c }
-            dir = dir.deletingLastPathComponent()
-        }
-        return repoRoot + "/.build/debug/bpfstress"
-    }
+    /// The guest scenarios are test-only, so the host and the guest run bpfstress-selftest.
+    static var binary: String { Built.selftest }
 
     /// BPFSTRESS_TEST_KERNEL (scripts/test fetches linux-image-6.1.0-50-amd64 and sets it), else the
     /// get-kernel cache. No kernel is a skip naming the reason, never a pass.

@@ -11,7 +11,6 @@
 #include "bpfs_structops.h"
 #include "bpfs_fentry.h"
 #include "bpfs_unix.h"
-#include "bpfs_fixtures.h"
 #include "bpfs_fuzzbench.h"
 #include "bpfs_fuzz_maps.h"
 #endif

@@ -6,9 +6,9 @@ import Glibc
 /// Replaces ArgumentParser's `main()`, which prints a multi-line usage text and exits 64 on a
 /// bad flag, where the README promises one line and exit 2. `--help` and `--version` still
 /// print their text to stdout and exit 0.
-@main
-enum Entry {
-    static func main() {
+public enum Entry {
+    /// Parses the command line and runs the command; never returns normally on error.
+    public static func main() {
         Stderr.ignoreSIGPIPE()
         do {
             var command = try BPFStress.parseAsRoot()

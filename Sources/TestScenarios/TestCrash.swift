@@ -1,5 +1,6 @@
+// Test-only: one thread dies by SIGSEGV in a memcpy past a guard page, for the crash capture tests.
 import BPFKit
-import CBPFStress
+import CTestFixtures
 import Foundation
 import StressCore
 

@@ -1,5 +1,6 @@
+// Test-only: one thread blocks in a pipe read inside an op, for the watchdog and capture tests.
 import BPFKit
-import CBPFStress
+import CTestFixtures
 import Foundation
 import StressCore
 
