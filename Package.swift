@@ -50,6 +50,9 @@ let package = Package(
         .target(name: "BPFKit",
                 dependencies: ["Basics", "CBPFStress", .product(name: "SystemPackage", package: "swift-system")],
                 swiftSettings: arangeFlags),
+        // Host fixtures around the runtime (network namespaces, cgroup members, a TCP client); not bpf(2).
+        .target(name: "HostSupport", dependencies: ["BPFKit", "CBPFStress", .product(name: "SystemPackage", package: "swift-system")],
+                swiftSettings: arangeFlags),
         .target(name: "CampaignFile", dependencies: ["Yams"], swiftSettings: arangeFlags),
         .target(name: "Reports", swiftSettings: arangeFlags),
         .target(name: "Capture",
@@ -67,7 +70,7 @@ let package = Package(
         .target(name: "Fuzz", dependencies: ["Basics", "BPFKit", "CBPFStress"],
                 swiftSettings: arangeFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"]),
                                               .unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "Scenarios", dependencies: ["Basics", "StressCore", "BPFKit", "Fuzz"], swiftSettings: arangeFlags),
+        .target(name: "Scenarios", dependencies: ["Basics", "StressCore", "BPFKit", "Fuzz", "HostSupport"], swiftSettings: arangeFlags),
         .target(name: "Triage", dependencies: ["Reports", "CDWSymbolizer"], swiftSettings: arangeFlags),
         // Kernels under test in QEMU guests: launcher, initramfs, QMP, console watch, outer coordinator.
         .target(name: "VM", dependencies: ["Capture", "Reports", "CBPFStress"], swiftSettings: arangeFlags),
@@ -87,17 +90,17 @@ let package = Package(
         // Test-only from here: fixtures that fail on purpose, the scenarios that use them, and
         // bpfstress-selftest, which links them. The product links none of it.
         .target(name: "CTestFixtures", cSettings: [.unsafeFlags(["-gdwarf-aranges"])], linkerSettings: [.linkedLibrary("pthread")]),
-        .target(name: "TestScenarios", dependencies: ["Basics", "BPFKit", "CTestFixtures", "Scenarios", "StressCore"],
+        .target(name: "TestScenarios", dependencies: ["Basics", "BPFKit", "CTestFixtures", "HostSupport", "Scenarios", "StressCore"],
                 swiftSettings: arangeFlags),
         .executableTarget(name: "BPFStressSelftest", dependencies: ["BPFStressCLI", "TestScenarios"], swiftSettings: arangeFlags),
         // Shared by the test targets: where the binaries are, headless Chromium.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "BPFKitTests", dependencies: ["BPFKit"]),
+        .testTarget(name: "BPFKitTests", dependencies: ["BPFKit", "HostSupport"]),
         .testTarget(name: "CampaignFileTests", dependencies: ["CampaignFile"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "CaptureTests", dependencies: ["Capture", "Reports"]),
-        .testTarget(name: "StressCoreTests", dependencies: ["Basics", "StressCore", "Scenarios", "TestScenarios"]),
-        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "StressCore", "BPFKit", "TestScenarios"]),
+        .testTarget(name: "StressCoreTests", dependencies: ["Basics", "StressCore", "Scenarios", "TestScenarios", "HostSupport"]),
+        .testTarget(name: "ScenariosTests", dependencies: ["Scenarios", "StressCore", "BPFKit", "HostSupport", "TestScenarios"]),
         .testTarget(name: "FuzzTests", dependencies: ["Basics", "Fuzz", "BPFKit"]),
         .testTarget(name: "TriageTests", dependencies: ["Triage", "Reports", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "PluginTests", dependencies: ["Basics", "BPFKit", "StressCore", "Scenarios"]),

@@ -4,7 +4,6 @@ import BPFKit
 import Foundation
 import StressCore
 
-
 /// One broken promise found by an oracle; `check` is the scenario check it fails.
 public struct Violation: Equatable, CustomStringConvertible {
     public let check: String

@@ -45,47 +45,54 @@ public enum OpPathBench {
         }
         defer { bpfs_crash_uninstall(); close(pair[0]); close(pair[1]) }
         let nkeys: UInt32 = 1000
-        // Each round interleaves the three variants in chunks of `chunk` pairs, so that a slow
+        // Each round interleaves the four variants in chunks of `chunk` pairs, so that a slow
         // patch of the VM (steal time, a neighbour) lands on all of them alike.
         let chunk = 5_000
         var harness: [Double] = [], baseline: [Double] = [], direct: [Double] = [], noHist: [Double] = []
         var value: UInt64 = 0
+        var chunkIndex = 0
         for _ in 0..<rounds {
             var tC: UInt64 = 0, tH: UInt64 = 0, tD: UInt64 = 0, tN: UInt64 = 0
             var done = 0
             while done < iterations {
                 let n = min(chunk, iterations - done)
-                var t0 = bpfs_now_ns()
-                let failures = bpfs_bench_map_loop(map.fd, UInt64(n), nkeys)
-                if failures < 0 { throw StressError.system("bench baseline", Int32(-failures)) }
-                tC += bpfs_now_ns() - t0
-
-                t0 = bpfs_now_ns()
-                for i in done..<(done + n) {
-                    var key = UInt32(i % Int(nkeys))
-                    var v = UInt64(i)
-                    try thread.op(.mapUpdate, UInt64(map.fd), UInt64(key)) { try map.update(key: &key, value: &v) }
-                    try thread.op(.mapLookup, UInt64(map.fd), UInt64(key)) { try map.lookup(key: &key, value: &value) }
+                let range = done..<(done + n)
+                // The variants take turns going first (a rotation per chunk), so that none is
+                // always the one that runs right after another's cache and predictor state.
+                for variant in (0..<4).map({ ($0 + chunkIndex) % 4 }) {
+                    let t0 = bpfs_now_ns()
+                    switch variant {
+                    case 0:
+                        let failures = bpfs_bench_map_loop(map.fd, UInt64(n), nkeys)
+                        if failures < 0 { throw StressError.system("bench baseline", Int32(-failures)) }
+                        tC += bpfs_now_ns() - t0
+                    case 1:
+                        for i in range {
+                            var key = UInt32(i % Int(nkeys))
+                            var v = UInt64(i)
+                            try thread.op(.mapUpdate, UInt64(map.fd), UInt64(key)) { try map.update(key: &key, value: &v) }
+                            try thread.op(.mapLookup, UInt64(map.fd), UInt64(key)) { try map.lookup(key: &key, value: &value) }
+                        }
+                        tH += bpfs_now_ns() - t0
+                    case 2:
+                        for i in range {
+                            var key = UInt32(i % Int(nkeys))
+                            var v = UInt64(i)
+                            try map.update(key: &key, value: &v)
+                            try map.lookup(key: &key, value: &value)
+                        }
+                        tD += bpfs_now_ns() - t0
+                    default:
+                        for i in range {
+                            var key = UInt32(i % Int(nkeys))
+                            var v = UInt64(i)
+                            try thread.opWithoutHistogram(.mapUpdate, UInt64(map.fd), UInt64(key)) { try map.update(key: &key, value: &v) }
+                            try thread.opWithoutHistogram(.mapLookup, UInt64(map.fd), UInt64(key)) { try map.lookup(key: &key, value: &value) }
+                        }
+                        tN += bpfs_now_ns() - t0
+                    }
                 }
-                tH += bpfs_now_ns() - t0
-
-                t0 = bpfs_now_ns()
-                for i in done..<(done + n) {
-                    var key = UInt32(i % Int(nkeys))
-                    var v = UInt64(i)
-                    try map.update(key: &key, value: &v)
-                    try map.lookup(key: &key, value: &value)
-                }
-                tD += bpfs_now_ns() - t0
-
-                t0 = bpfs_now_ns()
-                for i in done..<(done + n) {
-                    var key = UInt32(i % Int(nkeys))
-                    var v = UInt64(i)
-                    try thread.opWithoutHistogram(.mapUpdate, UInt64(map.fd), UInt64(key)) { try map.update(key: &key, value: &v) }
-                    try thread.opWithoutHistogram(.mapLookup, UInt64(map.fd), UInt64(key)) { try map.lookup(key: &key, value: &value) }
-                }
-                tN += bpfs_now_ns() - t0
+                chunkIndex += 1
                 done += n
             }
             let ops = Double(iterations * 2)

@@ -2,6 +2,7 @@
 import Basics
 import BPFKit
 import Foundation
+import HostSupport
 import Glibc
 import StressCore
 

@@ -104,8 +104,10 @@ final class StackCaptureTests: XCTestCase {
         let bin = try Fixtures.build("reader", Fixtures.blockedReader)
         let p = try FixtureProcess([bin])
         defer { p.stop() }
+        // Both settled: the reader in read(2), and the main thread past clone3, waiting in the join.
         XCTAssertTrue(waitUntil(5) {
-            StackCapture.capture(pid: p.pid, userStacks: false).threads.contains { $0.syscall?.name == "read" }
+            let threads = StackCapture.capture(pid: p.pid, userStacks: false).threads
+            return threads.contains { $0.syscall?.name == "read" } && threads.contains { $0.tid == p.pid && $0.syscall?.name == "futex" }
         })
         let cap = StackCapture.capture(pid: p.pid)
         let reader = try XCTUnwrap(cap.threads.first { $0.syscall?.name == "read" })

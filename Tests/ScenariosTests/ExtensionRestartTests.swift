@@ -1,5 +1,6 @@
 import BPFKit
 import Foundation
+import HostSupport
 import StressCore
 import TestScenarios
 import XCTest
