@@ -78,23 +78,19 @@ public struct KernelLogParser {
     }
 }
 
-/// Reads /dev/kmsg from the moment it was created (earlier messages are skipped) and turns
-/// kernel splats into reports. Non-blocking; call `poll()` periodically.
-public final class KernelLogWatcher {
-    private var fd: Int32
-    private var parser = KernelLogParser()
-    /// A report still collecting lines is returned once no line came for this long.
-    public var quietSeconds: Double = 1
-    /// Also parse messages written from user space (facility != kernel). Tests use it.
-    public var includeUserMessages = false
-    /// Records lost because the ring buffer wrapped between polls.
+/// The one reader of /dev/kmsg records (O_RDONLY|O_NONBLOCK): the live watcher reads from the
+/// end, the OOM lookup from the first record. Each read(2) returns one record,
+/// "PRI,SEQ,TS,FLAGS;message\n KEY=value...".
+public final class KmsgReader {
+    private let fd: Int32
+    /// Records lost because the ring buffer wrapped under the reader (read gave EPIPE).
     public private(set) var lostRecords = 0
 
-    /// Opens /dev/kmsg (O_RDONLY|O_NONBLOCK) and seeks to its end (SEEK_END).
-    public init() throws {
+    /// Opens /dev/kmsg; `fromEnd` seeks to its end (SEEK_END), so only later records are read.
+    public init(fromEnd: Bool) throws {
         fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw CaptureError.system("open /dev/kmsg", errno) }
-        if lseek(fd, 0, SEEK_END) < 0 {
+        if fromEnd && lseek(fd, 0, SEEK_END) < 0 {
             let e = errno
             close(fd)
             throw CaptureError.system("lseek /dev/kmsg", e)
@@ -103,27 +99,47 @@ public final class KernelLogWatcher {
 
     deinit { close(fd) }
 
-    /// Reads every new record (bounded) and returns the reports completed so far.
-    public func poll() -> [KernelLogReport] {
-        var lines: [String] = []
+    /// The messages of up to `limit` new records, each cut at its first newline (the " KEY=value"
+    /// continuation lines dropped); records from user space (facility != 0) only with `includeUser`.
+    public func messages(limit: Int, includeUser: Bool) -> [String] {
+        var out: [String] = []
         var buf = [UInt8](repeating: 0, count: 8192)
-        for _ in 0..<20000 {
+        for _ in 0..<limit {
             let n = read(fd, &buf, buf.count)
             if n < 0 {
-                if errno == EPIPE { lostRecords += 1; continue } // overwritten; next read resyncs
+                if errno == EPIPE { lostRecords += 1; continue } // overwritten; the next read resyncs
                 if errno == EINTR { continue }
                 break // EAGAIN: caught up
             }
             if n == 0 { break }
             let rec = String(decoding: buf[0..<n], as: UTF8.self)
             guard let semi = rec.firstIndex(of: ";") else { continue }
-            let prefix = rec[..<semi].split(separator: ",")
-            let pri = Int(prefix.first ?? "") ?? 0
-            if pri >> 3 != 0 && !includeUserMessages { continue }
-            // Message is up to the first newline; " KEY=value" continuation lines follow.
-            let msg = rec[rec.index(after: semi)...].split(separator: "\n", omittingEmptySubsequences: false).first ?? ""
-            lines.append(KernelLogWatcher.unescape(String(msg)))
+            let pri = Int(rec[..<semi].split(separator: ",").first ?? "") ?? 0
+            if pri >> 3 != 0 && !includeUser { continue }
+            out.append(String(rec[rec.index(after: semi)...].split(separator: "\n", omittingEmptySubsequences: false).first ?? ""))
         }
+        return out
+    }
+}
+
+/// Reads /dev/kmsg from the moment it was created (earlier messages are skipped) and turns
+/// kernel splats into reports. Non-blocking; call `poll()` periodically.
+public final class KernelLogWatcher {
+    private let reader: KmsgReader
+    private var parser = KernelLogParser()
+    /// A report still collecting lines is returned once no line came for this long.
+    public var quietSeconds: Double = 1
+    /// Also parse messages written from user space (facility != kernel). Tests use it.
+    public var includeUserMessages = false
+    /// Records lost because the ring buffer wrapped between polls.
+    public var lostRecords: Int { reader.lostRecords }
+
+    /// Opens /dev/kmsg and seeks to its end.
+    public init() throws { reader = try KmsgReader(fromEnd: true) }
+
+    /// Reads every new record (bounded) and returns the reports completed so far.
+    public func poll() -> [KernelLogReport] {
+        let lines = reader.messages(limit: 20000, includeUser: includeUserMessages).map(KernelLogWatcher.unescape)
         var reports = parser.feed(lines)
         reports += parser.flush(quiet: quietSeconds)
         return reports

@@ -23,25 +23,8 @@ public enum KernelOOM {
     /// `maxRecords`) and returns the OOM killer's line for `pid`, if any. Messages written from
     /// user space count only when `includeUser` (tests prove the path that way).
     public static func killLine(pid: Int32, includeUser: Bool = false, maxRecords: Int = 200_000) -> String? {
-        let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 8192)
-        var found: String?
-        for _ in 0..<maxRecords {
-            let n = read(fd, &buf, buf.count)
-            if n < 0 {
-                if errno == EPIPE || errno == EINTR { continue }  // overwritten while reading; resyncs
-                break  // EAGAIN: the end
-            }
-            if n == 0 { break }
-            let rec = String(decoding: buf[0..<n], as: UTF8.self)
-            guard let semi = rec.firstIndex(of: ";") else { continue }
-            let pri = Int(rec[..<semi].split(separator: ",").first ?? "") ?? 0
-            if pri >> 3 != 0 && !includeUser { continue }
-            let msg = rec[rec.index(after: semi)...].split(separator: "\n", omittingEmptySubsequences: false).first ?? ""
-            if let line = match(String(msg), pid: pid) { found = line }  // the latest one wins
-        }
-        return found
+        guard let reader = try? KmsgReader(fromEnd: false) else { return nil }
+        // The latest matching line wins.
+        return reader.messages(limit: maxRecords, includeUser: includeUser).compactMap { match($0, pid: pid) }.last
     }
 }
