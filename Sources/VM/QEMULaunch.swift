@@ -56,11 +56,12 @@ public enum QEMULaunch {
 
     /// argv for one guest. The host root is shared read-only, the job directory read-write,
     /// the kernel's module tree (when it has one) read-only; no network device.
+    /// `bootImage` is what `-kernel` loads: the PVH vmlinux (PVHKernel) or, by default, the bzImage.
     public static func arguments(kernel: KernelImage, initrd: String, shape: VMShape, accel: String,
-                                 jobDir: String, console: String, qmpSocket: String) -> [String] {
+                                 jobDir: String, console: String, qmpSocket: String, bootImage: String? = nil) -> [String] {
         var a = [binary, "-accel", accel, "-smp", String(shape.cpus), "-m", shape.memory,
                  "-no-user-config", "-nodefaults", "-display", "none", "-no-reboot", "-nic", "none",
-                 "-kernel", kernel.image, "-initrd", initrd, "-append", cmdline(shape),
+                 "-kernel", bootImage ?? kernel.image, "-initrd", initrd, "-append", cmdline(shape),
                  "-chardev", "file,id=con,path=\(console)", "-serial", "chardev:con",
                  "-qmp", "unix:\(qmpSocket),server=on,wait=off", "-monitor", "none",
                  "-fsdev", "local,id=fsroot,path=/,security_model=none,readonly=on,multidevs=remap",
