@@ -53,7 +53,7 @@ final class ConsoleStream {
 
 /// What one console line means to the outer coordinator.
 enum ConsoleEvent: Equatable {
-    case heartbeat, agentStarted, result(Int32), initExit(Int32), panic(String), reportHeader(String), other
+    case heartbeat, agentStarted, campaignStarted, result(Int32), initExit(Int32), panic(String), reportHeader(String), other
 }
 
 enum ConsoleLineKind {
@@ -63,6 +63,7 @@ enum ConsoleLineKind {
         let line = ConsoleLine.strip(raw).trimmingCharacters(in: .whitespaces)
         if line.hasPrefix(GuestMarkers.heartbeat) { return .heartbeat }
         if line.hasPrefix(GuestMarkers.started) { return .agentStarted }
+        if line.hasPrefix(GuestMarkers.campaignStarted) { return .campaignStarted }
         if line.hasPrefix(GuestMarkers.result), let c = Int32(line.dropFirst(GuestMarkers.result.count)) { return .result(c) }
         if line.hasPrefix(GuestInit.exitMarker), let c = Int32(line.dropFirst(GuestInit.exitMarker.count)) { return .initExit(c) }
         if let r = line.range(of: panicPrefix) { return .panic(String(line[r.upperBound...])) }

@@ -48,6 +48,10 @@ public enum GuestMarkers {
     public static let result = "bpfstress-guest: result "
     /// Written by the test-only guest scenarios, read by the agent: a pid file and a stop file.
     public static let agentPidFile = "/run/bpfstress-agent.pid"
+    /// Printed when the command's run directory (`reports/latest` in the job share) appears: a
+    /// campaign creates it just before its first worker starts. The host times boot-to-first-op
+    /// by it (the guest's own clock is the RTC's, whole seconds).
+    public static let campaignStarted = "bpfstress-guest: campaign started"
 }
 
 public enum GuestAgent {
@@ -79,12 +83,17 @@ public enum GuestAgent {
         let start = Date()
         var beats = 0
         var nextBeat = start
-        var termSent = false, stoppedByHost = false
+        var termSent = false, stoppedByHost = false, campaignSeen = false
         var status: Int32 = 0
         while true {
             if let r = try? Spawn.wait(pid, noHang: true), r.pid == pid, !WaitStatus(r.status).stopped {
                 status = r.status
                 break
+            }
+            if !campaignSeen, access(jobDir + "/reports/latest", F_OK) == 0 {
+                campaignSeen = true
+                let t = (try? String(contentsOfFile: "/proc/uptime", encoding: .utf8))?.split(separator: " ").first ?? "?"
+                say(GuestMarkers.campaignStarted + " at \(t) s")
             }
             let now = Date()
             if now >= nextBeat {

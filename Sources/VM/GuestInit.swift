@@ -25,11 +25,10 @@ public enum GuestInit {
 #!/bin/busybox sh
 # bpfstress guest init. proc first: until then /proc is the host's procfs seen through 9p.
 /bin/busybox mount -t proc proc /proc
-/bin/busybox --install -s /bin
 export PATH=/bin
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo "bpfstress-guest: init at $(cut -d' ' -f1 /proc/uptime) s"
+read -r up _ < /proc/uptime; echo "bpfstress-guest: init at $up s"
 fail() { echo "bpfstress-guest: init failed: $*"; echo "bpfstress-guest: exit 125"; poweroff -f; sleep 5; echo o > /proc/sysrq-trigger; }
 while read -r m; do
   [ -n "$m" ] || continue
@@ -61,7 +60,7 @@ mount -t bpf bpf /newroot/sys/fs/bpf
 mount -t debugfs debugfs /newroot/sys/kernel/debug
 mount -t tracefs tracefs /newroot/sys/kernel/tracing
 ip link set lo up
-echo "bpfstress-guest: mounts done at $(cut -d' ' -f1 /proc/uptime) s"
+read -r up _ < /proc/uptime; echo "bpfstress-guest: mounts done at $up s"
 echo 1 > /proc/sys/kernel/sysrq
 echo 7 > /proc/sys/kernel/printk
 [ -f /newroot/run/bpfstress-job/guest.sh ] || fail "no guest.sh in the job share"

@@ -30,6 +30,11 @@ public struct GuestOutcome: Sendable {
     public var qemuPid: Int32
     /// When qemu was started (boot-to-first-op is measured from here).
     public var launchedAt: Date = Date()
+    /// `pvh` or `bzimage` (PVHKernel).
+    public var bootMethod = "bzimage"
+    /// Seconds from qemu's launch to the campaign-started marker (the guest run's directory
+    /// appeared: its first worker starts right after); nil when the command made none.
+    public var campaignSeconds: Double?
 }
 
 /// Deadlines and paths of one boot.
@@ -48,6 +53,8 @@ public struct GuestSessionConfig: Sendable {
     public var bootDeadline: Double
     /// Guest binary (absolute host path, the same inside the guest over the shared root).
     public var executable: String
+    /// What `-kernel` loads (PVHKernel.choose); nil boots the bzImage.
+    public var boot: PVHKernel.Choice?
     public init(label: String, kernel: KernelImage, initrd: String, shape: VMShape, accel: String, dir: String,
                 job: GuestJob, hangDeadline: Double, bootDeadline: Double, executable: String) {
         self.label = label; self.kernel = kernel; self.initrd = initrd; self.shape = shape; self.accel = accel
@@ -77,15 +84,16 @@ public final class GuestSession {
         let qmpPath = "/tmp/bpfstress-qmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         defer { unlink(qmpPath) }
         let argv = QEMULaunch.arguments(kernel: c.kernel, initrd: c.initrd, shape: c.shape, accel: c.accel,
-                                        jobDir: jobDir, console: consolePath, qmpSocket: qmpPath)
+                                        jobDir: jobDir, console: consolePath, qmpSocket: qmpPath,
+                                        bootImage: c.boot?.image)
         try (argv.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ") + "\n")
             .write(toFile: c.dir + "/qemu.cmdline", atomically: true, encoding: .utf8)
         let launched = Date()
         let qemu = try QEMUProcess(arguments: argv, logPath: c.dir + "/qemu.log")
         defer { qemu.kill() }
-        log("\(c.label): qemu pid \(qemu.pid) booting \(c.kernel.release) (\(c.accel), \(c.shape.cpus) vCPUs, \(c.shape.memory))")
+        log("\(c.label): qemu pid \(qemu.pid) booting \(c.kernel.release) (\(c.boot?.method ?? "bzimage"), \(c.accel), \(c.shape.cpus) vCPUs, \(c.shape.memory))")
         let console = ConsoleStream(path: consolePath)
-        var agentAt: Date?, lastBeat: Date?, panicAt: Date?, panicReason = ""
+        var agentAt: Date?, lastBeat: Date?, panicAt: Date?, panicReason = "", campaignAt: Date?
         var resultCode: Int32?, stopAsked: Date?
         var hang: (title: String, dump: String)?
         let hardEnd = launched.addingTimeInterval(c.bootDeadline + c.job.seconds + 60)
@@ -93,6 +101,7 @@ public final class GuestSession {
             for l in console.poll() {
                 switch ConsoleLineKind.classify(l) {
                 case .heartbeat: lastBeat = Date()
+                case .campaignStarted: if campaignAt == nil { campaignAt = Date() }
                 case .agentStarted:
                     agentAt = Date(); lastBeat = agentAt
                     log(String(format: "%@: agent started %.1f s after launch", c.label, agentAt!.timeIntervalSince(launched)))
@@ -133,6 +142,8 @@ public final class GuestSession {
         let boot = agentAt.map { $0.timeIntervalSince(launched) }
         var outcome = GuestOutcome(end: .noResult(""), console: text, reports: reports, bootSeconds: boot,
                                    seconds: seconds, dump: "", qemuPid: qemu.pid, launchedAt: launched)
+        outcome.bootMethod = c.boot?.method ?? "bzimage"
+        outcome.campaignSeconds = campaignAt.map { $0.timeIntervalSince(launched) }
         let result = (fm.contents(atPath: jobDir + "/result.json")).flatMap { try? JSONDecoder().decode(GuestResult.self, from: $0) }
         if let h = hang {
             outcome.end = agentAt == nil ? .bootFailed(h.title) : .hang(title: h.title)

@@ -17,9 +17,9 @@ public enum Initramfs {
     }
 
     /// The cached cpio.gz for `kernel`, built when missing. The cache key covers the release,
-    /// the module tree's path and the init script, so a changed script rebuilds.
+    /// the module tree's path, the init script and the build script, so a changed script rebuilds.
     public static func path(for kernel: KernelImage) throws -> String {
-        let key = fnv1a(kernel.release + "\0" + (kernel.modules ?? "") + "\0" + GuestInit.script)
+        let key = fnv1a(kernel.release + "\0" + (kernel.modules ?? "") + "\0" + GuestInit.script + "\0" + buildScript)
         let out = cacheRoot + "/" + kernel.release + "-" + String(key, radix: 16) + ".cpio.gz"
         if FileManager.default.fileExists(atPath: out) { return out }
         try build(kernel, to: out)
@@ -55,6 +55,9 @@ work="$1"; busybox="$2"; mdir="$3"; rel="$4"; out="$5"; shift 5
 root="$work/root"
 mkdir -p "$root"/{bin,dev,proc,sys,newroot,tmp,run}
 cp "$busybox" "$root/bin/busybox"
+# The applet links are made here, not by `busybox --install` in the guest: under TCG every
+# process the init runs costs time before the first op.
+for a in $("$root/bin/busybox" --list); do [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"; done
 : > "$root/modules/order"
 if [ -n "$mdir" ]; then
   base="$(cd "$mdir/../../.." && pwd)"

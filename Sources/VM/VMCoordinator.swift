@@ -77,13 +77,15 @@ public final class VMCoordinator: @unchecked Sendable {
         dir = try RunDirectory.create(root: cfg.reportRoot, startedAt: started, seed: cfg.seed)
         let initrd = try Initramfs.path(for: cfg.kernel)
         let acc = try QEMULaunch.accelerator(cfg.shape.accel)
+        let boot = PVHKernel.choose(cfg.kernel)
         log("campaign \(cfg.campaignName), seed \(cfg.seed): \(cfg.guests) guest(s) booting \(cfg.kernel.release) under \(acc.name)")
+        if !boot.why.isEmpty { log("booting the bzImage: \(boot.why)") }
         let group = DispatchGroup()
         for g in 0..<cfg.guests {
             group.enter()
             let t = Thread { [self] in
                 defer { group.leave() }
-                do { try self.runGuest(g, initrd: initrd, accel: acc.arg) } catch {
+                do { try self.runGuest(g, initrd: initrd, accel: acc.arg, boot: boot) } catch {
                     self.lock.lock(); self.errors.append("\(error)"); self.lock.unlock()
                     self.log("vm\(g + 1): \(error)")
                 }
@@ -102,7 +104,7 @@ public final class VMCoordinator: @unchecked Sendable {
         return (dir.path, summary.exitCode, summary)
     }
 
-    func runGuest(_ g: Int, initrd: String, accel: String) throws {
+    func runGuest(_ g: Int, initrd: String, accel: String, boot pvh: PVHKernel.Choice) throws {
         var left = cfg.duration
         var boot = 0
         while left >= 1 && bpfs_stop_requested() == 0 {
@@ -114,9 +116,10 @@ public final class VMCoordinator: @unchecked Sendable {
                                              "--report-dir", GuestInit.jobMount + "/reports", "--quiet"]
             // The guest's own run needs its duration plus teardown; the agent's hard bound allows for it.
             let job = GuestJob(arguments: args, seconds: Double(secs) + 90, boot: boot + 1)
-            let sc = GuestSessionConfig(label: label, kernel: cfg.kernel, initrd: initrd, shape: cfg.shape, accel: accel,
+            var sc = GuestSessionConfig(label: label, kernel: cfg.kernel, initrd: initrd, shape: cfg.shape, accel: accel,
                                         dir: bootDir, job: job, hangDeadline: cfg.hangDeadline,
                                         bootDeadline: cfg.bootDeadline, executable: cfg.executable)
+            sc.boot = pvh
             log("\(label): seed \(seed), \(secs) s of campaign")
             let o = try GuestSession(sc, log: { [self] in self.log($0) }).run(stop: { bpfs_stop_requested() != 0 })
             let rep = GuestMerge.read(reportsDir: bootDir + "/job/reports")

@@ -35,9 +35,11 @@ public enum VMExecRun {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
         defer { if keepDir == nil { try? FileManager.default.removeItem(atPath: dir) } }
-        let cfg = GuestSessionConfig(label: "vm1", kernel: kernel, initrd: initrd, shape: shape, accel: acc.arg, dir: dir,
+        var cfg = GuestSessionConfig(label: "vm1", kernel: kernel, initrd: initrd, shape: shape, accel: acc.arg, dir: dir,
                                      job: GuestJob(arguments: arguments, seconds: timeout),
                                      hangDeadline: hangDeadline, bootDeadline: 120, executable: executable)
+        cfg.boot = PVHKernel.choose(kernel)
+        if !cfg.boot!.why.isEmpty { log("booting the bzImage: \(cfg.boot!.why)") }
         let o = try GuestSession(cfg, log: log).run(stop: { bpfs_stop_requested() != 0 })
         let output = (try? String(contentsOfFile: dir + "/job/output.txt", encoding: .utf8)) ?? ""
         switch o.end {

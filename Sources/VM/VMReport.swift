@@ -107,11 +107,15 @@ enum VMReport {
             "vm.cpus": String(cfg.shape.cpus), "vm.memory": cfg.shape.memory, "vm.count": String(cfg.guests),
             "vm.boots": String(records.count), "vm.restarts": String(records.filter { $0.boot > 0 }.count),
             "vm.restart_budget": String(cfg.restarts), "vm.hang_deadline": String(format: "%.0fs", cfg.hangDeadline),
+            "vm.boot": Array(Set(records.map(\.outcome.bootMethod))).sorted().joined(separator: ","),
             "vm.boot_seconds": boots.map { String(format: "%.1f", $0) }.joined(separator: ","),
             "vm.guest_seeds": records.map { "vm\($0.guest + 1)/\($0.boot + 1)=\($0.seed)" }.joined(separator: ","),
         ]
-        // Launch to the guest campaign's start (its coordinator's startedAt: workers spawn right after).
-        let firstOps = records.compactMap { r in r.report.summary.map { $0.startedAt.timeIntervalSince(r.outcome.launchedAt) } }
+        // Launch to the guest campaign's start (its run directory appeared: workers spawn right
+        // after), on the host's clock; the guest's startedAt (whole seconds of its RTC) as a fallback.
+        let firstOps = records.compactMap { r in
+            r.outcome.campaignSeconds ?? r.report.summary.map { $0.startedAt.timeIntervalSince(r.outcome.launchedAt) }
+        }
         s.parameters["vm.first_op_seconds"] = firstOps.map { String(format: "%.1f", $0) }.joined(separator: ",")
         if let probed = first?.parameters { for (k, v) in probed where s.parameters[k] == nil { s.parameters["guest." + k] = v } }
         return s

@@ -112,6 +112,14 @@ final class GuestRunTests: XCTestCase {
         XCTAssertTrue(panic.dumps[0].contains("sysrq_handle_crash"), panic.dumps[0])
         XCTAssertTrue(panic.dumps[0].hasPrefix("guest: vm1 boot 1"))
         XCTAssertEqual(s.parameters["vm.restarts"], "1")
+        // Both boots went through the PVH entry, and the campaign-started marker timed each one
+        // after its agent's start (never the RTC fallback: the guest's first boot leaves no summary).
+        XCTAssertEqual(s.parameters["vm.boot"], "pvh")
+        let agents = (s.parameters["vm.boot_seconds"] ?? "").split(separator: ",").compactMap { Double($0) }
+        let firstOps = (s.parameters["vm.first_op_seconds"] ?? "").split(separator: ",").compactMap { Double($0) }
+        XCTAssertEqual(agents.count, 2, s.parameters.description)
+        XCTAssertEqual(firstOps.count, 2, s.parameters.description)
+        for (a, f) in zip(agents, firstOps) { XCTAssertGreaterThanOrEqual(f, a) }
         // The second boot ran the scenario to the end and reported it.
         let sc = try XCTUnwrap(s.scenarios.first { $0.name == "test-guest-panic" })
         XCTAssertGreaterThan(sc.ops, 0)

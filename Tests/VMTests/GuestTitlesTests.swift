@@ -95,6 +95,8 @@ final class GuestTitlesTests: XCTestCase {
         XCTAssertEqual(ConsoleLineKind.classify("bpfstress-heartbeat 12"), .heartbeat)
         XCTAssertEqual(ConsoleLineKind.classify("bpfstress-guest: result 3"), .result(3))
         XCTAssertEqual(ConsoleLineKind.classify("bpfstress-guest: exit 0"), .initExit(0))
+        XCTAssertEqual(ConsoleLineKind.classify("bpfstress-guest: agent started pid 137 at 6.44 s"), .agentStarted)
+        XCTAssertEqual(ConsoleLineKind.classify("bpfstress-guest: campaign started at 7.02 s"), .campaignStarted)
         XCTAssertEqual(ConsoleLineKind.classify("[   1.0] WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2"),
                        .reportHeader("WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2"))
         XCTAssertEqual(ConsoleLineKind.classify("[   1.0] random: crng init done"), .other)
