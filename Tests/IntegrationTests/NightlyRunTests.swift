@@ -74,9 +74,11 @@ final class NightlyRunTests: XCTestCase {
         let plugin = try library("libbpfstress-sleep-plugin.so")
         let dir = Harness.tempDir("baseline")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        // 5 s x 3 threads: enough timed updates (>= Regression.minimumTimedOps) in the slow run too.
-        let c = try Harness.campaign(Self.campaign(name: "nightly-test", scenarios: ["map-parallel"], duration: "5s")
-                                         .replacingOccurrences(of: "threads: 2", with: "threads: 3"), in: dir)
+        // Element ops are timed 1 in 16, so the slow run needs >= 16,000 updates for
+        // Regression.minimumTimedOps: 6 threads x 6 s of 300 us sleeps can give ~120,000 even when
+        // a loaded machine runs the rest of the scenario slowly (3 threads x 5 s gave ~500 timed).
+        let c = try Harness.campaign(Self.campaign(name: "nightly-test", scenarios: ["map-parallel"], duration: "6s")
+                                         .replacingOccurrences(of: "threads: 2", with: "threads: 6"), in: dir)
         let root = dir + "/nightly"
         let k1 = try Harness.run(["run", c, "--seed", "5", "--report-dir", root, "--quiet"], timeout: 90)
         XCTAssertEqual(k1.status, 0, k1.stdout + k1.stderr)
