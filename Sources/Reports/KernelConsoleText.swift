@@ -105,6 +105,34 @@ public enum ConsoleLine {
         return s[s.index(after: close)...]
     }
 
+    /// Who printed a raw console line, as syzkaller tells it: the caller id after the timestamp
+    /// (`[  12.345678][ T5012] ` gives "T5012", `[ C1]` gives "C1"), "console" for a timestamp without
+    /// one, "" for a line without a timestamp. A report keeps only lines of its own header's context, so
+    /// that another task's interleaved lines never become its frames (CONFIG_PRINTK_CALLER).
+    public static func context(_ raw: Substring) -> String {
+        var s = raw
+        if s.hasPrefix("** "), let r = s.range(of: " printk messages dropped ** ") { s = s[r.upperBound...] }
+        if let f = s.first, f != "[" && f != "<", let r = s.range(of: " login: ") { s = s[r.upperBound...] }
+        if s.hasPrefix("<"), let close = s.firstIndex(of: ">"), s[s.index(after: s.startIndex)..<close].allSatisfy(\.isNumber) {
+            s = s[s.index(after: close)...]
+        }
+        guard s.first == "[", let close = s.firstIndex(of: "]") else { return "" }
+        let stamp = s[s.index(after: s.startIndex)..<close].drop(while: { $0 == " " })
+        let parts = stamp.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return "" }
+        s = s[s.index(after: close)...]
+        var caller = ""
+        if s.first == "[", let c2 = s.firstIndex(of: "]") {
+            let id = s[s.index(after: s.startIndex)..<c2].drop(while: { $0 == " " })
+            if let k = id.first, k == "T" || k == "C", id.count > 1, id.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }) {
+                caller = String(id)
+                s = s[s.index(after: c2)...]
+            }
+        }
+        guard s.first == " " else { return "" }
+        return caller.isEmpty ? "console" : caller
+    }
+
     /// ` ? func+0x1/0x2` or ` [<ffffffff81000000>] ? func+0x1/0x2`: an unreliable trace entry.
     public static func isQuestionable(_ line: String) -> Bool {
         var t = Substring(line).drop(while: { $0 == " " })
