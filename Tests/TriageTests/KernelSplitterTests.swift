@@ -79,4 +79,14 @@ final class KernelSplitterTests: XCTestCase {
         XCTAssertEqual(KernelConsoleParser.sanitize("kernel panic: syz-executor.3/5012 killed"), "kernel panic: syz-executor killed")
         XCTAssertEqual(KernelConsoleParser.sanitize("BUG: in syzkaller0"), "BUG: in syzkaller")
     }
+
+    /// arm64's `Internal error:` is a report of its own, and the tail of an `Unable to handle kernel` one.
+    func testArmInternalError() {
+        let alone = ["[ 3.000001][ T9] Internal error: synchronous external abort: 0000000096000010 [#1] PREEMPT SMP",
+                     "[ 3.000002][ T9] pc : foo_read+0x1/0x2", "[ 3.000003][ T9] Call trace:", "[ 3.000004][ T9]  foo_read+0x1/0x2"]
+        XCTAssertEqual(KernelConsoleParser.parse(alone.joined(separator: "\n")).map(\.title), ["Internal error in foo_read"])
+        let tail = ["[ 3.000000][ T9] Unable to handle kernel paging request at virtual address ffff800008000000"] + alone
+        XCTAssertEqual(KernelConsoleParser.parse(tail.joined(separator: "\n")).map(\.title),
+                       ["BUG: unable to handle kernel paging request in foo_read"])
+    }
 }
