@@ -150,7 +150,9 @@ public enum KernelFormats {
             "INFO: lockdep is turned off", "INFO: Stall ended before state dump start", "INFO: NMI handler",
             "INFO: recovery required on readonly filesystem", "(handler|interrupt).*took too long",
             "INFO: sys_.* is not present in /proc/kallsyms", "INFO: no syscalls can create resource", "rmt_storage:INFO:",
-            "_INFO:"]),
+            "_INFO:",
+            // 6.15+ names the hung task's blocker right after its stack: part of that report, not one of its own.
+            "INFO: task .* blocked on an? (?:mutex|semaphore|rw-semaphore)"]),
         OopsGroup("Unable to handle kernel", "bug", [
             KernelFormat("bug", "Unable to handle kernel (paging request|NULL pointer dereference|access to user memory)",
                          "BUG: unable to handle kernel %1 in %2", stack: ripTrace())]),

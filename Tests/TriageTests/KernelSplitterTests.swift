@@ -89,4 +89,16 @@ final class KernelSplitterTests: XCTestCase {
         XCTAssertEqual(KernelConsoleParser.parse(tail.joined(separator: "\n")).map(\.title),
                        ["BUG: unable to handle kernel paging request in foo_read"])
     }
+
+    /// 6.15+ hung-task reports name the blocker after the stack: still one report, titled by the hung task.
+    func testHungTaskBlockerLineIsPartOfTheReport() {
+        let log = Self.hung + [
+            "[ 10.000009][  T28] INFO: task a:100 is blocked on a mutex likely owned by task b:101.",
+            "[ 10.000010][  T28] task:b               state:D stack:0     pid:101   tgid:101   ppid:1",
+            "[ 10.000011][  T28] Call Trace:", "[ 10.000012][  T28]  <TASK>", "[ 10.000013][  T28]  owner_func+0x1/0x2",
+            "[ 10.000014][  T28]  </TASK>",
+            "[ 10.000015][  T28] INFO: task c:102 blocked on a semaphore likely last held by task b:101",
+        ]
+        XCTAssertEqual(KernelConsoleParser.parse(log.joined(separator: "\n")).map(\.title), ["INFO: task hung in the_culprit"])
+    }
 }
