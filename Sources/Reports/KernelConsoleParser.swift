@@ -51,12 +51,33 @@ public enum KernelConsoleParser {
 
     /// The report group a line starts, if any: its header string is in the line and no suppression matches.
     static func group(_ line: String) -> OopsGroup? {
-        if line.fastContains("---[ end ") { return nil }
-        for g in KernelFormats.groups where line.fastContains(g.header) {
+        let found = headersIn(line)
+        guard found != 0, !line.fastContains("---[ end ") else { return nil }
+        for (i, g) in KernelFormats.groups.enumerated() where found & (1 << UInt64(i)) != 0 {
             if g.suppressions.contains(where: { $0.matches(line) }) { continue }
             return g
         }
         return nil
+    }
+
+    /// The groups' headers by their first byte, for one pass over a line instead of a search per header.
+    static let headersByFirstByte: [[(index: Int, bytes: [UInt8])]] = {
+        var t = [[(index: Int, bytes: [UInt8])]](repeating: [], count: 256)
+        for (i, g) in KernelFormats.groups.enumerated() { let b = Array(g.header.utf8); t[Int(b[0])].append((i, b)) }
+        return t
+    }()
+
+    /// Bit i set when group i's header occurs in `line` (every line of every log goes through here).
+    static func headersIn(_ line: String) -> UInt64 {
+        var found: UInt64 = 0
+        let u = line.utf8
+        var i = u.startIndex
+        while i != u.endIndex {
+            let cands = headersByFirstByte[Int(u[i])]
+            for c in cands where u[i...].starts(with: c.bytes) { found |= 1 << UInt64(c.index) }
+            i = u.index(after: i)
+        }
+        return found
     }
 
     static let fallbacks: [String: KernelFormat] = Dictionary(uniqueKeysWithValues: KernelFormats.groups.map {
