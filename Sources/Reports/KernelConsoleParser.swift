@@ -100,9 +100,17 @@ public enum KernelConsoleParser {
     static func report(_ group: OopsGroup, _ lines: [String], file: String) -> TriageReport {
         let text = lines.joined(separator: "\n")
         let head = lines[0]
+        // syzkaller matches the formats' titles against the whole report and takes the earliest match. A
+        // symbolized report repeats its header, inlined frames first (`WARNING: ... at x.c:1 f x.c:1
+        // [inline]`, then `... at x.c:1 g+0x1/0x2`): when no format fits a header line, the next header line
+        // that one fits names the report, and its frames are read from there.
+        var at = 0
+        while at + 1 < lines.count, lines[at + 1].fastContains(group.header),
+              !group.formats.contains(where: { $0.title.matches(lines[at]) }) { at += 1 }
+        let titleLine = lines[at], rest = at == 0 ? lines : Array(lines[at...])
         var matchedTitle = false
         for f in group.formats {
-            guard let tg = f.title.groups(head) else { continue }
+            guard let tg = f.title.groups(titleLine) else { continue }
             matchedTitle = true
             var args = Array(tg.dropFirst())
             if let r = f.report {
@@ -112,7 +120,7 @@ public enum KernelConsoleParser {
             var corrupted = f.corrupted
             var frames: [String] = []
             if let s = f.stack {
-                let (fr, ok) = KernelStack.frames(s, lines)
+                let (fr, ok) = KernelStack.frames(s, rest)
                 frames = fr
                 if !ok { corrupted = true }
             }
