@@ -60,25 +60,11 @@ public enum KernelConsoleParser {
         return nil
     }
 
-    /// The groups' headers by their first byte, for one pass over a line instead of a search per header.
-    static let headersByFirstByte: [[(index: Int, bytes: [UInt8])]] = {
-        var t = [[(index: Int, bytes: [UInt8])]](repeating: [], count: 256)
-        for (i, g) in KernelFormats.groups.enumerated() { let b = Array(g.header.utf8); t[Int(b[0])].append((i, b)) }
-        return t
-    }()
+    /// The groups' headers, found in one pass over a line (every line of every log goes through here).
+    static let headers = LiteralSet(KernelFormats.groups.map(\.header))
 
-    /// Bit i set when group i's header occurs in `line` (every line of every log goes through here).
-    static func headersIn(_ line: String) -> UInt64 {
-        var found: UInt64 = 0
-        let u = line.utf8
-        var i = u.startIndex
-        while i != u.endIndex {
-            let cands = headersByFirstByte[Int(u[i])]
-            for c in cands where u[i...].starts(with: c.bytes) { found |= 1 << UInt64(c.index) }
-            i = u.index(after: i)
-        }
-        return found
-    }
+    /// Bit i set when group i's header occurs in `line`.
+    static func headersIn(_ line: String) -> UInt64 { headers.found(in: line) }
 
     static let fallbacks: [String: KernelFormat] = Dictionary(uniqueKeysWithValues: KernelFormats.groups.map {
         ($0.header, KernelFormat($0.type, NSRegularExpression.escapedPattern(for: $0.header), ""))

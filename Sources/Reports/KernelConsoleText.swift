@@ -177,6 +177,31 @@ public enum ConsoleLine {
     }
 }
 
+/// Up to 64 literal strings found in one pass over a line's bytes (a table of their first bytes),
+/// instead of one substring search per literal.
+public struct LiteralSet: Sendable {
+    let byFirstByte: [[(index: Int, bytes: [UInt8])]]
+
+    public init(_ words: [String]) {
+        precondition(words.count <= 64 && words.allSatisfy { !$0.isEmpty })
+        var t = [[(index: Int, bytes: [UInt8])]](repeating: [], count: 256)
+        for (i, w) in words.enumerated() { let b = Array(w.utf8); t[Int(b[0])].append((i, b)) }
+        byFirstByte = t
+    }
+
+    /// Bit i set when word i occurs in `s`.
+    public func found(in s: String) -> UInt64 {
+        var found: UInt64 = 0
+        let u = s.utf8
+        var i = u.startIndex
+        while i != u.endIndex {
+            for c in byFirstByte[Int(u[i])] where u[i...].starts(with: c.bytes) { found |= 1 << UInt64(c.index) }
+            i = u.index(after: i)
+        }
+        return found
+    }
+}
+
 extension String {
     /// Lines split at LF and CRLF (a serial console's line ends), empty lines kept.
     public var consoleLines: [Substring] {

@@ -101,4 +101,19 @@ final class KernelSplitterTests: XCTestCase {
         ]
         XCTAssertEqual(KernelConsoleParser.parse(log.joined(separator: "\n")).map(\.title), ["INFO: task hung in the_culprit"])
     }
+
+    /// Other CPUs' lines join the report only after its own `Sending NMI from CPU`; lockdep's taint notice never does.
+    func testOtherCPUsAfterSendingNMI() {
+        let log = Self.hung + [
+            "[ 10.000009][    C0] early line of cpu 0",
+            "[ 10.000010][  T28] Disabling lock debugging due to kernel taint",
+            "[ 10.000011][  T28] Sending NMI from CPU 1 to CPUs 0:",
+            "[ 10.000012][    C0] NMI backtrace for cpu 0",
+        ]
+        let r = KernelConsoleParser.parse(log.joined(separator: "\n"))
+        XCTAssertEqual(r.map(\.title), ["INFO: task hung in the_culprit"])
+        XCTAssertTrue(r[0].text.contains("NMI backtrace for cpu 0"))
+        XCTAssertFalse(r[0].text.contains("early line of cpu 0"))
+        XCTAssertFalse(r[0].text.contains("Disabling lock debugging"))
+    }
 }
