@@ -91,18 +91,31 @@ public enum ConsoleLine {
     }
 
     /// The rest after a leading `[  123.456789]`, `[T1234]` or `[ C1]`; nil when `s` does not start with one.
-    static func bracket(_ s: Substring) -> Substring? {
-        guard s.first == "[", let close = s.firstIndex(of: "]") else { return nil }
-        let inner = s[s.index(after: s.startIndex)..<close].drop(while: { $0 == " " })
-        guard let f = inner.first else { return nil }
-        let digits = f == "T" || f == "C" ? inner.dropFirst() : inner
-        guard !digits.isEmpty else { return nil }
-        var dots = 0
-        for ch in digits {
-            if ch == "." { dots += 1 } else if !ch.isASCII || !ch.isNumber { return nil }
+    static func bracket(_ s: Substring) -> Substring? { stamp(s)?.rest }
+
+    /// A leading `[  123.456789]` (caller nil; `full` when both sides of the dot have digits) or caller
+    /// id `[ T1234]` / `[ C1]`, and what follows it. Read as bytes: every line of every log comes here.
+    static func stamp(_ s: Substring) -> (rest: Substring, caller: Substring?, full: Bool)? {
+        let u = s.utf8
+        guard u.first == UInt8(ascii: "["), let close = u.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+        var i = u.index(after: u.startIndex)
+        while i < close && u[i] == UInt8(ascii: " ") { i = u.index(after: i) }
+        guard i < close else { return nil }
+        let idStart = i
+        let isCaller = u[i] == UInt8(ascii: "T") || u[i] == UInt8(ascii: "C")
+        if isCaller { i = u.index(after: i) }
+        guard i < close else { return nil }
+        var dots = 0, before = 0, after = 0
+        while i < close {
+            let b = u[i]
+            if b == UInt8(ascii: ".") { dots += 1 } else if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") {
+                if dots == 0 { before += 1 } else { after += 1 }
+            } else { return nil }
+            i = u.index(after: i)
         }
-        if f == "T" || f == "C" { guard dots == 0 else { return nil } } else { guard dots == 1 else { return nil } }
-        return s[s.index(after: close)...]
+        let rest = s[u.index(after: close)...]
+        if isCaller { return dots == 0 ? (rest, s[idStart..<close], true) : nil }
+        return dots == 1 ? (rest, nil, before > 0 && after > 0) : nil
     }
 
     /// Who printed a raw console line, as syzkaller tells it: the caller id after the timestamp
@@ -116,18 +129,12 @@ public enum ConsoleLine {
         if s.hasPrefix("<"), let close = s.firstIndex(of: ">"), s[s.index(after: s.startIndex)..<close].allSatisfy(\.isNumber) {
             s = s[s.index(after: close)...]
         }
-        guard s.first == "[", let close = s.firstIndex(of: "]") else { return "" }
-        let stamp = s[s.index(after: s.startIndex)..<close].drop(while: { $0 == " " })
-        let parts = stamp.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return "" }
-        s = s[s.index(after: close)...]
+        guard let t = stamp(s), t.caller == nil, t.full else { return "" }
+        s = t.rest
         var caller = ""
-        if s.first == "[", let c2 = s.firstIndex(of: "]") {
-            let id = s[s.index(after: s.startIndex)..<c2].drop(while: { $0 == " " })
-            if let k = id.first, k == "T" || k == "C", id.count > 1, id.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }) {
-                caller = String(id)
-                s = s[s.index(after: c2)...]
-            }
+        if let c = stamp(s), let id = c.caller {
+            caller = String(id)
+            s = c.rest
         }
         guard s.first == " " else { return "" }
         return caller.isEmpty ? "console" : caller
