@@ -67,14 +67,17 @@ public enum FindingTitles {
         return nil
     }
 
-    /// `deadlock in FUNC` for a mutex wait cycle, else `hang in FUNC` for the most telling thread.
-    /// Among equally telling threads the alphabetically first culprit wins, so two runs of the
-    /// same bug give the same title whatever the tids. culpritFrames: meaningful frames of
-    /// every involved thread, for Signature.compute.
+    /// For a mutex wait cycle, triage's deadlock rule (Reports.Deadlock): `deadlock in pthread_mutex_lock
+    /// from A and B`, the lock call and its callers sorted (`deadlock in A` when the threads call it from
+    /// one function); else `hang in FUNC` for the most telling thread. Among equally telling threads the
+    /// alphabetically first culprit wins, so two runs of the same bug give the same title whatever the
+    /// tids. culpritFrames: meaningful frames of every involved thread, for Signature.compute.
     public static func hang(_ captures: [ProcessCapture]) -> (title: String, culpritFrames: [[String]]) {
         for p in captures {
             if let cycle = deadlockCycle(p) {
                 let frames = cycle.map(meaningful).filter { !$0.isEmpty }
+                let blocked = cycle.compactMap { Deadlock.blocked($0.userStack.compactMap(\.function)) }
+                if let d = Deadlock.title(blocked) { return (d.title, frames) }
                 if let first = frames.map({ $0[0] }).min() {
                     return ("deadlock in \(first)", frames)
                 }

@@ -34,9 +34,7 @@ public struct TriageReport: Sendable, Equatable {
 
 public enum KernelConsoleParser {
     /// Most lines kept per report.
-    public static let maxLines = 400
-    /// Lines after a report during which a panic or trap header still belongs to it.
-    static let tailLines = 60
+    public static let maxLines = 1000
 
     static let endMarkers: [Pattern] = [Pattern(#"^\s*</TASK>"#), Pattern(#"---\[ end trace"#), Pattern(#"^={20,}\s*$"#)]
 
@@ -53,13 +51,20 @@ public enum KernelConsoleParser {
 
     /// The report group a line starts, if any: its header string is in the line and no suppression matches.
     static func group(_ line: String) -> OopsGroup? {
-        if line.fastContains("---[ end ") { return nil }
-        for g in KernelFormats.groups where line.fastContains(g.header) {
+        let found = headersIn(line)
+        guard found != 0, !line.fastContains("---[ end ") else { return nil }
+        for (i, g) in KernelFormats.groups.enumerated() where found & (1 << UInt64(i)) != 0 {
             if g.suppressions.contains(where: { $0.matches(line) }) { continue }
             return g
         }
         return nil
     }
+
+    /// The groups' headers, found in one pass over a line (every line of every log goes through here).
+    static let headers = LiteralSet(KernelFormats.groups.map(\.header))
+
+    /// Bit i set when group i's header occurs in `line`.
+    static func headersIn(_ line: String) -> UInt64 { headers.found(in: line) }
 
     static let fallbacks: [String: KernelFormat] = Dictionary(uniqueKeysWithValues: KernelFormats.groups.map {
         ($0.header, KernelFormat($0.type, NSRegularExpression.escapedPattern(for: $0.header), ""))
@@ -72,48 +77,26 @@ public enum KernelConsoleParser {
         return (fallbacks[g.header]!, [line])
     }
 
-    /// Every report in `log`, in order, each once: a panic or trap that follows an oops is part of it.
+    /// Every report in `log`, in order of their headers, each once (KernelReportSplitter).
     public static func parse(_ log: String, file: String = "") -> [TriageReport] {
-        var out: [TriageReport] = []
-        var cur: (group: OopsGroup, lines: [String], headersOnly: Bool)?
-        var sinceClose = Int.max
-        func close() {
-            if let c = cur { out.append(report(c.group, c.lines, file: file)); sinceClose = 0 }
-            cur = nil
-        }
-        for raw in log.consoleLines {
-            let line = ConsoleLine.strip(String(raw))
-            if sinceClose < Int.max { sinceClose += 1 }
-            // `? func+0x..` entries are guesses of the unwinder: never part of a report (as with syzkaller's
-            // timestamped logs, here for every log).
-            if ConsoleLine.isQuestionable(line) { continue }
-            if let g = group(line) {
-                // A panic or trap inside a report is part of it; so is a symbolized report's repeated header line.
-                if let c = cur, g.continues || (c.headersOnly && c.group.header == g.header) {
-                    cur!.lines.append(line)
-                    continue
-                }
-                if cur == nil && g.trails && sinceClose <= tailLines { continue }
-                close()
-                cur = (g, [line], true)
-                continue
-            }
-            guard cur != nil else { continue }
-            cur!.lines.append(line)
-            cur!.headersOnly = false
-            if isEndMarker(line) || cur!.lines.count >= maxLines { close() }
-        }
-        close()
-        return out
+        KernelReportSplitter.split(log).map { report($0.group, $0.lines, file: file) }
     }
 
     /// Titles one report (its first line holds the header) with the first of its group's formats that fits.
     static func report(_ group: OopsGroup, _ lines: [String], file: String) -> TriageReport {
         let text = lines.joined(separator: "\n")
         let head = lines[0]
+        // syzkaller matches the formats' titles against the whole report and takes the earliest match. A
+        // symbolized report repeats its header, inlined frames first (`WARNING: ... at x.c:1 f x.c:1
+        // [inline]`, then `... at x.c:1 g+0x1/0x2`): when no format fits a header line, the next header line
+        // that one fits names the report, and its frames are read from there.
+        var at = 0
+        while at + 1 < lines.count, lines[at + 1].fastContains(group.header),
+              !group.formats.contains(where: { $0.title.matches(lines[at]) }) { at += 1 }
+        let titleLine = lines[at], rest = at == 0 ? lines : Array(lines[at...])
         var matchedTitle = false
         for f in group.formats {
-            guard let tg = f.title.groups(head) else { continue }
+            guard let tg = f.title.groups(titleLine) else { continue }
             matchedTitle = true
             var args = Array(tg.dropFirst())
             if let r = f.report {
@@ -123,13 +106,15 @@ public enum KernelConsoleParser {
             var corrupted = f.corrupted
             var frames: [String] = []
             if let s = f.stack {
-                let (fr, ok) = KernelStack.frames(s, lines)
+                let (fr, ok) = KernelStack.frames(s, rest)
                 frames = fr
                 if !ok { corrupted = true }
             }
             args += frames
-            let title = sanitize(fill(f.template, args))
-            if !corrupted { corrupted = title.range(of: #"\[ *[0-9]+\.[0-9]+\]"#, options: .regularExpression) != nil }
+            let raw = fill(f.template, args)
+            let title = sanitize(raw)
+            // A timestamp merged into the title's text (checked before numbers become NUM).
+            if !corrupted { corrupted = raw.range(of: #"\[ *[0-9]+\.[0-9]+\]"#, options: .regularExpression) != nil }
             if !corrupted { corrupted = KernelStack.isCorrupted(lines, noStackTrace: f.noStackTrace) }
             let frame = culprit(f.template, args)
             return TriageReport(file: file, type: f.type, title: title, frame: frame == "corrupted" ? "" : frame,
@@ -162,6 +147,8 @@ public enum KernelConsoleParser {
     }
 
     static let replacements: [(Pattern, String)] = [
+        (Pattern(#"syz-executor\.?[0-9]+((/|:)[0-9]+)?"#), "syz-executor"),
+        (Pattern(#"syzkaller[0-9]+((/|:)[0-9]+)?"#), "syzkaller"),
         (Pattern(#"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}"#), "$1ADDR"),
         (Pattern(#"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})"#), "IP"),
         (Pattern(#"(\.\w+)(:[0-9]+)+"#), "$1:LINE"),

@@ -91,18 +91,53 @@ public enum ConsoleLine {
     }
 
     /// The rest after a leading `[  123.456789]`, `[T1234]` or `[ C1]`; nil when `s` does not start with one.
-    static func bracket(_ s: Substring) -> Substring? {
-        guard s.first == "[", let close = s.firstIndex(of: "]") else { return nil }
-        let inner = s[s.index(after: s.startIndex)..<close].drop(while: { $0 == " " })
-        guard let f = inner.first else { return nil }
-        let digits = f == "T" || f == "C" ? inner.dropFirst() : inner
-        guard !digits.isEmpty else { return nil }
-        var dots = 0
-        for ch in digits {
-            if ch == "." { dots += 1 } else if !ch.isASCII || !ch.isNumber { return nil }
+    static func bracket(_ s: Substring) -> Substring? { stamp(s)?.rest }
+
+    /// A leading `[  123.456789]` (caller nil; `full` when both sides of the dot have digits) or caller
+    /// id `[ T1234]` / `[ C1]`, and what follows it. Read as bytes: every line of every log comes here.
+    static func stamp(_ s: Substring) -> (rest: Substring, caller: Substring?, full: Bool)? {
+        let u = s.utf8
+        guard u.first == UInt8(ascii: "["), let close = u.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+        var i = u.index(after: u.startIndex)
+        while i < close && u[i] == UInt8(ascii: " ") { i = u.index(after: i) }
+        guard i < close else { return nil }
+        let idStart = i
+        let isCaller = u[i] == UInt8(ascii: "T") || u[i] == UInt8(ascii: "C")
+        if isCaller { i = u.index(after: i) }
+        guard i < close else { return nil }
+        var dots = 0, before = 0, after = 0
+        while i < close {
+            let b = u[i]
+            if b == UInt8(ascii: ".") { dots += 1 } else if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") {
+                if dots == 0 { before += 1 } else { after += 1 }
+            } else { return nil }
+            i = u.index(after: i)
         }
-        if f == "T" || f == "C" { guard dots == 0 else { return nil } } else { guard dots == 1 else { return nil } }
-        return s[s.index(after: close)...]
+        let rest = s[u.index(after: close)...]
+        if isCaller { return dots == 0 ? (rest, s[idStart..<close], true) : nil }
+        return dots == 1 ? (rest, nil, before > 0 && after > 0) : nil
+    }
+
+    /// Who printed a raw console line, as syzkaller tells it: the caller id after the timestamp
+    /// (`[  12.345678][ T5012] ` gives "T5012", `[ C1]` gives "C1"), "console" for a timestamp without
+    /// one, "" for a line without a timestamp. A report keeps only lines of its own header's context, so
+    /// that another task's interleaved lines never become its frames (CONFIG_PRINTK_CALLER).
+    public static func context(_ raw: Substring) -> String {
+        var s = raw
+        if s.hasPrefix("** "), let r = s.range(of: " printk messages dropped ** ") { s = s[r.upperBound...] }
+        if let f = s.first, f != "[" && f != "<", let r = s.range(of: " login: ") { s = s[r.upperBound...] }
+        if s.hasPrefix("<"), let close = s.firstIndex(of: ">"), s[s.index(after: s.startIndex)..<close].allSatisfy(\.isNumber) {
+            s = s[s.index(after: close)...]
+        }
+        guard let t = stamp(s), t.caller == nil, t.full else { return "" }
+        s = t.rest
+        var caller = ""
+        if let c = stamp(s), let id = c.caller {
+            caller = String(id)
+            s = c.rest
+        }
+        guard s.first == " " else { return "" }
+        return caller.isEmpty ? "console" : caller
     }
 
     /// ` ? func+0x1/0x2` or ` [<ffffffff81000000>] ? func+0x1/0x2`: an unreliable trace entry.
@@ -146,6 +181,31 @@ public enum ConsoleLine {
             if changed, s.hasPrefix(" ") { s = s.dropFirst() }
         }
         return String(s)
+    }
+}
+
+/// Up to 64 literal strings found in one pass over a line's bytes (a table of their first bytes),
+/// instead of one substring search per literal.
+public struct LiteralSet: Sendable {
+    let byFirstByte: [[(index: Int, bytes: [UInt8])]]
+
+    public init(_ words: [String]) {
+        precondition(words.count <= 64 && words.allSatisfy { !$0.isEmpty })
+        var t = [[(index: Int, bytes: [UInt8])]](repeating: [], count: 256)
+        for (i, w) in words.enumerated() { let b = Array(w.utf8); t[Int(b[0])].append((i, b)) }
+        byFirstByte = t
+    }
+
+    /// Bit i set when word i occurs in `s`.
+    public func found(in s: String) -> UInt64 {
+        var found: UInt64 = 0
+        let u = s.utf8
+        var i = u.startIndex
+        while i != u.endIndex {
+            for c in byFirstByte[Int(u[i])] where u[i...].starts(with: c.bytes) { found |= 1 << UInt64(c.index) }
+            i = u.index(after: i)
+        }
+        return found
     }
 }
 

@@ -94,7 +94,7 @@ struct OopsGroup: Sendable {
     /// The type of a report whose first line matched none of the formats.
     let type: String
     /// Shortly after a report this header is its tail (`Kernel panic - not syncing: Fatal exception`).
-    var trails: Bool { header == "Kernel panic" || header == "invalid opcode:" }
+    var trails: Bool { header == "Kernel panic" || header == "invalid opcode:" || header == "Internal error:" }
 
     init(_ header: String, _ type: String, _ formats: [KernelFormat], suppress: [String] = [], continues: Bool = false) {
         self.header = header; self.type = type; self.formats = formats
@@ -150,7 +150,9 @@ public enum KernelFormats {
             "INFO: lockdep is turned off", "INFO: Stall ended before state dump start", "INFO: NMI handler",
             "INFO: recovery required on readonly filesystem", "(handler|interrupt).*took too long",
             "INFO: sys_.* is not present in /proc/kallsyms", "INFO: no syscalls can create resource", "rmt_storage:INFO:",
-            "_INFO:"]),
+            "_INFO:",
+            // 6.15+ names the hung task's blocker right after its stack: part of that report, not one of its own.
+            "INFO: task .* blocked on an? (?:mutex|semaphore|rw-semaphore)"]),
         OopsGroup("Unable to handle kernel", "bug", [
             KernelFormat("bug", "Unable to handle kernel (paging request|NULL pointer dereference|access to user memory)",
                          "BUG: unable to handle kernel %1 in %2", stack: ripTrace())]),
@@ -186,6 +188,11 @@ public enum KernelFormats {
         OopsGroup("VFS: Busy inodes after unmount", "other", [
             KernelFormat("other", "VFS: Busy inodes after unmount", "VFS: Busy inodes after unmount (use-after-free)",
                          noStackTrace: true)]),
+        // arm and arm64 oopses (syzkaller's groups); `Internal error:` follows `Unable to handle kernel` there.
+        OopsGroup("Internal error:", "bug", [
+            KernelFormat("bug", "Internal error:", "Internal error in %1", stack: ripTrace())], continues: true),
+        OopsGroup("Unhandled fault:", "bug", [KernelFormat("bug", "Unhandled fault:", "Unhandled fault in %1", stack: ripTrace())]),
+        OopsGroup("Alignment trap:", "bug", [KernelFormat("bug", "Alignment trap:", "Alignment trap in %1", stack: ripTrace())]),
         // Not syzkaller's: it leaves hard lockups to the panic that follows; bpfstress names the spinning code.
         OopsGroup("Watchdog detected hard LOCKUP", "hang", [
             KernelFormat("hang", "Watchdog detected hard LOCKUP", "BUG: hard lockup in %1",

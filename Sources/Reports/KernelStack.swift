@@ -60,10 +60,12 @@ enum KernelStack {
 
     /// A trace keyword line (cheap substring checks before the patterns).
     static func isStackStart(_ l: String) -> Bool {
-        guard l.fastContains("race") || l.fastContains("Allocated") || l.fastContains("Freed") || l.fastContains("acktrace")
-                || l.fastContains("Uninit") else { return false }
+        guard stackStartWords.found(in: l) != 0 else { return false }
         return KernelFormats.stackStarts.contains { $0.matches(l) }
     }
+
+    /// Words every trace keyword line holds (checked in one pass before the patterns).
+    static let stackStartWords = LiteralSet(["race", "Allocated", "Freed", "acktrace", "Uninit"])
 
     static func groups(_ part: StackPart, _ line: String) -> [String]? {
         switch part {

@@ -114,38 +114,21 @@ public enum UserStackParser {
         return r
     }
 
-    static let mutexWaits = ["pthread_mutex_lock", "pthread_mutex_timedlock", "pthread_mutex_clocklock",
-                             "lll_lock_wait", "lll_mutex_lock", "pthread_rwlock_rdlock", "pthread_rwlock_wrlock",
-                             "sem_wait", "sem_timedwait", "sem_clockwait", "pthread_spin_lock"]
     static let idleWaits = ["pthread_join", "pthread_clockjoin", "pthread_timedjoin", "pthread_cond_wait",
                             "pthread_cond_timedwait", "pthread_cond_clockwait", "nanosleep", "clock_nanosleep",
                             "usleep", "sleep", "wait4", "waitpid", "waitid", "sigtimedwait", "sigwait", "pause"]
 
-    static func has(_ t: UserThread, _ names: [String]) -> Bool {
-        t.frames.contains { f in
-            var b = Substring(f)
-            while b.hasPrefix("_") { b = b.dropFirst() }
-            if b.hasPrefix("GI_") { b = b.dropFirst(3); while b.hasPrefix("_") { b = b.dropFirst() } }
-            return names.contains { b == $0 || b.hasPrefix($0 + "_") }
-        }
-    }
+    static func has(_ t: UserThread, _ names: [String]) -> Bool { Deadlock.has(t.frames, names) }
 
-    /// A thread waiting for a lock: the lock call just inside its first own frame (`pthread_mutex_lock`,
-    /// glibc's internal names made bare) and that frame.
-    static func blocked(_ t: UserThread) -> BlockedThread? {
-        guard has(t, mutexWaits), let i = t.frames.firstIndex(where: { !Culprit.isPlumbing($0) }), i > 0 else { return nil }
-        var p = Substring(t.frames[i - 1])
-        while p.hasPrefix("_") { p = p.dropFirst() }
-        if p.hasPrefix("GI_") { p = p.dropFirst(3); while p.hasPrefix("_") { p = p.dropFirst() } }
-        return BlockedThread(primitive: String(p), caller: Culprit.shortName(t.frames[i]))
-    }
+    /// A thread waiting for a lock (Deadlock.blocked).
+    static func blocked(_ t: UserThread) -> BlockedThread? { Deadlock.blocked(t.frames) }
 
     /// How strongly a thread looks like the stuck one (as bpfstress's own hang titles rank threads).
     static func priority(_ t: UserThread) -> Int {
         let meaningful = Culprit.meaningfulFrames(t.frames)
         if meaningful.isEmpty { return 0 }
         if has(t, ["bpf"]) { return 5 }
-        if has(t, mutexWaits) { return 4 }
+        if has(t, Deadlock.mutexWaits) { return 4 }
         if has(t, idleWaits) { return 1 }
         if let top = t.frames.first, !Culprit.isPlumbing(top) { return 3 } // running user code: a spin
         return 2

@@ -12,6 +12,11 @@ public enum WinDbgParser {
     /// A stack row: optional frame number, Child-SP (or ChildEBP), RetAddr, then `: args :` or the call site.
     /// (`kb` on x64 has no Child-SP column.)
     static let frameRow = Pattern(#"^\s*(?:[0-9a-fA-F]{2,}\s+)?(?:[0-9a-fA-F]{8}(?:`?[0-9a-fA-F]{8})?\s+){1,2}(.+)$"#)
+    /// An inlined frame: WinDbg prints `(Inline Function)` (x86: `(Inline)`) and `--------` placeholders
+    /// where Child-SP and RetAddr (and `kb`'s arguments) would be; the call site is a real frame.
+    static let inlineRow = Pattern(#"^\s*(?:[0-9a-fA-F]{2,}\s+)?\(Inline(?: Function)?\)\s+(?:-{8}(?:`-{8})?\s+)*(.+)$"#)
+    /// A stack row, real or inlined: its call site part.
+    static func row(_ l: String) -> [String]? { frameRow.groups(l) ?? (l.fastContains("(Inline") ? inlineRow.groups(l) : nil) }
     static let exceptionCode = Pattern(#"^\s*ExceptionCode:\s+([0-9a-fA-F]{8})"#)
     static let bugcheck = Pattern(#"^([A-Z][A-Z0-9_]{5,}) \(([0-9a-f]+)\)\s*$"#)
 
@@ -81,7 +86,7 @@ public enum WinDbgParser {
         for l in lines {
             if let g = userThread.groups(l) { out.append(UserThread(id: g[1] + "." + g[2], frames: [])); continue }
             if let g = kernelThread.groups(l) { out.append(UserThread(id: g[2] + "." + g[3], frames: [])); continue }
-            guard !out.isEmpty, let g = frameRow.groups(l) else { continue }
+            guard !out.isEmpty, let g = row(l) else { continue }
             var site = g[1]
             if let r = site.range(of: " : ", options: .backwards) { site = String(site[r.upperBound...]) }
             // Wait-object lines (`ffffc30a4d8f1b60  SynchronizationEvent`) look like rows but name no code.
@@ -146,7 +151,7 @@ public enum WinDbgParser {
         var out: [String] = []
         for l in lines[(start + 1)...] {
             if l.trimmingCharacters(in: .whitespaces).isEmpty { if out.isEmpty { continue } else { break } }
-            guard let g = frameRow.groups(l) else { continue }
+            guard let g = row(l) else { continue }
             var site = g[1]
             if let r = site.range(of: " : ", options: .backwards) { site = String(site[r.upperBound...]) }
             out.append(qualified(site) ?? "??")

@@ -55,7 +55,7 @@ final class StackCaptureTests: XCTestCase {
             XCTAssertTrue(functions(main).contains("main"))
             XCTAssertEqual(main.userStack.first { $0.function == "main" }?.module, "abba")
             let h = FindingTitles.hang([cap])
-            XCTAssertEqual(h.title, "deadlock in lock_a_then_b")
+            XCTAssertEqual(h.title, "deadlock in pthread_mutex_lock from lock_a_then_b and lock_b_then_a")
             XCTAssertEqual(Set(h.culpritFrames.map { $0.first ?? "" }), ["lock_a_then_b", "lock_b_then_a"])
             signatures.append(Signature.compute(title: h.title, frames: h.culpritFrames))
             let dump = CaptureFormatter.dump([cap], header: h.title)

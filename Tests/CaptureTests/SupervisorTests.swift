@@ -16,7 +16,7 @@ final class SupervisorTests: XCTestCase {
         XCTAssertNil(r.error)
         let f = try XCTUnwrap(r.finding)
         XCTAssertEqual(f.type, .hang)
-        XCTAssertEqual(f.title, "deadlock in lock_a_then_b")
+        XCTAssertEqual(f.title, "deadlock in pthread_mutex_lock from lock_a_then_b and lock_b_then_a")
         XCTAssertEqual(f.scenario, "abba")
         XCTAssertEqual(f.signature.count, 16)
         XCTAssertTrue(f.dump.contains("lock_a_then_b"))

@@ -99,7 +99,14 @@ final class SignatureAndCulpritTests: XCTestCase {
         // A cycle of mutex owners is a deadlock.
         let d1 = thread(7, ["__lll_lock_wait", "take_b"], syscall: "futex", owner: 8)
         let d2 = thread(8, ["__lll_lock_wait", "take_a"], syscall: "futex", owner: 7)
+        // Titled by triage's deadlock rule: the lock call and its callers, sorted.
         XCTAssertEqual(FindingTitles.hang([ProcessCapture(pid: 1, comm: "w", cmdline: "", threads: [d1, d2], durationSeconds: 0)]).title,
+                       "deadlock in lll_lock_wait from take_a and take_b")
+        XCTAssertEqual(FindingTitles.hang([ProcessCapture(pid: 1, comm: "w", cmdline: "", threads: [d2, d1], durationSeconds: 0)]).title,
+                       "deadlock in lll_lock_wait from take_a and take_b")
+        // One caller on both sides names no pair: the caller alone.
+        let s1 = thread(7, ["__lll_lock_wait", "take_a"], syscall: "futex", owner: 8)
+        XCTAssertEqual(FindingTitles.hang([ProcessCapture(pid: 1, comm: "w", cmdline: "", threads: [s1, d2], durationSeconds: 0)]).title,
                        "deadlock in take_a")
         XCTAssertEqual(FindingTitles.hang([]).title, "hang")
     }

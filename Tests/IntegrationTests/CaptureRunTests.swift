@@ -172,7 +172,7 @@ final class CaptureRunTests: XCTestCase {
         let r = try Harness.run(["supervise", "--idle-timeout", "2", "--timeout", "60", "--name", "abba",
                                  "--report-dir", dir + "/reports", "--", dir + "/abba"])
         XCTAssertEqual(r.status, 1, r.stderr)
-        XCTAssertTrue(r.stdout.contains("FINDING [hang] deadlock in take_a_then_b"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("FINDING [hang] deadlock in pthread_mutex_lock from take_a_then_b and take_b_then_a"), r.stdout)
         let junitPath = dir + "/reports/latest/junit.xml"
         Harness.validateJUnit(junitPath)
         let junit = try String(contentsOfFile: junitPath, encoding: .utf8)
