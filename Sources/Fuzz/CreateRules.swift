@@ -138,7 +138,9 @@ extension ShadowModel {
         if s.flags != wantFlags && !(c.mapFlags & BPFMapFlags.wronly != 0) {
             ck.fail("shape", "map info flags 0x\(String(s.flags, radix: 16)), want 0x\(String(wantFlags, radix: 16)) (RDONLY/WRONLY are the fd's)")
         }
-        maps[c.map] = MapModel(s, fdFlags: c.mapFlags)
+        let m = MapModel(s, fdFlags: c.mapFlags)
+        m.lruFixedFreeTarget = facts.lruFixedFreeTarget
+        maps[c.map] = m
     }
 
     /// Freeze as the probed kernel facts say: a frozen map refuses with refreezeErrno (checked

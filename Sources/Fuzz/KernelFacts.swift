@@ -18,9 +18,16 @@ public struct KernelFacts: Sendable, Equatable {
     /// The kernel's sizeof(union bpf_attr): a non-zero attr byte below it is EINVAL (the
     /// command's own check), at or past it E2BIG. It grows with every kernel that adds a field.
     public var attrSize: Int
+    /// A common-LRU map refills a CPU's local free list to a fixed LOCAL_FREE_TARGET (128) and
+    /// shrinks (evicts) to reach it even when the map is far from full (before 6.16, e.g. 6.1:
+    /// a delete then an update on a 4-entry map evicted the other entries). false: the 6.16+
+    /// target, clamp(max_entries / ncpus / 2, 1, 128). Probed by exactly that sequence.
+    public var lruFixedFreeTarget: Bool
 
-    public init(refreezeErrno: Int32, readOnlyFreezeErrno: Int32, attrSize: Int = KernelFacts.linux6_18AttrSize) {
+    public init(refreezeErrno: Int32, readOnlyFreezeErrno: Int32, attrSize: Int = KernelFacts.linux6_18AttrSize,
+                lruFixedFreeTarget: Bool = false) {
         self.refreezeErrno = refreezeErrno; self.readOnlyFreezeErrno = readOnlyFreezeErrno; self.attrSize = attrSize
+        self.lruFixedFreeTarget = lruFixedFreeTarget
     }
 
     public static let linux6_18AttrSize = 168
@@ -31,7 +38,7 @@ public struct KernelFacts: Sendable, Equatable {
     /// The facts as (name, value) pairs for reports, in a fixed order.
     public var properties: [(name: String, value: String)] {
         [("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno)),
-         ("fact.attr_size", String(attrSize))]
+         ("fact.attr_size", String(attrSize)), ("fact.lru_free_target", lruFixedFreeTarget ? "fixed-128" : "clamped")]
     }
 
     /// One line for logs and fuzz output.
@@ -75,6 +82,41 @@ public struct KernelFacts: Sendable, Equatable {
         } else {
             unprobed.append("fact.attr_size (a 5-byte freeze attr was not EINVAL)")
         }
+        if let early = lruEvictsEarly(&rt) { facts.lruFixedFreeTarget = early } else {
+            unprobed.append("fact.lru_free_target (probe map could not be created or filled)")
+        }
         return (facts, unprobed)
+    }
+
+    /// On the calling (pinned) thread: 400 seeded updates and deletes of keys 0-7 on a 4-entry
+    /// common-LRU hash, each followed by a lookup of every key. An entry that vanishes while the
+    /// map held fewer entries than the 6.16+ rule lets it hold before evicting is an early
+    /// eviction (the fixed target). nil when the probe map cannot be made.
+    static func lruEvictsEarly(_ rt: inout bpfs_rt) -> Bool? {
+        let maxEntries = 4, cpus = max(1, Probes.possibleCPUs())
+        let capacity = maxEntries - min(max(maxEntries / cpus / 2, 1), 128) + 1
+        let fd = "bpfs_fuzz_probe".withCString { bpfs_map_create(&rt, BPFMapType.lruHash.rawValue, 4, 8, UInt32(maxEntries), 0, $0, 0) }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var rng = SplitMix64(seed: 0x4C52_5550_524F_4245)
+        var present = Set<UInt32>()
+        var value: UInt64 = 1
+        for _ in 0..<400 {
+            var key = UInt32(rng.next() % 8)
+            let before = present.count
+            if rng.next() % 10 < 3 {
+                if bpfs_map_delete_elem(&rt, fd, &key) == 0 { present.remove(key) }
+            } else if bpfs_map_update_elem(&rt, fd, &key, &value, 0) == 0 {
+                present.insert(key)
+            }
+            var now = Set<UInt32>()
+            for k: UInt32 in 0..<8 {
+                var k2 = k, out: UInt64 = 0
+                if bpfs_map_lookup_elem(&rt, fd, &k2, &out, 0) == 0 { now.insert(k) }
+            }
+            if !present.subtracting(now).subtracting([key]).isEmpty && before < capacity { return true }
+            present = now
+        }
+        return false
     }
 }

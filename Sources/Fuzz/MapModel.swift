@@ -45,13 +45,17 @@ final class MapModel {
     /// global list and shrinks (evicts) up to target_free = clamp(max/ncpus/2, 1, 128) of them,
     /// so eviction starts once fewer than target_free nodes are free (verified on 6.18: a
     /// 16-entry lru_percpu_hash with 15 entries evicted 3). BPF_F_NO_COMMON_LRU: each CPU owns
-    /// max/ncpus nodes and evicts when its share is used up.
+    /// max/ncpus nodes and evicts when its share is used up. Kernels with the fixed
+    /// LOCAL_FREE_TARGET (fact lru_free_target=fixed-128, e.g. 6.1) shrink to 128 free nodes, so
+    /// a map of fewer than 128 entries may evict as soon as it holds one.
     var lruCapacity: Int {
         let cpus = max(1, shape.cpus)
         if shape.flags & BPFMapFlags.noCommonLRU != 0 { return shape.maxEntries / cpus }
-        let target = min(max((shape.maxEntries / cpus) / 2, 1), 128)
-        return shape.maxEntries - target + 1
+        let target = lruFixedFreeTarget ? 128 : min(max((shape.maxEntries / cpus) / 2, 1), 128)
+        return max(1, shape.maxEntries - target + 1)
     }
+    /// The kernel fact lru_free_target (KernelFacts.lruFixedFreeTarget), set at create.
+    var lruFixedFreeTarget = false
 
     /// Any state change invalidates a batch walk in progress.
     @inline(__always)
