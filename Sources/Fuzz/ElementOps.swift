@@ -48,6 +48,7 @@ extension ShadowModel {
         case .lpmTrie: lpmUpdate(&ck, m, key, value, flags, got: got)
         case .bloomFilter: bloomPush(&ck, m, value, flags, got: got)
         case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP_], got, "ring buffers have no element commands")
+        case .arrayOfMaps, .hashOfMaps: outerUpdate(&ck, m, key, fdRef(value), flags, got: got)
         default:
             if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, "flags=\(flags)"); return }
             m.allowEviction()
@@ -69,6 +70,7 @@ extension ShadowModel {
         let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         if s.isBloom || s.isRingbuf { keylessLookup(&ck, c, r, m); return }
+        if s.isOuter { outerLookup(&ck, c, r, m, key); return }
         let ob = Self.outputBuf(c, need: s.valueLen)
         let outOK = ob.length >= s.valueLen && ob.isPointer
         if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
@@ -136,6 +138,7 @@ extension ShadowModel {
             expect(&ck, [EINVAL], r.errno, "\(ProgramText.typeName(s.type)) has no delete")
         case .bloomFilter: expect(&ck, [EOPNOTSUPP], r.errno, "a bloom filter has no delete")
         case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP_], r.errno, "ring buffers have no element commands")
+        case .arrayOfMaps, .hashOfMaps: outerDelete(&ck, m, key, got: r.errno)
         default:
             var id = key
             if s.isLPM {
@@ -168,7 +171,7 @@ extension ShadowModel {
         let outOK = ob.length >= s.keySize && ob.isPointer
         let key: Bytes? = kb == .null ? nil : Self.bytes(kb, s.keySize)
         let okErr: Int32 = outOK ? 0 : EFAULT
-        if s.isArray {
+        if s.isArray || s.type == .arrayOfMaps {
             let idx = key.map { Int($0.u32) } ?? Int(UInt32.max)
             let next: Int? = idx >= s.maxEntries ? 0 : (idx == s.maxEntries - 1 ? nil : idx + 1)
             guard expect(&ck, [next == nil ? ENOENT : okErr], r.errno, "array next after \(key.map { Self.hex($0) } ?? "NULL")") else { return }

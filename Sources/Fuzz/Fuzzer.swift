@@ -166,6 +166,7 @@ public final class Fuzzer {
             }
         }
         executor.reset()
+        sweepMapInMap(&rep)
         executions += 1
         totalCalls += rep.calls
         return rep

@@ -85,7 +85,8 @@ public struct Generator {
     }
 
     /// One call on a map made by `create` (or on nothing, for fd mutations).
-    public mutating func call(on create: Call?, slot: Int) -> Call {
+    public mutating func call(on create: Call?, slot: Int, plain: Bool = false) -> Call {
+        if !plain, let o = create, o.type == .arrayOfMaps || o.type == .hashOfMaps, chance(0.5) { return innerCall(on: o, slot: slot) }
         let t = create?.type ?? .hash
         // Sizes of wild creates are clamped: buffers for maps that do not exist stay small.
         let ks = Swift.min(Int(create?.keySize ?? 4), 512), maxE = Swift.min(Int(create?.maxEntries ?? 16), 1 << 16)
@@ -172,6 +173,7 @@ public struct Generator {
     /// A fresh program: one or two maps, then calls on them (now and then ZERO_SEED twins).
     public mutating func program() -> Program {
         if chance(0.04) { return twinProgram() }
+        if chance(0.08) { return mapInMapProgram() }
         var calls: [Call] = []
         let nmaps = 1 + int(2)
         var creates: [Call] = []

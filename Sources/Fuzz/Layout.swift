@@ -10,10 +10,12 @@ public struct MapShape: Hashable, Sendable {
     public var maxEntries: Int
     public var flags: UInt32
     public var cpus: Int
+    /// The map's id (map info), 0 when it could not be read: map-in-map lookups return it.
+    public var id: UInt32
 
-    public init(type: BPFMapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32, cpus: Int) {
+    public init(type: BPFMapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32, cpus: Int, id: UInt32 = 0) {
         self.type = type; self.keySize = keySize; self.valueSize = valueSize
-        self.maxEntries = maxEntries; self.flags = flags; self.cpus = cpus
+        self.maxEntries = maxEntries; self.flags = flags; self.cpus = cpus; self.id = id
     }
 
     // Raw type numbers (BPF_MAP_TYPE_*): these run on every call, a switch on raw values
@@ -44,6 +46,8 @@ public struct MapShape: Hashable, Sendable {
     public var isBloom: Bool { type.rawValue == 30 }
     /// ringbuf, user_ringbuf: no element commands at all (ENOTSUPP).
     public var isRingbuf: Bool { type.rawValue == 27 || type.rawValue == 31 }
+    /// array_of_maps, hash_of_maps: values are inner map fds in, ids out.
+    public var isOuter: Bool { type.rawValue == 12 || type.rawValue == 13 }
 }
 
 /// What a Buf argument turns into for a given map: the bytes the executor places against
