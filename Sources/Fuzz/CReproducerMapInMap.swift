@@ -25,7 +25,7 @@ extension CReproducer {
 
             """
         default:
-            return "        long r = get_fd_by_id(ids[\(c.map)]);\n        printf(\"      id %u\\n\", ids[\(c.map)]);\n"
+            return "        long r = get_fd_by_id(ids[\(c.map)]); if (r > 0) r = 0; /* the fd is closed at once */\n        printf(\"      id %u\\n\", ids[\(c.map)]);\n"
         }
     }
 
