@@ -16,7 +16,7 @@ extension ShadowModel {
         default: has = s.isHashFamily || s.type == .hashOfMaps
         }
         if !has { expect(&ck, [ENOTSUPP_], r.errno, "\(ProgramText.typeName(s.type)) has no \(c.op.rawValue)"); return nil }
-        if c.elemFlags != 0 { expect(&ck, [EINVAL], r.errno, "elem_flags \(c.elemFlags)"); return nil }
+        if c.elemFlags != 0 && !(s.hasSpinLock && c.elemFlags == BPFUpdateFlags.lock) { expect(&ck, [EINVAL], r.errno, "elem_flags \(c.elemFlags)"); return nil }
         return m
     }
 
@@ -113,7 +113,7 @@ extension ShadowModel {
                     let key = Bytes(int: Layout.batchKey(c, j), count: s.keySize)
                     let id = s.isLPM ? m.lpmIdentity(key) : key
                     if upd {
-                        m.known[id] = nil; m.maybe[id] = Bytes(Layout.batchValue(c, j, s))
+                        m.known[id] = nil; m.maybe[id] = s.masked(Bytes(Layout.batchValue(c, j, s)))
                     } else if let v = m.known.removeValue(forKey: id) {
                         m.maybe[id] = v
                     }
@@ -124,7 +124,7 @@ extension ShadowModel {
             for j in 0..<Int(r.count) {
                 let key = Bytes(int: Layout.batchKey(c, j), count: s.keySize)
                 let id = s.isLPM ? m.lpmIdentity(key) : key
-                if upd { m.maybe[id] = nil; m.known[id] = Bytes(Layout.batchValue(c, j, s)) } else { m.maybe[id] = nil; m.known[id] = nil }
+                if upd { m.maybe[id] = nil; m.known[id] = s.masked(Bytes(Layout.batchValue(c, j, s))) } else { m.maybe[id] = nil; m.known[id] = nil }
             }
             if !upd && r.errno == ENOENT && Int(r.count) < Int(c.count) {
                 let key = Bytes(int: Layout.batchKey(c, Int(r.count)), count: s.keySize)

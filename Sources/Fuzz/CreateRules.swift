@@ -124,7 +124,7 @@ extension ShadowModel {
         maps[c.map] = nil
         closed[c.map] = false
         lastToken[c.map] = nil
-        var allowed = ErrSet(Self.createErrors(c, cpus: cpus).union(templateErrors(c)))
+        var allowed = ErrSet(Self.createErrors(c, cpus: cpus).union(templateErrors(c)).union(btfCreateErrors(c)))
         if allowed.isEmpty { allowed = [0] }
         allowed.insert(ENOMEM)  // a resource limit, not a semantic answer
         guard expect(&ck, allowed, r.errno, "create \(ProgramText.typeName(c.type)) key=\(c.keySize) value=\(c.valueSize) max=\(c.maxEntries) flags=0x\(String(c.mapFlags, radix: 16))") else {
@@ -160,6 +160,8 @@ extension ShadowModel {
         }
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!
+        // A map with kernel-owned value fields (a BTF record) cannot be frozen (map_freeze).
+        if m.shape.btf & ~BTFValue.plain != 0 { expect(&ck, [ENOTSUPP_], r.errno, "value with BTF fields \(BTFValue(fields: m.shape.btf).text)"); return }
         if m.frozen { expect(&ck, [facts.refreezeErrno], r.errno, "already frozen; kernel fact freeze_frozen_map"); return }
         if m.rdonly {
             if expect(&ck, [facts.readOnlyFreezeErrno], r.errno, "read-only map; kernel fact freeze_readonly_fd"), r.errno == 0 { m.frozen = true }

@@ -246,7 +246,7 @@ public final class Executor {
             // map_extra needs the longer attr (bpfs_fuzz_map_create); the rest keep the short one.
             ids[c.map] = 0
             let innerFD = c.inner == -1 ? 0 : UInt32(bitPattern: innerFD(c.inner))
-            let rc = mapName.withCString { name in
+            let rc = c.btf != 0 ? createWithBTF(c, flags, innerFD) : mapName.withCString { name in
                 withUnsafePointer(to: rt) {
                     c.mapExtra == 0 && c.inner == -1 ? bpfs_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0)
                         : bpfs_fuzz_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, innerFD, c.mapExtra)
@@ -258,12 +258,12 @@ public final class Executor {
             if withUnsafePointer(to: rt, { bpfs_map_info($0, rc, &info) }) == 0 {
                 _shapes[c.map] = MapShape(type: BPFMapType(rawValue: info.type), keySize: Int(info.key_size),
                                          valueSize: Int(info.value_size), maxEntries: Int(info.max_entries),
-                                         flags: info.map_flags, cpus: cpus, id: info.id)
+                                         flags: info.map_flags, cpus: cpus, id: info.id, btf: c.btf)
                 ids[c.map] = info.id
             } else {
                 // A write-only map fd cannot be read back: use what was asked for.
                 _shapes[c.map] = MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
-                                         maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus)
+                                         maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus, btf: c.btf)
             }
         case .close:
             if _fds[c.map] >= 0 && _fds[c.map] != Executor.closedFD {

@@ -38,7 +38,8 @@ public struct SignatureKey: Hashable, Sendable, CustomStringConvertible {
     public func hash(into h: inout Hasher) { h.combine(wordA); h.combine(wordB) }
 
     public var description: String {
-        let t = type == UInt32.max ? "none" : ProgramText.typeName(BPFMapType(rawValue: type))
+        let btf = UInt8(truncatingIfNeeded: type >> 16)
+        let t = type == UInt32.max ? "none" : ProgramText.typeName(BPFMapType(rawValue: type & 0xFFFF)) + (btf == 0 ? "" : "+" + BTFValue(fields: btf).text)
         var o = ""
         switch op {
         case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch: o = ["n0", "nall", "nsome"][Int(outcome)]
@@ -89,7 +90,8 @@ public final class Fuzzer {
     /// Signature of one call: op, map type, errno, and an outcome class.
     @inline(__always)
     static func signature(_ c: Call, _ r: CallResult, _ shape: MapShape?) -> SignatureKey {
-        let t = shape?.type.rawValue ?? (c.op == .create ? c.type.rawValue : UInt32.max)
+        // A BTF value's fields (BTFValue bits) count as a type of their own: other kernel paths.
+        let t = shape.map { $0.type.rawValue | UInt32($0.btf) << 16 } ?? (c.op == .create ? c.type.rawValue | UInt32(c.btf) << 16 : UInt32.max)
         var outcome: Int32 = 0
         switch c.op {
         case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch:
@@ -138,7 +140,7 @@ public final class Fuzzer {
                     let c = ElemCall(calls.baseAddress! + i)
                     if let around { r = around(c.op, c.map) { executor.runElem(c) } } else { executor.runElem(c, into: &r) }
                     let shape = executor.shape(ofSlot: c.map)
-                    record(SignatureKey(op: c.op, type: shape?.type.rawValue ?? UInt32.max, errno: r.errno,
+                    record(SignatureKey(op: c.op, type: shape.map { $0.type.rawValue | UInt32($0.btf) << 16 } ?? UInt32.max, errno: r.errno,
                                         outcome: c.op == .update ? Int32(truncatingIfNeeded: min(c.flags, 0xFFFF)) : 0, fd: c.fd))
                     if all { rep.results.append(r) }
                     rep.calls += 1

@@ -40,6 +40,7 @@ public struct Generator {
         }
         if chance(0.08) { c.mapFlags |= pick([BPFMapFlags.rdonly, BPFMapFlags.wronly, BPFMapFlags.rdonlyProg, BPFMapFlags.wronlyProg]) }
         if chance(0.05) { c.numa = 0 }
+        if ShadowModel.btfTypes.contains(c.type), chance(0.12) { addBTF(&c) }
         if wild { mutateCreate(&c) }
         return c
     }
@@ -149,6 +150,7 @@ public struct Generator {
             }
         }
         if chance(0.02) { c.fd = pick([.closed, .file, .negative]) }
+        if let cr = create, cr.btf & BTFValue.lock != 0 { lockFlags(&c) }
         return c
     }
 

@@ -18,6 +18,10 @@ public struct KernelFacts: Sendable, Equatable {
     /// The kernel's sizeof(union bpf_attr): a non-zero attr byte below it is EINVAL (the
     /// command's own check), at or past it E2BIG. It grows with every kernel that adds a field.
     public var attrSize: Int
+    /// errno of creating a hash map whose BTF value holds the field (BTFValue.lock, .timer,
+    /// .kptr): 0 where the kernel takes it (6.18 takes all three); the model expects the
+    /// errno on every create with a field the kernel refuses.
+    public var btfFieldErrno: [UInt8: Int32] = [:]
 
     public init(refreezeErrno: Int32, readOnlyFreezeErrno: Int32, attrSize: Int = KernelFacts.linux6_18AttrSize) {
         self.refreezeErrno = refreezeErrno; self.readOnlyFreezeErrno = readOnlyFreezeErrno; self.attrSize = attrSize
@@ -31,7 +35,8 @@ public struct KernelFacts: Sendable, Equatable {
     /// The facts as (name, value) pairs for reports, in a fixed order.
     public var properties: [(name: String, value: String)] {
         [("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno)),
-         ("fact.attr_size", String(attrSize))]
+         ("fact.attr_size", String(attrSize))] +
+            BTFValue.names.filter { $0.1 != BTFValue.plain }.map { ("fact.btf_\($0.0)", Self.name(btfFieldErrno[$0.1] ?? 0)) }
     }
 
     /// One line for logs and fuzz output.
@@ -74,6 +79,19 @@ public struct KernelFacts: Sendable, Equatable {
             facts.attrSize = lo
         } else {
             unprobed.append("fact.attr_size (a 5-byte freeze attr was not EINVAL)")
+        }
+        // A hash map with each BTF field (BTFValue): the errno of its create.
+        for (name, f) in BTFValue.names where f != BTFValue.plain {
+            let v = BTFValue(fields: f)
+            let b = v.blob(keySize: 4, valueSize: v.minSize + 8, intKey: false)
+            let btf = b.bytes.withUnsafeBytes { bpfs_fuzz_btf_load(&rt, $0.baseAddress, UInt32($0.count)) }
+            guard btf >= 0 else { facts.btfFieldErrno[f] = -btf; unprobed.append("fact.btf_\(name) (BPF_BTF_LOAD: errno \(-btf))"); continue }
+            let m = "bpfs_fuzz_probe".withCString {
+                bpfs_fuzz_map_create_btf(&rt, BPFMapType.hash.rawValue, 4, UInt32(v.minSize + 8), 1, 0, $0, 0, 0, 0, btf, b.keyType, b.valueType)
+            }
+            facts.btfFieldErrno[f] = m < 0 ? -m : 0
+            if m >= 0 { close(m) }
+            close(btf)
         }
         return (facts, unprobed)
     }

@@ -12,10 +12,12 @@ public struct MapShape: Hashable, Sendable {
     public var cpus: Int
     /// The map's id (map info), 0 when it could not be read: map-in-map lookups return it.
     public var id: UInt32
+    /// The BTF value's kernel-owned fields (BTFValue bits), as the create asked for them.
+    public var btf: UInt8
 
-    public init(type: BPFMapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32, cpus: Int, id: UInt32 = 0) {
+    public init(type: BPFMapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32, cpus: Int, id: UInt32 = 0, btf: UInt8 = 0) {
         self.type = type; self.keySize = keySize; self.valueSize = valueSize
-        self.maxEntries = maxEntries; self.flags = flags; self.cpus = cpus; self.id = id
+        self.maxEntries = maxEntries; self.flags = flags; self.cpus = cpus; self.id = id; self.btf = btf
     }
 
     // Raw type numbers (BPF_MAP_TYPE_*): these run on every call, a switch on raw values

@@ -81,6 +81,7 @@ extension ShadowModel {
         if t.type != i.type { return "type \(ProgramText.typeName(i.type)), template \(ProgramText.typeName(t.type))" }
         if t.keySize != i.keySize || t.valueSize != i.valueSize { return "key/value \(i.keySize)/\(i.valueSize), template \(t.keySize)/\(t.valueSize)" }
         if t.flags & ~fdOnly != i.flags & ~fdOnly { return "flags 0x\(String(i.flags, radix: 16)), template 0x\(String(t.flags, radix: 16))" }
+        if t.btf & ~BTFValue.plain != i.btf & ~BTFValue.plain { return "BTF fields \(BTFValue(fields: i.btf).text), template \(BTFValue(fields: t.btf).text)" }
         if t.type == .array && t.flags & BPFMapFlags.innerMap == 0 && t.maxEntries != i.maxEntries {
             return "max_entries \(i.maxEntries), template \(t.maxEntries) (no BPF_F_INNER_MAP)"
         }

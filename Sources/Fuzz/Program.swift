@@ -201,6 +201,8 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     /// create: the slot whose map is inner_map_fd (the template); put_inner: the slot whose fd
     /// is the value. -1: none (create passes 0), -2: /dev/null's fd, -3: a closed fd.
     public var inner: Int = -1
+    /// create: the value is a BTF struct with these kernel-owned fields (BTFValue bits; 0: no BTF).
+    public var btf: UInt8 = 0
     // batch ops
     public var elemFlags: UInt64 = 0
     public var count: UInt32 = 0

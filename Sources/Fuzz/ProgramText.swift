@@ -63,6 +63,7 @@ public enum ProgramText {
             if let n = c.numa { a.append("numa=\(n)") }
             if c.mapExtra != 0 { a.append("extra=\(c.mapExtra)") }
             if c.inner != -1 { a.append("inner=\(innerText(c.inner))") }
+            if c.btf != 0 { a.append("btf=" + BTFValue(fields: c.btf).text) }
             return a.joined(separator: " ")
         default: break
         }
@@ -145,7 +146,10 @@ public enum ProgramText {
             case (.create, "inner"), (.putInner, "inner"):
                 guard let i = parseInner(v) else { throw fail("inner=\(v): expected a slot 0...\(Executor.maxSlots - 1), file or closed") }
                 c.inner = i
-            case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra, inner)")
+            case (.create, "btf"):
+                guard let b = BTFValue.parse(v) else { throw fail("btf=\(v): expected lock, timer, kptr or plain, joined by |") }
+                c.btf = b
+            case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra, inner, btf)")
             case (_, "key"): c.key = try buf()
             case (_, "value"): c.value = try buf()
             case (_, "out"): c.out = try buf()
@@ -182,6 +186,7 @@ public enum ProgramText {
                 throw fail("\(op.rawValue) has no argument '\(k)'")
             }
         }
+        if let m = checkCreate(c) { throw fail(m) }
         return c
     }
 
@@ -193,6 +198,12 @@ public enum ProgramText {
         case "closed": return -3
         default: return Int(v).flatMap { (0..<Executor.maxSlots).contains($0) ? $0 : nil }
         }
+    }
+
+    /// Checks a parsed create: BTF values only on the map types the model knows them for.
+    static func checkCreate(_ c: Call) -> String? {
+        guard c.op == .create, c.btf != 0, !ShadowModel.btfTypes.contains(c.type) else { return nil }
+        return "btf=\(BTFValue(fields: c.btf).text): BTF values are fuzzed on \(ShadowModel.btfTypes.map(typeName).joined(separator: ", ")) only"
     }
 
     /// Reads and parses a program file.
