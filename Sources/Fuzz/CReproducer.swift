@@ -76,12 +76,13 @@ public enum CReproducer {
                     if (fds[\(c.map)] >= 0 && fds[\(c.map)] != CLOSED_FD) close(fds[\(c.map)]);
                     while (maps_n[\(c.map)] > 0) { maps_n[\(c.map)]--; munmap(maps_p[\(c.map)][maps_n[\(c.map)]], maps_len[\(c.map)][maps_n[\(c.map)]]); }
                     fds[\(c.map)] = -1; last_len[\(c.map)] = 0; ids[\(c.map)] = 0;
-                    union bpf_attr a; memset(&a, 0, \(c.mapExtra != 0 || c.inner != -1 ? "SZ(map_extra)" : "SZ(map_name)"));
+                    union bpf_attr a; memset(&a, 0, \(c.mapExtra != 0 || c.inner != -1 || c.btf != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
                     a.map_type = \(c.type.rawValue); a.key_size = \(c.keySize); a.value_size = \(c.valueSize);
                     a.max_entries = \(c.maxEntries); a.map_flags = 0x\(String(flags, radix: 16));
                     \(flags & BPFMapFlags.numaNode != 0 ? "a.numa_node = \(c.numa ?? 0);" : "")
                     strcpy(a.map_name, "bpfs_fuzz");\(c.mapExtra != 0 ? " a.map_extra = \(c.mapExtra)ULL;" : "")\(c.inner != -1 ? " a.inner_map_fd = (__u32)\(innerFD(c.inner));" : "")
-                    long r = sys(BPF_MAP_CREATE, &a, \(c.mapExtra != 0 || c.inner != -1 ? "SZ(map_extra)" : "SZ(map_name)"));
+                    \(btfAttr(c))long r = sys(BPF_MAP_CREATE, &a, \(c.mapExtra != 0 || c.inner != -1 || c.btf != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
+                    if (a.btf_fd) close((int)a.btf_fd);
                     if (r >= 0) { fds[\(c.map)] = (int)r; ids[\(c.map)] = map_info(fds[\(c.map)]); if (n_ids < 256) all_ids[n_ids++] = ids[\(c.map)]; }
 
             """

@@ -1,4 +1,4 @@
-// The C reproducer's map-in-map parts: inner_map_fd and put_inner fds, alive (GET_FD_BY_ID), and the sweep that waits for every map to go.
+// The C reproducer's map-in-map and BTF parts: inner_map_fd and put_inner fds, alive (GET_FD_BY_ID), the sweep that waits for every map to go, and BTF value blobs.
 import BPFKit
 import Foundation
 
@@ -54,6 +54,23 @@ extension CReproducer {
                 for (int i = 0; i < n_ids; i++) if (all_ids[i] && get_fd_by_id(all_ids[i]) >= 0) printf("      map id %u still alive after the sweep\\n", all_ids[i]);
                 \(finding?.kind == "lifetime" ? "if (left) reproduced = 1;" : "(void)left;")
             }
+
+        """
+    }
+}
+
+extension CReproducer {
+    /// A create with a BTF value: the same blob BPF_BTF_LOAD'ed, its fd and type ids in the attr
+    /// (the fd is closed after the create, as the executor does). Empty without btf=.
+    static func btfAttr(_ c: Call) -> String {
+        guard c.btf != 0 else { return "" }
+        let b = BTFValue(fields: c.btf).blob(keySize: Int(c.keySize), valueSize: Int(c.valueSize), intKey: c.type == .array || c.type == .percpuArray)
+        return """
+                static const unsigned char btf_blob[] = \(bytes(b.bytes));
+                union bpf_attr ba; memset(&ba, 0, SZ(btf_log_level)); ba.btf = PTR(btf_blob); ba.btf_size = sizeof btf_blob;
+                long btf = sys(BPF_BTF_LOAD, &ba, SZ(btf_log_level));
+                printf("      btf_load %s\\n", errname(btf));
+                if (btf >= 0) { a.btf_fd = (__u32)btf; a.btf_key_type_id = \(b.keyType); a.btf_value_type_id = \(b.valueType); }
 
         """
     }
