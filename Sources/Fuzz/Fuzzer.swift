@@ -77,6 +77,10 @@ public final class Fuzzer {
     public private(set) var totalCalls = 0
     /// Kernel facts whose probe could not run (the model keeps the 6.18 value for them).
     public let unprobedFacts: [String]
+    /// The fuzz loop's map-in-map sweeps, checked later instead of waited for (MapInMapBatch.swift).
+    var deferSweeps = false
+    var pendingSweeps: [PendingSweep] = []
+    var lastSweepPoll: UInt64 = 0
 
     public init(runtime: any Runtime, seed: UInt64, corpus: Corpus = Corpus(directory: nil)) {
         executor = Executor(runtime: runtime)
@@ -101,7 +105,10 @@ public final class Fuzzer {
         case .update: outcome = Int32(truncatingIfNeeded: min(c.flags, 0xFFFF))
         default: break
         }
-        return SignatureKey(op: c.op, type: t, errno: c.op == .walk ? r.walkEnd : r.errno, outcome: outcome, fd: c.fd)
+        // alive's answer can depend on when a deferred free ran: kept out of the signature, so
+        // that coverage (and with it the fuzz loop) stays the same for the same seed.
+        let errno = c.op == .walk ? r.walkEnd : c.op == .alive ? 0 : r.errno
+        return SignatureKey(op: c.op, type: t, errno: errno, outcome: outcome, fd: c.fd)
     }
 
     /// Runs `p` from a clean slate; stops at the first call with a finding (the rest would
@@ -168,7 +175,7 @@ public final class Fuzzer {
             }
         }
         executor.reset()
-        sweepMapInMap(&rep)
+        sweepMapInMap(&rep, p)
         executions += 1
         totalCalls += rep.calls
         return rep
@@ -180,6 +187,8 @@ public final class Fuzzer {
     /// other, never only a coverage input.
     public func replayCorpus(limit: Int = Int.max, while keepGoing: () -> Bool = { true }) -> [(program: Program, source: String, report: ExecReport)] {
         var failed: [(program: Program, source: String, report: ExecReport)] = []
+        deferSweeps = true
+        defer { deferSweeps = false }
         for (i, p) in corpus.programs.prefix(limit).enumerated() where keepGoing() {
             let rep = execute(p)
             corpus.learn(rep)
@@ -191,6 +200,9 @@ public final class Fuzzer {
     /// One fuzzing step: a fresh program or a mutant of a corpus program; kept when it
     /// reaches a new signature. Returns the program and its report.
     public func step() -> (Program, ExecReport) {
+        if let late = checkPendingSweeps() { return late }
+        deferSweeps = true
+        defer { deferSweeps = false }
         let p: Program
         if corpus.programs.isEmpty || generator.chance(0.25) {
             p = generator.program()

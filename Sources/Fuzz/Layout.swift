@@ -227,5 +227,5 @@ public enum Layout {
 
     /// Bytes of out_batch we declare: hash maps write a u32 bucket index, the generic batch
     /// code (array, LPM) writes the last key (key_size bytes).
-    public static func tokenLen(_ s: MapShape) -> Int { s.isHashFamily ? 4 : max(s.keySize, 1) }
+    public static func tokenLen(_ s: MapShape) -> Int { s.isHashFamily || s.type == .hashOfMaps ? 4 : max(s.keySize, 1) }
 }

@@ -121,6 +121,37 @@ final class MapInMapOracleTests: XCTestCase {
         XCTAssertEqual(rep.findings.first?.call, 2, "named by the create of the map that outlived the program")
     }
 
+    /// In the fuzz loop the sweep does not wait: a program whose maps are still there is checked
+    /// by later steps, and one past its due time runs again with the waiting sweep, so the
+    /// finding comes with its own program.
+    func testFuzzLoopDefersTheSweepAndRerunsALeakingProgram() throws {
+        try XCTSkipUnless(Probes.isRoot(), "needs root: this test creates BPF maps with bpf(2)")
+        pinCurrentThread(cpu: 0)
+        let f = Fuzzer(runtime: KernelRuntime(), seed: 1)
+        let p = try ProgramText.parse("""
+        create map=0 type=hash key=4 value=8 max=4
+        create map=1 type=hash_of_maps key=4 value=4 max=4 inner=0
+        put_inner map=1 key=#1 inner=0
+        """)
+        var rt = bpfs_kernel_rt()
+        var leaked: [Int32] = []
+        f.around = { op, slot, body in
+            let r = body()
+            if op == .putInner { leaked.append(bpfs_map_get_fd_by_id(&rt, f.executor.ids[0], 0)) }
+            return r
+        }
+        defer { for fd in leaked where fd >= 0 { close(fd) } }
+        f.deferSweeps = true
+        XCTAssertEqual(f.execute(p).findings, [], "the loop does not wait")
+        f.deferSweeps = false
+        XCTAssertEqual(f.pendingSweeps.count, 1)
+        f.pendingSweeps[0] = PendingSweep(program: p, ids: f.pendingSweeps[0].ids, due: 0)
+        let (again, rep) = f.step()
+        XCTAssertEqual(again, p)
+        XCTAssertEqual(rep.findings.map(\.signature), ["create:lifetime"])
+        XCTAssertTrue(f.pendingSweeps.isEmpty)
+    }
+
     /// Generated map-in-map programs agree with the kernel, and they reach success.
     func testGeneratedMapInMapProgramsAgree() throws {
         try XCTSkipUnless(Probes.isRoot(), "needs root: this test creates BPF maps with bpf(2)")
