@@ -175,7 +175,9 @@ public struct Generator {
     /// A fresh program: one or two maps, then calls on them (now and then ZERO_SEED twins).
     public mutating func program() -> Program {
         if chance(0.04) { return twinProgram() }
-        if chance(0.08) { return mapInMapProgram() }
+        // Rare: every update or delete of an outer map waits for an RCU grace period
+        // (maybe_wait_bpf_programs: synchronize_rcu_expedited), milliseconds under load.
+        if chance(0.02) { return mapInMapProgram() }
         var calls: [Call] = []
         let nmaps = 1 + int(2)
         var creates: [Call] = []

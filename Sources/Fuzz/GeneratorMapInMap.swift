@@ -37,7 +37,7 @@ extension Generator {
             creates[s] = i
             calls.append(i)
         }
-        for _ in 0..<(6 + int(22)) {
+        for _ in 0..<(4 + int(14)) {
             let s = pick([1, 1, 1, 1, 2, 3, 0])
             calls.append(s == 1 ? innerCall(on: o, slot: 1) : (chance(0.2) ? aliveOrClose() : call(on: creates[s], slot: s)))
         }
@@ -55,7 +55,7 @@ extension Generator {
     /// walk and batch calls whose answers are inner map ids.
     mutating func innerCall(on outer: Call, slot: Int) -> Call {
         let maxE = Int(min(outer.maxEntries, 1 << 16))
-        let ops: [(CallOp, Int)] = [(.putInner, 40), (.lookup, 14), (.delete, 10), (.alive, 8), (.nextKey, 4), (.walk, 4),
+        let ops: [(CallOp, Int)] = [(.putInner, 24), (.lookup, 14), (.delete, 6), (.alive, 8), (.nextKey, 4), (.walk, 4),
                                     (.lookupBatch, 8), (.lookupAndDeleteBatch, 4), (.updateBatch, 2), (.deleteBatch, 3),
                                     (.update, 2), (.close, 1), (.freeze, 1)]
         var r = int(ops.map(\.1).reduce(0, +))

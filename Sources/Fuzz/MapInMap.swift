@@ -109,7 +109,7 @@ extension ShadowModel {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!, s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
-        if c.flags & BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
+        if c.flags & BPFUpdateFlags.lock != 0 && !s.hasSpinLock { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
         let (keyError, key) = Self.resolveKey(c.key, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return }
         if s.valueLen > 4 { expect(&ck, [EFAULT], r.errno, "a 4-byte fd buffer, value needs \(s.valueLen)"); return }

@@ -93,6 +93,26 @@ final class MapInMapOracleTests: XCTestCase {
         XCTAssertEqual(run(Call(.alive, map: 0), answer(ENOENT)), [])
     }
 
+    /// The fds a planted leak holds (closed at the end of a test).
+    final class Leak {
+        var fds: [Int32] = []
+        var count: Int { fds.filter { $0 >= 0 }.count }
+        func close() { for fd in fds where fd >= 0 { Glibc.close(fd) }; fds = [] }
+    }
+
+    /// After every put_inner, an fd on slot `slot`'s map by id, kept: a reference the model
+    /// does not know of, as a kernel that leaked one would hold.
+    func plantLeak(_ f: Fuzzer, slot: Int) -> Leak {
+        let leak = Leak()
+        var rt = bpfs_kernel_rt()
+        f.around = { op, _, body in
+            let r = body()
+            if op == .putInner { leak.fds.append(bpfs_map_get_fd_by_id(&rt, f.executor.ids[slot], 0)) }
+            return r
+        }
+        return leak
+    }
+
     /// A reference the model does not know of (an fd opened by id and kept, as a leak in the
     /// kernel would keep one): the sweep after the program waits its bound, then reports it.
     func testSweepReportsAnInnerMapThatOutlivesTheProgram() throws {
@@ -107,16 +127,10 @@ final class MapInMapOracleTests: XCTestCase {
         close map=1
         """)
         XCTAssertEqual(f.execute(p).findings, [], "without a leak every map goes")
-        var rt = bpfs_kernel_rt()
-        var leaked: Int32 = -1
-        f.around = { op, slot, body in
-            let r = body()
-            if op == .putInner { leaked = bpfs_map_get_fd_by_id(&rt, f.executor.ids[2], 0) }
-            return r
-        }
+        let leaked = plantLeak(f, slot: 2)
+        defer { leaked.close() }
         let rep = f.execute(p)
-        XCTAssertGreaterThanOrEqual(leaked, 0)
-        if leaked >= 0 { close(leaked) }
+        XCTAssertEqual(leaked.count, 1)
         XCTAssertEqual(rep.findings.map(\.signature), ["create:lifetime"])
         XCTAssertEqual(rep.findings.first?.call, 2, "named by the create of the map that outlived the program")
     }
@@ -133,14 +147,8 @@ final class MapInMapOracleTests: XCTestCase {
         create map=1 type=hash_of_maps key=4 value=4 max=4 inner=0
         put_inner map=1 key=#1 inner=0
         """)
-        var rt = bpfs_kernel_rt()
-        var leaked: [Int32] = []
-        f.around = { op, slot, body in
-            let r = body()
-            if op == .putInner { leaked.append(bpfs_map_get_fd_by_id(&rt, f.executor.ids[0], 0)) }
-            return r
-        }
-        defer { for fd in leaked where fd >= 0 { close(fd) } }
+        let leaked = plantLeak(f, slot: 0)
+        defer { leaked.close() }
         f.deferSweeps = true
         XCTAssertEqual(f.execute(p).findings, [], "the loop does not wait")
         f.deferSweeps = false
