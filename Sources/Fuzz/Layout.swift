@@ -5,15 +5,17 @@ import Foundation
 /// The parameters of a map that exists, as the kernel reports them (BPF_OBJ_GET_INFO_BY_FD).
 public struct MapShape: Hashable, Sendable {
     public var type: BPFMapType
+    // id and btf sit in the padding after type and flags: the shape stays 48 bytes (it is
+    // copied on every call).
+    /// The map's id (map info), 0 when it could not be read: map-in-map lookups return it.
+    public var id: UInt32
     public var keySize: Int
     public var valueSize: Int
     public var maxEntries: Int
     public var flags: UInt32
-    public var cpus: Int
-    /// The map's id (map info), 0 when it could not be read: map-in-map lookups return it.
-    public var id: UInt32
     /// The BTF value's kernel-owned fields (BTFValue bits), as the create asked for them.
     public var btf: UInt8
+    public var cpus: Int
 
     public init(type: BPFMapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32, cpus: Int, id: UInt32 = 0, btf: UInt8 = 0) {
         self.type = type; self.keySize = keySize; self.valueSize = valueSize
