@@ -30,8 +30,6 @@ public final class Executor {
     @inline(__always) func shape(ofSlot i: Int) -> MapShape? { _shapes[i] }
     /// out_batch of the previous batch lookup per slot.
     var lastToken: [[UInt8]?]
-    /// Id of the latest map created per slot (0: none or unreadable), kept after its close.
-    var ids = [UInt32](repeating: 0, count: Executor.maxSlots)
     /// Name prefix of the maps it creates (leak check and SharedMapSet ignore them).
     public var mapName = "bpfs_fuzz"
 
@@ -82,7 +80,6 @@ public final class Executor {
         _fds = Array(repeating: -1, count: Executor.maxSlots)
         _shapes = Array(repeating: nil, count: Executor.maxSlots)
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
-        ids = Array(repeating: 0, count: Executor.maxSlots)
     }
 
     func fd(_ c: Call) -> Int32 {
@@ -244,12 +241,10 @@ public final class Executor {
             _fds[c.map] = -1; _shapes[c.map] = nil; lastToken[c.map] = nil
             let flags = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
             // map_extra needs the longer attr (bpfs_fuzz_map_create); the rest keep the short one.
-            ids[c.map] = 0
-            let innerFD = c.inner == -1 ? 0 : UInt32(bitPattern: innerFD(c.inner))
-            let rc = c.btf != 0 ? createWithBTF(c, flags, innerFD) : mapName.withCString { name in
+            let rc = mapName.withCString { name in
                 withUnsafePointer(to: rt) {
-                    c.mapExtra == 0 && c.inner == -1 ? bpfs_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0)
-                        : bpfs_fuzz_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, innerFD, c.mapExtra)
+                    c.mapExtra == 0 ? bpfs_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0)
+                        : bpfs_fuzz_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, 0, c.mapExtra)
                 }
             }
             if rc < 0 { r.errno = -rc; return r }
@@ -258,12 +253,11 @@ public final class Executor {
             if withUnsafePointer(to: rt, { bpfs_map_info($0, rc, &info) }) == 0 {
                 _shapes[c.map] = MapShape(type: BPFMapType(rawValue: info.type), keySize: Int(info.key_size),
                                          valueSize: Int(info.value_size), maxEntries: Int(info.max_entries),
-                                         flags: info.map_flags, cpus: cpus, id: info.id, btf: c.btf)
-                ids[c.map] = info.id
+                                         flags: info.map_flags, cpus: cpus)
             } else {
                 // A write-only map fd cannot be read back: use what was asked for.
                 _shapes[c.map] = MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
-                                         maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus, btf: c.btf)
+                                         maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus)
             }
         case .close:
             if _fds[c.map] >= 0 && _fds[c.map] != Executor.closedFD {
@@ -274,8 +268,6 @@ public final class Executor {
             }
         case .update, .lookup, .lookupAndDelete, .delete, .nextKey:
             preconditionFailure("element ops go to runElem")
-        case .putInner: runPutInner(c, s, fd, into: &r)
-        case .alive: runAlive(c, into: &r)
         case .mmap:
             let len = Self.mmapLength(s)
             if mappings[c.map].count >= 4 { munmap(mappings[c.map][0].ptr, mappings[c.map][0].len); mappings[c.map].removeFirst() }

@@ -23,10 +23,6 @@ public struct KernelFacts: Sendable, Equatable {
     /// a delete then an update on a 4-entry map evicted the other entries). false: the 6.16+
     /// target, clamp(max_entries / ncpus / 2, 1, 128). Probed by exactly that sequence.
     public var lruFixedFreeTarget: Bool
-    /// errno of creating a hash map whose BTF value holds the field (BTFValue.lock, .timer,
-    /// .kptr): 0 where the kernel takes it (6.18 takes all three); the model expects the
-    /// errno on every create with a field the kernel refuses.
-    public var btfFieldErrno: [UInt8: Int32] = [:]
 
     public init(refreezeErrno: Int32, readOnlyFreezeErrno: Int32, attrSize: Int = KernelFacts.linux6_18AttrSize,
                 lruFixedFreeTarget: Bool = false) {
@@ -42,8 +38,7 @@ public struct KernelFacts: Sendable, Equatable {
     /// The facts as (name, value) pairs for reports, in a fixed order.
     public var properties: [(name: String, value: String)] {
         [("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno)),
-         ("fact.attr_size", String(attrSize)), ("fact.lru_free_target", lruFixedFreeTarget ? "fixed-128" : "clamped")] +
-            BTFValue.names.filter { $0.1 != BTFValue.plain }.map { ("fact.btf_\($0.0)", Self.name(btfFieldErrno[$0.1] ?? 0)) }
+         ("fact.attr_size", String(attrSize)), ("fact.lru_free_target", lruFixedFreeTarget ? "fixed-128" : "clamped")]
     }
 
     /// One line for logs and fuzz output.
@@ -87,47 +82,13 @@ public struct KernelFacts: Sendable, Equatable {
         } else {
             unprobed.append("fact.attr_size (a 5-byte freeze attr was not EINVAL)")
         }
-        if let early = lruEvictsEarlyOnOneCPU(runtime) { facts.lruFixedFreeTarget = early } else {
+        if let early = lruEvictsEarly(&rt) { facts.lruFixedFreeTarget = early } else {
             unprobed.append("fact.lru_free_target (probe map could not be created or filled)")
-        }
-        // A hash map with each BTF field (BTFValue): the errno of its create.
-        for (name, f) in BTFValue.names where f != BTFValue.plain {
-            let v = BTFValue(fields: f)
-            let b = v.blob(keySize: 4, valueSize: v.minSize + 8, intKey: false)
-            let btf = b.bytes.withUnsafeBytes { bpfs_fuzz_btf_load(&rt, $0.baseAddress, UInt32($0.count)) }
-            guard btf >= 0 else { facts.btfFieldErrno[f] = -btf; unprobed.append("fact.btf_\(name) (BPF_BTF_LOAD: errno \(-btf))"); continue }
-            let m = "bpfs_fuzz_probe".withCString {
-                bpfs_fuzz_map_create_btf(&rt, BPFMapType.hash.rawValue, 4, UInt32(v.minSize + 8), 1, 0, $0, 0, 0, 0, btf, b.keyType, b.valueType)
-            }
-            facts.btfFieldErrno[f] = m < 0 ? -m : 0
-            if m >= 0 { close(m) }
-            close(btf)
         }
         return (facts, unprobed)
     }
 
-    /// lruEvictsEarly on a thread of its own pinned to CPU 0 (the rule is per CPU: a caller that
-    /// migrates would see other CPUs' free lists), once per process and runtime name.
-    static func lruEvictsEarlyOnOneCPU(_ runtime: any Runtime) -> Bool? {
-        lruProbeLock.lock(); defer { lruProbeLock.unlock() }
-        if let known = lruProbed[runtime.name] { return known }
-        final class Box: @unchecked Sendable { var result: Bool?; var rt: bpfs_rt; init(_ rt: bpfs_rt) { self.rt = rt } }
-        let box = Box(runtime.entry.raw)
-        let done = DispatchSemaphore(value: 0)
-        let t = Thread {
-            _ = pinCurrentThread(cpu: 0)
-            box.result = lruEvictsEarly(&box.rt)
-            done.signal()
-        }
-        t.start()
-        done.wait()
-        lruProbed[runtime.name] = box.result
-        return box.result
-    }
-    nonisolated(unsafe) private static var lruProbed: [String: Bool?] = [:]
-    private static let lruProbeLock = NSLock()
-
-    /// On a thread pinned to one CPU: 400 seeded updates and deletes of keys 0-7 on a 4-entry
+    /// On the calling (pinned) thread: 400 seeded updates and deletes of keys 0-7 on a 4-entry
     /// common-LRU hash, each followed by a lookup of every key. An entry that vanishes while the
     /// map held fewer entries than the 6.16+ rule lets it hold before evicting is an early
     /// eviction (the fixed target). nil when the probe map cannot be made.

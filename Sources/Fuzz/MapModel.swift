@@ -21,8 +21,6 @@ final class MapModel {
     /// LPM: identity (prefixlen + masked data) -> the full key last written.
     var lpmKey: [Bytes: Bytes] = [:]
     var frozen = false
-    /// An outer map (array_of_maps, hash_of_maps): its template and the inner maps it holds.
-    var outer: OuterState? = nil
     let rdonly: Bool, wronly: Bool
     /// Keys returned so far by the batch walk that started at in=NULL (nil: none, or state changed).
     var walkSeen: Set<Bytes>? = nil

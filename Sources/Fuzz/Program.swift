@@ -28,10 +28,6 @@ public enum CallOp: String, CaseIterable, Sendable {
     /// mmap(2) of the map's data (MAP_SHARED, `prot=` PROT_READ 1 | PROT_WRITE 2), read back
     /// when readable; munmap(2) of the slot's latest mapping; a re-read of it (even after close).
     case mmap, munmap, view
-    /// Map-in-map: update of an outer map's element with the fd of slot `inner` as the value;
-    /// and BPF_MAP_GET_FD_BY_ID on the id of the slot's latest map (is it still alive?).
-    case putInner = "put_inner"
-    case alive
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -52,8 +48,6 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .mmap: return 13
         case .munmap: return 14
         case .view: return 15
-        case .putInner: return 16
-        case .alive: return 17
         }
     }
 }
@@ -198,11 +192,6 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     public var mapExtra: UInt64 = 0
     /// freeze: the attr size passed (0: the wrapper's own), its last byte non-zero.
     public var attrSize: UInt32 = 0
-    /// create: the slot whose map is inner_map_fd (the template); put_inner: the slot whose fd
-    /// is the value. -1: none (create passes 0), -2: /dev/null's fd, -3: a closed fd.
-    public var inner: Int = -1
-    /// create: the value is a BTF struct with these kernel-owned fields (BTFValue bits; 0: no BTF).
-    public var btf: UInt8 = 0
     // batch ops
     public var elemFlags: UInt64 = 0
     public var count: UInt32 = 0

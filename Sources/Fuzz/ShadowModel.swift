@@ -46,11 +46,7 @@ public final class ShadowModel {
     var history = [String](repeating: "", count: Executor.maxSlots)
     var walkOrders: [String: (slot: Int, keys: [[UInt8]])] = [:]
 
-    /// Map-in-map: templates, held inner maps, the maps to sweep at the end (MapInMap.swift).
-    var mim = MapInMapState()
-
     public func reset() {
-        mim = MapInMapState()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
@@ -170,7 +166,7 @@ public final class ShadowModel {
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         defer { trackZeroSeed(&ck, c, r) }
         switch c.op {
-        case .create: create(&ck, c, r, shape); noteCreate(ck.index, c, r)
+        case .create: create(&ck, c, r, shape)
         case .close:
             let open = maps[c.map] != nil
             expect(&ck, open ? [0] : [EBADF], r.errno, "close")
@@ -183,8 +179,6 @@ public final class ShadowModel {
         case .mmap: mmap(&ck, c, r)
         case .munmap: munmap(&ck, c, r)
         case .view: view(&ck, c, r)
-        case .putInner: putInner(&ck, c, r)
-        case .alive: alive(&ck, c, r)
         }
     }
 }

@@ -151,8 +151,6 @@ public final class MapFuzz: Scenario {
         case .deleteBatch: return .mapDeleteBatch
         case .close, .munmap: return .teardown
         case .mmap, .view: return .mapLookup
-        case .putInner: return .mapUpdate
-        case .alive: return .mapLookup
         }
     }
 

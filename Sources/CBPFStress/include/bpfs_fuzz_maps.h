@@ -15,14 +15,4 @@ int bpfs_fuzz_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t k
  * byte 0x01 when size > 4 (a non-zero byte past the command's last field). The kernel answers
  * EINVAL for such a byte inside its union bpf_attr and E2BIG beyond it or past a page. */
 int bpfs_fuzz_map_freeze_sized(const struct bpfs_rt *rt, int map_fd, uint32_t size);
-
-/* BPF_BTF_LOAD of a `size`-byte blob (no log); returns the BTF fd. */
-int bpfs_fuzz_btf_load(const struct bpfs_rt *rt, const void *blob, uint32_t size);
-
-/* bpfs_fuzz_map_create with btf_fd, btf_key_type_id and btf_value_type_id (BTF-defined values). */
-int bpfs_fuzz_map_create_btf(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
-                             uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
-                             const char *name, uint32_t numa_node, uint32_t inner_map_fd,
-                             uint64_t map_extra, int btf_fd, uint32_t btf_key_type_id,
-                             uint32_t btf_value_type_id);
 #endif
