@@ -11,6 +11,12 @@ import Glibc
 /// call named by the finding gives the answer that disagreed with the model (same errno, and
 /// the same output bytes or count), 0 when it does not.
 public enum CReproducer {
+    /// "0x00" ... "0xff".
+    static let hexByte: [String] = (0..<256).map { n in
+        let digits = Array("0123456789abcdef")
+        return "0x" + String(digits[n >> 4]) + String(digits[n & 15])
+    }
+
     /// Runs `p` on `fuzzer` (every call's result kept) and renders it with its first finding.
     public static func source(_ p: Program, fuzzer: Fuzzer, title: String = "") -> String {
         let rep = fuzzer.execute(p, all: true)
@@ -41,7 +47,8 @@ public enum CReproducer {
     }
 
     static func bytes(_ b: [UInt8]) -> String {
-        b.isEmpty ? "{0}" : "{" + b.map { String(format: "0x%02x", $0) }.joined(separator: ",") + "}"
+        // A byte table, not String(format:) per byte: that took 17.7 s for one reproducer under TCG.
+        b.isEmpty ? "{0}" : "{" + b.map { hexByte[Int($0)] }.joined(separator: ",") + "}"
     }
 
     /// C statements placing `r` in arena slot `slot` into `name` (a void *).

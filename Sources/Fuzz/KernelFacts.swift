@@ -82,13 +82,34 @@ public struct KernelFacts: Sendable, Equatable {
         } else {
             unprobed.append("fact.attr_size (a 5-byte freeze attr was not EINVAL)")
         }
-        if let early = lruEvictsEarly(&rt) { facts.lruFixedFreeTarget = early } else {
+        if let early = lruEvictsEarlyOnOneCPU(runtime) { facts.lruFixedFreeTarget = early } else {
             unprobed.append("fact.lru_free_target (probe map could not be created or filled)")
         }
         return (facts, unprobed)
     }
 
-    /// On the calling (pinned) thread: 400 seeded updates and deletes of keys 0-7 on a 4-entry
+    /// lruEvictsEarly on a thread of its own pinned to CPU 0 (the rule is per CPU: a caller that
+    /// migrates would see other CPUs' free lists), once per process and runtime name.
+    static func lruEvictsEarlyOnOneCPU(_ runtime: any Runtime) -> Bool? {
+        lruProbeLock.lock(); defer { lruProbeLock.unlock() }
+        if let known = lruProbed[runtime.name] { return known }
+        final class Box: @unchecked Sendable { var result: Bool?; var rt: bpfs_rt; init(_ rt: bpfs_rt) { self.rt = rt } }
+        let box = Box(runtime.entry.raw)
+        let done = DispatchSemaphore(value: 0)
+        let t = Thread {
+            _ = pinCurrentThread(cpu: 0)
+            box.result = lruEvictsEarly(&box.rt)
+            done.signal()
+        }
+        t.start()
+        done.wait()
+        lruProbed[runtime.name] = box.result
+        return box.result
+    }
+    nonisolated(unsafe) private static var lruProbed: [String: Bool?] = [:]
+    private static let lruProbeLock = NSLock()
+
+    /// On a thread pinned to one CPU: 400 seeded updates and deletes of keys 0-7 on a 4-entry
     /// common-LRU hash, each followed by a lookup of every key. An entry that vanishes while the
     /// map held fewer entries than the 6.16+ rule lets it hold before evicting is an early
     /// eviction (the fixed target). nil when the probe map cannot be made.

@@ -215,7 +215,7 @@ final class FuzzTests: XCTestCase {
         }
         // The generator: same seed, same programs. The fuzz loop feeds back which signatures the
         // kernel's answers gave, and those follow hash bucket order (a random hash seed per map:
-        // next_key's ENOENT, batch cuts) and map-in-map release timing, so two loops may part
+        // next_key's ENOENT, batch cuts), so two loops may part
         // after their first program; the first one has had no feedback yet.
         var g1 = Generator(seed: 42), g2 = Generator(seed: 42)
         for _ in 0..<30 { XCTAssertEqual(g1.program(), g2.program()) }

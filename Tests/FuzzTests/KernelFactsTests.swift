@@ -38,7 +38,7 @@ final class KernelFactsTests: XCTestCase {
     }
 
     func testFactsAreReportedAsData() {
-        XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success fact.attr_size=168")
+        XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success fact.attr_size=168 fact.lru_free_target=clamped")
     }
 
     /// A freeze attr of 164 bytes with a non-zero last byte: EINVAL on a kernel whose union
@@ -88,5 +88,40 @@ final class FaultInjectionProbeTests: XCTestCase {
         XCTAssertEqual(p.debugfsEntries, ["failslab"])
         XCTAssertTrue(p.failNth)
         XCTAssertTrue(p.skipReason.hasPrefix("fault injection is present (failslab, fail-nth)"), p.skipReason)
+    }
+}
+
+/// The LRU free-target fact (6.1 evicts small LRU maps early).
+extension KernelFactsTests {
+    /// A 4-entry common-LRU hash on 2 CPUs holding keys 1-3, then a lookup of key 1 that finds
+    /// nothing: under the 6.16+ rule (room for 4 before evicting) that is a lost entry; under the
+    /// fixed-128 fact (6.1) any update may have evicted it.
+    func lruFindings(_ facts: KernelFacts) -> [String] {
+        let m = ShadowModel(cpus: 2, facts: facts)
+        let shape = MapShape(type: .lruHash, keySize: 4, valueSize: 8, maxEntries: 4, flags: 0, cpus: 2)
+        var create = Call(.create); create.type = .lruHash; create.maxEntries = 4
+        var out = m.check(0, create, CallResult(), shape: shape).map(\.signature)
+        for k in 1...3 {
+            var up = Call(.update); up.key = .int(UInt64(k)); up.value = .pattern(UInt32(k), len: nil)
+            out += m.check(k, up, CallResult(), shape: shape).map(\.signature)
+        }
+        var look = Call(.lookup); look.key = .int(1)
+        var gone = CallResult(); gone.errno = ENOENT
+        return out + m.check(4, look, gone, shape: shape).map(\.signature)
+    }
+
+    func testLRUEvictionFollowsTheFreeTargetFact() {
+        var old = KernelFacts.linux6_18
+        old.lruFixedFreeTarget = true
+        XCTAssertEqual(lruFindings(old), [], "6.1's early eviction under 6.1's fact")
+        XCTAssertEqual(lruFindings(.linux6_18), ["lookup:errno"], "an eviction the 6.16+ rule does not allow")
+    }
+
+    /// The probe on this kernel agrees with itself and with the model's own rule for it.
+    func testLRUProbeRunsOnThisKernel() throws {
+        try XCTSkipUnless(Probes.isRoot(), "needs root: the probe creates a BPF map")
+        let first = KernelFacts.lruEvictsEarlyOnOneCPU(KernelRuntime())
+        XCTAssertNotNil(first)
+        XCTAssertEqual(KernelFacts.lruEvictsEarlyOnOneCPU(KernelRuntime()), first)
     }
 }
