@@ -69,10 +69,10 @@ static void bpfs_copy_name(char dst[BPF_OBJ_NAME_LEN], const char *src) {
 
 /* ---- maps ---------------------------------------------------------------- */
 
-int bpfs_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
-                    uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
-                    const char *name, uint32_t numa_node) {
-    const unsigned int sz = BPFS_ATTR_SZ(map_name);
+int bpfs_map_create_ex(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
+                       uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
+                       const char *name, uint32_t numa_node, uint32_t inner_map_fd, uint64_t map_extra) {
+    const unsigned int sz = (inner_map_fd || map_extra) ? BPFS_ATTR_SZ(map_extra) : BPFS_ATTR_SZ(map_name);
     union bpf_attr attr;
     memset(&attr, 0, sz);
     attr.map_type = map_type;
@@ -80,9 +80,17 @@ int bpfs_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_si
     attr.value_size = value_size;
     attr.max_entries = max_entries;
     attr.map_flags = map_flags;
+    attr.inner_map_fd = inner_map_fd;
     if (map_flags & BPF_F_NUMA_NODE) attr.numa_node = numa_node;
     bpfs_copy_name(attr.map_name, name);
+    if (map_extra) attr.map_extra = map_extra;
     return bpfs_call(rt, BPF_MAP_CREATE, &attr, sz);
+}
+
+int bpfs_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
+                    uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
+                    const char *name, uint32_t numa_node) {
+    return bpfs_map_create_ex(rt, map_type, key_size, value_size, max_entries, map_flags, name, numa_node, 0, 0);
 }
 
 static int bpfs_elem(const struct bpfs_rt *rt, int cmd, int map_fd, const void *key,

@@ -240,11 +240,10 @@ public final class Executor {
             unmapAll(c.map)
             _fds[c.map] = -1; _shapes[c.map] = nil; lastToken[c.map] = nil
             let flags = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
-            // map_extra needs the longer attr (bpfs_fuzz_map_create); the rest keep the short one.
+            // map_extra needs the longer attr, which bpfs_map_create_ex sends only then.
             let rc = mapName.withCString { name in
                 withUnsafePointer(to: rt) {
-                    c.mapExtra == 0 ? bpfs_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0)
-                        : bpfs_fuzz_map_create($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, 0, c.mapExtra)
+                    bpfs_map_create_ex($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, 0, c.mapExtra)
                 }
             }
             if rc < 0 { r.errno = -rc; return r }

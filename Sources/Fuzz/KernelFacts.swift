@@ -88,13 +88,20 @@ public struct KernelFacts: Sendable, Equatable {
         return (facts, unprobed)
     }
 
-    /// lruEvictsEarly on a thread of its own pinned to CPU 0 (the rule is per CPU: a caller that
-    /// migrates would see other CPUs' free lists), once per process and runtime name.
+    /// lruEvictsEarlyPinned, once per process and runtime name (every fuzzer of a worker shares it).
     static func lruEvictsEarlyOnOneCPU(_ runtime: any Runtime) -> Bool? {
         lruProbeLock.lock(); defer { lruProbeLock.unlock() }
         if let known = lruProbed[runtime.name] { return known }
+        let result = lruEvictsEarlyPinned(runtime.entry.raw)
+        lruProbed[runtime.name] = result
+        return result
+    }
+
+    /// lruEvictsEarly on a thread of its own pinned to CPU 0: the rule is per CPU, and a caller
+    /// that migrated would see other CPUs' free lists (the caller's own affinity is left alone).
+    static func lruEvictsEarlyPinned(_ rt: bpfs_rt) -> Bool? {
         final class Box: @unchecked Sendable { var result: Bool?; var rt: bpfs_rt; init(_ rt: bpfs_rt) { self.rt = rt } }
-        let box = Box(runtime.entry.raw)
+        let box = Box(rt)
         let done = DispatchSemaphore(value: 0)
         let t = Thread {
             _ = pinCurrentThread(cpu: 0)
@@ -103,7 +110,6 @@ public struct KernelFacts: Sendable, Equatable {
         }
         t.start()
         done.wait()
-        lruProbed[runtime.name] = box.result
         return box.result
     }
     nonisolated(unsafe) private static var lruProbed: [String: Bool?] = [:]

@@ -45,6 +45,12 @@ int bpfs_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_si
                     uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
                     const char *name, uint32_t numa_node);
 
+/** BPF_MAP_CREATE with inner_map_fd (map-in-map) and map_extra (bloom filters): the attr runs
+ *  up to map_extra when either is non-zero, else up to map_name as bpfs_map_create's. */
+int bpfs_map_create_ex(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
+                       uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
+                       const char *name, uint32_t numa_node, uint32_t inner_map_fd, uint64_t map_extra);
+
 /** BPF_MAP_UPDATE_ELEM with flags BPF_ANY/BPF_NOEXIST/BPF_EXIST(|BPF_F_LOCK). */
 int bpfs_map_update_elem(const struct bpfs_rt *rt, int map_fd, const void *key,
                          const void *value, uint64_t flags);
