@@ -9,10 +9,10 @@ public class BPFHandle {
     /// The runtime whose entry created this object; calls on it go through the same entry.
     public let runtime: Runtime
     /// Copy of the runtime's entry so hot-path calls skip protocol dispatch.
-    let rt: bpfs_rt
+    @usableFromInline let rt: bpfs_rt
     /// fd while open, -1 once closed: calls after close get EBADF instead of
     /// reaching whatever object reused the number.
-    private let live: Atomic<Int32>
+    @usableFromInline let live: Atomic<Int32>
 
     init(fd: Int32, runtime: Runtime) {
         self.fd = fd
@@ -22,7 +22,7 @@ public class BPFHandle {
     }
 
     /// The fd to pass to the kernel: -1 after close.
-    var liveFD: Int32 { live.load(ordering: .relaxed) }
+    @inlinable var liveFD: Int32 { live.load(ordering: .relaxed) }
 
     /// close(2); idempotent and safe to race.
     public func close() {

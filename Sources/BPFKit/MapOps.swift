@@ -6,18 +6,21 @@ import SystemPackage
 /// (typed throws, so a failed call on the hot path allocates nothing). Raw pointers in.
 extension MapFD {
     /// BPF_MAP_UPDATE_ELEM (bpfs_map_update_elem); key nil pushes to a queue/stack.
+    @inlinable
     public func update(key: UnsafeRawPointer?, value: UnsafeRawPointer, flags: UInt64 = 0) throws(BPFError) {
         var rt = self.rt
         if let e = errnoOf(bpfs_map_update_elem(&rt, liveFD, key, value, flags)) { throw mapError("BPF_MAP_UPDATE_ELEM", e) }
     }
 
     /// BPF_MAP_LOOKUP_ELEM (bpfs_map_lookup_elem); ENOENT for a missing key; key nil peeks a queue/stack.
+    @inlinable
     public func lookup(key: UnsafeRawPointer?, value: UnsafeMutableRawPointer, flags: UInt64 = 0) throws(BPFError) {
         var rt = self.rt
         if let e = errnoOf(bpfs_map_lookup_elem(&rt, liveFD, key, value, flags)) { throw mapError("BPF_MAP_LOOKUP_ELEM", e) }
     }
 
     /// BPF_MAP_DELETE_ELEM (bpfs_map_delete_elem); ENOENT for a missing key.
+    @inlinable
     public func delete(key: UnsafeRawPointer) throws(BPFError) {
         var rt = self.rt
         if let e = errnoOf(bpfs_map_delete_elem(&rt, liveFD, key)) { throw mapError("BPF_MAP_DELETE_ELEM", e) }
@@ -25,6 +28,7 @@ extension MapFD {
 
     /// BPF_MAP_GET_NEXT_KEY (bpfs_map_get_next_key): `key` nil gives the first key;
     /// returns false at the end of the map (ENOENT).
+    @inlinable
     public func nextKey(after key: UnsafeRawPointer?, into next: UnsafeMutableRawPointer) throws(BPFError) -> Bool {
         var rt = self.rt
         let rc = bpfs_map_get_next_key(&rt, liveFD, key, next)
@@ -156,13 +160,13 @@ extension MapFD {
         }
     }
 
-    @inline(__always)
-    private func mapError(_ op: String, _ e: Errno) -> BPFError {
+    @usableFromInline @inline(__always)
+    func mapError(_ op: String, _ e: Errno) -> BPFError {
         BPFError(code: .syscall, operation: op, errno: e)
     }
 }
 
-@inline(__always)
+@usableFromInline @inline(__always)
 func errnoOf(_ rc: Int32) -> Errno? { rc >= 0 ? nil : Errno(rawValue: -rc) }
 
 /// Byte stride of one per-CPU value slot in batch/lookup buffers.

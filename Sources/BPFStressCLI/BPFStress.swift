@@ -205,6 +205,8 @@ struct BenchOps: ParsableCommand {
         }
         print(String(format: "median of per-round ratios (harness / C loop): %.3f  (goal >= 0.95)", r.ratio))
         print(String(format: "median of per-round ratios (harness / harness without latency histograms): %.3f", r.histogramRatio))
+        print(String(format: "median of per-chunk ratios (%d chunks of %d pairs): harness / C loop %.3f, harness / no-histogram %.3f",
+                     r.chunkRatios.count, OpPathBench.chunk, r.chunkRatio, r.chunkHistogramRatio))
     }
 }
 

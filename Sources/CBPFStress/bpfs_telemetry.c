@@ -5,6 +5,26 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <stddef.h>
+#include <dlfcn.h>
+
+bpfs_clock_fn bpfs_clock_gettime = clock_gettime;
+
+/* glibc has the vDSO mapped already; RTLD_NOLOAD only finds it. */
+__attribute__((constructor)) static void bpfs_clock_resolve(void) {
+    void *vdso = dlopen("linux-vdso.so.1", RTLD_NOW | RTLD_NOLOAD);
+    if (!vdso) return;
+    void *fn = dlsym(vdso, "__vdso_clock_gettime");
+    if (fn) bpfs_clock_gettime = (bpfs_clock_fn)fn;
+}
+
+void bpfs_op_end_timed(struct bpfs_thread_tm *t, struct bpfs_thread_hist *h, int32_t err) {
+    uint32_t flags = t->inflight_flags;
+    uint32_t kind = t->inflight_kind;
+    uint64_t start = t->inflight_start_ns;
+    bpfs_op_end(t, err);
+    uint64_t now = t->heartbeat_ns;
+    bpfs_hist_record(h, kind, now > start ? now - start : 0, (flags & BPFS_OP_SAMPLED) ? 1u : 0u);
+}
 
 int bpfs_tm_read_ring(const struct bpfs_thread_tm *t, struct bpfs_op_record *out) {
     uint64_t head = __atomic_load_n(&t->ring_head, __ATOMIC_ACQUIRE);

@@ -8,6 +8,8 @@ import Foundation
 /// around MapFD calls, telemetry and flight recorder on) against a bare C loop issuing the same
 /// bpf() calls. Rounds alternate A/B so that drift on a shared VM hits both sides alike.
 public enum OpPathBench {
+    /// Pairs (update + lookup) per variant in one chunk.
+    public static let chunk = 5_000
     public struct Result: Sendable {
         public var harnessOpsPerSecond: [Double]
         public var baselineOpsPerSecond: [Double]
@@ -24,9 +26,21 @@ public enum OpPathBench {
         public var ratio: Double {
             median(zip(harnessOpsPerSecond, baselineOpsPerSecond).map { $0 / max(1, $1) })
         }
+        /// harness / C loop and harness / no-histogram per chunk: the four variants of one chunk
+        /// run within a few ms of each other, so a chunk's pair shares the VM's state more
+        /// closely than a round's sums do; their median is the steadier figure.
+        public var chunkRatios: [Double] = []
+        public var chunkHistogramRatios: [Double] = []
+        public var chunkRatio: Double { median(chunkRatios) }
+        public var chunkHistogramRatio: Double { median(chunkHistogramRatios) }
     }
 
     public static func run(rounds: Int = 5, iterations: Int = 200_000, runtime: any Runtime = KernelRuntime()) throws -> Result {
+        // Profiling aid: BPFSTRESS_BENCH_NULL_ENTRY=1 runs the Swift variants against an entry that
+        // returns at once, so their ops/s give the op path's own cost in ns (the C loop still
+        // calls the kernel, and the ratios mean nothing then).
+        let runtime: any Runtime = ProcessInfo.processInfo.environment["BPFSTRESS_BENCH_NULL_ENTRY"] != nil
+            ? NullEntryRuntime() : runtime
         let map = try runtime.mapCreate(MapSpec(type: .hash, keySize: 4, valueSize: 8, maxEntries: 1024, name: "bench_ops"))
         defer { map.close() }
         let block = try TelemetryBlock(slots: 1)
@@ -47,8 +61,8 @@ public enum OpPathBench {
         let nkeys: UInt32 = 1000
         // Each round interleaves the four variants in chunks of `chunk` pairs, so that a slow
         // patch of the VM (steal time, a neighbour) lands on all of them alike.
-        let chunk = 5_000
         var harness: [Double] = [], baseline: [Double] = [], direct: [Double] = [], noHist: [Double] = []
+        var chunkRatios: [Double] = [], chunkHistogramRatios: [Double] = []
         var value: UInt64 = 0
         var chunkIndex = 0
         for _ in 0..<rounds {
@@ -59,8 +73,10 @@ public enum OpPathBench {
                 let range = done..<(done + n)
                 // The variants take turns going first (a rotation per chunk), so that none is
                 // always the one that runs right after another's cache and predictor state.
+                var spent: [UInt64] = [0, 0, 0, 0]
                 for variant in (0..<4).map({ ($0 + chunkIndex) % 4 }) {
                     let t0 = bpfs_now_ns()
+                    defer { spent[variant] = bpfs_now_ns() - t0 }
                     switch variant {
                     case 0:
                         let failures = bpfs_bench_map_loop(map.fd, UInt64(n), nkeys)
@@ -92,6 +108,8 @@ public enum OpPathBench {
                         tN += bpfs_now_ns() - t0
                     }
                 }
+                chunkRatios.append(Double(spent[0]) / Double(max(1, spent[1])))
+                chunkHistogramRatios.append(Double(spent[3]) / Double(max(1, spent[1])))
                 chunkIndex += 1
                 done += n
             }
@@ -102,7 +120,7 @@ public enum OpPathBench {
             noHist.append(ops / (Double(tN) / 1e9))
         }
         return Result(harnessOpsPerSecond: harness, baselineOpsPerSecond: baseline, directOpsPerSecond: direct,
-                      noHistogramOpsPerSecond: noHist)
+                      noHistogramOpsPerSecond: noHist, chunkRatios: chunkRatios, chunkHistogramRatios: chunkHistogramRatios)
     }
 }
 
@@ -126,4 +144,13 @@ extension ThreadContext {
             throw error
         }
     }
+}
+
+/// `bench ops`' null entry: BPF_MAP_CREATE (cmd 0) reaches the kernel, every other command
+/// returns 0 without a syscall.
+final class NullEntryRuntime: Runtime {
+    let name = "null-entry"
+    let capabilities: RuntimeCapabilities = []
+    let entry = BPFEntry(sys: { _, cmd, attr, size in cmd == 0 ? BPFEntry.kernelSys(cmd: cmd, attr: attr, size: size) : 0 },
+                         ctx: nil)
 }

@@ -18,12 +18,12 @@ final class LatencyTelemetryTests: XCTestCase {
     func testElementOpsAreSampledByTheSeededGaps() throws {
         let block = try TelemetryBlock(slots: 2)
         let t = context(seed: 99, block: block)
-        let n = 16_000
+        let n = 32_000
         for i in 0..<n { try t.op(i % 2 == 0 ? .mapUpdate : .mapLookup) { () } }
         // Model of bpfs_hist_seed / bpfs_op_begin_h.
         var sampling = SplitMix64(seed: 99, stream: 0x4C41_5400)
         var rng = sampling.next()
-        func step() -> UInt32 { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return 1 + UInt32(rng % 31) }
+        func step() -> UInt32 { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return 1 + UInt32(rng % UInt64(BPFS_HIST_SAMPLE_SPAN)) }
         var countdown = step()
         var expected: [OpKind: UInt64] = [:]
         for i in 0..<n {
