@@ -196,8 +196,10 @@ public enum KernelFormats {
         OopsGroup("Unhandled fault:", "bug", [KernelFormat("bug", "Unhandled fault:", "Unhandled fault in %1", stack: ripTrace())]),
         OopsGroup("Alignment trap:", "bug", [KernelFormat("bug", "Alignment trap:", "Alignment trap in %1", stack: ripTrace())]),
         // Not syzkaller's: it leaves hard lockups to the panic that follows; bpfstress names the spinning code.
+        // Old kernels print the line inside a `WARNING: ... watchdog_overflow_callback` report: there it
+        // continues that report (syzkaller's only report), as a panic line does.
         OopsGroup("Watchdog detected hard LOCKUP", "hang", [
             KernelFormat("hang", "Watchdog detected hard LOCKUP", "BUG: hard lockup in %1",
-                         stack: ripTrace(rule: .stall))]),
+                         stack: ripTrace(rule: .stall))], continues: true),
     ]
 }
