@@ -50,6 +50,20 @@ public enum Deadlock {
         }
     }
 
+    /// glibc's condition waits: the primitive is then the own function that waits (`epoch_synchronize`
+    /// around `pthread_cond_wait`), as WinDbg's `ebpf_epoch_synchronize` around `KeWaitForSingleObject`.
+    public static let conditionWaits = ["pthread_cond_wait", "pthread_cond_timedwait", "pthread_cond_clockwait"]
+
+    /// A thread that waits (frames innermost first): for a lock (`blocked`), else in a condition wait,
+    /// as its first own frame called from its second.
+    public static func waiter(_ frames: [String]) -> BlockedThread? {
+        if let b = blocked(frames) { return b }
+        guard has(frames, conditionWaits) else { return nil }
+        let own = frames.filter { !Culprit.isPlumbing($0) }
+        guard own.count >= 2 else { return nil }
+        return BlockedThread(primitive: Culprit.shortName(own[0]), caller: Culprit.shortName(own[1]))
+    }
+
     /// A thread waiting for a lock (frames innermost first): the lock call just inside its first own
     /// frame (glibc's internal names made bare) and that frame.
     public static func blocked(_ frames: [String]) -> BlockedThread? {

@@ -96,7 +96,7 @@ public enum KernelConsoleParser {
         let titleLine = lines[at], rest = at == 0 ? lines : Array(lines[at...])
         var matchedTitle = false
         for f in group.formats {
-            guard let tg = f.title.groups(titleLine) else { continue }
+            guard let tg = f.multiline ? f.title.groups(rest.joined(separator: "\n")) : f.title.groups(titleLine) else { continue }
             matchedTitle = true
             var args = Array(tg.dropFirst())
             if let r = f.report {

@@ -62,8 +62,10 @@ final class SkipList: @unchecked Sendable {
 public struct KernelFormat: Sendable {
     /// hang, lockdep, warning, bug, gpf, panic, trap, kasan, kmsan, kfence, kcsan, ubsan, other.
     public let type: String
-    /// Matched against the report's first line.
+    /// Matched against the report's first line (from it on through the report when it spans lines).
     let title: Pattern
+    /// The title pattern spans lines (old KASAN's `... on address` then `Read of size N`).
+    let multiline: Bool
     /// When set, matched against the whole report; its groups (not the title's) are the arguments.
     /// A title that matches without its report regex means a cut-off report.
     let report: Pattern?
@@ -79,7 +81,7 @@ public struct KernelFormat: Sendable {
 
     init(_ type: String, _ title: String, report: String? = nil, _ template: String, stack: StackSpec? = nil,
          noStackTrace: Bool = false, corrupted: Bool = false) {
-        self.type = type; self.title = Pattern(KernelFormats.rx(title)); self.report = report.map { Pattern(KernelFormats.rx($0)) }
+        self.type = type; self.title = Pattern(KernelFormats.rx(title)); multiline = title.contains("\\n"); self.report = report.map { Pattern(KernelFormats.rx($0)) }
         self.template = template; self.stack = stack; self.noStackTrace = noStackTrace; self.corrupted = corrupted
     }
 }
@@ -194,8 +196,10 @@ public enum KernelFormats {
         OopsGroup("Unhandled fault:", "bug", [KernelFormat("bug", "Unhandled fault:", "Unhandled fault in %1", stack: ripTrace())]),
         OopsGroup("Alignment trap:", "bug", [KernelFormat("bug", "Alignment trap:", "Alignment trap in %1", stack: ripTrace())]),
         // Not syzkaller's: it leaves hard lockups to the panic that follows; bpfstress names the spinning code.
+        // Old kernels print the line inside a `WARNING: ... watchdog_overflow_callback` report: there it
+        // continues that report (syzkaller's only report), as a panic line does.
         OopsGroup("Watchdog detected hard LOCKUP", "hang", [
             KernelFormat("hang", "Watchdog detected hard LOCKUP", "BUG: hard lockup in %1",
-                         stack: ripTrace(rule: .stall))]),
+                         stack: ripTrace(rule: .stall))], continues: true),
     ]
 }

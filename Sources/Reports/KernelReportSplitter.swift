@@ -69,8 +69,10 @@ enum KernelReportSplitter {
             i += 1
             let ctx = ConsoleLine.context(raw)
             let line = ConsoleLine.strip(String(raw))
-            // `? func+0x..` entries are guesses of the unwinder: never part of a report.
-            if ConsoleLine.isQuestionable(line) { continue }
+            // `? func+0x..` entries are guesses of the unwinder: dropped from a log with timestamps, as
+            // syzkaller does (without them it keeps them: they are never frames, but a seek such as an
+            // RCU stall's `apic_timer_interrupt` can stop at one). Old kernels' `<EOI>` lines stay.
+            if !ctx.isEmpty && ConsoleLine.isQuestionable(line) && !line.fastContains("<EOI>") { continue }
             if let g = KernelConsoleParser.group(line) {
                 let key = owner(ctx) ?? (g.continues ? open.max { $0.value.start < $1.value.start }?.key : nil)
                 if let k = key, let o = open[k], (g.continues && o.takesTail) || (o.headersOnly && o.group.header == g.header) {

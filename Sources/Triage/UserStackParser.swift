@@ -120,8 +120,8 @@ public enum UserStackParser {
 
     static func has(_ t: UserThread, _ names: [String]) -> Bool { Deadlock.has(t.frames, names) }
 
-    /// A thread waiting for a lock (Deadlock.blocked).
-    static func blocked(_ t: UserThread) -> BlockedThread? { Deadlock.blocked(t.frames) }
+    /// A thread waiting for a lock or in a condition wait (Deadlock.waiter).
+    static func blocked(_ t: UserThread) -> BlockedThread? { Deadlock.waiter(t.frames) }
 
     /// How strongly a thread looks like the stuck one (as bpfstress's own hang titles rank threads).
     static func priority(_ t: UserThread) -> Int {
