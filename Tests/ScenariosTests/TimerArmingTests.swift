@@ -1,0 +1,111 @@
+// Armed bpf_timer fields: freed ones never fire, controls do, and planted faults are reported.
+import BPFKit
+import XCTest
+@testable import Scenarios
+
+final class TimerArmingTests: XCTestCase {
+    /// A fresh instance of timer_arm.bpf.c, or a skip naming the kernel's refusal.
+    func instance() throws -> TimerArming {
+        switch try TimerArming.load() {
+        case .supported(let t): return t
+        case .unsupported(let why): throw XCTSkip(why)
+        }
+    }
+
+    // Tags of elementRound, in arming order.
+    let lruEvicted: UInt32 = 1, hashDeleted: UInt32 = 2, lruDeleted: UInt32 = 3
+    let hashOverwritten: UInt32 = 4, lruOverwritten: UInt32 = 5, arrayOverwritten: UInt32 = 6
+    let controls: [UInt32] = [7, 8, 9, 10, 11]  // hash/lru/array left alone, then the two sentinels
+
+    func testFreedTimersNeverFireWhileControlsFireOnce() throws {
+        let t = try instance()
+        defer { t.close() }
+        let r = try TimerRounds().elementRound(t)
+        XCTAssertEqual(r.findings, [])
+        XCTAssertEqual(r.fires, [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+        XCTAssertEqual(r.stray, 0)
+        XCTAssertEqual(r.model.timers.map(\.fate), [.evicted, .deleted, .deleted, .overwritten, .overwritten, .overwritten]
+                       + Array(repeating: .leftAlone, count: 5))
+        XCTAssertEqual(r.model.leftAlone.map(\.tag), controls)
+
+        // A model that pretends the delete did not happen disagrees with the kernel.
+        var forgot = r.model
+        forgot.timers[Int(hashDeleted) - 1].fate = .leftAlone
+        XCTAssertEqual(TimerOracle.check(model: forgot, fires: r.fires),
+                       ["hash key 1 tag 2: armed and left alone, fired 0 time(s), expected exactly 1"])
+        // One that thinks a control was evicted, too.
+        var evicted = r.model
+        evicted.timers[Int(controls[1]) - 1].fate = .evicted
+        XCTAssertEqual(TimerOracle.check(model: evicted, fires: r.fires),
+                       ["lru key 110 tag 8: fired 1 time(s) after its element was evicted; the kernel must cancel the timer when it frees the field"])
+    }
+
+    func testPlantedSkippedDeleteIsReported() throws {
+        let t = try instance()
+        defer { t.close() }
+        let r = try TimerRounds(fault: .skipDelete).elementRound(t)
+        XCTAssertEqual(r.findings, [
+            "hash key 1 tag 2: fired 1 time(s) after its element was deleted; the kernel must cancel the timer when it frees the field",
+            "lru key 101 tag 3: fired 1 time(s) after its element was deleted; the kernel must cancel the timer when it frees the field",
+        ])
+    }
+
+    func testPlantedSkippedOverwriteIsReported() throws {
+        let t = try instance()
+        defer { t.close() }
+        let r = try TimerRounds(fault: .skipOverwrite).elementRound(t)
+        XCTAssertEqual(r.findings, [hashOverwritten, lruOverwritten, arrayOverwritten].map { tag in
+            let (kind, key) = [4: ("hash", 2), 5: ("lru", 102), 6: ("array", 2)][Int(tag)]!
+            return "\(kind) key \(key) tag \(tag): fired 1 time(s) after its element was overwritten; the kernel must cancel the timer when it frees the field"
+        })
+    }
+
+    func testTimersOfAClosedMapNeverFireAndTheMapsAreFreed() throws {
+        let a = try instance(), b = try instance()
+        defer { a.close(); b.close() }
+        let r = try TimerRounds().closeRound(victim: a, sentinel: b)
+        XCTAssertEqual(r.findings, [])
+        XCTAssertEqual(r.fires, [0, 0, 0, 0])
+        XCTAssertEqual(r.model.timers.map(\.fate), [.mapClosed, .mapClosed, .mapClosed])
+        XCTAssertTrue(a.object.isClosed)
+        XCTAssertEqual(try b.fireCounts(count: 3), [0, 1, 1], "the sentinels fired, so the wait was long enough")
+    }
+
+    func testPlantedOpenMapIsReportedAsFiresAndALeak() throws {
+        let a = try instance(), b = try instance()
+        defer { a.close(); b.close() }
+        var rounds = TimerRounds(fault: .keepMapOpen)
+        rounds.waitSeconds = 3
+        let r = try rounds.closeRound(victim: a, sentinel: b)
+        XCTAssertEqual(r.findings.count, 4, "\(r.findings)")
+        XCTAssertEqual(Array(r.findings.prefix(3)), ["hash", "lru", "array"].enumerated().map { i, kind in
+            "\(kind) key 5 tag \(i + 1) (closed instance): fired 1 time(s) after its element was map closed; the kernel must cancel the timer when it frees the field"
+        })
+        XCTAssertTrue(r.findings[3].hasPrefix("leak: timer map id(s) "), r.findings[3])
+        XCTAssertTrue(r.findings[3].hasSuffix(" still exist 3 s after their last fd closed"), r.findings[3])
+    }
+
+    func testLookupOracleCatchesCopiedTimerBytesAndAChangedCanary() {
+        XCTAssertNil(TimerOracle.checkLookup(TimerValue.expectedLookup(tag: 3, canary: 9), kind: .hash, key: 1, tag: 3, canary: 9))
+        // A kernel that copied the user's timer bytes out instead of zeros.
+        XCTAssertEqual(TimerOracle.checkLookup(TimerValue.bytes(tag: 3, canary: 9), kind: .hash, key: 1, tag: 3, canary: 9),
+                       "hash key 1: lookup differs at bytes 8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23 (timer bytes 8..<24 must read 0)")
+        var torn = TimerValue.expectedLookup(tag: 3, canary: 9)
+        torn[31] = 1
+        XCTAssertEqual(TimerOracle.checkLookup(torn, kind: .array, key: 4, tag: 3, canary: 9),
+                       "array key 4: lookup differs at bytes 31 (timer bytes 8..<24 must read 0)")
+        XCTAssertEqual(TimerOracle.checkLookup(nil, kind: .lru, key: 2, tag: 3, canary: 9), "lru key 2: lookup found no element")
+    }
+
+    func testOracleReportsUnarmedTagsStraysAndUnreadCounters() {
+        var m = TimerModel()
+        m.timers = [ArmedTimer(tag: 1, kind: .hash, key: 1, fate: .leftAlone), ArmedTimer(tag: 5, kind: .array, key: 2, fate: .deleted)]
+        XCTAssertEqual(TimerOracle.check(model: m, fires: [0, 1]), ["array key 2 tag 5: no counter was read"])
+        XCTAssertEqual(TimerOracle.check(model: m, fires: [2, 2, 0, 1, 0, 0], stray: 1), [
+            "tag 0: fired 2 time(s), but only unarmed LRU fillers carry it (a timer that outlived its evicted element, now reused?)",
+            "hash key 1 tag 1: armed and left alone, fired 2 time(s), expected exactly 1",
+            "tag 3: never armed, fired 1 time(s)",
+            "stray slot: 1 callback(s) ran on an element whose tag was out of range",
+        ])
+    }
+}
