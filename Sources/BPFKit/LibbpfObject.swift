@@ -16,16 +16,21 @@ public final class LibbpfObject {
         self.handle = handle
     }
 
-    /// bpfs_lobj_load (bpf_object__open_file + bpf_object__load). A refused load throws
-    /// `.syscall` with the errno and, when the verifier refused a program, its log tail
-    /// in `detail` (the reason a probe reports as its skip).
+    /// bpfs_lobj_load (bpf_object__open_file + bpf_object__load). A file that does not open or
+    /// parse throws `.elf` (`.io` when missing); a load the kernel refused throws `.syscall`
+    /// with the errno and, when the verifier refused a program, its log tail in `detail` (the
+    /// reason a probe reports as its skip).
     public static func load(path: String) throws -> LibbpfObject {
-        var err: Int32 = 0
+        var err: Int32 = 0, stage: Int32 = 0
         var log = [CChar](repeating: 0, count: 2048)
-        guard let h = bpfs_lobj_load(path, &err, &log, UInt32(log.count)) else {
+        guard let h = bpfs_lobj_load(path, &err, &stage, &log, UInt32(log.count)) else {
             let text = String(cString: log)
-            throw BPFError(code: .syscall, operation: "bpf_object__load", errno: err < 0 && -err < 4096 ? Errno(rawValue: -err) : nil,
-                           detail: "\(path)" + (text.isEmpty ? "" : ": " + KernelRuntime.logTail(text)))
+            let e: Errno? = err < 0 && -err < 4096 ? Errno(rawValue: -err) : nil
+            if stage == 1 {
+                throw BPFError(code: e == .noSuchFileOrDirectory ? .io : .elf, operation: "bpf_object__open_file", errno: e, detail: path)
+            }
+            throw BPFError(code: .syscall, operation: "bpf_object__load", errno: e,
+                           detail: path + (text.isEmpty ? "" : ": " + KernelRuntime.logTail(text)))
         }
         return LibbpfObject(path: path, handle: h)
     }

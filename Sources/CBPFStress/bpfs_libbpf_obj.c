@@ -23,10 +23,11 @@ static void bpfs_log_tail(const char *buf, char *log, uint32_t log_size) {
     log[keep] = '\0';
 }
 
-struct bpfs_lobj *bpfs_lobj_load(const char *path, int *err, char *log, uint32_t log_size) {
+struct bpfs_lobj *bpfs_lobj_load(const char *path, int *err, int *stage, char *log, uint32_t log_size) {
     const size_t kbuf_size = 1 << 20;
     char *kbuf = calloc(1, kbuf_size);
     if (log && log_size) log[0] = '\0';
+    *stage = 1;
     if (!kbuf) { *err = -ENOMEM; return NULL; }
     LIBBPF_OPTS(bpf_object_open_opts, opts, .kernel_log_buf = kbuf, .kernel_log_size = kbuf_size,
                 .kernel_log_level = 0);
@@ -37,6 +38,7 @@ struct bpfs_lobj *bpfs_lobj_load(const char *path, int *err, char *log, uint32_t
         free(kbuf);
         return NULL;
     }
+    *stage = 2;
     int rc = bpf_object__load(obj);
     if (rc) {
         /* libbpf retries a refused program with log level 1 and keeps that log in kbuf. */

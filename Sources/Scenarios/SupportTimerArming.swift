@@ -85,13 +85,13 @@ public final class TimerArming {
 
     /// Loads a fresh instance (libbpf creates the maps from the object's BTF definitions).
     /// Errors other than a refused load (no object, no clang) are thrown, not skipped.
-    public static func load(runtime: Runtime = KernelRuntime()) throws -> Probe {
-        let path = try ProgramCatalog.objectPath("timer_arm")
+    public static func load(runtime: Runtime = KernelRuntime(), path: String? = nil) throws -> Probe {
+        let path = try path ?? ProgramCatalog.objectPath("timer_arm")
         let obj: LibbpfObject
         do {
             obj = try LibbpfObject.load(path: path)
         } catch let e as BPFError where e.code == .syscall {
-            return .unsupported("timer_arm.bpf.c does not load: \(e)")
+            return .unsupported("\(FileUtilName.base(path)) does not load: \(e)")
         }
         return .supported(try TimerArming(object: obj, runtime: runtime))
     }
@@ -171,4 +171,8 @@ func pollUntil(seconds: Double, _ cond: () throws -> Bool) rethrows -> Bool {
         if Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 > deadline { return false }
         usleep(2_000)
     }
+}
+
+enum FileUtilName {
+    static func base(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
 }

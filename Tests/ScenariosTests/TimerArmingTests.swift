@@ -1,5 +1,6 @@
 // Armed bpf_timer fields: freed ones never fire, controls do, and planted faults are reported.
-import BPFKit
+@testable import BPFKit
+import Foundation
 import XCTest
 @testable import Scenarios
 
@@ -107,5 +108,38 @@ final class TimerArmingTests: XCTestCase {
             "tag 3: never armed, fired 1 time(s)",
             "stray slot: 1 callback(s) ran on an element whose tag was out of range",
         ])
+    }
+}
+
+/// The probe: a kernel that refuses the timer program is a skip carrying the verifier's reason.
+final class TimerArmingProbeTests: XCTestCase {
+    func testRefusedTimerProgramIsUnsupportedWithTheVerifierReason() throws {
+        // The same timer map used from a raw tracepoint: every kernel refuses timers in tracing programs.
+        let dir = NSTemporaryDirectory() + "timer-probe-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let src = dir + "/refused.bpf.c"
+        try """
+        #include <linux/bpf.h>
+        #include <bpf/bpf_helpers.h>
+        struct tval { __u64 tag; struct bpf_timer t; __u64 canary; };
+        struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 4); __type(key, __u32); __type(value, struct tval); } m SEC(".maps");
+        SEC("raw_tp/sys_enter")
+        int refused(void *ctx) { __u32 k = 0; struct tval *v = bpf_map_lookup_elem(&m, &k); if (v) bpf_timer_init(&v->t, &m, 1); return 0; }
+        char LICENSE[] SEC("license") = "GPL";
+        """.write(toFile: src, atomically: true, encoding: .utf8)
+        try ProgramCatalog.compile(source: src, object: dir + "/refused.o")
+        guard case .unsupported(let why) = try TimerArming.load(path: dir + "/refused.o") else {
+            return XCTFail("a raw_tp program with a timer map loaded")
+        }
+        XCTAssertTrue(why.hasPrefix("refused.o does not load: bpf_object__load failed: EINVAL (Invalid argument)"), why)
+        XCTAssertTrue(why.contains("tracing progs cannot use bpf_timer yet"), why)
+    }
+
+    func testMissingObjectIsAnErrorNotASkip() {
+        XCTAssertThrowsError(try TimerArming.load(path: "/nonexistent/timer_arm.o")) { e in
+            XCTAssertEqual((e as? BPFError)?.code, .io)
+            XCTAssertEqual((e as? BPFError)?.errno, .noSuchFileOrDirectory)
+        }
     }
 }

@@ -8,9 +8,10 @@
 
 struct bpfs_lobj;
 
-/* bpf_object__open_file + bpf_object__load. NULL on failure with *err = -errno and, when
- * the verifier refused a program, the tail of its log in `log` (always NUL-terminated). */
-struct bpfs_lobj *bpfs_lobj_load(const char *path, int *err, char *log, uint32_t log_size);
+/* bpf_object__open_file + bpf_object__load. NULL on failure with *err = -errno, *stage 1 when
+ * the file did not open or parse, 2 when the kernel refused the load, and, when the verifier
+ * refused a program, the tail of its log in `log` (always NUL-terminated). */
+struct bpfs_lobj *bpfs_lobj_load(const char *path, int *err, int *stage, char *log, uint32_t log_size);
 
 /* bpf_object__find_map_by_name + bpf_map__fd: the object keeps ownership; -ENOENT if absent. */
 int bpfs_lobj_map_fd(struct bpfs_lobj *o, const char *name);
