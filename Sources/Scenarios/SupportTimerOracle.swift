@@ -56,16 +56,6 @@ public enum TimerOracle {
         if stray != 0 { out.append("stray slot\(at): \(stray) callback(s) ran on an element whose tag was out of range") }
         return out
     }
-
-    /// A user-space lookup of an armed element: the timer's bytes read as zeros (the kernel owns
-    /// them and copies none out), tag and canary as written.
-    public static func checkLookup(_ got: [UInt8]?, kind: TimerMapKind, key: UInt32, tag: UInt32, canary: UInt64) -> String? {
-        let want = TimerValue.expectedLookup(tag: tag, canary: canary)
-        guard let got else { return "\(kind.rawValue) key \(key): lookup found no element" }
-        if got == want { return nil }
-        let diff = (0..<want.count).filter { got[$0] != want[$0] }
-        return "\(kind.rawValue) key \(key): lookup differs at bytes \(diff.map(String.init).joined(separator: ",")) (timer bytes \(TimerValue.timerBytes.lowerBound)..<\(TimerValue.timerBytes.upperBound) must read 0)"
-    }
 }
 
 /// A planted fault: the round skips the named kernel call but the model still records it, so
@@ -108,7 +98,7 @@ public struct TimerRounds {
             nextTag += 1
             try t.put(kind, key: key, tag: tag, canary: canary)
             try t.arm(kind, key: key, delayNs: delayNs)
-            if let f = TimerOracle.checkLookup(try t.lookup(kind, key: key), kind: kind, key: key, tag: tag, canary: canary) {
+            if let f = TimerValue.layout.checkLookup(try t.lookup(kind, key: key), kind: kind, key: key, tag: tag, canary: canary) {
                 r.findings.append("after arming: " + f)
             }
             r.model.timers.append(ArmedTimer(tag: tag, kind: kind, key: key, fate: .leftAlone))
@@ -122,14 +112,14 @@ public struct TimerRounds {
         let victim = try armed(.lru, 100)
         var filler: UInt32 = 1000
         var evicted = false
-        while !evicted && filler < 1000 + 32 * TimerMapKind.maxEntries {
+        while !evicted && filler < 1000 + 32 * TimerValue.maxEntries {
             try t.put(.lru, key: filler, tag: 0, canary: 0)
             try t.touchLRU(key: filler)
             filler += 1
             evicted = try t.lookup(.lru, key: 100) == nil
         }
         guard evicted else {
-            throw BPFError(code: .probe, operation: "LRU eviction", detail: "key 100 survived \(filler - 1000) inserts into a \(TimerMapKind.maxEntries)-entry LRU map")
+            throw BPFError(code: .probe, operation: "LRU eviction", detail: "key 100 survived \(filler - 1000) inserts into a \(TimerValue.maxEntries)-entry LRU map")
         }
         fate(victim, .evicted)
         for k in 1000..<filler { try t.delete(.lru, key: k) }
@@ -143,7 +133,7 @@ public struct TimerRounds {
             let tag = try armed(kind, key)
             if fault != .skipOverwrite {
                 try t.put(kind, key: key, tag: tag, canary: 0xBEEF)  // same tag: a surviving timer would count here
-                if let f = TimerOracle.checkLookup(try t.lookup(kind, key: key), kind: kind, key: key, tag: tag, canary: 0xBEEF) {
+                if let f = TimerValue.layout.checkLookup(try t.lookup(kind, key: key), kind: kind, key: key, tag: tag, canary: 0xBEEF) {
                     r.findings.append("after overwrite: " + f)
                 }
             }

@@ -87,15 +87,15 @@ final class TimerArmingTests: XCTestCase {
     }
 
     func testLookupOracleCatchesCopiedTimerBytesAndAChangedCanary() {
-        XCTAssertNil(TimerOracle.checkLookup(TimerValue.expectedLookup(tag: 3, canary: 9), kind: .hash, key: 1, tag: 3, canary: 9))
+        XCTAssertNil(TimerValue.layout.checkLookup(TimerValue.layout.expectedLookup(tag: 3, canary: 9), kind: .hash, key: 1, tag: 3, canary: 9))
         // A kernel that copied the user's timer bytes out instead of zeros.
-        XCTAssertEqual(TimerOracle.checkLookup(TimerValue.bytes(tag: 3, canary: 9), kind: .hash, key: 1, tag: 3, canary: 9),
-                       "hash key 1: lookup differs at bytes 8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23 (timer bytes 8..<24 must read 0)")
-        var torn = TimerValue.expectedLookup(tag: 3, canary: 9)
+        XCTAssertEqual(TimerValue.layout.checkLookup(TimerValue.layout.bytes(tag: 3, canary: 9), kind: .hash, key: 1, tag: 3, canary: 9),
+                       "hash key 1: lookup differs at bytes 8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23 (kernel-owned bytes 8..<24 must read 0)")
+        var torn = TimerValue.layout.expectedLookup(tag: 3, canary: 9)
         torn[31] = 1
-        XCTAssertEqual(TimerOracle.checkLookup(torn, kind: .array, key: 4, tag: 3, canary: 9),
-                       "array key 4: lookup differs at bytes 31 (timer bytes 8..<24 must read 0)")
-        XCTAssertEqual(TimerOracle.checkLookup(nil, kind: .lru, key: 2, tag: 3, canary: 9), "lru key 2: lookup found no element")
+        XCTAssertEqual(TimerValue.layout.checkLookup(torn, kind: .array, key: 4, tag: 3, canary: 9),
+                       "array key 4: lookup differs at bytes 31 (kernel-owned bytes 8..<24 must read 0)")
+        XCTAssertEqual(TimerValue.layout.checkLookup(nil, kind: .lru, key: 2, tag: 3, canary: 9), "lru key 2: lookup found no element")
     }
 
     func testOracleReportsUnarmedTagsStraysAndUnreadCounters() {
