@@ -87,3 +87,6 @@ public func withThreadPinned<R>(_ body: () throws -> R) throws -> R {
     defer { _ = saved.withUnsafeBytes { bpfs_unpin($0.baseAddress, UInt32($0.count)) } }
     return try body()
 }
+
+/// bpfs_kernel_btf_has_func: whether the running kernel's BTF has a function (a kfunc) named `name`.
+public func kernelHasFunction(_ name: String) -> Bool { bpfs_kernel_btf_has_func(name) == 1 }

@@ -6,10 +6,11 @@ import Scenarios
 /// Runs the armed-timer rounds (SupportTimerOracle.swift) against the running kernel, e.g. in a
 /// guest with `vm-exec`: timers of deleted, overwritten and LRU-evicted elements and of closed
 /// maps never fire, the left-alone controls fire once, and closed maps leave no id behind.
+/// Then the kptr round (SupportKptrStash.swift), or its skip line where the kernel has no local kptrs.
 struct TimersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fuzz-timers",
-        abstract: "Arm bpf_timer fields in hash, LRU and array maps; check that delete, update, eviction and close cancel them.",
+        abstract: "Arm bpf_timer fields and stash local kptrs in hash, LRU and array maps; check that delete, update, eviction and close free them.",
         discussion: "Exit: 0 no findings, 1 findings, 2 usage, 3 environment (not root, or the kernel refuses the timer program: the check is skipped with the verifier's reason).")
 
     @Option(name: .customLong("delay"), help: "Timer delay, e.g. 200ms (1ms...10s).") var delay: String = "200ms"
@@ -22,6 +23,7 @@ struct TimersCommand: ParsableCommand {
         guard Probes.isRoot() else { die("needs root (CAP_BPF) to load programs", ExitCodes.environment) }
         let plan = TimerRounds(delayNs: UInt64(secs * 1e9))
         var findings: [String] = []
+        var skipped = 0
         do {
             for i in 1...rounds {
                 let t = try instance()
@@ -33,6 +35,16 @@ struct TimersCommand: ParsableCommand {
                 a.close(); b.close()
                 print("round \(i) close: \(c.model.timers.count) armed, fires \(c.fires.map(String.init).joined(separator: ",")), \(c.findings.count) finding(s)")
                 findings += e.findings + c.findings
+                switch try KptrStash.load() {
+                case .supported(let k):
+                    let kr = try KptrRounds().round(k)
+                    k.close()
+                    print("round \(i) kptrs: \(kr.model.count) elements peeked, \(kr.findings.count) finding(s)")
+                    findings += kr.findings
+                case .unsupported(let why):
+                    print("round \(i) kptrs: skipped: \(why)")
+                    skipped += 1
+                }
             }
         } catch let skip as ExitCode {
             throw skip
@@ -40,7 +52,8 @@ struct TimersCommand: ParsableCommand {
             die("fuzz-timers: \(error)", ExitCodes.internalError)
         }
         for f in findings { print("finding: \(f)") }
-        print(findings.isEmpty ? "fuzz-timers: no findings" : "fuzz-timers: \(findings.count) finding(s)")
+        let skips = skipped == 0 ? "" : ", \(skipped) kptr round(s) skipped"
+        print((findings.isEmpty ? "fuzz-timers: no findings" : "fuzz-timers: \(findings.count) finding(s)") + skips)
         throw ExitCode(findings.isEmpty ? ExitCodes.clean : ExitCodes.findings)
     }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 struct bpfs_lobj {
@@ -94,4 +95,12 @@ int bpfs_pin_here(void *saved, uint32_t size) {
 int bpfs_unpin(const void *saved, uint32_t size) {
     if (size < sizeof(cpu_set_t)) return -EINVAL;
     return sched_setaffinity(0, sizeof(cpu_set_t), (const cpu_set_t *)saved) == 0 ? 0 : -errno;
+}
+
+int bpfs_kernel_btf_has_func(const char *name) {
+    struct btf *vmlinux = btf__load_vmlinux_btf();
+    if (libbpf_get_error(vmlinux)) return 0;
+    int found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_FUNC) > 0;
+    btf__free(vmlinux);
+    return found;
 }

@@ -26,6 +26,9 @@ void bpfs_lobj_close(struct bpfs_lobj *o);
  * Returns 0 with the program's return value in *retval, or -errno. */
 int bpfs_prog_test_run_data(int prog_fd, const void *data, uint32_t size, uint32_t *retval);
 
+/* 1 when the running kernel's BTF (/sys/kernel/btf/vmlinux) has a FUNC named `name`, else 0. */
+int bpfs_kernel_btf_has_func(const char *name);
+
 /* sched_getaffinity of the calling thread into `saved` (>= 128 bytes, a cpu_set_t), then
  * sched_setaffinity to the one CPU it runs on now (sched_getcpu). Returns that CPU or -errno. */
 int bpfs_pin_here(void *saved, uint32_t size);
