@@ -30,11 +30,15 @@ struct TimersCommand: ParsableCommand {
                 let e = try plan.elementRound(t)
                 t.close()
                 print("round \(i) elements: \(e.model.timers.count) armed (\(e.model.leftAlone.count) left alone), fires \(e.fires.map(String.init).joined(separator: ",")), \(e.findings.count) finding(s)")
+                let v = try instance()
+                let ev = try plan.evictionRound(v)
+                v.close()
+                print("round \(i) eviction: \(ev.model.timers.count) armed (\(ev.model.leftAlone.count) left alone), fires \(ev.fires.map(String.init).joined(separator: ",")), \(ev.findings.count) finding(s)")
                 let a = try instance(), b = try instance()
                 let c = try plan.closeRound(victim: a, sentinel: b)
                 a.close(); b.close()
                 print("round \(i) close: \(c.model.timers.count) armed, fires \(c.fires.map(String.init).joined(separator: ",")), \(c.findings.count) finding(s)")
-                findings += e.findings + c.findings
+                findings += e.findings + ev.findings + c.findings
                 switch try KptrStash.load() {
                 case .supported(let k):
                     let kr = try KptrRounds().round(k)

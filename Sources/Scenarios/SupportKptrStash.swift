@@ -32,10 +32,10 @@ public final class KptrStash {
         }
     }
 
-    /// stash_<kind>: bpf_obj_new a node carrying `tag` and bpf_kptr_xchg it into `key`'s value
-    /// (a node it displaces is dropped).
-    public func stash(_ kind: TimerMapKind, key: UInt32, tag: UInt32) throws {
-        _ = try maps.run("stash_\(kind.rawValue)", key: key, arg: UInt64(tag))
+    /// stash_<kind>: bpf_obj_new a node carrying `tag` and bpf_kptr_xchg it into `key`'s value;
+    /// returns the tag of a node it displaced (and dropped), 0 when the field was empty.
+    public func stash(_ kind: TimerMapKind, key: UInt32, tag: UInt32) throws -> UInt32 {
+        try maps.run("stash_\(kind.rawValue)", key: key, arg: UInt64(tag))
     }
 
     /// peek_<kind>: the tag of the node `key`'s value holds, 0 when it holds none.
@@ -77,7 +77,10 @@ public struct KptrRounds {
             let tag = nextTag
             nextTag += 1
             try s.maps.put(kind, key: key, tag: tag, canary: 0xC0FFEE)
-            try s.stash(kind, key: key, tag: tag)
+            let displaced = try s.stash(kind, key: key, tag: tag)
+            if displaced != 0 {
+                findings.append("\(kind.rawValue) key \(key): a freshly created element already held the node of tag \(displaced); a kptr outlived the free of its field")
+            }
             if let f = layout.checkLookup(try s.maps.lookup(kind, key: key), kind: kind, key: key, tag: tag, canary: 0xC0FFEE) {
                 findings.append("after stashing: " + f)
             }

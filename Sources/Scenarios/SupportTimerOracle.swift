@@ -61,7 +61,45 @@ public enum TimerOracle {
 /// A planted fault: the round skips the named kernel call but the model still records it, so
 /// the oracle must report the timer that then fires (tests show the oracle failing).
 public enum TimerFault: Sendable {
-    case none, skipDelete, skipOverwrite, keepMapOpen
+    case none, skipDelete, skipOverwrite, skipEviction, keepMapOpen
+}
+
+/// A round in progress: the instance, the result so far and the next free tag (0 marks fillers).
+struct TimerRoundState {
+    let t: TimerArming
+    let delayNs: UInt64
+    var r = TimerRoundResult()
+    var nextTag: UInt32 = 1
+
+    init(t: TimerArming, delayNs: UInt64) {
+        self.t = t
+        self.delayNs = delayNs
+    }
+
+    /// Creates `key` from user space, arms it and checks its lookup; returns its tag. A fresh
+    /// element whose timer is already initialized (-EBUSY) held a timer that outlived the free
+    /// of its field: a finding, and the tag stays out of the model (any fire is then reported).
+    /// `create: false` (tests only) plants a skipped create.
+    mutating func armed(_ kind: TimerMapKind, _ key: UInt32, canary: UInt64 = 0xC0FFEE, create: Bool = true) throws -> UInt32 {
+        let tag = nextTag
+        nextTag += 1
+        if create { try t.put(kind, key: key, tag: tag, canary: canary) }
+        do {
+            try t.arm(kind, key: key, delayNs: delayNs)
+        } catch let e as TestRunFailure where e.step == 3 && e.errno == EBUSY {
+            r.findings.append("\(kind.rawValue) key \(key): bpf_timer_init on a freshly created element returned -EBUSY: a live timer outlived the free of a reused element")
+            return tag
+        }
+        if let f = TimerValue.layout.checkLookup(try t.lookup(kind, key: key), kind: kind, key: key, tag: tag, canary: canary) {
+            r.findings.append("after arming: " + f)
+        }
+        r.model.timers.append(ArmedTimer(tag: tag, kind: kind, key: key, fate: .leftAlone))
+        return tag
+    }
+
+    mutating func fate(_ tag: UInt32, _ f: TimerFate) {
+        if let i = r.model.timers.firstIndex(where: { $0.tag == tag }) { r.model.timers[i].fate = f }
+    }
 }
 
 /// What a round saw: the model, the counters, and every finding (oracle, lookups, leak check).
@@ -84,67 +122,61 @@ public struct TimerRounds {
         self.fault = fault
     }
 
-    /// Hash, LRU and array elements armed, then deleted, overwritten by a syscall update,
-    /// evicted from the LRU map, or left alone (the controls, which must fire).
+    /// Hash, LRU and array elements armed, then deleted, overwritten by a syscall update, or
+    /// left alone (the controls, which must fire).
     public func elementRound(_ t: TimerArming) throws -> TimerRoundResult {
-        try withThreadPinned { try pinnedElementRound(t) }
-    }
-
-    func pinnedElementRound(_ t: TimerArming) throws -> TimerRoundResult {
-        var r = TimerRoundResult()
-        var nextTag: UInt32 = 1  // tag 0 marks unarmed fillers
-        func armed(_ kind: TimerMapKind, _ key: UInt32, canary: UInt64 = 0xC0FFEE) throws -> UInt32 {
-            let tag = nextTag
-            nextTag += 1
-            try t.put(kind, key: key, tag: tag, canary: canary)
-            try t.arm(kind, key: key, delayNs: delayNs)
-            if let f = TimerValue.layout.checkLookup(try t.lookup(kind, key: key), kind: kind, key: key, tag: tag, canary: canary) {
-                r.findings.append("after arming: " + f)
-            }
-            r.model.timers.append(ArmedTimer(tag: tag, kind: kind, key: key, fate: .leftAlone))
-            return tag
-        }
-        func fate(_ tag: UInt32, _ f: TimerFate) { r.model.timers[Int(tag) - 1].fate = f }
-
-        // LRU eviction first, then the fillers go, so nothing later evicts a control. The
-        // fillers are referenced like the armed element (touch_lru), or they would only evict
-        // each other (see timer_arm.bpf.c).
-        let victim = try armed(.lru, 100)
-        var filler: UInt32 = 1000
-        var evicted = false
-        while !evicted && filler < 1000 + 32 * TimerValue.maxEntries {
-            try t.put(.lru, key: filler, tag: 0, canary: 0)
-            try t.touchLRU(key: filler)
-            filler += 1
-            evicted = try t.lookup(.lru, key: 100) == nil
-        }
-        guard evicted else {
-            throw BPFError(code: .probe, operation: "LRU eviction", detail: "key 100 survived \(filler - 1000) inserts into a \(TimerValue.maxEntries)-entry LRU map")
-        }
-        fate(victim, .evicted)
-        for k in 1000..<filler { try t.delete(.lru, key: k) }
-
+        var s = TimerRoundState(t: t, delayNs: delayNs)
         for (kind, key) in [(TimerMapKind.hash, UInt32(1)), (.lru, 101)] {
-            let tag = try armed(kind, key)
+            let tag = try s.armed(kind, key)
             if fault != .skipDelete { guard try t.delete(kind, key: key) else { throw missing(kind, key) } }
-            fate(tag, .deleted)
+            s.fate(tag, .deleted)
         }
         for (kind, key) in [(TimerMapKind.hash, UInt32(2)), (.lru, 102), (.array, 2)] {
-            let tag = try armed(kind, key)
+            let tag = try s.armed(kind, key)
             if fault != .skipOverwrite {
                 try t.put(kind, key: key, tag: tag, canary: 0xBEEF)  // same tag: a surviving timer would count here
                 if let f = TimerValue.layout.checkLookup(try t.lookup(kind, key: key), kind: kind, key: key, tag: tag, canary: 0xBEEF) {
-                    r.findings.append("after overwrite: " + f)
+                    s.r.findings.append("after overwrite: " + f)
                 }
             }
-            fate(tag, .overwritten)
+            s.fate(tag, .overwritten)
         }
-        for (kind, key) in [(TimerMapKind.hash, UInt32(10)), (.lru, 110), (.array, 10)] { _ = try armed(kind, key) }
+        for (kind, key) in [(TimerMapKind.hash, UInt32(10)), (.lru, 110), (.array, 10)] { _ = try s.armed(kind, key) }
+        return try finish(&s)
+    }
 
-        let tags = try waitForControls(t, &r, tags: nextTag)
-        (r.fires, r.stray) = (try t.fireCounts(count: Int(tags)), try t.fireCount(TimerValue.strayTag))
-        r.findings += TimerOracle.check(model: r.model, fires: r.fires, stray: r.stray)
-        return r
+    /// An armed LRU element evicted by inserts of unarmed fillers (tag 0), on one pinned CPU. The
+    /// fillers stay until the counters are read: deleting the one that reused the victim's
+    /// element would cancel a timer that survived the eviction. A hash control must fire.
+    public func evictionRound(_ t: TimerArming) throws -> TimerRoundResult {
+        try withThreadPinned {
+            var s = TimerRoundState(t: t, delayNs: delayNs)
+            let victim = try s.armed(.lru, 100)
+            // The fillers are referenced like the armed element (touch_lru), or they would only
+            // evict each other (see timer_arm.bpf.c).
+            var filler: UInt32 = 1000
+            var evicted = fault == .skipEviction
+            while !evicted && filler < 1000 + 32 * TimerValue.maxEntries {
+                try t.put(.lru, key: filler, tag: 0, canary: 0)
+                try t.touchLRU(key: filler)
+                filler += 1
+                evicted = try t.lookup(.lru, key: 100) == nil
+            }
+            guard evicted else {
+                throw BPFError(code: .probe, operation: "LRU eviction", detail: "key 100 survived \(filler - 1000) inserts into a \(TimerValue.maxEntries)-entry LRU map")
+            }
+            s.fate(victim, .evicted)
+            _ = try s.armed(.hash, 10)
+            return try finish(&s)
+        }
+    }
+
+    /// Waits for the controls (after the sentinels) and judges every counter.
+    func finish(_ s: inout TimerRoundState) throws -> TimerRoundResult {
+        let tags = try waitForControls(s.t, &s.r, tags: s.nextTag)
+        (s.r.fires, s.r.stray) = (try s.t.fireCounts(count: Int(tags)), try s.t.fireCount(TimerValue.strayTag))
+        s.r.findings += TimerOracle.check(model: s.r.model, fires: s.r.fires, stray: s.r.stray)
+        return s.r
     }
 
     /// Timers armed in one instance whose map fds are then all closed (the object too): they

@@ -1,6 +1,7 @@
 // Armed bpf_timer fields: freed ones never fire, controls do, and planted faults are reported.
 @testable import BPFKit
 import Foundation
+import Glibc
 import XCTest
 @testable import Scenarios
 
@@ -14,18 +15,18 @@ final class TimerArmingTests: XCTestCase {
     }
 
     // Tags of elementRound, in arming order.
-    let lruEvicted: UInt32 = 1, hashDeleted: UInt32 = 2, lruDeleted: UInt32 = 3
-    let hashOverwritten: UInt32 = 4, lruOverwritten: UInt32 = 5, arrayOverwritten: UInt32 = 6
-    let controls: [UInt32] = [7, 8, 9, 10, 11]  // hash/lru/array left alone, then the two sentinels
+    let hashDeleted: UInt32 = 1, lruDeleted: UInt32 = 2
+    let hashOverwritten: UInt32 = 3, lruOverwritten: UInt32 = 4, arrayOverwritten: UInt32 = 5
+    let controls: [UInt32] = [6, 7, 8, 9, 10]  // hash/lru/array left alone, then the two sentinels
 
     func testFreedTimersNeverFireWhileControlsFireOnce() throws {
         let t = try instance()
         defer { t.close() }
         let r = try TimerRounds().elementRound(t)
         XCTAssertEqual(r.findings, [])
-        XCTAssertEqual(r.fires, [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+        XCTAssertEqual(r.fires, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
         XCTAssertEqual(r.stray, 0)
-        XCTAssertEqual(r.model.timers.map(\.fate), [.evicted, .deleted, .deleted, .overwritten, .overwritten, .overwritten]
+        XCTAssertEqual(r.model.timers.map(\.fate), [.deleted, .deleted, .overwritten, .overwritten, .overwritten]
                        + Array(repeating: .leftAlone, count: 5))
         XCTAssertEqual(r.model.leftAlone.map(\.tag), controls)
 
@@ -33,12 +34,12 @@ final class TimerArmingTests: XCTestCase {
         var forgot = r.model
         forgot.timers[Int(hashDeleted) - 1].fate = .leftAlone
         XCTAssertEqual(TimerOracle.check(model: forgot, fires: r.fires),
-                       ["hash key 1 tag 2: armed and left alone, fired 0 time(s), expected exactly 1"])
-        // One that thinks a control was evicted, too.
-        var evicted = r.model
-        evicted.timers[Int(controls[1]) - 1].fate = .evicted
-        XCTAssertEqual(TimerOracle.check(model: evicted, fires: r.fires),
-                       ["lru key 110 tag 8: fired 1 time(s) after its element was evicted; the kernel must cancel the timer when it frees the field"])
+                       ["hash key 1 tag 1: armed and left alone, fired 0 time(s), expected exactly 1"])
+        // One that thinks a control was deleted, too.
+        var deleted = r.model
+        deleted.timers[Int(controls[1]) - 1].fate = .deleted
+        XCTAssertEqual(TimerOracle.check(model: deleted, fires: r.fires),
+                       ["lru key 110 tag 7: fired 1 time(s) after its element was deleted; the kernel must cancel the timer when it frees the field"])
     }
 
     func testPlantedSkippedDeleteIsReported() throws {
@@ -46,8 +47,8 @@ final class TimerArmingTests: XCTestCase {
         defer { t.close() }
         let r = try TimerRounds(fault: .skipDelete).elementRound(t)
         XCTAssertEqual(r.findings, [
-            "hash key 1 tag 2: fired 1 time(s) after its element was deleted; the kernel must cancel the timer when it frees the field",
-            "lru key 101 tag 3: fired 1 time(s) after its element was deleted; the kernel must cancel the timer when it frees the field",
+            "hash key 1 tag 1: fired 1 time(s) after its element was deleted; the kernel must cancel the timer when it frees the field",
+            "lru key 101 tag 2: fired 1 time(s) after its element was deleted; the kernel must cancel the timer when it frees the field",
         ])
     }
 
@@ -56,9 +57,40 @@ final class TimerArmingTests: XCTestCase {
         defer { t.close() }
         let r = try TimerRounds(fault: .skipOverwrite).elementRound(t)
         XCTAssertEqual(r.findings, [hashOverwritten, lruOverwritten, arrayOverwritten].map { tag in
-            let (kind, key) = [4: ("hash", 2), 5: ("lru", 102), 6: ("array", 2)][Int(tag)]!
+            let (kind, key) = [3: ("hash", 2), 4: ("lru", 102), 5: ("array", 2)][Int(tag)]!
             return "\(kind) key \(key) tag \(tag): fired 1 time(s) after its element was overwritten; the kernel must cancel the timer when it frees the field"
         })
+    }
+
+    func testEvictedTimerNeverFiresWhileTheHashControlDoes() throws {
+        let t = try instance()
+        defer { t.close() }
+        let r = try TimerRounds().evictionRound(t)
+        XCTAssertEqual(r.findings, [])
+        XCTAssertEqual(r.fires, [0, 0, 1, 1, 1], "fillers (tag 0) and the victim (tag 1) silent, control and sentinels once")
+        XCTAssertEqual(r.model.timers.map(\.fate), [.evicted, .leftAlone, .leftAlone, .leftAlone])
+        XCTAssertNil(try t.lookup(.lru, key: 100))
+    }
+
+    func testPlantedSkippedEvictionIsReported() throws {
+        let t = try instance()
+        defer { t.close() }
+        let r = try TimerRounds(fault: .skipEviction).evictionRound(t)
+        XCTAssertEqual(r.findings, ["lru key 100 tag 1: fired 1 time(s) after its element was evicted; the kernel must cancel the timer when it frees the field"])
+    }
+
+    func testATimerAlreadyInAFreshElementIsReported() throws {
+        let t = try instance()
+        defer { t.close() }
+        var s = TimerRoundState(t: t, delayNs: 200_000_000)
+        _ = try s.armed(.hash, 7)
+        _ = try s.armed(.hash, 7)  // created again: a fresh element, a fresh timer
+        XCTAssertEqual(s.r.findings, [])
+        // Planted: the create is skipped, so the "fresh" element still holds the armed timer,
+        // as memory reused after a free that kept its timer would.
+        _ = try s.armed(.hash, 7, create: false)
+        XCTAssertEqual(s.r.findings, ["hash key 7: bpf_timer_init on a freshly created element returned -EBUSY: a live timer outlived the free of a reused element"])
+        XCTAssertEqual(s.r.model.timers.map(\.tag), [1, 2], "the refused arm is not in the model")
     }
 
     func testTimersOfAClosedMapNeverFireAndTheMapsAreFreed() throws {

@@ -3,7 +3,8 @@
  * ARRAY map, and peek at it. The kernel must drop that object whenever it frees the field
  * (delete, syscall update, LRU eviction, map free): an element created or overwritten
  * afterwards holds no kptr. Arguments follow the 14-byte Ethernet header (struct kargs).
- * Return: stash 0, peek the stored node's tag or 0 when empty; a failure is
+ * Return: stash the tag of a node it displaced (0: none), peek the stored node's tag or 0
+ * when empty (tags are below 1 << 16); a failure is
  * (step << 16) | (-err & 0xffff), step naming the call (KS_STEP_*). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -57,6 +58,7 @@ static __always_inline int stash(struct __sk_buff *skb, void *map)
     struct kargs a;
     struct kval *v;
     struct bpfs_knode *n, *old;
+    int tag;
 
     if (bpf_skb_load_bytes(skb, 14, &a, sizeof(a)))
         return fail(KS_STEP_ARGS, -22);
@@ -68,9 +70,12 @@ static __always_inline int stash(struct __sk_buff *skb, void *map)
         return fail(KS_STEP_NEW, -12);
     n->tag = a.tag;
     old = bpf_kptr_xchg(&v->p, n);
-    if (old)
-        bpf_obj_drop_impl(old, NULL);
-    return 0;
+    if (!old)
+        return 0;
+    /* User space stashes into fresh elements only: a node here outlived a freed field. */
+    tag = (int)(old->tag & 0xffff);
+    bpf_obj_drop_impl(old, NULL);
+    return tag;
 }
 
 static __always_inline int peek(struct __sk_buff *skb, void *map)

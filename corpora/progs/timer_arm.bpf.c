@@ -87,9 +87,10 @@ static __always_inline int arm(struct __sk_buff *skb, void *map)
     v = bpf_map_lookup_elem(map, &a.key);
     if (!v)
         return fail(TA_STEP_LOOKUP, -2);
-    /* -EBUSY when the timer was initialized before: re-arming keeps it. */
+    /* User space arms each element once, right after creating it: -EBUSY here means the
+     * element came with a live timer, one that survived the free of a reused element. */
     err = bpf_timer_init(&v->t, map, 1 /* CLOCK_MONOTONIC */);
-    if (err && err != -16)
+    if (err)
         return fail(TA_STEP_INIT, err);
     err = bpf_timer_set_callback(&v->t, on_fire);
     if (err)
