@@ -2,6 +2,9 @@
  * include/bpfs_libbpf_obj.h. */
 #define _GNU_SOURCE
 #include "bpfs_libbpf_obj.h"
+#include "bpfs_ledger.h"
+#include <stdarg.h>
+#include <stdio.h>
 #include <sched.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -24,7 +27,30 @@ static void bpfs_log_tail(const char *buf, char *log, uint32_t log_size) {
     log[keep] = '\0';
 }
 
+/* libbpf's messages during a load: none reach stderr; the last warning of this thread is kept
+ * as the reason when the kernel gave no verifier log (a missing kfunc, a BTF refusal). */
+static __thread char lobj_msg[512];
+
+static int lobj_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+    if (level == LIBBPF_DEBUG) return 0;
+    vsnprintf(lobj_msg, sizeof lobj_msg, fmt, ap);
+    size_t n = strlen(lobj_msg);
+    while (n > 0 && (lobj_msg[n - 1] == '\n' || lobj_msg[n - 1] == ' ')) lobj_msg[--n] = '\0';
+    return 0;
+}
+
+static struct bpfs_lobj *lobj_load(const char *path, int *err, int *stage, char *log, uint32_t log_size);
+
 struct bpfs_lobj *bpfs_lobj_load(const char *path, int *err, int *stage, char *log, uint32_t log_size) {
+    lobj_msg[0] = '\0';
+    libbpf_print_fn_t prev = libbpf_set_print(lobj_print);
+    struct bpfs_lobj *o = lobj_load(path, err, stage, log, log_size);
+    libbpf_set_print(prev);
+    if (!o && log && log_size && log[0] == '\0') snprintf(log, log_size, "libbpf: %s", lobj_msg);
+    return o;
+}
+
+static struct bpfs_lobj *lobj_load(const char *path, int *err, int *stage, char *log, uint32_t log_size) {
     const size_t kbuf_size = 1 << 20;
     char *kbuf = calloc(1, kbuf_size);
     if (log && log_size) log[0] = '\0';
@@ -50,6 +76,7 @@ struct bpfs_lobj *bpfs_lobj_load(const char *path, int *err, int *stage, char *l
         return NULL;
     }
     free(kbuf);
+    bpfs_ledger_note_libbpf_object(obj);  /* the campaign's leak check knows these objects */
     struct bpfs_lobj *o = calloc(1, sizeof(*o));
     if (!o) { bpf_object__close(obj); *err = -ENOMEM; return NULL; }
     o->obj = obj;

@@ -10,7 +10,9 @@ struct bpfs_lobj;
 
 /* bpf_object__open_file + bpf_object__load. NULL on failure with *err = -errno, *stage 1 when
  * the file did not open or parse, 2 when the kernel refused the load, and, when the verifier
- * refused a program, the tail of its log in `log` (always NUL-terminated). */
+ * refused a program, the tail of its log in `log` (always NUL-terminated; libbpf's last
+ * warning when the kernel gave no log). libbpf prints nothing meanwhile. A loaded object's
+ * maps, programs and BTF go into the campaign's ownership ledger when one is attached. */
 struct bpfs_lobj *bpfs_lobj_load(const char *path, int *err, int *stage, char *log, uint32_t log_size);
 
 /* bpf_object__find_map_by_name + bpf_map__fd: the object keeps ownership; -ENOENT if absent. */
