@@ -9,7 +9,7 @@ final class LoaderTests: XCTestCase {
     func testCatalogBuildsAndFindsObjects() throws {
         let corpora = try ProgramCatalog.corporaDirectory()
         XCTAssertTrue(FileUtil.exists(corpora + "/progs/connect4.bpf.c"))
-        XCTAssertEqual(try ProgramCatalog.available(), ["connect4", "connect6", "lock_contention", "lock_slowpath", "netns_prog", "tcp_cc"])
+        XCTAssertEqual(try ProgramCatalog.available(), ["connect4", "connect6", "kptr_stash", "lock_contention", "lock_slowpath", "netns_prog", "tcp_cc", "timer_arm"])
         let obj = try ProgramCatalog.objectPath("connect4")
         XCTAssertEqual(obj, corpora + "/progs/out/connect4.o")
         XCTAssertGreaterThanOrEqual(FileUtil.mtime(obj)!, FileUtil.mtime(corpora + "/progs/connect4.bpf.c")!)
