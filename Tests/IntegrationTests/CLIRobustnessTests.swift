@@ -18,7 +18,7 @@ final class CLIRobustnessTests: XCTestCase {
     /// ArgumentParser alone exits 64 with a usage text of many lines.
     func testUnknownFlagIsOneLineExitTwoForEverySubcommand() throws {
         let commands: [[String]] = [["run"], ["list"], ["supervise"], ["bench", "ops"], ["bench", "capture"],
-                                    ["bench", "fuzz"], ["bugbench"], ["fuzz"], []]
+                                    ["bench", "fuzz"], ["bugbench"], ["fuzz"], ["fuzz-timers"], []]
         for c in commands {
             try assertOneLine(c + ["--no-such-flag"], line: "Unknown option '--no-such-flag'")
         }

@@ -13,4 +13,5 @@
 #include "bpfs_unix.h"
 #include "bpfs_fuzzbench.h"
 #include "bpfs_fuzz_maps.h"
+#include "bpfs_libbpf_obj.h"
 #endif
