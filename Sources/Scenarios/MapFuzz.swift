@@ -157,6 +157,10 @@ public final class MapFuzz: Scenario {
         case .deleteBatch: return .mapDeleteBatch
         case .close, .munmap: return .teardown
         case .mmap, .view: return .mapLookup
+        case .pin, .unpin: return .objPin
+        case .objGet, .fdByID: return .objGet
+        case .nextID: return .nextID
+        case .info: return .objInfo
         }
     }
 

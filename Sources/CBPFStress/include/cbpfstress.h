@@ -14,4 +14,5 @@
 #include "bpfs_fixtures.h"
 #include "bpfs_fuzzbench.h"
 #include "bpfs_fuzz_maps.h"
+#include "bpfs_fuzz_ident.h"
 #endif
