@@ -147,6 +147,8 @@ public enum CReproducer {
             """
         case .pin, .unpin, .objGet, .fdByID, .nextID, .info:
             return identityBody(c)
+        case .race:
+            return raceBody(c, s)
         case .walk:
             guard s.keySize > 0, s.keySize <= Layout.bufferCap else {
                 return place("o", .output(8), slot: 2) + "        long r = next_key(\(fd), NULL, o);\n"
@@ -293,7 +295,7 @@ public enum CReproducer {
         __attribute__((unused)) static void hex(const void *p, int n) { for (int i = 0; i < n && i < 24; i++) printf("%02x", ((const unsigned char *)p)[i]); }
         static void report(int i, const char *op, long r) { printf("%3d  %-24s -> %s\\n", i, op, errname(r)); }
 
-        \(identityPrelude)int main(void) {
+        \(identityPrelude)\(racePrelude)int main(void) {
             page = sysconf(_SC_PAGESIZE);
             slot_bytes = ((CAP + 16 + page - 1) / page + 1) * page;
             arena = mmap(NULL, slot_bytes * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -36,6 +36,9 @@ public enum CallOp: String, CaseIterable, Sendable {
     case fdByID = "fd_by_id"
     case nextID = "next_id"
     case info
+    /// One map raced by two threads (RaceOps.swift): updates and deletes against walks,
+    /// batches, batch deletes, freeze, mmap or close.
+    case race
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -62,6 +65,7 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .fdByID: return 19
         case .nextID: return 20
         case .info: return 21
+        case .race: return 22
         }
     }
 }

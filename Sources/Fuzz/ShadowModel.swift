@@ -188,6 +188,7 @@ public final class ShadowModel {
         case .munmap: munmap(&ck, c, r)
         case .view: view(&ck, c, r)
         case .pin, .unpin, .objGet, .fdByID, .nextID, .info: identity(&ck, c, r)
+        case .race: race(&ck, c, r)
         }
     }
 }

@@ -161,6 +161,7 @@ public final class MapFuzz: Scenario {
         case .objGet, .fdByID: return .objGet
         case .nextID: return .nextID
         case .info: return .objInfo
+        case .race: return .mapUpdate
         }
     }
 

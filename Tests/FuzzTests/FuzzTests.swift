@@ -196,7 +196,8 @@ final class FuzzTests: XCTestCase {
         // Replays make the same calls and get the same answers. Hash maps draw a random hash
         // seed per map, so bucket order (walk order, batch cuts and ENOSPC) is the one thing
         // that may differ: walks are compared as sets, batch lookups on hash maps by errno class.
-        for p in pa.prefix(10) {
+        // Races are left out: their interleavings, and so what follows them, differ by design.
+        for p in pa.filter({ !$0.calls.contains { $0.op == .race } }).prefix(10) {
             let r1 = f.execute(p, all: true), r2 = f.execute(p, all: true)
             XCTAssertEqual(r1.findings, r2.findings)
             var types: [Int: BPFMapType] = [:]
@@ -231,7 +232,8 @@ final class FuzzTests: XCTestCase {
         var calls = [create]
         for i in 0..<40 {
             var c = g.call(on: create, slot: 0)
-            if c.op == .freeze || c.op == .close || c.fd != .map || [.deleteBatch, .lookupAndDeleteBatch, .updateBatch].contains(c.op) {
+            // (obj_get and fd_by_id replace a slot's fd; a race writes key 5 too.)
+            if c.op == .freeze || c.op == .close || c.fd != .map || [.deleteBatch, .lookupAndDeleteBatch, .updateBatch, .objGet, .fdByID, .race].contains(c.op) {
                 c = Call(.walk)
             }
             if case .int(5) = c.key { c.key = .int(6) }

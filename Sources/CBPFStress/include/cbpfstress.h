@@ -15,4 +15,5 @@
 #include "bpfs_fuzzbench.h"
 #include "bpfs_fuzz_maps.h"
 #include "bpfs_fuzz_ident.h"
+#include "bpfs_fuzz_race.h"
 #endif
