@@ -7,13 +7,18 @@ import Glibc
 import XCTest
 
 extension CReproducerTests {
+    /// A fuzzer on the kernel, pinned to CPU 0, or a skip naming what is missing (root, gcc).
+    func kernelFuzzerWithGCC() throws -> Fuzzer {
+        try XCTSkipUnless(Probes.isRoot(), "needs root: the reproducer and the fuzzer create BPF maps")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc"), "needs gcc to compile the reproducer")
+        pinCurrentThread(cpu: 0)
+        return Fuzzer(runtime: KernelRuntime(), seed: 1)
+    }
+
     /// IdentityOracleTests' kernel program with a planted disagreement at `info map=2 len=200`:
     /// the C program gives every call the answer the executor got, and reproduces the finding.
     func testIdentityCallsReproduceInC() throws {
-        try XCTSkipUnless(Probes.isRoot(), "needs root: the reproducer and the fuzzer create BPF maps and a private bpffs")
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc"), "needs gcc to compile the reproducer")
-        pinCurrentThread(cpu: 0)
-        let f = Fuzzer(runtime: KernelRuntime(), seed: 1)
+        let f = try kernelFuzzerWithGCC()
         try XCTSkipUnless(f.model.facts.privateBPFFS, "this kernel cannot make a private bpffs (fsopen/fsmount)")
         f.model.plantedFault = { i, c, _ in i == 16 && c.op == .info ? "planted" : nil }
         let p = try ProgramText.parse(IdentityOracleTests.kernelProgram)

@@ -10,10 +10,8 @@ extension CReproducerTests {
     /// A planted disagreement at a batch race: the C program runs the race (64 calls of A, B's
     /// batches), prints both threads' answers and the census, and reproduces the call's answer.
     func testRaceReproducesInC() throws {
-        try XCTSkipUnless(Probes.isRoot(), "needs root: the reproducer and the fuzzer create BPF maps")
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc"), "needs gcc to compile the reproducer")
-        pinCurrentThread(cpu: 0)
-        let f = Fuzzer(runtime: KernelRuntime(), seed: 1)
+        let f = try kernelFuzzerWithGCC()
+        try XCTSkipUnless(Probes.possibleCPUs() >= 2, "a race needs two CPUs")
         f.model.plantedFault = { _, c, _ in c.op == .race ? "planted" : nil }
         let p = try ProgramText.parse("""
         create map=0 type=hash key=4 value=8 max=16 flags=NO_PREALLOC
