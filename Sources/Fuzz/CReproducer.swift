@@ -149,6 +149,8 @@ public enum CReproducer {
             return identityBody(c)
         case .race:
             return raceBody(c, s)
+        case .ringMmap:
+            return ringMmapBody(c, s)
         case .walk:
             guard s.keySize > 0, s.keySize <= Layout.bufferCap else {
                 return place("o", .output(8), slot: 2) + "        long r = next_key(\(fd), NULL, o);\n"

@@ -344,6 +344,8 @@ public final class Executor {
             runIdentity(c, fd: fd, shape: s, into: &r)
         case .race:
             runRace(c, shape: s, into: &r)
+        case .ringMmap:
+            runRingMmap(c, fd: fd, shape: s, into: &r)
         case .walk:
             guard s.keySize > 0, s.keySize <= Layout.bufferCap else {
                 // Key-less maps: one get_next_key shows what a walk gets (EINVAL, or the fd's errno).

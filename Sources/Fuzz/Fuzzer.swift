@@ -45,7 +45,7 @@ public struct SignatureKey: Hashable, Sendable, CustomStringConvertible {
         case .walk: o = outcome == 0 ? "empty" : "keys"
         case .create: o = "f\(outcome != 0)"
         case .update: o = "fl\(outcome)"
-        case .pin, .unpin, .objGet, .fdByID, .nextID, .info, .race: o = "o\(outcome)"
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info, .race, .ringMmap: o = "o\(outcome)"
         default: break
         }
         if fd != .map { o += "/fd-\(fd.rawValue)" }
@@ -100,6 +100,7 @@ public final class Fuzzer {
         case .update: outcome = Int32(truncatingIfNeeded: min(c.flags, 0xFFFF))
         case .pin, .unpin, .objGet, .fdByID, .nextID, .info: outcome = IdentityOps.outcome(c)
         case .race: outcome = RaceOps.outcome(c, r)
+        case .ringMmap: outcome = Int32(min(c.count, 7)) << 6 | Int32(min(c.vals, 7)) << 3 | Int32(c.flags & 3) << 1 | (c.key == .auto ? 0 : 1)
         default: break
         }
         return SignatureKey(op: c.op, type: t, errno: c.op == .walk ? r.walkEnd : r.errno, outcome: outcome, fd: c.fd)

@@ -95,7 +95,8 @@ public struct Generator {
                                     (.walk, 6), (.lookupBatch, 8), (.lookupAndDeleteBatch, 5), (.updateBatch, 6),
                                     (.deleteBatch, 5), (.freeze, 1), (.close, 1), (.mmap, t == .array ? 6 : 1),
                                     (.munmap, t == .array ? 2 : 0), (.view, t == .array ? 3 : 0),
-                                    (.pin, 2), (.unpin, 1), (.objGet, 2), (.fdByID, 2), (.nextID, 1), (.info, 2), (.race, 1)]
+                                    (.pin, 2), (.unpin, 1), (.objGet, 2), (.fdByID, 2), (.nextID, 1), (.info, 2), (.race, 1),
+                                    (.ringMmap, t == .ringbuf || t == .userRingbuf ? 8 : 0)]
         var r = int(ops.map(\.1).reduce(0, +))
         var op = CallOp.update
         for (o, w) in ops { if r < w { op = o; break }; r -= w }
@@ -131,6 +132,8 @@ public struct Generator {
             identityCall(&c, slot: slot)
         case .race:
             raceCall(&c, on: create)
+        case .ringMmap:
+            ringMmapCall(&c, on: create)
         case .updateBatch, .deleteBatch:
             c.count = pick([0, 1, 2, 4, 8, UInt32(maxE), UInt32(maxE + 1)])
             c.keys = (0..<int(6)).map { _ in UInt64(int(10)) }

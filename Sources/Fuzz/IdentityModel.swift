@@ -23,6 +23,8 @@ final class IdentityModel {
     /// The map each slot last held, kept after close (fd_by_id and next_id ask for its id).
     var last = [Record?](repeating: nil, count: Executor.maxSlots)
     var pins = [Record?](repeating: nil, count: ExecIdentity.pinNames)
+    /// Ring buffers: the first u64 of each page written through ring_mmap (RingMmap.swift).
+    var ringWords: [ObjectIdentifier: [Int: UInt64]] = [:]
 
     /// The access of a fd opened with these flags (RDONLY / WRONLY bits of map or file flags).
     static func access(_ flags: UInt64) -> (Bool, Bool) {

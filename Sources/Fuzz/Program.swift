@@ -39,6 +39,8 @@ public enum CallOp: String, CaseIterable, Sendable {
     /// One map raced by two threads (RaceOps.swift): updates and deletes against walks,
     /// batches, batch deletes, freeze, mmap or close.
     case race
+    /// mmap of a ring buffer's pages at an offset (RingMmap.swift).
+    case ringMmap = "ring_mmap"
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -66,6 +68,7 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .nextID: return 20
         case .info: return 21
         case .race: return 22
+        case .ringMmap: return 23
         }
     }
 }

@@ -189,6 +189,7 @@ public final class ShadowModel {
         case .view: view(&ck, c, r)
         case .pin, .unpin, .objGet, .fdByID, .nextID, .info: identity(&ck, c, r)
         case .race: race(&ck, c, r)
+        case .ringMmap: ringMmap(&ck, c, r)
         }
     }
 }

@@ -162,6 +162,7 @@ public final class MapFuzz: Scenario {
         case .nextID: return .nextID
         case .info: return .objInfo
         case .race: return .mapUpdate
+        case .ringMmap: return .mapLookup
         }
     }
 
