@@ -65,9 +65,9 @@ extension Executor {
         guard fd >= 0 else { r.errno = Glibc.errno; return }
         defer { if kind == 5 { Glibc.close(fd) } }
         let ks = s.keySize, vl = s.valueLen
-        var del = seq.map { UInt8($0.del ? 1 : 0) }
-        var keys = seq.flatMap { Layout.intBytes($0.key, ks) }
-        var values = seq.flatMap { Layout.pattern($0.seed, vl) }
+        let del = seq.map { UInt8($0.del ? 1 : 0) }
+        let keys = seq.flatMap { Layout.intBytes($0.key, ks) }
+        let values = seq.flatMap { Layout.pattern($0.seed, vl) }
         var aErr = [Int32](repeating: 0, count: seq.count)
         var bErr = [Int32](repeating: 0, count: RaceOps.bCalls)
         var obsErr = [Int32](repeating: 0, count: RaceOps.bEntries), obsCall = [UInt32](repeating: 0, count: RaceOps.bEntries)
@@ -91,7 +91,6 @@ extension Executor {
                 } }
             } }
         } } }
-        _ = (del, keys, values)
         guard rc == 0 else { r.errno = -rc; return }
         let n = Int(race.obs_n)
         let rec = RaceRecord(aErrno: aErr, bErrno: Array(bErr.prefix(Int(race.call_n))), entries: (0..<n).map { i in
