@@ -100,7 +100,7 @@ public final class Fuzzer {
         case .update: outcome = Int32(truncatingIfNeeded: min(c.flags, 0xFFFF))
         case .pin, .unpin, .objGet, .fdByID, .nextID, .info: outcome = IdentityOps.outcome(c)
         case .race: outcome = RaceOps.outcome(c, r)
-        case .ringMmap: outcome = Int32(min(c.count, 7)) << 6 | Int32(min(c.vals, 7)) << 3 | Int32(c.flags & 3) << 1 | (c.key == .auto ? 0 : 1)
+        case .ringMmap: outcome = RingMmap.outcome(c, shape)
         default: break
         }
         return SignatureKey(op: c.op, type: t, errno: c.op == .walk ? r.walkEnd : r.errno, outcome: outcome, fd: c.fd)

@@ -37,6 +37,16 @@ enum RingMmap {
         return off + len > 2 + 2 * dataPages(s) ? EINVAL : 0
     }
 
+    /// The signature outcome, by the rule the call meets (not its raw numbers): where the
+    /// mapping starts (consumer page, producer page, data), whether it fits the mappable range,
+    /// its length (0, one page, more), prot, and a write.
+    static func outcome(_ c: Call, _ s: MapShape?) -> Int32 {
+        let start: Int32 = c.count == 0 ? 0 : c.count == 1 ? 1 : 2
+        let fits: Int32 = s.map { Int(c.count) + Int(c.vals) <= 2 + 2 * dataPages($0) } ?? true ? 0 : 1
+        let len: Int32 = c.vals == 0 ? 0 : c.vals == 1 ? 1 : 2
+        return start << 6 | fits << 5 | len << 3 | Int32(c.flags & 3) << 1 | (c.key == .auto ? 0 : 1)
+    }
+
     static func format(_ c: Call) -> String {
         var a = ["ring_mmap", "map=\(c.map)", "off=\(c.count)", "len=\(c.vals)", "prot=\(c.flags)"]
         if case let .int(v) = c.key { a.append("write=#\(v)") }
