@@ -88,7 +88,7 @@ public enum CReproducer {
                     \(flags & BPFMapFlags.numaNode != 0 ? "a.numa_node = \(c.numa ?? 0);" : "")
                     strcpy(a.map_name, "bpfs_fuzz");\(c.mapExtra != 0 ? " a.map_extra = \(c.mapExtra)ULL;" : "")
                     long r = sys(BPF_MAP_CREATE, &a, \(c.mapExtra != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
-                    if (r >= 0) { fds[\(c.map)] = (int)r; map_info(fds[\(c.map)]); }
+                    ids[\(c.map)] = 0; if (r >= 0) { fds[\(c.map)] = (int)r; ids[\(c.map)] = map_info(fds[\(c.map)]); }
 
             """
         case .close:
@@ -152,6 +152,12 @@ public enum CReproducer {
                                               if (!r) { printf("      view "); hex(maps_p[\(c.map)][n], 24); printf("\\n"); } }
 
             """
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info:
+            return identityBody(c)
+        case .race:
+            return raceBody(c, s)
+        case .ringMmap:
+            return ringMmapBody(c, s)
         case .walk:
             guard s.keySize > 0, s.keySize <= Layout.bufferCap else {
                 return place("o", .output(8), slot: 2) + "        long r = next_key(\(fd), NULL, o);\n"
@@ -217,7 +223,7 @@ public enum CReproducer {
             if errno == 0 && !r.out.isEmpty {
                 cond += " && memcmp(o, (const unsigned char[])\(bytes(r.out)), \(r.out.count)) == 0"
             }
-        case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch: cond += " && count == \(r.count)"
+        case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch, .info: cond += " && count == \(r.count)"
         default: break
         }
         return "        /* the finding's call: the kernel answered \(ErrnoName.name(errno)) here when the model disagreed */\n" +
@@ -276,11 +282,12 @@ public enum CReproducer {
             a.map_fd = fd; a.key = PTR(k); a.next_key = PTR(n);
             return sys(BPF_MAP_GET_NEXT_KEY, &a, SZ(next_key));
         }
-        __attribute__((unused)) static void map_info(int fd) {
+        __attribute__((unused)) static unsigned int map_info(int fd) {
             struct bpf_map_info info; union bpf_attr a;
             memset(&info, 0, sizeof(info)); memset(&a, 0, SZ(info));
             a.info.bpf_fd = fd; a.info.info_len = sizeof(info); a.info.info = PTR(&info);
             sys(BPF_OBJ_GET_INFO_BY_FD, &a, SZ(info));
+            return info.id;
         }
         static const char *errname(long r) {
             static char buf[32];
@@ -297,7 +304,7 @@ public enum CReproducer {
         __attribute__((unused)) static void hex(const void *p, int n) { for (int i = 0; i < n && i < 24; i++) printf("%02x", ((const unsigned char *)p)[i]); }
         static void report(int i, const char *op, long r) { printf("%3d  %-24s -> %s\\n", i, op, errname(r)); }
 
-        int main(void) {
+        \(identityPrelude)\(racePrelude)int main(void) {
             page = sysconf(_SC_PAGESIZE);
             slot_bytes = ((CAP + 16 + page - 1) / page + 1) * page;
             arena = mmap(NULL, slot_bytes * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -45,6 +45,7 @@ public struct SignatureKey: Hashable, Sendable, CustomStringConvertible {
         case .walk: o = outcome == 0 ? "empty" : "keys"
         case .create: o = "f\(outcome != 0)"
         case .update: o = "fl\(outcome)"
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info, .race, .ringMmap: o = "o\(outcome)"
         default: break
         }
         if fd != .map { o += "/fd-\(fd.rawValue)" }
@@ -97,6 +98,9 @@ public final class Fuzzer {
         case .walk: outcome = r.walkIsEmpty ? 0 : 1
         case .create: outcome = c.mapFlags != 0 ? 1 : 0
         case .update: outcome = Int32(truncatingIfNeeded: min(c.flags, 0xFFFF))
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info: outcome = IdentityOps.outcome(c)
+        case .race: outcome = RaceOps.outcome(c, r)
+        case .ringMmap: outcome = RingMmap.outcome(c, shape)
         default: break
         }
         return SignatureKey(op: c.op, type: t, errno: c.op == .walk ? r.walkEnd : r.errno, outcome: outcome, fd: c.fd)

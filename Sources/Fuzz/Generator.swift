@@ -94,7 +94,9 @@ public struct Generator {
         let ops: [(CallOp, Int)] = [(.update, 30), (.lookup, 18), (.delete, 10), (.nextKey, 5), (.lookupAndDelete, 6),
                                     (.walk, 6), (.lookupBatch, 8), (.lookupAndDeleteBatch, 5), (.updateBatch, 6),
                                     (.deleteBatch, 5), (.freeze, 1), (.close, 1), (.mmap, t == .array ? 6 : 1),
-                                    (.munmap, t == .array ? 2 : 0), (.view, t == .array ? 3 : 0)]
+                                    (.munmap, t == .array ? 2 : 0), (.view, t == .array ? 3 : 0),
+                                    (.pin, 2), (.unpin, 1), (.objGet, 2), (.fdByID, 2), (.nextID, 1), (.info, 2), (.race, 1),
+                                    (.ringMmap, t == .ringbuf || t == .userRingbuf ? 8 : 0)]
         var r = int(ops.map(\.1).reduce(0, +))
         var op = CallOp.update
         for (o, w) in ops { if r < w { op = o; break }; r -= w }
@@ -126,6 +128,12 @@ public struct Generator {
         case .freeze:
             // Attr-level mutation: longer than map_fd, with a non-zero last byte.
             if chance(0.4) { c.attrSize = pick([5, 8, 64, 120, 144, 152, 160, 168, 200, 4096, 4097, 8192]) }
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info:
+            identityCall(&c, slot: slot)
+        case .race:
+            raceCall(&c, on: create)
+        case .ringMmap:
+            ringMmapCall(&c, on: create)
         case .updateBatch, .deleteBatch:
             c.count = pick([0, 1, 2, 4, 8, UInt32(maxE), UInt32(maxE + 1)])
             c.keys = (0..<int(6)).map { _ in UInt64(int(10)) }
@@ -161,7 +169,7 @@ public struct Generator {
         var calls = [a, b]
         for _ in 0..<(4 + int(20)) {
             let c = call(on: a, slot: 0)
-            if c.op == .close || c.op == .freeze { continue }
+            if c.op == .close || c.op == .freeze || c.op == .race || IdentityOps.isIdentity(c.op) { continue }
             var d = c; d.map = 1
             calls += [c, d]
         }

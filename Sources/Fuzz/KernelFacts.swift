@@ -24,6 +24,13 @@ public struct KernelFacts: Sendable, Equatable {
     /// target, clamp(max_entries / ncpus / 2, 1, 128). Probed by exactly that sequence.
     public var lruFixedFreeTarget: Bool
 
+    /// The kernel's sizeof(struct bpf_map_info): the info_len GET_INFO gives back for a longer
+    /// zero-tailed buffer. 6.18: 104 (hash and hash_size at the end); 6.1: 88.
+    public var mapInfoSize: Int = 104
+    /// Whether a private bpffs could be made (fsopen + fsmount, 5.2+): pin, unpin and obj_get
+    /// run only with one.
+    public var privateBPFFS: Bool = true
+
     public init(refreezeErrno: Int32, readOnlyFreezeErrno: Int32, attrSize: Int = KernelFacts.linux6_18AttrSize,
                 lruFixedFreeTarget: Bool = false) {
         self.refreezeErrno = refreezeErrno; self.readOnlyFreezeErrno = readOnlyFreezeErrno; self.attrSize = attrSize
@@ -38,7 +45,8 @@ public struct KernelFacts: Sendable, Equatable {
     /// The facts as (name, value) pairs for reports, in a fixed order.
     public var properties: [(name: String, value: String)] {
         [("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno)),
-         ("fact.attr_size", String(attrSize)), ("fact.lru_free_target", lruFixedFreeTarget ? "fixed-128" : "clamped")]
+         ("fact.attr_size", String(attrSize)), ("fact.lru_free_target", lruFixedFreeTarget ? "fixed-128" : "clamped"),
+         ("fact.map_info_size", String(mapInfoSize)), ("fact.private_bpffs", privateBPFFS ? "fsmount" : "none")]
     }
 
     /// One line for logs and fuzz output.
@@ -61,7 +69,18 @@ public struct KernelFacts: Sendable, Equatable {
         } else {
             unprobed.append("fact.freeze_frozen_map (probe map: errno \(a < 0 ? -a : 0))")
         }
-        if a >= 0 { close(a) }
+        if a >= 0 {
+            // A page of zeros: the kernel gives back min(info_len, sizeof(struct bpf_map_info)).
+            var info = [UInt8](repeating: 0, count: 4096)
+            var len = UInt32(info.count)
+            if bpfs_fuzz_obj_info(&rt, a, &info, &len) == 0 { facts.mapInfoSize = Int(len) } else { unprobed.append("fact.map_info_size (GET_INFO failed)") }
+            close(a)
+        } else {
+            unprobed.append("fact.map_info_size (probe map: errno \(-a))")
+        }
+        let mnt = bpfs_fuzz_private_bpffs()
+        facts.privateBPFFS = mnt >= 0
+        if mnt >= 0 { close(mnt) }
         let b = create(BPFMapFlags.rdonly)
         if b >= 0 {
             facts.readOnlyFreezeErrno = -min(0, bpfs_map_freeze(&rt, b))

@@ -21,7 +21,9 @@ final class MapModel {
     /// LPM: identity (prefixlen + masked data) -> the full key last written.
     var lpmKey: [Bytes: Bytes] = [:]
     var frozen = false
-    let rdonly: Bool, wronly: Bool
+    /// The access of the fd the current call uses (ShadowModel.applyFDPerms sets it per slot
+    /// when two slots share one map).
+    var rdonly: Bool, wronly: Bool
     /// Keys returned so far by the batch walk that started at in=NULL (nil: none, or state changed).
     var walkSeen: Set<Bytes>? = nil
     var walkStart: (known: Set<Bytes>, maybe: Set<Bytes>)? = nil

@@ -54,6 +54,9 @@ public enum ProgramText {
     }
 
     public static func format(_ c: Call) -> String {
+        if let s = IdentityOps.format(c) { return s }
+        if c.op == .race { return RaceOps.format(c) }
+        if c.op == .ringMmap { return RingMmap.format(c) }
         let d = Call(c.op)
         var a: [String] = [c.op.rawValue, "map=\(c.map)"]
         switch c.op {
@@ -141,6 +144,9 @@ public enum ProgramText {
             case (.create, "numa"): c.numa = try num(UInt32.self)
             case (.create, "extra"): c.mapExtra = try num(UInt64.self)
             case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra)")
+            case (.pin, _), (.unpin, _), (.objGet, _), (.fdByID, _), (.nextID, _), (.info, _): try IdentityOps.parse(&c, k, v, fail: fail)
+            case (.race, _): try RaceOps.parse(&c, k, v, fail: fail)
+            case (.ringMmap, _): try RingMmap.parse(&c, k, v, fail: fail)
             case (_, "key"): c.key = try buf()
             case (_, "value"): c.value = try buf()
             case (_, "out"): c.out = try buf()

@@ -45,6 +45,8 @@ public final class ShadowModel {
     var mappings = [[(model: MapModel, writable: Bool, readable: Bool)]](repeating: [], count: Executor.maxSlots)
     var history = [String](repeating: "", count: Executor.maxSlots)
     var walkOrders: [String: (slot: Int, keys: [[UInt8]])] = [:]
+    /// Access per fd, pins and ids (IdentityModel.swift).
+    var identity = IdentityModel()
 
     public func reset() {
         zeroSeedSlots = 0
@@ -53,6 +55,7 @@ public final class ShadowModel {
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
         maps = Array(repeating: nil, count: Executor.maxSlots)
         closed = Array(repeating: false, count: Executor.maxSlots)
+        identity = IdentityModel()
     }
 
     /// out_batch of the previous batch lookup per slot (what the executor passes for in=last).
@@ -145,6 +148,7 @@ public final class ShadowModel {
     func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult, into ck: inout Check) {
         ck.index = index
         ck.op = c.op
+        if identity.shared { applyFDPerms(c.map) }
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         switch c.op {
         case .update: update(&ck, c, r)
@@ -165,8 +169,9 @@ public final class ShadowModel {
     func checkOther(_ ck: inout Check, _ c: Call, _ r: CallResult, _ shape: MapShape?) {
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         defer { trackZeroSeed(&ck, c, r) }
+        if identity.shared { applyFDPerms(c.map, batch: c.op == .lookupBatch || c.op == .lookupAndDeleteBatch) }
         switch c.op {
-        case .create: create(&ck, c, r, shape)
+        case .create: create(&ck, c, r, shape); identityCreated(c, r)
         case .close:
             let open = maps[c.map] != nil
             expect(&ck, open ? [0] : [EBADF], r.errno, "close")
@@ -179,6 +184,9 @@ public final class ShadowModel {
         case .mmap: mmap(&ck, c, r)
         case .munmap: munmap(&ck, c, r)
         case .view: view(&ck, c, r)
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info: identity(&ck, c, r)
+        case .race: race(&ck, c, r)
+        case .ringMmap: ringMmap(&ck, c, r)
         }
     }
 }

@@ -38,7 +38,31 @@ final class KernelFactsTests: XCTestCase {
     }
 
     func testFactsAreReportedAsData() {
-        XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success fact.attr_size=168 fact.lru_free_target=clamped")
+        XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success fact.attr_size=168 " +
+                       "fact.lru_free_target=clamped fact.map_info_size=104 fact.private_bpffs=fsmount")
+    }
+
+    /// GET_INFO's info_len follows the probed sizeof(struct bpf_map_info): a 6.1 kernel (88
+    /// bytes) gives back 88 for a 104-byte buffer, where 6.18 gives 104; each model rejects
+    /// the other kernel's answer.
+    func testInfoSizeFollowsTheFact() {
+        var small = KernelFacts.linux6_18
+        small.mapInfoSize = 88
+        func findings(_ facts: KernelFacts, infoLen: UInt32) -> [String] {
+            let m = ShadowModel(cpus: 2, facts: facts)
+            let shape = MapShape(type: .array, keySize: 4, valueSize: 8, maxEntries: 1, flags: 0, cpus: 2)
+            var create = Call(.create); create.type = .array; create.maxEntries = 1
+            var ok = CallResult(); ok.count = 9
+            _ = m.check(0, create, ok, shape: shape)
+            var info = Call(.info); info.count = 104
+            var r = CallResult(); r.count = infoLen
+            r.valuesOut = m.expectedInfo(m.identity.last[0]!) + [UInt8](repeating: 0, count: 104 - facts.mapInfoSize)
+            return m.check(1, info, r, shape: shape).map(\.signature)
+        }
+        XCTAssertEqual(findings(.linux6_18, infoLen: 104), [])
+        XCTAssertEqual(findings(small, infoLen: 88), [])
+        XCTAssertEqual(findings(.linux6_18, infoLen: 88), ["info:info"])
+        XCTAssertEqual(findings(small, infoLen: 104), ["info:info"])
     }
 
     /// A freeze attr of 164 bytes with a non-zero last byte: EINVAL on a kernel whose union

@@ -13,4 +13,6 @@
 #include "bpfs_unix.h"
 #include "bpfs_fuzzbench.h"
 #include "bpfs_fuzz_maps.h"
+#include "bpfs_fuzz_ident.h"
+#include "bpfs_fuzz_race.h"
 #endif
