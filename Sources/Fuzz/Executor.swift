@@ -252,10 +252,11 @@ public final class Executor {
             _fds[c.map] = -1; _shapes[c.map] = nil; lastToken[c.map] = nil
             identity.ids[c.map] = 0
             let flags = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
-            // map_extra needs the longer attr, which bpfs_map_create_ex sends only then.
-            let rc = mapName.withCString { name in
+            // inner_map_fd and map_extra need the longer attr, which bpfs_map_create_ex sends only then.
+            let innerFD = c.inner == -1 ? 0 : UInt32(bitPattern: innerFD(c.inner))
+            let rc = c.btf != 0 ? createWithBTF(c, flags, innerFD) : mapName.withCString { name in
                 withUnsafePointer(to: rt) {
-                    bpfs_map_create_ex($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, 0, c.mapExtra)
+                    bpfs_map_create_ex($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, innerFD, c.mapExtra)
                 }
             }
             if rc < 0 { r.errno = -rc; return r }
@@ -266,11 +267,11 @@ public final class Executor {
                 r.count = info.id  // the model's record of the map's id (IdentityModel.swift)
                 _shapes[c.map] = MapShape(type: BPFMapType(rawValue: info.type), keySize: Int(info.key_size),
                                          valueSize: Int(info.value_size), maxEntries: Int(info.max_entries),
-                                         flags: info.map_flags, cpus: cpus)
+                                         flags: info.map_flags, cpus: cpus, id: info.id, btf: c.btf)
             } else {
                 // A write-only map fd cannot be read back: use what was asked for.
                 _shapes[c.map] = MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
-                                         maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus)
+                                         maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus, btf: c.btf)
             }
         case .close:
             if _fds[c.map] >= 0 && _fds[c.map] != Executor.closedFD {
@@ -281,6 +282,8 @@ public final class Executor {
             }
         case .update, .lookup, .lookupAndDelete, .delete, .nextKey:
             preconditionFailure("element ops go to runElem")
+        case .putInner: runPutInner(c, s, fd, into: &r)
+        case .alive: runAlive(c, into: &r)
         case .mmap:
             let len = Self.mmapLength(s)
             if mappings[c.map].count >= 4 { munmap(mappings[c.map][0].ptr, mappings[c.map][0].len); mappings[c.map].removeFirst() }

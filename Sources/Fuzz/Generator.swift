@@ -40,6 +40,7 @@ public struct Generator {
         }
         if chance(0.08) { c.mapFlags |= pick([BPFMapFlags.rdonly, BPFMapFlags.wronly, BPFMapFlags.rdonlyProg, BPFMapFlags.wronlyProg]) }
         if chance(0.05) { c.numa = 0 }
+        if ShadowModel.btfTypes.contains(c.type), chance(0.12) { addBTF(&c) }
         if wild { mutateCreate(&c) }
         return c
     }
@@ -85,7 +86,8 @@ public struct Generator {
     }
 
     /// One call on a map made by `create` (or on nothing, for fd mutations).
-    public mutating func call(on create: Call?, slot: Int) -> Call {
+    public mutating func call(on create: Call?, slot: Int, plain: Bool = false) -> Call {
+        if !plain, let o = create, o.type == .arrayOfMaps || o.type == .hashOfMaps, chance(0.5) { return innerCall(on: o, slot: slot) }
         let t = create?.type ?? .hash
         // Sizes of wild creates are clamped: buffers for maps that do not exist stay small.
         let ks = Swift.min(Int(create?.keySize ?? 4), 512), maxE = Swift.min(Int(create?.maxEntries ?? 16), 1 << 16)
@@ -156,6 +158,7 @@ public struct Generator {
             }
         }
         if chance(0.02) { c.fd = pick([.closed, .file, .negative]) }
+        if let cr = create, cr.btf & BTFValue.lock != 0 { lockFlags(&c) }
         return c
     }
 
@@ -180,6 +183,9 @@ public struct Generator {
     /// A fresh program: one or two maps, then calls on them (now and then ZERO_SEED twins).
     public mutating func program() -> Program {
         if chance(0.04) { return twinProgram() }
+        // Rare: every update or delete of an outer map waits for an RCU grace period
+        // (maybe_wait_bpf_programs: synchronize_rcu_expedited), milliseconds under load.
+        if chance(0.02) { return mapInMapProgram() }
         var calls: [Call] = []
         let nmaps = 1 + int(2)
         var creates: [Call] = []

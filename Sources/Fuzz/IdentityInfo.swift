@@ -5,8 +5,8 @@ import Glibc
 
 extension ShadowModel {
     /// The struct bpf_map_info the kernel must write for `rec`, facts.mapInfoSize bytes: type,
-    /// id, key_size, value_size, max_entries, map_flags, name, then zeros (no ifindex, BTF,
-    /// netns or hash for these maps) but map_extra at offset 80.
+    /// id, key_size, value_size, max_entries, map_flags, name, then zeros (no ifindex, netns or
+    /// hash for these maps) but the BTF type ids of a BTF-defined value and map_extra at 80.
     func expectedInfo(_ rec: IdentityModel.Record) -> [UInt8] {
         let s = rec.map.shape
         var b = [UInt8](repeating: 0, count: max(facts.mapInfoSize, 88))
@@ -19,6 +19,13 @@ extension ShadowModel {
         put(UInt64(s.flags), 20, 4)
         for (i, ch) in Array(IdentityModel.mapName.utf8.prefix(15)).enumerated() { b[24 + i] = ch }
         put(rec.extra, 80, 8)
+        if s.btf != 0 {
+            // A BTF-defined value: btf_id is the BTF object's id (the kernel's number, any
+            // non-zero; info() takes it from the answer), then the blob's key and value type ids.
+            let blob = BTFValue(fields: s.btf).blob(keySize: s.keySize, valueSize: s.valueSize, intKey: s.type == .array || s.type == .percpuArray)
+            put(UInt64(blob.keyType), 68, 4)
+            put(UInt64(blob.valueType), 72, 4)
+        }
         return Array(b.prefix(facts.mapInfoSize))
     }
 
@@ -58,6 +65,12 @@ extension ShadowModel {
         guard let rec = identity.last[c.map], let buffer else { return }
         var expected = buffer
         for (i, x) in expectedInfo(rec).prefix(want).enumerated() { expected[i] = x }
+        if rec.map.shape.btf != 0 && want > 64 && r.valuesOut.count >= want {
+            // btf_id: the kernel's id of the map's BTF, which the model cannot know; never 0.
+            let btfID = r.valuesOut[64..<min(want, 68)]
+            if want >= 68 && btfID.allSatisfy({ $0 == 0 }) { ck.fail("info", "btf_id 0 for a map created with BTF"); return }
+            for i in btfID.indices { expected[i] = r.valuesOut[i] }
+        }
         if r.valuesOut != expected {
             let at = (0..<min(r.valuesOut.count, expected.count)).first { r.valuesOut[$0] != expected[$0] } ?? min(r.valuesOut.count, expected.count)
             ck.fail("info", "info bytes differ at offset \(at): got \(Self.hex(Array(r.valuesOut.dropFirst(at / 4 * 4).prefix(8)))), want \(Self.hex(Array(expected.dropFirst(at / 4 * 4).prefix(8))))")

@@ -13,6 +13,11 @@ final class IdentityModel {
         /// The last reference went with an unpin: bpffs frees the inode (and drops its
         /// reference) after an RCU grace period, so the map may still be found for a while.
         var dying = false
+        /// The kernel said ENOENT for its id while nothing held it: its refcount reached zero,
+        /// and a map never comes back from that (Lifetime.swift).
+        var dead = false
+        /// It was pinned at some point: the sweep after the program checks that it went.
+        var pinned = false
         init(_ m: MapModel, id: UInt32, extra: UInt64) { map = m; self.id = id; self.extra = extra }
     }
 
@@ -20,8 +25,10 @@ final class IdentityModel {
     var perms = [(Bool, Bool)](repeating: (false, false), count: Executor.maxSlots)
     /// Set once two slots hold fds of one map: from then on each call applies its slot's access.
     var shared = false
-    /// The map each slot last held, kept after close (fd_by_id and next_id ask for its id).
+    /// The map each slot last held, kept after close (fd_by_id, next_id and alive ask for its id).
     var last = [Record?](repeating: nil, count: Executor.maxSlots)
+    /// Every map the program made or opened, in order (the sweep after it checks them all).
+    var all: [Record] = []
     var pins = [Record?](repeating: nil, count: ExecIdentity.pinNames)
     /// Ring buffers: the first u64 of each page written through ring_mmap (RingMmap.swift).
     var ringWords: [ObjectIdentifier: [Int: UInt64]] = [:]
@@ -50,17 +57,8 @@ extension ShadowModel {
     func identityCreated(_ c: Call, _ r: CallResult) {
         identity.perms[c.map] = IdentityModel.access(UInt64(c.mapFlags))
         identity.last[c.map] = maps[c.map].map { IdentityModel.Record($0, id: r.count, extra: c.mapExtra) }
+        if let rec = identity.last[c.map] { identity.all.append(rec) }
     }
-
-    /// Whether anything holds the map: a slot's fd, a mapping, a pin.
-    func holds(_ rec: IdentityModel.Record) -> Bool {
-        maps.contains { $0 === rec.map } || mappings.contains { $0.contains { $0.model === rec.map } } ||
-            identity.pins.contains { $0 === rec }
-    }
-
-    /// Where a fd_by_id or next_id stands: alive, dying (may be found or not), or gone.
-    enum Life { case alive, dying, gone }
-    func life(_ rec: IdentityModel.Record) -> Life { holds(rec) ? .alive : rec.dying ? .dying : .gone }
 
     /// A new fd of `rec` (with access from `flags`) in slot `d`, emptied as a create empties it.
     func adopt(_ d: Int, _ rec: IdentityModel.Record?, flags: UInt64) {
@@ -87,7 +85,7 @@ extension ShadowModel {
             let i = Int(c.count)
             if i == 4 || (i < ExecIdentity.pinNames && identity.pins[i] != nil) { expect(&ck, [EEXIST], r.errno, "pin name \(ExecIdentity.names[min(i, 5)]) exists"); return }
             if i >= ExecIdentity.pinNames { expect(&ck, [ENOENT], r.errno, "pin into a directory that does not exist"); return }
-            if expect(&ck, [0], r.errno, "pin") { identity.pins[i] = rec; rec.dying = false }
+            if expect(&ck, [0], r.errno, "pin") { identity.pins[i] = rec; rec.dying = false; rec.pinned = true }
         case .unpin:
             guard bpffs else { expect(&ck, [noPrivateBPFFS], r.errno, "no private bpffs (executor's answer)"); return }
             let i = Int(c.count)
@@ -123,16 +121,17 @@ extension ShadowModel {
             } else if let rec {
                 switch life(rec) {
                 case .alive: break
-                case .dying: allowed = [0, ENOENT]; why = "last reference dropped by an unpin, freed after an RCU grace period"
-                case .gone: allowed = [ENOENT]; why = "no fd, mapping or pin holds the map"
+                case .dying: allowed = [0, ENOENT]; why = "its last reference may wait for a deferred put (\(deferredWhy(rec)))"
+                case .gone: allowed = [ENOENT]; why = "no fd, mapping, pin or open outer map holds the map"
                 }
             } else {
                 allowed = [ENOENT]; why = "slot \(from) never held a map (id 0)"
             }
             guard expect(&ck, allowed, r.errno, why) else { return }
             if let rec, allowed != [EINVAL] {
-                // Found: alive again (the new fd holds it); ENOENT: its refcount reached zero for good.
-                rec.dying = false
+                // ENOENT: its refcount reached zero for good. Found: the new fd holds it, and a
+                // deferred put still pending keeps it after that fd closes (dying stays).
+                if r.errno == ENOENT { rec.dead = true }
                 if r.errno == 0, r.count != rec.id { ck.fail("identity", "fd_by_id \(rec.id) opened map id \(r.count)") }
             }
             adopt(c.map, r.errno == 0 ? rec : nil, flags: c.flags)
@@ -153,10 +152,10 @@ extension ShadowModel {
         }
         let l = life(rec)
         guard expect(&ck, l == .alive ? [0] : [0, ENOENT], r.errno, l == .alive ? "map alive" : "map gone or dying") else { return }
-        if r.errno != 0 { rec.dying = false; return }
+        if r.errno != 0 { rec.dead = true; return }
         if next <= rec.id &- 1 { ck.fail("identity", "next id \(next) is not past start id \(rec.id &- 1)"); return }
         if l == .alive && next != rec.id { ck.fail("identity", "next id \(next) after \(rec.id &- 1), want the live map's id \(rec.id)") }
         if l == .gone && next == rec.id { ck.fail("identity", "next id \(next) is the id of a map nothing holds") }
-        if l == .dying && next != rec.id { rec.dying = false }
+        if l == .dying && next != rec.id { rec.dead = true }
     }
 }

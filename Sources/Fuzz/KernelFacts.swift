@@ -23,6 +23,20 @@ public struct KernelFacts: Sendable, Equatable {
     /// a delete then an update on a 4-entry map evicted the other entries). false: the 6.16+
     /// target, clamp(max_entries / ncpus / 2, 1, 128). Probed by exactly that sequence.
     public var lruFixedFreeTarget: Bool
+    /// errno of creating a hash map whose BTF value holds the field (BTFValue.lock, .timer,
+    /// .kptr): 0 where the kernel takes it (6.18 takes all three); the model expects the
+    /// errno on every create with a field the kernel refuses.
+    public var btfFieldErrno: [UInt8: Int32] = [:]
+    /// errno of BPF_MAP_FREEZE on such a map (0: it freezes). 6.18 refuses every map with a
+    /// BTF record (ENOTSUPP); 6.1 refuses timers and kptrs but freezes a map whose value holds
+    /// only a bpf_spin_lock. Probed on the same maps.
+    public var btfFreezeErrno: [UInt8: Int32] = [BTFValue.lock: ENOTSUPP, BTFValue.timer: ENOTSUPP, BTFValue.kptr: ENOTSUPP]
+
+    /// The errno freeze gives for a value with these BTF fields, nil when none refuses it.
+    public func freezeErrno(btf: UInt8) -> Int32? {
+        for (_, f) in BTFValue.names where btf & f != 0 { if let e = btfFreezeErrno[f], e != 0 { return e } }
+        return nil
+    }
 
     /// The kernel's sizeof(struct bpf_map_info): the info_len GET_INFO gives back for a longer
     /// zero-tailed buffer. 6.18: 104 (hash and hash_size at the end); 6.1: 88.
@@ -46,7 +60,9 @@ public struct KernelFacts: Sendable, Equatable {
     public var properties: [(name: String, value: String)] {
         [("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno)),
          ("fact.attr_size", String(attrSize)), ("fact.lru_free_target", lruFixedFreeTarget ? "fixed-128" : "clamped"),
-         ("fact.map_info_size", String(mapInfoSize)), ("fact.private_bpffs", privateBPFFS ? "fsmount" : "none")]
+         ("fact.map_info_size", String(mapInfoSize)), ("fact.private_bpffs", privateBPFFS ? "fsmount" : "none")] +
+            BTFValue.names.filter { $0.1 != BTFValue.plain }.map { ("fact.btf_\($0.0)", Self.name(btfFieldErrno[$0.1] ?? 0)) } +
+            BTFValue.names.filter { $0.1 != BTFValue.plain }.map { ("fact.btf_freeze_\($0.0)", Self.name(btfFreezeErrno[$0.1] ?? 0)) }
     }
 
     /// One line for logs and fuzz output.
@@ -103,6 +119,24 @@ public struct KernelFacts: Sendable, Equatable {
         }
         if let early = lruEvictsEarlyOnOneCPU(runtime) { facts.lruFixedFreeTarget = early } else {
             unprobed.append("fact.lru_free_target (probe map could not be created or filled)")
+        }
+        // A hash map with each BTF field (BTFValue): the errno of its create.
+        for (name, f) in BTFValue.names where f != BTFValue.plain {
+            let v = BTFValue(fields: f)
+            let b = v.blob(keySize: 4, valueSize: v.minSize + 8, intKey: false)
+            let btf = b.bytes.withUnsafeBytes { bpfs_fuzz_btf_load(&rt, $0.baseAddress, UInt32($0.count)) }
+            guard btf >= 0 else { facts.btfFieldErrno[f] = -btf; unprobed.append("fact.btf_\(name) (BPF_BTF_LOAD: errno \(-btf))"); continue }
+            let m = "bpfs_fuzz_probe".withCString {
+                bpfs_map_create_btf(&rt, BPFMapType.hash.rawValue, 4, UInt32(v.minSize + 8), 1, 0, $0, 0, 0, 0, btf, b.keyType, b.valueType)
+            }
+            facts.btfFieldErrno[f] = m < 0 ? -m : 0
+            if m >= 0 {
+                facts.btfFreezeErrno[f] = -min(0, bpfs_map_freeze(&rt, m))
+                close(m)
+            } else {
+                unprobed.append("fact.btf_freeze_\(name) (probe map: errno \(-m))")
+            }
+            close(btf)
         }
         return (facts, unprobed)
     }

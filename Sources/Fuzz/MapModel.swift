@@ -21,6 +21,8 @@ final class MapModel {
     /// LPM: identity (prefixlen + masked data) -> the full key last written.
     var lpmKey: [Bytes: Bytes] = [:]
     var frozen = false
+    /// An outer map (array_of_maps, hash_of_maps): its template and the inner maps it holds.
+    var outer: OuterState? = nil
     /// The access of the fd the current call uses (ShadowModel.applyFDPerms sets it per slot
     /// when two slots share one map).
     var rdonly: Bool, wronly: Bool

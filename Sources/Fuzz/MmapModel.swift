@@ -27,7 +27,8 @@ extension ShadowModel {
         guard let m = maps[c.map] else { expect(&ck, [EBADF], r.errno, "no map in the slot"); return }
         let s = m.shape, write = c.flags & 2 != 0
         if m.wronly || (write && m.rdonly) { expect(&ck, [EACCES], r.errno, "the fd's access mode"); return }
-        let hasMmap = s.isRingbuf || s.type == .array
+        // A value with kernel-owned fields (a BTF record) is never mapped (bpf_map_mmap).
+        let hasMmap = (s.isRingbuf || s.type == .array) && s.btf & ~BTFValue.plain == 0
         if !hasMmap { expect(&ck, [ENOTSUPP], r.errno, "\(ProgramText.typeName(s.type)) has no mmap"); return }
         // A read-only fd: do_mmap drops VM_SHARED, which bpf_map_mmap requires.
         if m.rdonly { expect(&ck, [EINVAL], r.errno, "read-only fd: the mapping is not shared"); return }

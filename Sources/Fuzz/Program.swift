@@ -41,6 +41,10 @@ public enum CallOp: String, CaseIterable, Sendable {
     case race
     /// mmap of a ring buffer's pages at an offset (RingMmap.swift).
     case ringMmap = "ring_mmap"
+    /// Map-in-map: update of an outer map's element with the fd of slot `inner` as the value;
+    /// and BPF_MAP_GET_FD_BY_ID on the id of the slot's latest map (is it still alive?).
+    case putInner = "put_inner"
+    case alive
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -69,6 +73,8 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .info: return 21
         case .race: return 22
         case .ringMmap: return 23
+        case .putInner: return 24
+        case .alive: return 25
         }
     }
 }
@@ -213,6 +219,11 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     public var mapExtra: UInt64 = 0
     /// freeze: the attr size passed (0: the wrapper's own), its last byte non-zero.
     public var attrSize: UInt32 = 0
+    /// create: the slot whose map is inner_map_fd (the template); put_inner: the slot whose fd
+    /// is the value. -1: none (create passes 0), -2: /dev/null's fd, -3: a closed fd.
+    public var inner: Int = -1
+    /// create: the value is a BTF struct with these kernel-owned fields (BTFValue bits; 0: no BTF).
+    public var btf: UInt8 = 0
     // batch ops
     public var elemFlags: UInt64 = 0
     public var count: UInt32 = 0

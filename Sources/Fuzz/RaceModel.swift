@@ -47,7 +47,8 @@ extension ShadowModel {
             for (k, v) in m.known { c[k, default: []].append(v.array) }
             for (k, v) in m.maybe { c[k, default: []].append(v.array) }
         }
-        for a in seq where !a.del { c[Bytes(Layout.intBytes(a.key, s.keySize)), default: []].append(Layout.pattern(a.seed, s.valueLen)) }
+        // A BTF value's kernel-owned bytes (lock, timer, kptr) are never copied in: they read 0.
+        for a in seq where !a.del { c[Bytes(Layout.intBytes(a.key, s.keySize)), default: []].append(s.masked(Bytes(Layout.pattern(a.seed, s.valueLen))).array) }
         for a in seq where c[Bytes(Layout.intBytes(a.key, s.keySize))] == nil { c[Bytes(Layout.intBytes(a.key, s.keySize))] = [] }
         if s.isHashFamily && s.flags & BPFMapFlags.noPrealloc == 0 {
             let all = c.values.flatMap { $0 }
@@ -71,7 +72,9 @@ extension ShadowModel {
         case 1: allowed = m.canRead ? [0, ENOENT] : [EPERM]
         case 2: allowed = m.canRead && m.canWrite ? [0, ENOENT] : [EPERM]
         case 3:
-            allowed = m.frozen ? [facts.refreezeErrno] : m.rdonly ? [facts.readOnlyFreezeErrno] : m.writeMappings > 0 ? [EBUSY] : [0, EBUSY]
+            if let e = facts.freezeErrno(btf: s.btf) { allowed = [e] } else {
+                allowed = m.frozen ? [facts.refreezeErrno] : m.rdonly ? [facts.readOnlyFreezeErrno] : m.writeMappings > 0 ? [EBUSY] : [0, EBUSY]
+            }
             // Freeze is retried only while a write is in flight (EBUSY).
             if rec.bErrno.dropLast().contains(where: { $0 != EBUSY }) { ck.fail("race", "thread B retried freeze after \(rec.bErrno.map(Self.en))") }
         case 4: allowed = m.wronly ? [EACCES] : m.rdonly ? [EINVAL] : [0]
@@ -142,7 +145,7 @@ extension ShadowModel {
             let allowed: ErrSet = !m.canWrite ? [EPERM] : a.del ? [0, ENOENT] : full ? [0, E2BIG, ENOMEM] : [0, ENOMEM]
             if !allowed.contains(got) { ck.fail("race", "thread A call \(j + 1) (\(a.del ? "delete" : "update") #\(a.key)): got \(Self.en(got)), want \(Self.set(allowed))"); return }
             let k = Bytes(Layout.intBytes(a.key, s.keySize))
-            if a.del && (got == 0 || got == ENOENT) { last[k] = .some(nil) } else if !a.del && got == 0 { last[k] = .some(Bytes(Layout.pattern(a.seed, s.valueLen))) }
+            if a.del && (got == 0 || got == ENOENT) { last[k] = .some(nil) } else if !a.del && got == 0 { last[k] = .some(s.masked(Bytes(Layout.pattern(a.seed, s.valueLen)))) }
         }
         let taken = Set(rec.entries.map { Bytes($0.key + $0.value) })
         if rec.bErrno.contains(ENOSPC) { m.blur() }
@@ -151,7 +154,7 @@ extension ShadowModel {
             m.known[k] = nil; m.maybe[k] = nil
             guard let v = v else { continue }
             if !taken.contains(Bytes(k.array + v.array)) { m.known[k] = v; continue }
-            let writes = seq.filter { !$0.del && Bytes(Layout.intBytes($0.key, s.keySize)) == k && Bytes(Layout.pattern($0.seed, s.valueLen)) == v }.count
+            let writes = seq.filter { !$0.del && Bytes(Layout.intBytes($0.key, s.keySize)) == k && s.masked(Bytes(Layout.pattern($0.seed, s.valueLen))) == v }.count
             if writes > 1 || before == v { m.maybe[k] = v }
         }
         for (k, v) in m.known where last[k] == nil && taken.contains(Bytes(k.array + v.array)) { m.known[k] = nil }

@@ -48,7 +48,11 @@ public final class ShadowModel {
     /// Access per fd, pins and ids (IdentityModel.swift).
     var identity = IdentityModel()
 
+    /// Map-in-map: templates, held inner maps, the maps to sweep at the end (MapInMap.swift).
+    var mim = MapInMapState()
+
     public func reset() {
+        mim = MapInMapState()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
@@ -171,7 +175,7 @@ public final class ShadowModel {
         defer { trackZeroSeed(&ck, c, r) }
         if identity.shared { applyFDPerms(c.map, batch: c.op == .lookupBatch || c.op == .lookupAndDeleteBatch) }
         switch c.op {
-        case .create: create(&ck, c, r, shape); identityCreated(c, r)
+        case .create: create(&ck, c, r, shape); identityCreated(c, r); noteCreate(ck.index, c, r)
         case .close:
             let open = maps[c.map] != nil
             expect(&ck, open ? [0] : [EBADF], r.errno, "close")
@@ -187,6 +191,8 @@ public final class ShadowModel {
         case .pin, .unpin, .objGet, .fdByID, .nextID, .info: identity(&ck, c, r)
         case .race: race(&ck, c, r)
         case .ringMmap: ringMmap(&ck, c, r)
+        case .putInner: putInner(&ck, c, r)
+        case .alive: alive(&ck, c, r)
         }
     }
 }

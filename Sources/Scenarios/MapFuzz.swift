@@ -157,6 +157,8 @@ public final class MapFuzz: Scenario {
         case .info: return .objInfo
         case .race: return .mapUpdate
         case .ringMmap: return .mapLookup
+        case .putInner: return .mapUpdate
+        case .alive: return .mapLookup
         }
     }
 
