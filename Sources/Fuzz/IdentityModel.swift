@@ -56,7 +56,8 @@ extension ShadowModel {
     /// After a create: the slot's record (its id as the executor read it from map info).
     func identityCreated(_ c: Call, _ r: CallResult) {
         identity.perms[c.map] = IdentityModel.access(UInt64(c.mapFlags))
-        identity.last[c.map] = maps[c.map].map { IdentityModel.Record($0, id: r.count, extra: c.mapExtra) }
+        // The id the executor read from map info (the call's count, or the shape it passed).
+        identity.last[c.map] = maps[c.map].map { IdentityModel.Record($0, id: r.count != 0 ? r.count : $0.shape.id, extra: c.mapExtra) }
         if let rec = identity.last[c.map] { identity.all.append(rec) }
     }
 

@@ -1,4 +1,5 @@
 // The race oracle: what holds under any interleaving of two threads on one map, then a quiescent census against the model's possible states.
+import Basics
 import BPFKit
 import Foundation
 import Glibc
@@ -77,7 +78,8 @@ extension ShadowModel {
             }
             // Freeze is retried only while a write is in flight (EBUSY).
             if rec.bErrno.dropLast().contains(where: { $0 != EBUSY }) { ck.fail("race", "thread B retried freeze after \(rec.bErrno.map(Self.en))") }
-        case 4: allowed = m.wronly ? [EACCES] : m.rdonly ? [EINVAL] : [0]
+        // bpf_map_mmap refuses a value with kernel-owned fields (a BTF record) after the access checks.
+        case 4: allowed = m.wronly ? [EACCES] : s.btf & ~BTFValue.plain != 0 ? [ENOTSUPP] : m.rdonly ? [EINVAL] : [0]
         default: allowed = [0]
         }
         // A hash bucket can hold more entries than one batch call takes only with more keys than that.

@@ -52,6 +52,47 @@ final class BTFOracleTests: XCTestCase {
         XCTAssertEqual(setUpModel(BTFValue.plain)(Call(.freeze), CallResult()), [])
     }
 
+    /// Which BTF fields refuse freeze is a probed fact: a kernel that freezes a lock-only value
+    /// (6.1) and one that refuses it (6.18) each reject the other's answer; a timer is refused
+    /// on both.
+    func testFreezeOfALockFollowsTheFact() {
+        var linux6_1 = KernelFacts.linux6_18
+        linux6_1.btfFreezeErrno[BTFValue.lock] = 0
+        func run(_ facts: KernelFacts, _ fields: UInt8, _ got: Int32) -> [String] {
+            let m = ShadowModel(cpus: 2, facts: facts)
+            let shape = MapShape(type: .hash, keySize: 4, valueSize: 32, maxEntries: 4, flags: 0, cpus: 2, btf: fields)
+            var c = Call(.create); c.valueSize = 32; c.maxEntries = 4; c.btf = fields
+            XCTAssertEqual(m.check(0, c, CallResult(), shape: shape).map(\.signature), [])
+            return m.check(1, Call(.freeze), answer(got), shape: shape).map(\.signature)
+        }
+        XCTAssertEqual(run(.linux6_18, BTFValue.lock, ENOTSUPP), [])
+        XCTAssertEqual(run(.linux6_18, BTFValue.lock, 0), ["freeze:errno"])
+        XCTAssertEqual(run(linux6_1, BTFValue.lock, 0), [])
+        XCTAssertEqual(run(linux6_1, BTFValue.lock, ENOTSUPP), ["freeze:errno"])
+        XCTAssertEqual(run(linux6_1, BTFValue.lock | BTFValue.timer, 0), ["freeze:errno"], "the timer still refuses it")
+        XCTAssertEqual(run(linux6_1, BTFValue.lock | BTFValue.timer, ENOTSUPP), [])
+    }
+
+    /// GET_INFO of a BTF map: btf_id is the kernel's (any non-zero), the type ids are the blob's.
+    func testInfoCarriesTheBlobsTypeIds() {
+        let m = ShadowModel(cpus: 2)
+        let shape = MapShape(type: .hash, keySize: 4, valueSize: 16, maxEntries: 4, flags: 0, cpus: 2, btf: BTFValue.lock)
+        var c = Call(.create); c.valueSize = 16; c.maxEntries = 4; c.btf = BTFValue.lock
+        var ok = CallResult(); ok.count = 9
+        XCTAssertEqual(m.check(0, c, ok, shape: shape), [])
+        let want = m.expectedInfo(m.identity.last[0]!)
+        func info(_ bytes: [UInt8]) -> [String] {
+            var i = Call(.info); i.count = UInt32(bytes.count)
+            var r = CallResult(); r.count = UInt32(bytes.count); r.valuesOut = bytes
+            return m.check(1, i, r, shape: shape).map(\.signature)
+        }
+        var withID = want; withID[64] = 0x2a
+        XCTAssertEqual(info(withID), [])
+        XCTAssertEqual(info(want), ["info:info"], "btf_id 0 for a BTF map")
+        var wrongType = withID; wrongType[72] &+= 1
+        XCTAssertEqual(info(wrongType), ["info:info"], "another value type id")
+    }
+
     /// Which types take which field: a per-CPU hash with a lock is EOPNOTSUPP, with a kptr fine.
     func testCreateRulesPerField() {
         let m = ShadowModel(cpus: 2)

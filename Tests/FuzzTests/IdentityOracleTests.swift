@@ -146,4 +146,20 @@ final class IdentityOracleTests: XCTestCase {
     close map=0
     fd_by_id map=1 from=0
     """
+
+    /// One lifetime model: a pinned map outlives its fd for alive, fd_by_id and next_id alike;
+    /// after the unpin either answer (bpffs frees the inode after a grace period); an ENOENT
+    /// then is final, so a later success is a finding.
+    func testOneLifetimeModelForPinsAliveAndIds() {
+        let (_, run) = setUpModel()
+        XCTAssertEqual(run("close map=0", answer(0)), [])
+        XCTAssertEqual(run("alive map=0", answer(ENOENT)), ["alive:errno"], "the pin holds it")
+        XCTAssertEqual(run("alive map=0", answer(0)), [])
+        XCTAssertEqual(run("next_id map=0", answer(0, values: Layout.intBytes(UInt64(Self.id), 4))), [])
+        XCTAssertEqual(run("unpin path=0", answer(0)), [])
+        XCTAssertEqual(run("alive map=0", answer(0)), [], "a deferred put may still hold it")
+        XCTAssertEqual(run("alive map=0", answer(ENOENT)), [])
+        XCTAssertEqual(run("alive map=0", answer(0)), ["alive:errno"], "gone for good after an ENOENT")
+        XCTAssertEqual(run("fd_by_id map=1 from=0", answer(0, count: Self.id)), ["fd_by_id:errno"])
+    }
 }

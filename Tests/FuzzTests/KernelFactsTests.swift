@@ -40,7 +40,8 @@ final class KernelFactsTests: XCTestCase {
     func testFactsAreReportedAsData() {
         XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success fact.attr_size=168 " +
                        "fact.lru_free_target=clamped fact.map_info_size=104 fact.private_bpffs=fsmount " +
-                       "fact.btf_lock=success fact.btf_timer=success fact.btf_kptr=success")
+                       "fact.btf_lock=success fact.btf_timer=success fact.btf_kptr=success " +
+                       "fact.btf_freeze_lock=ENOTSUPP fact.btf_freeze_timer=ENOTSUPP fact.btf_freeze_kptr=ENOTSUPP")
     }
 
     /// GET_INFO's info_len follows the probed sizeof(struct bpf_map_info): a 6.1 kernel (88

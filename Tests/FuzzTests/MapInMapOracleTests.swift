@@ -93,6 +93,24 @@ final class MapInMapOracleTests: XCTestCase {
         XCTAssertEqual(run(Call(.alive, map: 0), answer(ENOENT)), [])
     }
 
+    /// fd_by_id and next_id ask the same lifetime model as alive: an inner map whose fd closed
+    /// is still held by the open outer map, so ENOENT (or another next id) is a finding.
+    func testIdsSeeOuterMapReferences() {
+        let run = setUpModel()
+        XCTAssertEqual(run(put(0, inner: 2), CallResult()), [])
+        XCTAssertEqual(run(Call(.close, map: 2), CallResult()), [])
+        var byID = try! ProgramText.parseCall("fd_by_id map=3 from=2")
+        XCTAssertEqual(run(byID, answer(ENOENT)), ["fd_by_id:errno"], "the outer map holds it")
+        var found = CallResult(); found.count = 102
+        XCTAssertEqual(run(byID, found), [])
+        byID = try! ProgramText.parseCall("close map=3")
+        XCTAssertEqual(run(byID, CallResult()), [])
+        var next = CallResult(); next.valuesOut = Layout.intBytes(103, 4)
+        XCTAssertEqual(run(try! ProgramText.parseCall("next_id map=2"), next), ["next_id:identity"], "the live map's id is 102")
+        next.valuesOut = Layout.intBytes(102, 4)
+        XCTAssertEqual(run(try! ProgramText.parseCall("next_id map=2"), next), [])
+    }
+
     /// The fds a planted leak holds (closed at the end of a test).
     final class Leak {
         var fds: [Int32] = []
@@ -107,7 +125,7 @@ final class MapInMapOracleTests: XCTestCase {
         var rt = bpfs_kernel_rt()
         f.around = { op, _, body in
             let r = body()
-            if op == .putInner { leak.fds.append(bpfs_map_get_fd_by_id(&rt, f.executor.ids[slot], 0)) }
+            if op == .putInner { leak.fds.append(bpfs_map_get_fd_by_id(&rt, f.executor.identity.ids[slot], 0)) }
             return r
         }
         return leak

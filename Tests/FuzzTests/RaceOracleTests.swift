@@ -35,6 +35,28 @@ final class RaceOracleTests: XCTestCase {
         XCTAssertEqual(check("batch", b: [EINVAL], entries: []), ["race:race"])
     }
 
+    /// On a value with a bpf_spin_lock the lock word is the kernel's: B sees it as 0, never as
+    /// the bytes A wrote there.
+    func testRaceOnALockValueComparesMaskedBytes() {
+        let lockShape = MapShape(type: .hash, keySize: 4, valueSize: 8, maxEntries: 16, flags: BPFMapFlags.noPrealloc, cpus: 2, btf: BTFValue.lock)
+        func run(_ seen: [UInt8]) -> [String] {
+            let m = ShadowModel(cpus: 2)
+            var create = Call(.create); create.maxEntries = 16; create.mapFlags = BPFMapFlags.noPrealloc; create.btf = BTFValue.lock
+            XCTAssertEqual(m.check(0, create, CallResult(), shape: lockShape), [])
+            let c = try! ProgramText.parseCall("race map=0 with=batch rounds=2 keys=1,2 vals=@v10")
+            var r = CallResult()
+            RaceRecord(aErrno: [0, 0], bErrno: [ENOENT], entries: [(0, k(1), 0, seen)]).encode(into: &r, keySize: 4, valueLen: 8)
+            var masked = v(11); masked.replaceSubrange(0..<4, with: [0, 0, 0, 0])
+            var m10 = v(10); m10.replaceSubrange(0..<4, with: [0, 0, 0, 0])
+            r.walk = [(k(1), Optional(m10)), (k(2), Optional(masked))]
+            r.walkEnd = ENOENT
+            return m.check(1, c, r, shape: lockShape).map(\.signature)
+        }
+        var masked = v(10); masked.replaceSubrange(0..<4, with: [0, 0, 0, 0])
+        XCTAssertEqual(run(masked), [])
+        XCTAssertEqual(run(v(10)), ["race:race"], "the lock word was copied out")
+    }
+
     func testTheCensusMustMatchThreadAsSequence() {
         XCTAssertEqual(check("walk", b: [ENOENT], entries: [(0, k(1), ENOENT, [UInt8](repeating: 0, count: 8))]), [])
         XCTAssertEqual(check("walk", b: [ENOENT], entries: [], census: [(k(2), v(13)), (k(1), v(10))]), ["race:walk"])
