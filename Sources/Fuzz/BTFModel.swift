@@ -28,16 +28,21 @@ extension ShadowModel {
     func btfCreateErrors(_ c: Call) -> Set<Int32> {
         guard c.btf != 0 else { return [] }
         let b = BTFValue(fields: c.btf)
+        // Fields the kernel does not know (a probed fact) are plain bytes: no field rules.
+        let owned = facts.ownedFields(c.btf)
         var e = Set<Int32>()
         // The BTF value struct is max(value_size, what the fields need) bytes: smaller
         // value_size disagrees with it (map_check_btf: EINVAL).
         if Int(c.valueSize) < b.minSize { e.insert(EINVAL) }
         // Types larger than BTF_MAX_SIZE (16 MiB) are refused by BPF_BTF_LOAD itself.
         if c.keySize > 1 << 24 || c.valueSize > 1 << 24 { e.insert(EINVAL) }
-        // A value with kernel-owned fields refuses the program access flags (map_check_btf).
-        if c.btf & ~BTFValue.plain != 0 && c.mapFlags & (BPFMapFlags.rdonlyProg | BPFMapFlags.wronlyProg) != 0 { e.insert(EACCES) }
-        for (f, types) in Self.btfFieldTypes where c.btf & f != 0 {
-            if !types.contains(c.type) { e.insert(EOPNOTSUPP) }
+        // BPF_F_RDONLY_PROG always; BPF_F_WRONLY_PROG as the probed fact btf_wronly_prog says.
+        if owned & ~BTFValue.plain != 0 && c.mapFlags & BPFMapFlags.rdonlyProg != 0 { e.insert(EACCES) }
+        if c.mapFlags & BPFMapFlags.wronlyProg != 0 {
+            for (_, f) in BTFValue.names where owned & f != 0 { if let w = facts.btfWronlyProgErrno[f], w != 0 { e.insert(w) } }
+        }
+        for (f, types) in Self.btfFieldTypes where owned & f != 0 {
+            if !types.contains(c.type) { e.insert(facts.btfWrongTypeErrno[f] ?? EOPNOTSUPP) }
             // A kernel that refuses the field on every map (probed at start) answers that.
             if let refused = facts.btfFieldErrno[f], refused != 0 { e.insert(refused) }
         }

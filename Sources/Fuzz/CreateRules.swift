@@ -144,7 +144,11 @@ extension ShadowModel {
         if s.flags != wantFlags && !(c.mapFlags & BPFMapFlags.wronly != 0) {
             ck.fail("shape", "map info flags 0x\(String(s.flags, radix: 16)), want 0x\(String(wantFlags, radix: 16)) (RDONLY/WRONLY are the fd's)")
         }
-        let m = MapModel(s, fdFlags: c.mapFlags)
+        // The model's shape carries the fields the kernel owns (probed); the blob's are c.btf.
+        var owned = s
+        owned.btf = facts.ownedFields(s.btf)
+        let m = MapModel(owned, fdFlags: c.mapFlags)
+        m.btfAsked = s.btf
         m.lruFixedFreeTarget = facts.lruFixedFreeTarget
         maps[c.map] = m
     }

@@ -19,10 +19,10 @@ extension ShadowModel {
         put(UInt64(s.flags), 20, 4)
         for (i, ch) in Array(IdentityModel.mapName.utf8.prefix(15)).enumerated() { b[24 + i] = ch }
         put(rec.extra, 80, 8)
-        if s.btf != 0 {
+        if rec.map.btfAsked != 0 {
             // A BTF-defined value: btf_id is the BTF object's id (the kernel's number, any
             // non-zero; info() takes it from the answer), then the blob's key and value type ids.
-            let blob = BTFValue(fields: s.btf).blob(keySize: s.keySize, valueSize: s.valueSize, intKey: s.type == .array || s.type == .percpuArray)
+            let blob = BTFValue(fields: rec.map.btfAsked).blob(keySize: s.keySize, valueSize: s.valueSize, intKey: s.type == .array || s.type == .percpuArray)
             put(UInt64(blob.keyType), 68, 4)
             put(UInt64(blob.valueType), 72, 4)
         }
@@ -65,7 +65,7 @@ extension ShadowModel {
         guard let rec = identity.last[c.map], let buffer else { return }
         var expected = buffer
         for (i, x) in expectedInfo(rec).prefix(want).enumerated() { expected[i] = x }
-        if rec.map.shape.btf != 0 && want > 64 && r.valuesOut.count >= want {
+        if rec.map.btfAsked != 0 && want > 64 && r.valuesOut.count >= want {
             // btf_id: the kernel's id of the map's BTF, which the model cannot know; never 0.
             let btfID = r.valuesOut[64..<min(want, 68)]
             if want >= 68 && btfID.allSatisfy({ $0 == 0 }) { ck.fail("info", "btf_id 0 for a map created with BTF"); return }

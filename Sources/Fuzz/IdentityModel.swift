@@ -79,6 +79,7 @@ extension ShadowModel {
         case .pin:
             guard bpffs else { expect(&ck, [noPrivateBPFFS], r.errno, "no private bpffs (executor's answer)"); return }
             if c.flags & ~Self.pathFD != 0 { expect(&ck, [EINVAL], r.errno, "pin file_flags \(c.flags): only BPF_F_PATH_FD"); return }
+            if c.flags & Self.pathFD != 0 && !facts.pathFD { expect(&ck, [EINVAL], r.errno, "BPF_F_PATH_FD; kernel fact path_fd no"); return }
             // bpf_fd_probe_obj: anything that is not a map, program or link fd is EINVAL.
             guard c.fd == .map, let m = maps[c.map], let rec = identity.last[c.map], rec.map === m else {
                 expect(&ck, [EINVAL], r.errno, "pin of fd \(c.fd.rawValue) that holds no map"); return
@@ -99,7 +100,7 @@ extension ShadowModel {
             guard bpffs else { expect(&ck, [noPrivateBPFFS], r.errno, "no private bpffs (executor's answer)"); return }
             var allowed: ErrSet = [0]
             let i = Int(c.count)
-            if c.flags & ~(Self.objFlagMask | Self.pathFD) != 0 {
+            if c.flags & ~(Self.objFlagMask | Self.pathFD) != 0 || (c.flags & Self.pathFD != 0 && !facts.pathFD) {
                 allowed = [EINVAL]
             } else if c.flags & Self.objFlagMask == Self.objFlagMask {
                 allowed = [EINVAL]

@@ -32,6 +32,27 @@ public struct KernelFacts: Sendable, Equatable {
     /// only a bpf_spin_lock. Probed on the same maps.
     public var btfFreezeErrno: [UInt8: Int32] = [BTFValue.lock: ENOTSUPP, BTFValue.timer: ENOTSUPP, BTFValue.kptr: ENOTSUPP]
 
+    /// Whether the kernel owns each field's bytes (copies neither in nor out). false: the kernel
+    /// does not know the field, and the bytes are plain data (6.1 knows no `kptr_untrusted` type
+    /// tag: the pointer is an ordinary member). Probed by writing 0xAB over the field and reading it back.
+    public var btfOwned: [UInt8: Bool] = [BTFValue.lock: true, BTFValue.timer: true, BTFValue.kptr: true]
+    /// errno of creating a per-CPU hash whose value holds the field (a type that refuses a lock
+    /// and a timer everywhere): 6.18 EOPNOTSUPP, 6.1 ENOTSUPP for a lock. Probed.
+    public var btfWrongTypeErrno: [UInt8: Int32] = [BTFValue.lock: EOPNOTSUPP, BTFValue.timer: EOPNOTSUPP, BTFValue.kptr: EOPNOTSUPP]
+    /// errno of creating a hash with the field and BPF_F_WRONLY_PROG: 6.18 refuses both program
+    /// access flags for every field (EACCES); 6.1 only BPF_F_RDONLY_PROG for a lock or a timer
+    /// (0: created). Probed. BPF_F_RDONLY_PROG is EACCES on both.
+    public var btfWronlyProgErrno: [UInt8: Int32] = [BTFValue.lock: EACCES, BTFValue.timer: EACCES, BTFValue.kptr: EACCES]
+    /// Whether OBJ_PIN and OBJ_GET take BPF_F_PATH_FD (6.5+); 6.1 answers EINVAL. Probed by a pin.
+    public var pathFD: Bool = true
+
+    /// The fields the kernel owns among `btf` (plain when it owns none of them).
+    public func ownedFields(_ btf: UInt8) -> UInt8 {
+        var f = btf
+        for (field, owned) in btfOwned where !owned { f &= ~field }
+        return f == 0 && btf != 0 ? BTFValue.plain : f
+    }
+
     /// The errno freeze gives for a value with these BTF fields, nil when none refuses it.
     public func freezeErrno(btf: UInt8) -> Int32? {
         for (_, f) in BTFValue.names where btf & f != 0 { if let e = btfFreezeErrno[f], e != 0 { return e } }
@@ -58,11 +79,19 @@ public struct KernelFacts: Sendable, Equatable {
 
     /// The facts as (name, value) pairs for reports, in a fixed order.
     public var properties: [(name: String, value: String)] {
-        [("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno)),
-         ("fact.attr_size", String(attrSize)), ("fact.lru_free_target", lruFixedFreeTarget ? "fixed-128" : "clamped"),
-         ("fact.map_info_size", String(mapInfoSize)), ("fact.private_bpffs", privateBPFFS ? "fsmount" : "none")] +
-            BTFValue.names.filter { $0.1 != BTFValue.plain }.map { ("fact.btf_\($0.0)", Self.name(btfFieldErrno[$0.1] ?? 0)) } +
-            BTFValue.names.filter { $0.1 != BTFValue.plain }.map { ("fact.btf_freeze_\($0.0)", Self.name(btfFreezeErrno[$0.1] ?? 0)) }
+        var p: [(name: String, value: String)] = [
+            ("fact.freeze_frozen_map", Self.name(refreezeErrno)), ("fact.freeze_readonly_fd", Self.name(readOnlyFreezeErrno)),
+            ("fact.attr_size", String(attrSize)), ("fact.lru_free_target", lruFixedFreeTarget ? "fixed-128" : "clamped"),
+            ("fact.map_info_size", String(mapInfoSize)), ("fact.private_bpffs", privateBPFFS ? "fsmount" : "none")]
+        let fields = BTFValue.names.filter { $0.1 != BTFValue.plain }
+        for (n, f) in fields { p.append(("fact.btf_\(n)", Self.name(btfFieldErrno[f] ?? 0))) }
+        for (n, f) in fields { p.append(("fact.btf_freeze_\(n)", Self.name(btfFreezeErrno[f] ?? 0))) }
+        for (n, f) in fields { p.append(("fact.btf_owned_\(n)", btfOwned[f] ?? true ? "yes" : "no")) }
+        p.append(("fact.btf_wrong_type_lock", Self.name(btfWrongTypeErrno[BTFValue.lock] ?? 0)))
+        p.append(("fact.btf_wrong_type_timer", Self.name(btfWrongTypeErrno[BTFValue.timer] ?? 0)))
+        for (n, f) in fields { p.append(("fact.btf_wronly_prog_\(n)", Self.name(btfWronlyProgErrno[f] ?? 0))) }
+        p.append(("fact.path_fd", pathFD ? "yes" : "no"))
+        return p
     }
 
     /// One line for logs and fuzz output.
@@ -96,7 +125,18 @@ public struct KernelFacts: Sendable, Equatable {
         }
         let mnt = bpfs_fuzz_private_bpffs()
         facts.privateBPFFS = mnt >= 0
-        if mnt >= 0 { close(mnt) }
+        if mnt >= 0 {
+            let p = create(0)
+            if p >= 0 {
+                let rc = bpfs_fuzz_obj_pin(&rt, p, "probe", mnt, BPFS_F_PATH_FD)
+                facts.pathFD = rc == 0
+                if rc == 0 { unlinkat(mnt, "probe", 0) } else if rc != -EINVAL { unprobed.append("fact.path_fd (pin: errno \(-rc))") }
+                close(p)
+            } else {
+                unprobed.append("fact.path_fd (probe map: errno \(-p))")
+            }
+            close(mnt)
+        }
         let b = create(BPFMapFlags.rdonly)
         if b >= 0 {
             facts.readOnlyFreezeErrno = -min(0, bpfs_map_freeze(&rt, b))
@@ -131,10 +171,30 @@ public struct KernelFacts: Sendable, Equatable {
             }
             facts.btfFieldErrno[f] = m < 0 ? -m : 0
             if m >= 0 {
+                // 0xAB over the whole value: the field's bytes read back 0 when the kernel owns it.
+                var key: UInt32 = 0
+                let size = v.minSize + 8
+                var value = [UInt8](repeating: 0xAB, count: size), back = [UInt8](repeating: 0, count: size)
+                if bpfs_map_update_elem(&rt, m, &key, &value, 0) == 0, bpfs_map_lookup_elem(&rt, m, &key, &back, 0) == 0 {
+                    facts.btfOwned[f] = v.owned.allSatisfy { r in back[r].allSatisfy { $0 == 0 } }
+                } else {
+                    unprobed.append("fact.btf_owned_\(name) (update or lookup failed)")
+                }
                 facts.btfFreezeErrno[f] = -min(0, bpfs_map_freeze(&rt, m))
                 close(m)
             } else {
                 unprobed.append("fact.btf_freeze_\(name) (probe map: errno \(-m))")
+            }
+            let wp = "bpfs_fuzz_probe".withCString {
+                bpfs_map_create_btf(&rt, BPFMapType.hash.rawValue, 4, UInt32(v.minSize + 8), 1, BPFMapFlags.wronlyProg, $0, 0, 0, 0, btf, b.keyType, b.valueType)
+            }
+            facts.btfWronlyProgErrno[f] = wp < 0 ? -wp : 0
+            if wp >= 0 { close(wp) }
+            if f != BTFValue.kptr {
+                let w = "bpfs_fuzz_probe".withCString {
+                    bpfs_map_create_btf(&rt, BPFMapType.percpuHash.rawValue, 4, UInt32(v.minSize + 8), 1, 0, $0, 0, 0, 0, btf, b.keyType, b.valueType)
+                }
+                if w >= 0 { close(w); unprobed.append("fact.btf_wrong_type_\(name) (a per-CPU hash took it)") } else { facts.btfWrongTypeErrno[f] = -w }
             }
             close(btf)
         }

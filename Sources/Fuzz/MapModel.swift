@@ -21,6 +21,8 @@ final class MapModel {
     /// LPM: identity (prefixlen + masked data) -> the full key last written.
     var lpmKey: [Bytes: Bytes] = [:]
     var frozen = false
+    /// The BTF fields its create asked for (shape.btf: those the kernel owns); the blob's type ids follow these.
+    var btfAsked: UInt8 = 0
     /// An outer map (array_of_maps, hash_of_maps): its template and the inner maps it holds.
     var outer: OuterState? = nil
     /// The access of the fd the current call uses (ShadowModel.applyFDPerms sets it per slot
