@@ -89,6 +89,7 @@ public final class Fuzzer {
         unprobedFacts = probed.unprobed
         model = ShadowModel(cpus: executor.cpus, facts: probed.facts)
         generator = Generator(seed: seed)
+        generator.avoidPercpuPadding = probed.facts.percpuBTFPaddingStale
         self.corpus = corpus
     }
 

@@ -7,6 +7,8 @@ import Foundation
 /// so the same seed gives the same calls.
 public struct Generator {
     public var rng: SplitMix64
+    /// Round per-CPU BTF values up to 8 bytes (the probed fact percpu_btf_padding is stale).
+    public var avoidPercpuPadding = true
     public init(seed: UInt64) { rng = SplitMix64(seed: seed, stream: 0xF022) }
 
     mutating func int(_ n: Int) -> Int { Int(rng.next() % UInt64(max(1, n))) }

@@ -43,6 +43,13 @@ public struct KernelFacts: Sendable, Equatable {
     /// access flags for every field (EACCES); 6.1 only BPF_F_RDONLY_PROG for a lock or a timer
     /// (0: created). Probed. BPF_F_RDONLY_PROG is EACCES on both.
     public var btfWronlyProgErrno: [UInt8: Int32] = [BTFValue.lock: EACCES, BTFValue.timer: EACCES, BTFValue.kptr: EACCES]
+    /// A per-CPU map whose value has kernel-owned fields and a value_size that is no multiple of
+    /// 8 returns each CPU's padding (round_up(value_size, 8) - value_size bytes) unwritten:
+    /// stale heap bytes of an earlier call (bpf_percpu_hash_copy copies value_size bytes around
+    /// the fields into a kvmalloc'ed buffer, then the whole stride to user space). Seen on 6.18
+    /// (README, Limits). Probed; when true the generator makes no such values (the model still
+    /// flags one, so a replay of the documented reproducer shows the bug).
+    public var percpuBTFPaddingStale: Bool = false
     /// Whether OBJ_PIN and OBJ_GET take BPF_F_PATH_FD (6.5+); 6.1 answers EINVAL. Probed by a pin.
     public var pathFD: Bool = true
 
@@ -91,6 +98,7 @@ public struct KernelFacts: Sendable, Equatable {
         p.append(("fact.btf_wrong_type_timer", Self.name(btfWrongTypeErrno[BTFValue.timer] ?? 0)))
         for (n, f) in fields { p.append(("fact.btf_wronly_prog_\(n)", Self.name(btfWronlyProgErrno[f] ?? 0))) }
         p.append(("fact.path_fd", pathFD ? "yes" : "no"))
+        p.append(("fact.percpu_btf_padding", percpuBTFPaddingStale ? "stale" : "written"))
         return p
     }
 
@@ -198,7 +206,36 @@ public struct KernelFacts: Sendable, Equatable {
             }
             close(btf)
         }
+        facts.percpuBTFPaddingStale = percpuPaddingStale(&rt, facts)
         return (facts, unprobed)
+    }
+
+    /// The documented reproducer as a probe (README, Limits): a per-CPU hash of 12-byte values
+    /// with a kptr, 0x11 written over every CPU's stride; a hash update whose value buffer has
+    /// the lookup buffer's size, full of 0xEE; then a lookup. Stale when a padding byte is
+    /// not 0x11. Three tries (heap reuse is likely, not certain). False when the kernel does
+    /// not own a kptr (the value is then plain, copied whole).
+    static func percpuPaddingStale(_ rt: inout bpfs_rt, _ facts: KernelFacts) -> Bool {
+        guard facts.btfOwned[BTFValue.kptr] ?? false else { return false }
+        let cpus = Probes.possibleCPUs(), stride = 16, size = stride * cpus
+        let v = BTFValue(fields: BTFValue.kptr)
+        let b = v.blob(keySize: 4, valueSize: 12, intKey: false)
+        let btf = b.bytes.withUnsafeBytes { bpfs_fuzz_btf_load(&rt, $0.baseAddress, UInt32($0.count)) }
+        guard btf >= 0 else { return false }
+        defer { close(btf) }
+        let m = "bpfs_fuzz_probe".withCString { bpfs_map_create_btf(&rt, BPFMapType.percpuHash.rawValue, 4, 12, 1, 0, $0, 0, 0, 0, btf, b.keyType, b.valueType) }
+        let h = "bpfs_fuzz_probe".withCString { bpfs_map_create(&rt, BPFMapType.hash.rawValue, 4, UInt32(size), 1, 0, $0, 0) }
+        defer { if m >= 0 { close(m) }; if h >= 0 { close(h) } }
+        guard m >= 0, h >= 0 else { return false }
+        var key: UInt32 = 0
+        var mine = [UInt8](repeating: 0x11, count: size), other = [UInt8](repeating: 0xEE, count: size)
+        guard bpfs_map_update_elem(&rt, m, &key, &mine, 0) == 0 else { return false }
+        for _ in 0..<3 {
+            var back = [UInt8](repeating: 0, count: size)
+            guard bpfs_map_update_elem(&rt, h, &key, &other, 0) == 0, bpfs_map_lookup_elem(&rt, m, &key, &back, 0) == 0 else { return false }
+            for c in 0..<cpus where back[(c * stride + 12)..<(c * stride + stride)].contains(where: { $0 != 0x11 }) { return true }
+        }
+        return false
     }
 
     /// lruEvictsEarlyPinned, once per process and runtime name (every fuzzer of a worker shares it).
