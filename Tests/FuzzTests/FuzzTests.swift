@@ -199,8 +199,14 @@ final class FuzzTests: XCTestCase {
         // that may differ: walks are compared as sets, batch lookups on hash maps by errno class.
         // Left out: races (their interleavings, and so what follows them, differ by design),
         // unpins (the pin's reference goes after an RCU grace period, so a later fd_by_id may or
-        // may not find the map) and next_id (other processes' maps come and go).
-        for p in pa.filter({ !$0.calls.contains { [.race, .unpin, .nextID].contains($0.op) } }).prefix(10) {
+        // may not find the map), next_id (other processes' maps come and go), and for the same
+        // reason as unpins alive, and fd_by_id in programs with outer maps (an outer map's free,
+        // and with it the put of its inner maps, is deferred: Lifetime.swift).
+        func deferred(_ p: Program) -> Bool {
+            let outer = p.calls.contains { $0.op == .create && ($0.type == .arrayOfMaps || $0.type == .hashOfMaps) }
+            return p.calls.contains { [.race, .unpin, .nextID, .alive].contains($0.op) || (outer && $0.op == .fdByID) }
+        }
+        for p in pa.filter({ !deferred($0) }).prefix(10) {
             let r1 = f.execute(p, all: true), r2 = f.execute(p, all: true)
             XCTAssertEqual(r1.findings, r2.findings)
             var types: [Int: BPFMapType] = [:]
