@@ -93,6 +93,22 @@ final class BTFOracleTests: XCTestCase {
         XCTAssertEqual(info(wrongType), ["info:info"], "another value type id")
     }
 
+    /// Per-CPU BTF values whose value_size is no multiple of 8 are generated only where the
+    /// probed fact says the kernel writes their padding (percpu_btf_padding=written).
+    func testGeneratorAvoidsOddPercpuBTFValuesOnlyWhereThePaddingIsStale() {
+        for avoid in [true, false] {
+            var g = Generator(seed: 7)
+            g.avoidPercpuPadding = avoid
+            var odd = 0
+            for _ in 0..<2000 {
+                var c = Call(.create); c.type = .percpuHash
+                g.addBTF(&c)
+                if c.valueSize % 8 != 0 && c.btf & ~BTFValue.plain != 0 { odd += 1 }
+            }
+            if avoid { XCTAssertEqual(odd, 0) } else { XCTAssertGreaterThan(odd, 0) }
+        }
+    }
+
     /// Which types take which field: a per-CPU hash with a lock is EOPNOTSUPP, with a kptr fine.
     func testCreateRulesPerField() {
         let m = ShadowModel(cpus: 2)
