@@ -109,7 +109,20 @@ public struct KernelFacts: Sendable, Equatable {
 
     /// Probes `runtime`: two 1-entry arrays, one frozen twice, one created read-only and frozen.
     /// A probe that cannot create its map keeps the 6.18 value (and says so in `unprobed`).
+    /// Once per process and runtime name (every fuzzer thread of a worker shares the answer:
+    /// kernel facts do not change while it runs, and the BTF probes load BTF and make maps).
     public static func probe(runtime: any Runtime) -> (facts: KernelFacts, unprobed: [String]) {
+        probeLock.lock(); defer { probeLock.unlock() }
+        if let known = probed[runtime.name] { return known }
+        let result = probeUncached(runtime: runtime)
+        probed[runtime.name] = result
+        return result
+    }
+    nonisolated(unsafe) private static var probed: [String: (facts: KernelFacts, unprobed: [String])] = [:]
+    private static let probeLock = NSLock()
+
+    /// The probe itself (probe caches it).
+    static func probeUncached(runtime: any Runtime) -> (facts: KernelFacts, unprobed: [String]) {
         var rt = runtime.entry.raw
         var facts = linux6_18
         var unprobed: [String] = []
