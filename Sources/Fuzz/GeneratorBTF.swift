@@ -12,7 +12,7 @@ extension Generator {
         c.valueSize = UInt32(need + pick([0, 4, 8, 12, 60]))
         if chance(0.05) { c.valueSize = UInt32(max(1, need - 1)) }
         // Per-CPU values with fields and a value_size that is no multiple of 8 return 4 bytes
-        // of padding per CPU that the kernel never writes (see README, Limits): not generated
+        // of padding per CPU that the kernel never writes (see README, Fuzzing: BTF values): not generated
         // where the probed fact percpu_btf_padding says the kernel does that.
         if avoidPercpuPadding && (c.type == .percpuHash || c.type == .percpuArray || c.type == .lruPercpuHash) { c.valueSize = (c.valueSize + 7) & ~7 }
     }

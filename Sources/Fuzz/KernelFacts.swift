@@ -47,7 +47,7 @@ public struct KernelFacts: Sendable, Equatable {
     /// 8 returns each CPU's padding (round_up(value_size, 8) - value_size bytes) unwritten:
     /// stale heap bytes of an earlier call (bpf_percpu_hash_copy copies value_size bytes around
     /// the fields into a kvmalloc'ed buffer, then the whole stride to user space). Seen on 6.18
-    /// (README, Limits). Probed; when true the generator makes no such values (the model still
+    /// (README, Fuzzing: BTF values). Probed; when true the generator makes no such values (the model still
     /// flags one, so a replay of the documented reproducer shows the bug).
     public var percpuBTFPaddingStale: Bool = false
     /// Whether OBJ_PIN and OBJ_GET take BPF_F_PATH_FD (6.5+); 6.1 answers EINVAL. Probed by a pin.
@@ -223,7 +223,7 @@ public struct KernelFacts: Sendable, Equatable {
         return (facts, unprobed)
     }
 
-    /// The documented reproducer as a probe (README, Limits): a per-CPU hash of 12-byte values
+    /// The documented reproducer as a probe (README, Fuzzing: BTF values): a per-CPU hash of 12-byte values
     /// with a kptr, 0x11 written over every CPU's stride; a hash update whose value buffer has
     /// the lookup buffer's size, full of 0xEE; then a lookup. Stale when a padding byte is
     /// not 0x11. Three tries (heap reuse is likely, not certain). False when the kernel does
