@@ -80,10 +80,11 @@ static void bpfs_copy_name(char dst[BPF_OBJ_NAME_LEN], const char *src) {
 
 /* ---- maps ---------------------------------------------------------------- */
 
-int bpfs_map_create_ex(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
-                       uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
-                       const char *name, uint32_t numa_node, uint32_t inner_map_fd, uint64_t map_extra) {
-    const unsigned int sz = (inner_map_fd || map_extra) ? BPFS_ATTR_SZ(map_extra) : BPFS_ATTR_SZ(map_name);
+int bpfs_map_create_btf(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
+                        uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
+                        const char *name, uint32_t numa_node, uint32_t inner_map_fd, uint64_t map_extra,
+                        int btf_fd, uint32_t btf_key_type_id, uint32_t btf_value_type_id) {
+    const unsigned int sz = (inner_map_fd || map_extra || btf_fd > 0) ? BPFS_ATTR_SZ(map_extra) : BPFS_ATTR_SZ(map_name);
     union bpf_attr attr;
     memset(&attr, 0, sz);
     attr.map_type = map_type;
@@ -94,8 +95,20 @@ int bpfs_map_create_ex(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key
     attr.inner_map_fd = inner_map_fd;
     if (map_flags & BPF_F_NUMA_NODE) attr.numa_node = numa_node;
     bpfs_copy_name(attr.map_name, name);
+    if (btf_fd > 0) {
+        attr.btf_fd = (__u32)btf_fd;
+        attr.btf_key_type_id = btf_key_type_id;
+        attr.btf_value_type_id = btf_value_type_id;
+    }
     if (map_extra) attr.map_extra = map_extra;
     return bpfs_call(rt, BPF_MAP_CREATE, &attr, sz);
+}
+
+int bpfs_map_create_ex(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
+                       uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
+                       const char *name, uint32_t numa_node, uint32_t inner_map_fd, uint64_t map_extra) {
+    return bpfs_map_create_btf(rt, map_type, key_size, value_size, max_entries, map_flags, name, numa_node,
+                               inner_map_fd, map_extra, -1, 0, 0);
 }
 
 int bpfs_map_create(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,

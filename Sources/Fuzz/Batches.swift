@@ -12,12 +12,12 @@ extension ShadowModel {
         let s = m.shape
         let has: Bool
         switch c.op {
-        case .lookupBatch, .updateBatch: has = s.isHashFamily || s.isArray || s.isLPM
-        case .deleteBatch: has = s.isHashFamily || s.isLPM
-        default: has = s.isHashFamily
+        case .lookupBatch, .updateBatch: has = s.isHashFamily || s.isArray || s.isLPM || s.isOuter
+        case .deleteBatch: has = s.isHashFamily || s.isLPM || s.type == .hashOfMaps
+        default: has = s.isHashFamily || s.type == .hashOfMaps
         }
         if !has { expect(&ck, [ENOTSUPP], r.errno, "\(ProgramText.typeName(s.type)) has no \(c.op.rawValue)"); return nil }
-        if c.elemFlags != 0 { expect(&ck, [EINVAL], r.errno, "elem_flags \(c.elemFlags)"); return nil }
+        if c.elemFlags != 0 && !(s.hasSpinLock && c.elemFlags == BPFUpdateFlags.lock) { expect(&ck, [EINVAL], r.errno, "elem_flags \(c.elemFlags)"); return nil }
         return m
     }
 
@@ -27,7 +27,7 @@ extension ShadowModel {
         defer { if c.fd == .map, r.errno == 0 || r.errno == ENOENT || r.errno == ENOSPC { lastToken[c.map] = r.token } }
         guard let m = batchPrefix(&ck, c, r, read: true, write: del) else { return }
         let s = m.shape
-        if s.isHashFamily && c.flags != 0 { expect(&ck, [EINVAL], r.errno, "batch flags \(c.flags)"); return }
+        if (s.isHashFamily || s.type == .hashOfMaps) && c.flags != 0 { expect(&ck, [EINVAL], r.errno, "batch flags \(c.flags)"); return }
         if c.count == 0 {
             expect(&ck, [0], r.errno, "count 0")
             if r.count != 0 { ck.fail("batch", "count 0 came back as \(r.count)") }
@@ -45,6 +45,7 @@ extension ShadowModel {
         let kFit = kOut.length / max(1, s.keySize), vFit = vOut.length / max(1, s.valueLen)
         let fit = (kOut == .null || kOut == .unmapped || vOut == .null || vOut == .unmapped) ? 0 : min(kFit, vFit)
 
+        if s.isOuter { outerLookupBatch(&ck, c, r, m, token: token, fit: fit, del: del); return }
         if s.isArray { lookupBatchArray(&ck, c, r, m, token: token, fit: fit); return }
         if s.isLPM {
             lookupBatchLPM(&ck, c, r, m, token: c.inBatch == .last ? lastToken[c.map] : nil, fit: fit)
@@ -61,6 +62,7 @@ extension ShadowModel {
             expect(&ck, [0], r.errno, "count 0")
             return
         }
+        if s.isOuter { outerWriteBatch(&ck, c, r, m); return }
         let kIn = Layout.batchKeysIn(c, s), vIn = upd ? Layout.batchValuesIn(c, s) : .input([])
         let kFit = kIn.isPointer && kIn != .unmapped ? kIn.length / s.keySize : 0
         let vFit = upd ? (vIn.isPointer && vIn != .unmapped ? vIn.length / max(1, s.valueLen) : 0) : Int.max
@@ -112,7 +114,7 @@ extension ShadowModel {
                     let key = Bytes(int: Layout.batchKey(c, j), count: s.keySize)
                     let id = s.isLPM ? m.lpmIdentity(key) : key
                     if upd {
-                        m.known[id] = nil; m.maybe[id] = Bytes(Layout.batchValue(c, j, s))
+                        m.known[id] = nil; m.maybe[id] = s.masked(Bytes(Layout.batchValue(c, j, s)))
                     } else if let v = m.known.removeValue(forKey: id) {
                         m.maybe[id] = v
                     }
@@ -123,7 +125,7 @@ extension ShadowModel {
             for j in 0..<Int(r.count) {
                 let key = Bytes(int: Layout.batchKey(c, j), count: s.keySize)
                 let id = s.isLPM ? m.lpmIdentity(key) : key
-                if upd { m.maybe[id] = nil; m.known[id] = Bytes(Layout.batchValue(c, j, s)) } else { m.maybe[id] = nil; m.known[id] = nil }
+                if upd { m.maybe[id] = nil; m.known[id] = s.masked(Bytes(Layout.batchValue(c, j, s))) } else { m.maybe[id] = nil; m.known[id] = nil }
             }
             if !upd && r.errno == ENOENT && Int(r.count) < Int(c.count) {
                 let key = Bytes(int: Layout.batchKey(c, Int(r.count)), count: s.keySize)

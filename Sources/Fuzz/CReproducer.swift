@@ -34,13 +34,14 @@ public enum CReproducer {
             out += "\n    /* call \(i + 1): \(c.description.replacingOccurrences(of: "*/", with: "* /")) */\n    {\n"
             out += body(c, s)
             out += "        report(\(i + 1), \"\(c.op.rawValue)\", r);\n"
-            if let f = finding, f.call == i { out += check(c, results[i]) }
+            if let f = finding, f.call == i, !sweepKinds.contains(f.kind) { out += check(c, results[i]) }
             out += "    }\n"
             if c.op == .create {
                 shapes[c.map] = results[i].errno == 0 ? MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
                                                                  maxEntries: Int(c.maxEntries), flags: c.mapFlags, cpus: cpus) : nil
             }
         }
+        out += sweep(p, finding: finding)
         out += "\n    printf(\"%s\\n\", reproduced ? \"REPRODUCED: the finding's call gave the answer the model disagrees with\" : \"not reproduced\");\n"
         out += "    return reproduced ? 1 : 0;\n}\n"
         return out
@@ -81,14 +82,15 @@ public enum CReproducer {
             return """
                     if (fds[\(c.map)] >= 0 && fds[\(c.map)] != CLOSED_FD) close(fds[\(c.map)]);
                     while (maps_n[\(c.map)] > 0) { maps_n[\(c.map)]--; munmap(maps_p[\(c.map)][maps_n[\(c.map)]], maps_len[\(c.map)][maps_n[\(c.map)]]); }
-                    fds[\(c.map)] = -1; last_len[\(c.map)] = 0;
-                    union bpf_attr a; memset(&a, 0, \(c.mapExtra != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
+                    fds[\(c.map)] = -1; last_len[\(c.map)] = 0; ids[\(c.map)] = 0;
+                    union bpf_attr a; memset(&a, 0, \(c.mapExtra != 0 || c.inner != -1 || c.btf != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
                     a.map_type = \(c.type.rawValue); a.key_size = \(c.keySize); a.value_size = \(c.valueSize);
                     a.max_entries = \(c.maxEntries); a.map_flags = 0x\(String(flags, radix: 16));
                     \(flags & BPFMapFlags.numaNode != 0 ? "a.numa_node = \(c.numa ?? 0);" : "")
-                    strcpy(a.map_name, "bpfs_fuzz");\(c.mapExtra != 0 ? " a.map_extra = \(c.mapExtra)ULL;" : "")
-                    long r = sys(BPF_MAP_CREATE, &a, \(c.mapExtra != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
-                    if (r >= 0) { fds[\(c.map)] = (int)r; map_info(fds[\(c.map)]); }
+                    strcpy(a.map_name, "bpfs_fuzz");\(c.mapExtra != 0 ? " a.map_extra = \(c.mapExtra)ULL;" : "")\(c.inner != -1 ? " a.inner_map_fd = (__u32)\(innerFD(c.inner));" : "")
+                    \(btfAttr(c))long r = sys(BPF_MAP_CREATE, &a, \(c.mapExtra != 0 || c.inner != -1 || c.btf != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
+                    if (a.btf_fd) close((int)a.btf_fd);
+                    ids[\(c.map)] = 0; if (r >= 0) { fds[\(c.map)] = (int)r; ids[\(c.map)] = map_info(fds[\(c.map)]); if (n_ids < 256) all_ids[n_ids++] = ids[\(c.map)]; }
 
             """
         case .close:
@@ -104,6 +106,8 @@ public enum CReproducer {
             return "        union bpf_attr a; memset(&a, 0, SZ(map_fd)); a.map_fd = \(fd);\n        long r = sys(BPF_MAP_FREEZE, &a, SZ(map_fd));\n"
         case .update, .lookup, .lookupAndDelete, .delete, .nextKey:
             return elem(c, s, fd)
+        case .putInner, .alive:
+            return mapInMap(c, s, fd)
         case .lookupBatch, .lookupAndDeleteBatch:
             var t = ""
             switch c.inBatch {
@@ -152,6 +156,12 @@ public enum CReproducer {
                                               if (!r) { printf("      view "); hex(maps_p[\(c.map)][n], 24); printf("\\n"); } }
 
             """
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info:
+            return identityBody(c)
+        case .race:
+            return raceBody(c, s)
+        case .ringMmap:
+            return ringMmapBody(c, s)
         case .walk:
             guard s.keySize > 0, s.keySize <= Layout.bufferCap else {
                 return place("o", .output(8), slot: 2) + "        long r = next_key(\(fd), NULL, o);\n"
@@ -217,7 +227,7 @@ public enum CReproducer {
             if errno == 0 && !r.out.isEmpty {
                 cond += " && memcmp(o, (const unsigned char[])\(bytes(r.out)), \(r.out.count)) == 0"
             }
-        case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch: cond += " && count == \(r.count)"
+        case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch, .info: cond += " && count == \(r.count)"
         default: break
         }
         return "        /* the finding's call: the kernel answered \(ErrnoName.name(errno)) here when the model disagreed */\n" +
@@ -276,11 +286,19 @@ public enum CReproducer {
             a.map_fd = fd; a.key = PTR(k); a.next_key = PTR(n);
             return sys(BPF_MAP_GET_NEXT_KEY, &a, SZ(next_key));
         }
-        __attribute__((unused)) static void map_info(int fd) {
+        __attribute__((unused)) static unsigned map_info(int fd) {
             struct bpf_map_info info; union bpf_attr a;
             memset(&info, 0, sizeof(info)); memset(&a, 0, SZ(info));
             a.info.bpf_fd = fd; a.info.info_len = sizeof(info); a.info.info = PTR(&info);
-            sys(BPF_OBJ_GET_INFO_BY_FD, &a, SZ(info));
+            return sys(BPF_OBJ_GET_INFO_BY_FD, &a, SZ(info)) == 0 ? info.id : 0;
+        }
+        /* Ids of the slots' latest maps and of every map made (map-in-map lifetimes). */
+        __attribute__((unused)) static unsigned ids[\(Executor.maxSlots)], all_ids[256]; __attribute__((unused)) static int n_ids;
+        __attribute__((unused)) static long get_fd_by_id(unsigned id) {
+            union bpf_attr a; memset(&a, 0, SZ(open_flags)); a.map_id = id;
+            long r = sys(BPF_MAP_GET_FD_BY_ID, &a, SZ(open_flags));
+            if (r >= 0) close((int)r);
+            return r;
         }
         static const char *errname(long r) {
             static char buf[32];
@@ -297,7 +315,7 @@ public enum CReproducer {
         __attribute__((unused)) static void hex(const void *p, int n) { for (int i = 0; i < n && i < 24; i++) printf("%02x", ((const unsigned char *)p)[i]); }
         static void report(int i, const char *op, long r) { printf("%3d  %-24s -> %s\\n", i, op, errname(r)); }
 
-        int main(void) {
+        \(identityPrelude)\(racePrelude)int main(void) {
             page = sysconf(_SC_PAGESIZE);
             slot_bytes = ((CAP + 16 + page - 1) / page + 1) * page;
             arena = mmap(NULL, slot_bytes * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -71,7 +71,13 @@ extension ShadowModel {
                                key: 0...0, value: 1...Int.max, valueE2BIG: kmallocMax, extra: 0xF)
         let ringbuf = CreateRule(types: [.ringbuf, .userRingbuf], flags: BPFMapFlags.numaNode, key: 0...0, value: 0...0,
                                  limit: .powerOfTwoPages)
-        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf]
+        // Map-in-map (probed on 6.18): value_size is an fd (4); an array of maps takes neither
+        // MMAPABLE nor the program access flags; inner_map_fd is checked in MapInMap.swift.
+        let arrayOfMaps = CreateRule(types: [.arrayOfMaps], flags: BPFMapFlags.numaNode | BPFMapFlags.rdonly | BPFMapFlags.wronly,
+                                     key: 4...4, value: 4...4)
+        let hashOfMaps = CreateRule(types: [.hashOfMaps], flags: hashFlags, key: 1...Int.max, value: 4...4,
+                                    keyPlusValueE2BIG: kmallocMax - 64, limit: .hashBuckets)
+        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf, arrayOfMaps, hashOfMaps]
     }()
 
     static func createRule(_ t: BPFMapType) -> CreateRule? { createRules.first { $0.types.contains(t) } }
@@ -119,7 +125,7 @@ extension ShadowModel {
         maps[c.map] = nil
         closed[c.map] = false
         lastToken[c.map] = nil
-        var allowed = ErrSet(Self.createErrors(c, cpus: cpus))
+        var allowed = ErrSet(Self.createErrors(c, cpus: cpus).union(templateErrors(c)).union(btfCreateErrors(c)))
         if allowed.isEmpty { allowed = [0] }
         allowed.insert(ENOMEM)  // a resource limit, not a semantic answer
         guard expect(&ck, allowed, r.errno, "create \(ProgramText.typeName(c.type)) key=\(c.keySize) value=\(c.valueSize) max=\(c.maxEntries) flags=0x\(String(c.mapFlags, radix: 16))") else {
@@ -138,7 +144,11 @@ extension ShadowModel {
         if s.flags != wantFlags && !(c.mapFlags & BPFMapFlags.wronly != 0) {
             ck.fail("shape", "map info flags 0x\(String(s.flags, radix: 16)), want 0x\(String(wantFlags, radix: 16)) (RDONLY/WRONLY are the fd's)")
         }
-        let m = MapModel(s, fdFlags: c.mapFlags)
+        // The model's shape carries the fields the kernel owns (probed); the blob's are c.btf.
+        var owned = s
+        owned.btf = facts.ownedFields(s.btf)
+        let m = MapModel(owned, fdFlags: c.mapFlags)
+        m.btfAsked = s.btf
         m.lruFixedFreeTarget = facts.lruFixedFreeTarget
         maps[c.map] = m
     }
@@ -157,6 +167,9 @@ extension ShadowModel {
         }
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!
+        // A map with kernel-owned value fields (a BTF record) cannot be frozen (map_freeze);
+        // which fields refuse it is a probed fact (6.1 freezes a lock-only value).
+        if let e = facts.freezeErrno(btf: m.shape.btf) { expect(&ck, [e], r.errno, "value with BTF fields \(BTFValue(fields: m.shape.btf).text); kernel fact btf_freeze"); return }
         if m.frozen { expect(&ck, [facts.refreezeErrno], r.errno, "already frozen; kernel fact freeze_frozen_map"); return }
         if m.rdonly {
             if expect(&ck, [facts.readOnlyFreezeErrno], r.errno, "read-only map; kernel fact freeze_readonly_fd"), r.errno == 0 { m.frozen = true }

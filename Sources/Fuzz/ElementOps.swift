@@ -17,7 +17,7 @@ extension ShadowModel {
     func update(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
-        if c.flags & BPFUpdateFlags.lock != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
+        if c.flags & BPFUpdateFlags.lock != 0 && !s.hasSpinLock { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
         let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return }
         let vb = Self.resolveValue(c, s)
@@ -28,8 +28,12 @@ extension ShadowModel {
     }
 
     /// The map-type part of an update; applies it to the model as the kernel answered.
-    func elemUpdate(_ ck: inout Check, _ m: MapModel, _ key: Bytes, _ value: Bytes, _ flags: UInt64, got: Int32) {
+    func elemUpdate(_ ck: inout Check, _ m: MapModel, _ key: Bytes, _ value0: Bytes, _ flags0: UInt64, got: Int32) {
         let s = m.shape
+        // BTF values: the kernel owns the special fields (never copied in), and BPF_F_LOCK
+        // only takes the value's lock.
+        let value = s.btf == 0 ? value0 : s.masked(value0)
+        let flags = s.hasSpinLock ? flags0 & ~BPFUpdateFlags.lock : flags0
         func ctx() -> String { "flags=\(flags)" }
         if s.isHashFamily {
             if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, ctx()); return }
@@ -49,6 +53,7 @@ extension ShadowModel {
         case .lpmTrie: lpmUpdate(&ck, m, key, value, flags, got: got)
         case .bloomFilter: bloomPush(&ck, m, value, flags, got: got)
         case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP], got, "ring buffers have no element commands")
+        case .arrayOfMaps, .hashOfMaps: outerUpdate(&ck, m, key, fdRef(value), flags, got: got)
         default:
             if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, "flags=\(flags)"); return }
             m.allowEviction()
@@ -66,10 +71,11 @@ extension ShadowModel {
     func lookup(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
         if !m.canRead { expect(&ck, [EPERM], r.errno, "write-only map"); return }
-        if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
+        if c.flags != 0 && !(s.hasSpinLock && c.flags == BPFUpdateFlags.lock) { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
         let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         if s.isBloom || s.isRingbuf { keylessLookup(&ck, c, r, m); return }
+        if s.isOuter { outerLookup(&ck, c, r, m, key); return }
         let ob = Self.outputBuf(c, need: s.valueLen)
         let outOK = ob.length >= s.valueLen && ob.isPointer
         if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
@@ -137,6 +143,7 @@ extension ShadowModel {
             expect(&ck, [EINVAL], r.errno, "\(ProgramText.typeName(s.type)) has no delete")
         case .bloomFilter: expect(&ck, [EOPNOTSUPP], r.errno, "a bloom filter has no delete")
         case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP], r.errno, "ring buffers have no element commands")
+        case .arrayOfMaps, .hashOfMaps: outerDelete(&ck, m, key, got: r.errno)
         default:
             var id = key
             if s.isLPM {
@@ -169,7 +176,7 @@ extension ShadowModel {
         let outOK = ob.length >= s.keySize && ob.isPointer
         let key: Bytes? = kb == .null ? nil : Self.bytes(kb, s.keySize)
         let okErr: Int32 = outOK ? 0 : EFAULT
-        if s.isArray {
+        if s.isArray || s.type == .arrayOfMaps {
             let idx = key.map { Int($0.u32) } ?? Int(UInt32.max)
             let next: Int? = idx >= s.maxEntries ? 0 : (idx == s.maxEntries - 1 ? nil : idx + 1)
             guard expect(&ck, [next == nil ? ENOENT : okErr], r.errno, "array next after \(key.map { Self.hex($0) } ?? "NULL")") else { return }
@@ -199,7 +206,7 @@ extension ShadowModel {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!, s = m.shape
         if !m.canRead || !m.canWrite { expect(&ck, [EPERM], r.errno, "needs read and write access"); return }
-        if c.flags != 0 { expect(&ck, [EINVAL], r.errno, "flags on \(s.isQueueLike ? "queue/stack" : "map without spin lock")"); return }
+        if c.flags != 0 && !s.hasSpinLock { expect(&ck, [EINVAL], r.errno, "flags on \(s.isQueueLike ? "queue/stack" : "map without spin lock")"); return }
         let kb = Layout.key(c.key, s)
         if let e = Self.keyCopyError(kb, s.keySize) { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         let ob = Self.outputBuf(c, need: s.valueLen)

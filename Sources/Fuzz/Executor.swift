@@ -32,6 +32,8 @@ public final class Executor {
     var lastToken: [[UInt8]?]
     /// Name prefix of the maps it creates (leak check and SharedMapSet ignore them).
     public var mapName = "bpfs_fuzz"
+    /// The private bpffs, its pins and the map id per slot (IdentityExec.swift).
+    let identity = ExecIdentity()
 
     public init(runtime: any Runtime, cpus: Int = Probes.possibleCPUs()) {
         self.runtime = runtime
@@ -80,6 +82,15 @@ public final class Executor {
         _fds = Array(repeating: -1, count: Executor.maxSlots)
         _shapes = Array(repeating: nil, count: Executor.maxSlots)
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
+        identity.reset()
+    }
+
+    /// Empties `slot` as a create does (its fd closed, its mappings unmapped), then puts `fd`
+    /// and `shape` there (-1 and nil: leaves it empty).
+    func install(_ slot: Int, fd: Int32, shape: MapShape?) {
+        if _fds[slot] >= 0 && _fds[slot] != Executor.closedFD { Glibc.close(_fds[slot]) }
+        unmapAll(slot)
+        _fds[slot] = fd; _shapes[slot] = shape; lastToken[slot] = nil
     }
 
     func fd(_ c: Call) -> Int32 {
@@ -239,24 +250,28 @@ public final class Executor {
             if _fds[c.map] >= 0 && _fds[c.map] != Executor.closedFD { Glibc.close(_fds[c.map]) }
             unmapAll(c.map)
             _fds[c.map] = -1; _shapes[c.map] = nil; lastToken[c.map] = nil
+            identity.ids[c.map] = 0
             let flags = c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags
-            // map_extra needs the longer attr, which bpfs_map_create_ex sends only then.
-            let rc = mapName.withCString { name in
+            // inner_map_fd and map_extra need the longer attr, which bpfs_map_create_ex sends only then.
+            let innerFD = c.inner == -1 ? 0 : UInt32(bitPattern: innerFD(c.inner))
+            let rc = c.btf != 0 ? createWithBTF(c, flags, innerFD) : mapName.withCString { name in
                 withUnsafePointer(to: rt) {
-                    bpfs_map_create_ex($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, 0, c.mapExtra)
+                    bpfs_map_create_ex($0, c.type.rawValue, c.keySize, c.valueSize, c.maxEntries, flags, name, c.numa ?? 0, innerFD, c.mapExtra)
                 }
             }
             if rc < 0 { r.errno = -rc; return r }
             _fds[c.map] = rc
             var info = bpfs_map_info()
             if withUnsafePointer(to: rt, { bpfs_map_info($0, rc, &info) }) == 0 {
+                identity.ids[c.map] = info.id
+                r.count = info.id  // the model's record of the map's id (IdentityModel.swift)
                 _shapes[c.map] = MapShape(type: BPFMapType(rawValue: info.type), keySize: Int(info.key_size),
                                          valueSize: Int(info.value_size), maxEntries: Int(info.max_entries),
-                                         flags: info.map_flags, cpus: cpus)
+                                         flags: info.map_flags, cpus: cpus, id: info.id, btf: c.btf)
             } else {
                 // A write-only map fd cannot be read back: use what was asked for.
                 _shapes[c.map] = MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
-                                         maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus)
+                                         maxEntries: Int(c.maxEntries), flags: flags, cpus: cpus, btf: c.btf)
             }
         case .close:
             if _fds[c.map] >= 0 && _fds[c.map] != Executor.closedFD {
@@ -267,6 +282,8 @@ public final class Executor {
             }
         case .update, .lookup, .lookupAndDelete, .delete, .nextKey:
             preconditionFailure("element ops go to runElem")
+        case .putInner: runPutInner(c, s, fd, into: &r)
+        case .alive: runAlive(c, into: &r)
         case .mmap:
             let len = Self.mmapLength(s)
             if mappings[c.map].count >= 4 { munmap(mappings[c.map][0].ptr, mappings[c.map][0].len); mappings[c.map].removeFirst() }
@@ -325,6 +342,12 @@ public final class Executor {
             r.errno = err(withUnsafePointer(to: rt) { bpfs_map_delete_batch($0, fd, ks.ptr, &count, c.elemFlags, c.flags) })
             r.count = count
             checkCanaries([("keys", ks)], into: &r)
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info:
+            runIdentity(c, fd: fd, shape: s, into: &r)
+        case .race:
+            runRace(c, shape: s, into: &r)
+        case .ringMmap:
+            runRingMmap(c, fd: fd, shape: s, into: &r)
         case .walk:
             guard s.keySize > 0, s.keySize <= Layout.bufferCap else {
                 // Key-less maps: one get_next_key shows what a walk gets (EINVAL, or the fd's errno).

@@ -38,13 +38,15 @@ public struct SignatureKey: Hashable, Sendable, CustomStringConvertible {
     public func hash(into h: inout Hasher) { h.combine(wordA); h.combine(wordB) }
 
     public var description: String {
-        let t = type == UInt32.max ? "none" : ProgramText.typeName(BPFMapType(rawValue: type))
+        let btf = UInt8(truncatingIfNeeded: type >> 16)
+        let t = type == UInt32.max ? "none" : ProgramText.typeName(BPFMapType(rawValue: type & 0xFFFF)) + (btf == 0 ? "" : "+" + BTFValue(fields: btf).text)
         var o = ""
         switch op {
         case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch: o = ["n0", "nall", "nsome"][Int(outcome)]
         case .walk: o = outcome == 0 ? "empty" : "keys"
         case .create: o = "f\(outcome != 0)"
         case .update: o = "fl\(outcome)"
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info, .race, .ringMmap: o = "o\(outcome)"
         default: break
         }
         if fd != .map { o += "/fd-\(fd.rawValue)" }
@@ -76,6 +78,10 @@ public final class Fuzzer {
     public private(set) var totalCalls = 0
     /// Kernel facts whose probe could not run (the model keeps the 6.18 value for them).
     public let unprobedFacts: [String]
+    /// The fuzz loop's map-in-map sweeps, checked later instead of waited for (MapInMapBatch.swift).
+    var deferSweeps = false
+    var pendingSweeps: [PendingSweep] = []
+    var lastSweepPoll: UInt64 = 0
 
     public init(runtime: any Runtime, seed: UInt64, corpus: Corpus = Corpus(directory: nil)) {
         executor = Executor(runtime: runtime)
@@ -83,13 +89,15 @@ public final class Fuzzer {
         unprobedFacts = probed.unprobed
         model = ShadowModel(cpus: executor.cpus, facts: probed.facts)
         generator = Generator(seed: seed)
+        generator.avoidPercpuPadding = probed.facts.percpuBTFPaddingStale
         self.corpus = corpus
     }
 
     /// Signature of one call: op, map type, errno, and an outcome class.
     @inline(__always)
     static func signature(_ c: Call, _ r: CallResult, _ shape: MapShape?) -> SignatureKey {
-        let t = shape?.type.rawValue ?? (c.op == .create ? c.type.rawValue : UInt32.max)
+        // A BTF value's fields (BTFValue bits) count as a type of their own: other kernel paths.
+        let t = shape.map { $0.type.rawValue | UInt32($0.btf) << 16 } ?? (c.op == .create ? c.type.rawValue | UInt32(c.btf) << 16 : UInt32.max)
         var outcome: Int32 = 0
         switch c.op {
         case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch:
@@ -97,9 +105,15 @@ public final class Fuzzer {
         case .walk: outcome = r.walkIsEmpty ? 0 : 1
         case .create: outcome = c.mapFlags != 0 ? 1 : 0
         case .update: outcome = Int32(truncatingIfNeeded: min(c.flags, 0xFFFF))
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info: outcome = IdentityOps.outcome(c)
+        case .race: outcome = RaceOps.outcome(c, r)
+        case .ringMmap: outcome = RingMmap.outcome(c, shape)
         default: break
         }
-        return SignatureKey(op: c.op, type: t, errno: c.op == .walk ? r.walkEnd : r.errno, outcome: outcome, fd: c.fd)
+        // alive's answer can depend on when a deferred free ran: kept out of the signature, so
+        // that coverage (and with it the fuzz loop) stays the same for the same seed.
+        let errno = c.op == .walk ? r.walkEnd : c.op == .alive ? 0 : r.errno
+        return SignatureKey(op: c.op, type: t, errno: errno, outcome: outcome, fd: c.fd)
     }
 
     /// Runs `p` from a clean slate; stops at the first call with a finding (the rest would
@@ -138,7 +152,7 @@ public final class Fuzzer {
                     let c = ElemCall(calls.baseAddress! + i)
                     if let around { r = around(c.op, c.map) { executor.runElem(c) } } else { executor.runElem(c, into: &r) }
                     let shape = executor.shape(ofSlot: c.map)
-                    record(SignatureKey(op: c.op, type: shape?.type.rawValue ?? UInt32.max, errno: r.errno,
+                    record(SignatureKey(op: c.op, type: shape.map { $0.type.rawValue | UInt32($0.btf) << 16 } ?? UInt32.max, errno: r.errno,
                                         outcome: c.op == .update ? Int32(truncatingIfNeeded: min(c.flags, 0xFFFF)) : 0, fd: c.fd))
                     if all { rep.results.append(r) }
                     rep.calls += 1
@@ -166,6 +180,7 @@ public final class Fuzzer {
             }
         }
         executor.reset()
+        sweepMapInMap(&rep, p)
         executions += 1
         totalCalls += rep.calls
         return rep
@@ -177,6 +192,8 @@ public final class Fuzzer {
     /// other, never only a coverage input.
     public func replayCorpus(limit: Int = Int.max, while keepGoing: () -> Bool = { true }) -> [(program: Program, source: String, report: ExecReport)] {
         var failed: [(program: Program, source: String, report: ExecReport)] = []
+        deferSweeps = true
+        defer { deferSweeps = false }
         for (i, p) in corpus.programs.prefix(limit).enumerated() where keepGoing() {
             let rep = execute(p)
             corpus.learn(rep)
@@ -188,11 +205,17 @@ public final class Fuzzer {
     /// One fuzzing step: a fresh program or a mutant of a corpus program; kept when it
     /// reaches a new signature. Returns the program and its report.
     public func step() -> (Program, ExecReport) {
+        if let late = checkPendingSweeps() { return late }
+        deferSweeps = true
+        defer { deferSweeps = false }
         let p: Program
         if corpus.programs.isEmpty || generator.chance(0.25) {
             p = generator.program()
         } else {
-            let base = generator.pick(corpus.programs)
+            var base = generator.pick(corpus.programs)
+            // Map-in-map programs wait for a grace period on every outer update or delete:
+            // picked at a quarter of the rate of the others.
+            if base.calls.contains(where: { $0.inner != -1 }), generator.chance(0.75) { base = generator.pick(corpus.programs) }
             p = generator.mutate(base, other: generator.pick(corpus.programs))
         }
         let rep = execute(p)

@@ -7,6 +7,8 @@ import Foundation
 /// so the same seed gives the same calls.
 public struct Generator {
     public var rng: SplitMix64
+    /// Round per-CPU BTF values up to 8 bytes (the probed fact percpu_btf_padding is stale).
+    public var avoidPercpuPadding = true
     public init(seed: UInt64) { rng = SplitMix64(seed: seed, stream: 0xF022) }
 
     mutating func int(_ n: Int) -> Int { Int(rng.next() % UInt64(max(1, n))) }
@@ -40,6 +42,7 @@ public struct Generator {
         }
         if chance(0.08) { c.mapFlags |= pick([BPFMapFlags.rdonly, BPFMapFlags.wronly, BPFMapFlags.rdonlyProg, BPFMapFlags.wronlyProg]) }
         if chance(0.05) { c.numa = 0 }
+        if ShadowModel.btfTypes.contains(c.type), chance(0.12) { addBTF(&c) }
         if wild { mutateCreate(&c) }
         return c
     }
@@ -85,7 +88,8 @@ public struct Generator {
     }
 
     /// One call on a map made by `create` (or on nothing, for fd mutations).
-    public mutating func call(on create: Call?, slot: Int) -> Call {
+    public mutating func call(on create: Call?, slot: Int, plain: Bool = false) -> Call {
+        if !plain, let o = create, o.type == .arrayOfMaps || o.type == .hashOfMaps, chance(0.5) { return innerCall(on: o, slot: slot) }
         let t = create?.type ?? .hash
         // Sizes of wild creates are clamped: buffers for maps that do not exist stay small.
         let ks = Swift.min(Int(create?.keySize ?? 4), 512), maxE = Swift.min(Int(create?.maxEntries ?? 16), 1 << 16)
@@ -94,7 +98,9 @@ public struct Generator {
         let ops: [(CallOp, Int)] = [(.update, 30), (.lookup, 18), (.delete, 10), (.nextKey, 5), (.lookupAndDelete, 6),
                                     (.walk, 6), (.lookupBatch, 8), (.lookupAndDeleteBatch, 5), (.updateBatch, 6),
                                     (.deleteBatch, 5), (.freeze, 1), (.close, 1), (.mmap, t == .array ? 6 : 1),
-                                    (.munmap, t == .array ? 2 : 0), (.view, t == .array ? 3 : 0)]
+                                    (.munmap, t == .array ? 2 : 0), (.view, t == .array ? 3 : 0),
+                                    (.pin, 2), (.unpin, 1), (.objGet, 2), (.fdByID, 2), (.nextID, 1), (.info, 2), (.race, 1),
+                                    (.ringMmap, t == .ringbuf || t == .userRingbuf ? 8 : 0)]
         var r = int(ops.map(\.1).reduce(0, +))
         var op = CallOp.update
         for (o, w) in ops { if r < w { op = o; break }; r -= w }
@@ -126,6 +132,12 @@ public struct Generator {
         case .freeze:
             // Attr-level mutation: longer than map_fd, with a non-zero last byte.
             if chance(0.4) { c.attrSize = pick([5, 8, 64, 120, 144, 152, 160, 168, 200, 4096, 4097, 8192]) }
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info:
+            identityCall(&c, slot: slot)
+        case .race:
+            raceCall(&c, on: create)
+        case .ringMmap:
+            ringMmapCall(&c, on: create)
         case .updateBatch, .deleteBatch:
             c.count = pick([0, 1, 2, 4, 8, UInt32(maxE), UInt32(maxE + 1)])
             c.keys = (0..<int(6)).map { _ in UInt64(int(10)) }
@@ -148,6 +160,7 @@ public struct Generator {
             }
         }
         if chance(0.02) { c.fd = pick([.closed, .file, .negative]) }
+        if let cr = create, cr.btf & BTFValue.lock != 0 { lockFlags(&c) }
         return c
     }
 
@@ -161,7 +174,7 @@ public struct Generator {
         var calls = [a, b]
         for _ in 0..<(4 + int(20)) {
             let c = call(on: a, slot: 0)
-            if c.op == .close || c.op == .freeze { continue }
+            if c.op == .close || c.op == .freeze || c.op == .race || IdentityOps.isIdentity(c.op) { continue }
             var d = c; d.map = 1
             calls += [c, d]
         }
@@ -172,6 +185,9 @@ public struct Generator {
     /// A fresh program: one or two maps, then calls on them (now and then ZERO_SEED twins).
     public mutating func program() -> Program {
         if chance(0.04) { return twinProgram() }
+        // Rare: every update or delete of an outer map waits for an RCU grace period
+        // (maybe_wait_bpf_programs: synchronize_rcu_expedited), milliseconds under load.
+        if chance(0.02) { return mapInMapProgram() }
         var calls: [Call] = []
         let nmaps = 1 + int(2)
         var creates: [Call] = []

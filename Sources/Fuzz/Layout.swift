@@ -6,15 +6,21 @@ import Foundation
 /// The parameters of a map that exists, as the kernel reports them (BPF_OBJ_GET_INFO_BY_FD).
 public struct MapShape: Hashable, Sendable {
     public var type: BPFMapType
+    // id and btf sit in the padding after type and flags: the shape stays 48 bytes (it is
+    // copied on every call).
+    /// The map's id (map info), 0 when it could not be read: map-in-map lookups return it.
+    public var id: UInt32
     public var keySize: Int
     public var valueSize: Int
     public var maxEntries: Int
     public var flags: UInt32
+    /// The BTF value's kernel-owned fields (BTFValue bits), as the create asked for them.
+    public var btf: UInt8
     public var cpus: Int
 
-    public init(type: BPFMapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32, cpus: Int) {
+    public init(type: BPFMapType, keySize: Int, valueSize: Int, maxEntries: Int, flags: UInt32, cpus: Int, id: UInt32 = 0, btf: UInt8 = 0) {
         self.type = type; self.keySize = keySize; self.valueSize = valueSize
-        self.maxEntries = maxEntries; self.flags = flags; self.cpus = cpus
+        self.maxEntries = maxEntries; self.flags = flags; self.cpus = cpus; self.id = id; self.btf = btf
     }
 
     // Raw type numbers (BPF_MAP_TYPE_*): these run on every call, a switch on raw values
@@ -45,6 +51,8 @@ public struct MapShape: Hashable, Sendable {
     public var isBloom: Bool { type.rawValue == 30 }
     /// ringbuf, user_ringbuf: no element commands at all (ENOTSUPP).
     public var isRingbuf: Bool { type.rawValue == 27 || type.rawValue == 31 }
+    /// array_of_maps, hash_of_maps: values are inner map fds in, ids out.
+    public var isOuter: Bool { type.rawValue == 12 || type.rawValue == 13 }
 }
 
 /// What a Buf argument turns into for a given map: the bytes the executor places against
@@ -222,5 +230,5 @@ public enum Layout {
 
     /// Bytes of out_batch we declare: hash maps write a u32 bucket index, the generic batch
     /// code (array, LPM) writes the last key (key_size bytes).
-    public static func tokenLen(_ s: MapShape) -> Int { s.isHashFamily ? 4 : max(s.keySize, 1) }
+    public static func tokenLen(_ s: MapShape) -> Int { s.isHashFamily || s.type == .hashOfMaps ? 4 : max(s.keySize, 1) }
 }

@@ -21,7 +21,13 @@ final class MapModel {
     /// LPM: identity (prefixlen + masked data) -> the full key last written.
     var lpmKey: [Bytes: Bytes] = [:]
     var frozen = false
-    let rdonly: Bool, wronly: Bool
+    /// The BTF fields its create asked for (shape.btf: those the kernel owns); the blob's type ids follow these.
+    var btfAsked: UInt8 = 0
+    /// An outer map (array_of_maps, hash_of_maps): its template and the inner maps it holds.
+    var outer: OuterState? = nil
+    /// The access of the fd the current call uses (ShadowModel.applyFDPerms sets it per slot
+    /// when two slots share one map).
+    var rdonly: Bool, wronly: Bool
     /// Keys returned so far by the batch walk that started at in=NULL (nil: none, or state changed).
     var walkSeen: Set<Bytes>? = nil
     var walkStart: (known: Set<Bytes>, maybe: Set<Bytes>)? = nil

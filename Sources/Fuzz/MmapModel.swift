@@ -1,4 +1,4 @@
-// The mmap oracle: who may map a map (BPF_F_MMAPABLE arrays; ring buffers unmodelled), what the view holds, and freeze against writable mappings.
+// The mmap oracle: who may map a map (BPF_F_MMAPABLE arrays, ring buffers' consumer page), what the view holds, and freeze against writable mappings.
 import Basics
 import BPFKit
 import Foundation
@@ -27,17 +27,20 @@ extension ShadowModel {
         guard let m = maps[c.map] else { expect(&ck, [EBADF], r.errno, "no map in the slot"); return }
         let s = m.shape, write = c.flags & 2 != 0
         if m.wronly || (write && m.rdonly) { expect(&ck, [EACCES], r.errno, "the fd's access mode"); return }
-        let hasMmap = s.isRingbuf || s.type == .array
+        // A value with kernel-owned fields (a BTF record) is never mapped (bpf_map_mmap).
+        let hasMmap = (s.isRingbuf || s.type == .array) && s.btf & ~BTFValue.plain == 0
         if !hasMmap { expect(&ck, [ENOTSUPP], r.errno, "\(ProgramText.typeName(s.type)) has no mmap"); return }
         // A read-only fd: do_mmap drops VM_SHARED, which bpf_map_mmap requires.
         if m.rdonly { expect(&ck, [EINVAL], r.errno, "read-only fd: the mapping is not shared"); return }
-        if s.isRingbuf {
-            // Ring buffer page rules (producer/consumer pages) are not modelled: any answer.
-            if r.errno == 0 { addMapping(c.map, m, write: write, read: c.flags & 1 != 0) } else { note(r.errno) }
-            return
-        }
         if write && m.frozen { expect(&ck, [EPERM], r.errno, "writable mmap of a frozen map"); return }
         if write && s.flags & BPFMapFlags.rdonlyProg != 0 { expect(&ck, [EACCES], r.errno, "writable mmap of a BPF_F_RDONLY_PROG map"); return }
+        if s.isRingbuf {
+            // One page at offset 0: the consumer page (RingMmap.swift has the page rules).
+            if expect(&ck, [RingMmap.errno(s, off: 0, len: 1, write: write)], r.errno, "\(ProgramText.typeName(s.type)) consumer page, prot \(c.flags)"), r.errno == 0 {
+                addMapping(c.map, m, write: write, read: c.flags & 1 != 0)
+            }
+            return
+        }
         if s.flags & BPFMapFlags.mmapable == 0 { expect(&ck, [EINVAL], r.errno, "array without BPF_F_MMAPABLE"); return }
         guard expect(&ck, [0], r.errno, "mmap prot \(c.flags)") else { return }
         addMapping(c.map, m, write: write, read: c.flags & 1 != 0)

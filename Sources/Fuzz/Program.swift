@@ -28,6 +28,23 @@ public enum CallOp: String, CaseIterable, Sendable {
     /// mmap(2) of the map's data (MAP_SHARED, `prot=` PROT_READ 1 | PROT_WRITE 2), read back
     /// when readable; munmap(2) of the slot's latest mapping; a re-read of it (even after close).
     case mmap, munmap, view
+    /// Permissions and identity (IdentityOps.swift): OBJ_PIN into the fuzzer's private bpffs,
+    /// unlink of a pin, OBJ_GET with file_flags, MAP_GET_FD_BY_ID with open_flags,
+    /// MAP_GET_NEXT_ID, and OBJ_GET_INFO_BY_FD with a fuzzed info_len.
+    case pin, unpin
+    case objGet = "obj_get"
+    case fdByID = "fd_by_id"
+    case nextID = "next_id"
+    case info
+    /// One map raced by two threads (RaceOps.swift): updates and deletes against walks,
+    /// batches, batch deletes, freeze, mmap or close.
+    case race
+    /// mmap of a ring buffer's pages at an offset (RingMmap.swift).
+    case ringMmap = "ring_mmap"
+    /// Map-in-map: update of an outer map's element with the fd of slot `inner` as the value;
+    /// and BPF_MAP_GET_FD_BY_ID on the id of the slot's latest map (is it still alive?).
+    case putInner = "put_inner"
+    case alive
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -48,6 +65,16 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .mmap: return 13
         case .munmap: return 14
         case .view: return 15
+        case .pin: return 16
+        case .unpin: return 17
+        case .objGet: return 18
+        case .fdByID: return 19
+        case .nextID: return 20
+        case .info: return 21
+        case .race: return 22
+        case .ringMmap: return 23
+        case .putInner: return 24
+        case .alive: return 25
         }
     }
 }
@@ -192,6 +219,11 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     public var mapExtra: UInt64 = 0
     /// freeze: the attr size passed (0: the wrapper's own), its last byte non-zero.
     public var attrSize: UInt32 = 0
+    /// create: the slot whose map is inner_map_fd (the template); put_inner: the slot whose fd
+    /// is the value. -1: none (create passes 0), -2: /dev/null's fd, -3: a closed fd.
+    public var inner: Int = -1
+    /// create: the value is a BTF struct with these kernel-owned fields (BTFValue bits; 0: no BTF).
+    public var btf: UInt8 = 0
     // batch ops
     public var elemFlags: UInt64 = 0
     public var count: UInt32 = 0

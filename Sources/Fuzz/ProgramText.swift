@@ -16,7 +16,7 @@ public enum ProgramText {
         ("hash", .hash), ("array", .array), ("percpu_hash", .percpuHash), ("percpu_array", .percpuArray),
         ("lru_hash", .lruHash), ("lru_percpu_hash", .lruPercpuHash), ("lpm_trie", .lpmTrie),
         ("queue", .queue), ("stack", .stack), ("bloom_filter", .bloomFilter), ("ringbuf", .ringbuf),
-        ("user_ringbuf", .userRingbuf),
+        ("user_ringbuf", .userRingbuf), ("array_of_maps", .arrayOfMaps), ("hash_of_maps", .hashOfMaps),
     ]
     static let mapFlagNames: [(String, UInt32)] = [
         ("NO_PREALLOC", 1 << 0), ("NO_COMMON_LRU", 1 << 1), ("NUMA_NODE", 1 << 2), ("RDONLY", 1 << 3),
@@ -54,6 +54,9 @@ public enum ProgramText {
     }
 
     public static func format(_ c: Call) -> String {
+        if let s = IdentityOps.format(c) { return s }
+        if c.op == .race { return RaceOps.format(c) }
+        if c.op == .ringMmap { return RingMmap.format(c) }
         let d = Call(c.op)
         var a: [String] = [c.op.rawValue, "map=\(c.map)"]
         switch c.op {
@@ -62,6 +65,8 @@ public enum ProgramText {
             if c.mapFlags != 0 { a.append("flags=" + flagText(c.mapFlags, mapFlagNames, zero: "0")) }
             if let n = c.numa { a.append("numa=\(n)") }
             if c.mapExtra != 0 { a.append("extra=\(c.mapExtra)") }
+            if c.inner != -1 { a.append("inner=\(innerText(c.inner))") }
+            if c.btf != 0 { a.append("btf=" + BTFValue(fields: c.btf).text) }
             return a.joined(separator: " ")
         default: break
         }
@@ -77,6 +82,7 @@ public enum ProgramText {
         if c.op == .mmap { a.append("prot=\(c.flags)") } else if c.flags != 0 { a.append("flags=" + flagText(c.flags, updateFlagNames, zero: "ANY")) }
         if c.elemFlags != 0 { a.append("elem_flags=" + flagText(c.elemFlags, updateFlagNames, zero: "ANY")) }
         if c.attrSize != 0 { a.append("size=\(c.attrSize)") }
+        if c.inner != -1 { a.append("inner=\(innerText(c.inner))") }
         if c.fd != .map { a.append("fd=\(c.fd.rawValue)") }
         return a.joined(separator: " ")
     }
@@ -140,7 +146,16 @@ public enum ProgramText {
                 c.mapFlags = f
             case (.create, "numa"): c.numa = try num(UInt32.self)
             case (.create, "extra"): c.mapExtra = try num(UInt64.self)
-            case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra)")
+            case (.create, "inner"), (.putInner, "inner"):
+                guard let i = parseInner(v) else { throw fail("inner=\(v): expected a slot 0...\(Executor.maxSlots - 1), file or closed") }
+                c.inner = i
+            case (.create, "btf"):
+                guard let b = BTFValue.parse(v) else { throw fail("btf=\(v): expected lock, timer, kptr or plain, joined by |") }
+                c.btf = b
+            case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra, inner, btf)")
+            case (.pin, _), (.unpin, _), (.objGet, _), (.fdByID, _), (.nextID, _), (.info, _): try IdentityOps.parse(&c, k, v, fail: fail)
+            case (.race, _): try RaceOps.parse(&c, k, v, fail: fail)
+            case (.ringMmap, _): try RingMmap.parse(&c, k, v, fail: fail)
             case (_, "key"): c.key = try buf()
             case (_, "value"): c.value = try buf()
             case (_, "out"): c.out = try buf()
@@ -177,7 +192,24 @@ public enum ProgramText {
                 throw fail("\(op.rawValue) has no argument '\(k)'")
             }
         }
+        if let m = checkCreate(c) { throw fail(m) }
         return c
+    }
+
+    /// `inner=`: a slot, or the fd of /dev/null (-2), or a closed fd (-3).
+    static func innerText(_ i: Int) -> String { i == -2 ? "file" : i == -3 ? "closed" : String(i) }
+    static func parseInner(_ v: String) -> Int? {
+        switch v {
+        case "file": return -2
+        case "closed": return -3
+        default: return Int(v).flatMap { (0..<Executor.maxSlots).contains($0) ? $0 : nil }
+        }
+    }
+
+    /// Checks a parsed create: BTF values only on the map types the model knows them for.
+    static func checkCreate(_ c: Call) -> String? {
+        guard c.op == .create, c.btf != 0, !ShadowModel.btfTypes.contains(c.type) else { return nil }
+        return "btf=\(BTFValue(fields: c.btf).text): BTF values are fuzzed on \(ShadowModel.btfTypes.map(typeName).joined(separator: ", ")) only"
     }
 
     /// Reads and parses a program file.

@@ -45,14 +45,21 @@ public final class ShadowModel {
     var mappings = [[(model: MapModel, writable: Bool, readable: Bool)]](repeating: [], count: Executor.maxSlots)
     var history = [String](repeating: "", count: Executor.maxSlots)
     var walkOrders: [String: (slot: Int, keys: [[UInt8]])] = [:]
+    /// Access per fd, pins and ids (IdentityModel.swift).
+    var identity = IdentityModel()
+
+    /// Map-in-map: templates, held inner maps, the maps to sweep at the end (MapInMap.swift).
+    var mim = MapInMapState()
 
     public func reset() {
+        mim = MapInMapState()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
         maps = Array(repeating: nil, count: Executor.maxSlots)
         closed = Array(repeating: false, count: Executor.maxSlots)
+        identity = IdentityModel()
     }
 
     /// out_batch of the previous batch lookup per slot (what the executor passes for in=last).
@@ -145,6 +152,7 @@ public final class ShadowModel {
     func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult, into ck: inout Check) {
         ck.index = index
         ck.op = c.op
+        if identity.shared { applyFDPerms(c.map) }
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         switch c.op {
         case .update: update(&ck, c, r)
@@ -165,8 +173,9 @@ public final class ShadowModel {
     func checkOther(_ ck: inout Check, _ c: Call, _ r: CallResult, _ shape: MapShape?) {
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         defer { trackZeroSeed(&ck, c, r) }
+        if identity.shared { applyFDPerms(c.map, batch: c.op == .lookupBatch || c.op == .lookupAndDeleteBatch) }
         switch c.op {
-        case .create: create(&ck, c, r, shape)
+        case .create: create(&ck, c, r, shape); identityCreated(c, r); noteCreate(ck.index, c, r)
         case .close:
             let open = maps[c.map] != nil
             expect(&ck, open ? [0] : [EBADF], r.errno, "close")
@@ -179,6 +188,11 @@ public final class ShadowModel {
         case .mmap: mmap(&ck, c, r)
         case .munmap: munmap(&ck, c, r)
         case .view: view(&ck, c, r)
+        case .pin, .unpin, .objGet, .fdByID, .nextID, .info: identity(&ck, c, r)
+        case .race: race(&ck, c, r)
+        case .ringMmap: ringMmap(&ck, c, r)
+        case .putInner: putInner(&ck, c, r)
+        case .alive: alive(&ck, c, r)
         }
     }
 }

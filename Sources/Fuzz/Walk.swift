@@ -16,6 +16,7 @@ extension ShadowModel {
             if r.walkEnd != e { ck.fail("errno", "walk ended with \(Self.en(r.walkEnd)), want \(Self.en(e))") }
             return
         }
+        if s.isOuter, outerWalk(&ck, r, m) { return }
         if s.isArray {
             if s.maxEntries > Layout.walkCap { return }
             let zero = m.zero

@@ -102,6 +102,7 @@ public enum RunReportBuilder {
         p.append(("ops_per_second", JUnitWriter.decimal(sc.opsPerSecond)))
         for k in sc.opsByKind.keys.sorted() { p.append(("ops.\(k)", String(sc.opsByKind[k]!))) }
         for k in sc.toleratedErrnos.keys.sorted() { p.append(("errno.\(k)", String(sc.toleratedErrnos[k]!))) }
+        for (k, v) in (sc.properties ?? [:]).sorted(by: { $0.key < $1.key }) { p.append((k, v)) }
         for l in sc.latency ?? [] {
             p.append(("latency.\(l.kind).p50_us", JUnitWriter.decimal(l.p50Us)))
             p.append(("latency.\(l.kind).p99_us", JUnitWriter.decimal(l.p99Us)))

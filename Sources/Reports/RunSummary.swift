@@ -58,6 +58,8 @@ public struct ScenarioSummary: Codable, Sendable, Equatable {
     public var checks: [CheckSummary]
     /// Latency per op kind (absent in summaries written before latency histograms).
     public var latency: [LatencySummary]? = nil
+    /// Properties the scenario reported (absent in summaries written before them).
+    public var properties: [String: String]? = nil
 
     public init(name: String, status: String = "ran", skipReason: String? = nil, workers: Int, threads: Int,
                 ops: UInt64 = 0, opsPerSecond: Double = 0, opsByKind: [String: UInt64] = [:],

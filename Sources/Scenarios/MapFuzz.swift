@@ -151,6 +151,14 @@ public final class MapFuzz: Scenario {
         case .deleteBatch: return .mapDeleteBatch
         case .close, .munmap: return .teardown
         case .mmap, .view: return .mapLookup
+        case .pin, .unpin: return .objPin
+        case .objGet, .fdByID: return .objGet
+        case .nextID: return .nextID
+        case .info: return .objInfo
+        case .race: return .mapUpdate
+        case .ringMmap: return .mapLookup
+        case .putInner: return .mapUpdate
+        case .alive: return .mapLookup
         }
     }
 
@@ -162,6 +170,11 @@ public final class MapFuzz: Scenario {
         let seed = thread.worker.seed ^ UInt64(thread.worker.slotIndex) << 32 ^ UInt64(thread.index) << 16
         let f = Fuzzer(runtime: thread.runtime, seed: seed, corpus: corpus)
         lock.lock(); facts = f.model.facts; unprobedFacts = f.unprobedFacts; lock.unlock()
+        if thread.index == 0 {
+            // The kernel facts as properties of the scenario's JUnit testsuite.
+            for p in f.model.facts.properties { thread.worker.reportProperty(p.name, p.value) }
+            if !f.unprobedFacts.isEmpty { thread.worker.reportProperty("fact.unprobed", f.unprobedFacts.joined(separator: "; ")) }
+        }
         var index: UInt64 = 0
         let me = thread.index
         f.willExecute = { [unowned self] p in

@@ -103,6 +103,15 @@ public final class WorkerContext {
     /// Finding-record kind that carries a skip reason instead of a finding.
     static let skipMarker: UInt32 = 0xFFFF
 
+    /// A property of the scenario's run (one name, one value; the last report wins), for the
+    /// scenario's JUnit testsuite: facts a worker learned, such as the probed kernel facts.
+    public func reportProperty(_ name: String, _ value: String) {
+        record(check: 0, tid: bpfs_gettid(), errno: 0, kind: WorkerContext.propertyMarker, title: name, text: value)
+    }
+
+    /// Finding-record kind that carries a scenario property (title: name, text: value).
+    static let propertyMarker: UInt32 = 0xFFFE
+
     /// Records a finding from process-level code (setup/teardown), on thread slot 0.
     public func fail(_ check: String, title: String, detail: String, errno: Int32 = 0, op: OpKind = .none) {
         let idx = declaredIndex(check)

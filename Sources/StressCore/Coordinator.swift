@@ -107,6 +107,8 @@ public final class Coordinator {
     var timeline: [TimelineSample] = []
     /// "scenario/check" -> why that check could not run here.
     var skippedChecks: [String: String] = [:]
+    /// Properties scenarios reported (WorkerContext.reportProperty), by scenario name.
+    var scenarioProperties: [String: [String: String]] = [:]
     /// The ownership ledger's memfd (fd 5 in workers), -1 when there is none.
     var ledgerFD: Int32 = -1
     /// Why the campaign's leak check did not run, or nil when it ran.

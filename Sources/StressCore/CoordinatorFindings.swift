@@ -65,6 +65,10 @@ extension Coordinator {
         let s = plan.scenarios[w.scenarioIndex]
         let checks = s.descriptor.checks
         let check = Int(f.check) < checks.count ? checks[Int(f.check)].name : CheckSpec.threadRuns.name
+        if f.kind == WorkerContext.propertyMarker {
+            scenarioProperties[s.descriptor.name, default: [:]][f.title] = f.text
+            return
+        }
         if f.kind == WorkerContext.skipMarker {
             if skippedChecks[s.descriptor.name + "/" + check] == nil { log("skip \(s.descriptor.name) \(check): \(f.text)") }
             skippedChecks[s.descriptor.name + "/" + check] = f.text

@@ -88,6 +88,7 @@ extension Coordinator {
                                              threads: s.threads, ops: t.ops, opsPerSecond: Double(t.ops) / wall,
                                              opsByKind: byKind, toleratedErrnos: tolerated, checks: checks))
             scenarios[scenarios.count - 1].latency = latency(scenarioIndex: i)
+            scenarios[scenarios.count - 1].properties = scenarioProperties[s.descriptor.name]
         }
         for sk in plan.skipped {
             scenarios.append(ScenarioSummary(name: sk.name, status: "skipped", skipReason: sk.reason, workers: 0, threads: 0,

@@ -71,4 +71,33 @@ final class CReproducerTests: XCTestCase {
         XCTAssertEqual(status2, 0, out2)
         XCTAssertTrue(out2.contains("not reproduced"), out2)
     }
+
+    /// Map-in-map calls in C: inner_map_fd, put_inner with a slot's fd, alive by id. A planted
+    /// disagreement at an alive call reproduces (exit 1) with the same answers per call.
+    func testMapInMapCallsReproduceInC() throws {
+        try XCTSkipUnless(Probes.isRoot(), "needs root: the reproducer and the fuzzer create BPF maps with bpf(2)")
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc"), "needs gcc to compile the reproducer")
+        pinCurrentThread(cpu: 0)
+        let f = Fuzzer(runtime: KernelRuntime(), seed: 1)
+        f.model.plantedFault = { i, c, r in c.op == .alive && i == 6 && r.errno == 0 ? "planted" : nil }
+        let p = try ProgramText.parse("""
+        create map=0 type=hash key=4 value=8 max=4
+        create map=1 type=array_of_maps key=4 value=4 max=4 inner=0
+        create map=2 type=hash key=4 value=4 max=4
+        put_inner map=1 key=#1 inner=0
+        put_inner map=1 key=#2 inner=2
+        close map=0
+        alive map=0
+        lookup map=1 key=#1
+        delete map=1 key=#1
+        alive map=0
+        """)
+        let rep = f.execute(p, all: true)
+        XCTAssertEqual(rep.findings.map(\.signature), ["alive:planted"])
+        let (status, out) = try compileAndRun(CReproducer.source(p, results: rep.results, finding: rep.findings.first, cpus: f.model.cpus), "mim")
+        XCTAssertEqual(status, 1, out)
+        let answers = out.split(separator: "\n").filter { $0.contains(" -> ") }.map { String($0.components(separatedBy: " -> ")[1]) }
+        XCTAssertEqual(answers.count, 10, out)
+        XCTAssertEqual(Array(answers.dropFirst(3)), ["ok (0)", "EINVAL", "ok (0)", "ok (0)", "ok (0)", "ok (0)", "ENOENT"], out)
+    }
 }

@@ -197,7 +197,16 @@ final class FuzzTests: XCTestCase {
         // Replays make the same calls and get the same answers. Hash maps draw a random hash
         // seed per map, so bucket order (walk order, batch cuts and ENOSPC) is the one thing
         // that may differ: walks are compared as sets, batch lookups on hash maps by errno class.
-        for p in pa.prefix(10) {
+        // Left out: races (their interleavings, and so what follows them, differ by design),
+        // unpins (the pin's reference goes after an RCU grace period, so a later fd_by_id may or
+        // may not find the map), next_id (other processes' maps come and go), and for the same
+        // reason as unpins alive, and fd_by_id in programs with outer maps (an outer map's free,
+        // and with it the put of its inner maps, is deferred: Lifetime.swift).
+        func deferred(_ p: Program) -> Bool {
+            let outer = p.calls.contains { $0.op == .create && ($0.type == .arrayOfMaps || $0.type == .hashOfMaps) }
+            return p.calls.contains { [.race, .unpin, .nextID, .alive].contains($0.op) || (outer && $0.op == .fdByID) }
+        }
+        for p in pa.filter({ !deferred($0) }).prefix(10) {
             let r1 = f.execute(p, all: true), r2 = f.execute(p, all: true)
             XCTAssertEqual(r1.findings, r2.findings)
             var types: [Int: BPFMapType] = [:]
@@ -206,7 +215,9 @@ final class FuzzTests: XCTestCase {
                 let hashy = types[c.map].map { [.hash, .percpuHash, .lruHash, .lruPercpuHash].contains($0) } ?? false
                 let (a, b) = (r1.results[i], r2.results[i])
                 if hashy && [.lookupBatch, .lookupAndDeleteBatch].contains(c.op) { continue }
-                if hashy && c.op == .nextKey { XCTAssertEqual(a.errno == 0, b.errno == 0, c.description); continue }
+                // next_key of a present key is ENOENT when that key comes last in bucket order,
+                // which the per-map hash seed decides: both answers must be walk answers.
+                if hashy && c.op == .nextKey { XCTAssertEqual([0, ENOENT].contains(a.errno), [0, ENOENT].contains(b.errno), c.description); continue }
                 XCTAssertEqual(a.errno, b.errno, "\(i): \(c)")
                 XCTAssertEqual(a.walkEnd, b.walkEnd, "\(i): \(c)")
                 XCTAssertEqual(Set(a.walk.map(\.key)), Set(b.walk.map(\.key)), "\(i): \(c)")
@@ -232,7 +243,8 @@ final class FuzzTests: XCTestCase {
         var calls = [create]
         for i in 0..<40 {
             var c = g.call(on: create, slot: 0)
-            if c.op == .freeze || c.op == .close || c.fd != .map || [.deleteBatch, .lookupAndDeleteBatch, .updateBatch].contains(c.op) {
+            // (obj_get and fd_by_id replace a slot's fd; a race writes key 5 too.)
+            if c.op == .freeze || c.op == .close || c.fd != .map || [.deleteBatch, .lookupAndDeleteBatch, .updateBatch, .objGet, .fdByID, .race].contains(c.op) {
                 c = Call(.walk)
             }
             if case .int(5) = c.key { c.key = .int(6) }

@@ -1,4 +1,5 @@
 // The model follows the probed kernel facts: each fact's other value accepts the other kernel and rejects the wrong answer.
+import Basics
 import BPFKit
 import Foundation
 @testable import Fuzz
@@ -38,7 +39,76 @@ final class KernelFactsTests: XCTestCase {
     }
 
     func testFactsAreReportedAsData() {
-        XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success fact.attr_size=168 fact.lru_free_target=clamped")
+        XCTAssertEqual(linux6_1.summary, "fact.freeze_frozen_map=EBUSY fact.freeze_readonly_fd=success fact.attr_size=168 " +
+                       "fact.lru_free_target=clamped fact.map_info_size=104 fact.private_bpffs=fsmount " +
+                       "fact.btf_lock=success fact.btf_timer=success fact.btf_kptr=success " +
+                       "fact.btf_freeze_lock=ENOTSUPP fact.btf_freeze_timer=ENOTSUPP fact.btf_freeze_kptr=ENOTSUPP " +
+                       "fact.btf_owned_lock=yes fact.btf_owned_timer=yes fact.btf_owned_kptr=yes " +
+                       "fact.btf_wrong_type_lock=EOPNOTSUPP fact.btf_wrong_type_timer=EOPNOTSUPP " +
+                       "fact.btf_wronly_prog_lock=EACCES fact.btf_wronly_prog_timer=EACCES fact.btf_wronly_prog_kptr=EACCES " +
+                       "fact.path_fd=yes fact.percpu_btf_padding=written")
+    }
+
+    /// The 6.1 BTF facts, each against the 6.18 model: a kptr the kernel does not own is data
+    /// (its bytes read back), a lock on a per-CPU hash is ENOTSUPP, WRONLY_PROG with a lock is
+    /// taken, and BPF_F_PATH_FD is EINVAL. Each model rejects the other kernel's answer.
+    func testBTFAndPathFDFactsOf6_1() {
+        var old = KernelFacts.linux6_18
+        old.btfOwned[BTFValue.kptr] = false
+        old.btfWrongTypeErrno[BTFValue.lock] = ENOTSUPP
+        old.btfWronlyProgErrno[BTFValue.lock] = 0
+        old.pathFD = false
+        func run(_ facts: KernelFacts, _ text: [String], _ answers: [CallResult]) -> [String] {
+            let m = ShadowModel(cpus: 2, facts: facts)
+            var out: [String] = []
+            for (i, t) in text.enumerated() {
+                let c = try! ProgramText.parseCall(t)
+                let shape = c.op == .create ? MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
+                                                       maxEntries: Int(c.maxEntries), flags: c.mapFlags, cpus: 2, id: 5, btf: c.btf) : nil
+                out += m.check(i, c, answers[i], shape: shape).map { "\(i):\($0.signature)" }
+            }
+            return out
+        }
+        func ok(_ out: [UInt8] = []) -> CallResult { var r = CallResult(); r.out = out; return r }
+        func err(_ e: Int32) -> CallResult { var r = CallResult(); r.errno = e; return r }
+        let kptr = ["create map=0 type=hash key=4 value=16 max=4 btf=kptr", "update map=0 key=#1 value=@v1", "lookup map=0 key=#1"]
+        var zeroed = Layout.pattern(1, 16); zeroed.replaceSubrange(0..<8, with: [UInt8](repeating: 0, count: 8))
+        XCTAssertEqual(run(.linux6_18, kptr, [ok(), ok(), ok(zeroed)]), [])
+        XCTAssertEqual(run(old, kptr, [ok(), ok(), ok(Layout.pattern(1, 16))]), [])
+        XCTAssertEqual(run(.linux6_18, kptr, [ok(), ok(), ok(Layout.pattern(1, 16))]), ["2:lookup:value"])
+        XCTAssertEqual(run(old, kptr, [ok(), ok(), ok(zeroed)]), ["2:lookup:value"])
+        let lockPercpu = ["create map=0 type=percpu_hash key=4 value=16 max=4 btf=lock"]
+        XCTAssertEqual(run(old, lockPercpu, [err(ENOTSUPP)]), [])
+        XCTAssertEqual(run(.linux6_18, lockPercpu, [err(ENOTSUPP)]), ["0:create:errno"])
+        let wronly = ["create map=0 type=hash key=4 value=16 max=4 flags=WRONLY_PROG btf=lock"]
+        XCTAssertEqual(run(old, wronly, [ok()]), [])
+        XCTAssertEqual(run(.linux6_18, wronly, [ok()]), ["0:create:errno"])
+        let pin = ["create map=0 type=hash key=4 value=8 max=4", "pin map=0 path=0 flags=PATH_FD"]
+        XCTAssertEqual(run(old, pin, [ok(), err(EINVAL)]), [])
+        XCTAssertEqual(run(.linux6_18, pin, [ok(), err(EINVAL)]), ["1:pin:errno"])
+    }
+
+    /// GET_INFO's info_len follows the probed sizeof(struct bpf_map_info): a 6.1 kernel (88
+    /// bytes) gives back 88 for a 104-byte buffer, where 6.18 gives 104; each model rejects
+    /// the other kernel's answer.
+    func testInfoSizeFollowsTheFact() {
+        var small = KernelFacts.linux6_18
+        small.mapInfoSize = 88
+        func findings(_ facts: KernelFacts, infoLen: UInt32) -> [String] {
+            let m = ShadowModel(cpus: 2, facts: facts)
+            let shape = MapShape(type: .array, keySize: 4, valueSize: 8, maxEntries: 1, flags: 0, cpus: 2)
+            var create = Call(.create); create.type = .array; create.maxEntries = 1
+            var ok = CallResult(); ok.count = 9
+            _ = m.check(0, create, ok, shape: shape)
+            var info = Call(.info); info.count = 104
+            var r = CallResult(); r.count = infoLen
+            r.valuesOut = m.expectedInfo(m.identity.last[0]!) + [UInt8](repeating: 0, count: 104 - facts.mapInfoSize)
+            return m.check(1, info, r, shape: shape).map(\.signature)
+        }
+        XCTAssertEqual(findings(.linux6_18, infoLen: 104), [])
+        XCTAssertEqual(findings(small, infoLen: 88), [])
+        XCTAssertEqual(findings(.linux6_18, infoLen: 88), ["info:info"])
+        XCTAssertEqual(findings(small, infoLen: 104), ["info:info"])
     }
 
     /// A freeze attr of 164 bytes with a non-zero last byte: EINVAL on a kernel whose union

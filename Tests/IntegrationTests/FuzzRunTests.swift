@@ -48,6 +48,11 @@ final class FuzzRunTests: XCTestCase {
         XCTAssertEqual(checks["fault-injection"]?.0, 0, "fault-injection cannot pass: it never runs")
         let junit = try String(contentsOfFile: dir + "/latest/junit.xml", encoding: .utf8)
         XCTAssertTrue(junit.contains(#"<testcase name="fault-injection" classname="bpfstress.map-fuzz" time="0.000">"#), junit)
+        // The probed facts are properties of the map-fuzz testsuite, as the command prints them.
+        for f in facts.dropFirst("kernel facts (probed): ".count).split(separator: " ") {
+            let kv = f.split(separator: "=", maxSplits: 1)
+            XCTAssertTrue(junit.contains("<property name=\"\(kv[0])\" value=\"\(kv[1])\"/>"), "\(f) not in the JUnit\n\(junit)")
+        }
         Harness.validateJUnit(dir + "/latest/junit.xml")
     }
 

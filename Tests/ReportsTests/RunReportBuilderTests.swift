@@ -71,6 +71,15 @@ final class RunReportBuilderTests: XCTestCase {
         XCTAssertEqual(suites[2].cases.map(\.classname), ["bpfstress"])
     }
 
+    /// Properties a scenario reported (map-fuzz's kernel facts) follow the counters, by name.
+    func testScenarioPropertiesFollowTheCounters() {
+        var s = summary()
+        s.scenarios[0].properties = ["fact.b": "EPERM", "fact.a": "168"]
+        let p = RunReportBuilder.junitSuites(summary: s, systemOut: "").first!.properties
+        XCTAssertEqual(Array(p.map(\.name).suffix(6)), ["ops.lookup_batch", "ops.update", "errno.E2BIG", "errno.ENOENT", "fact.a", "fact.b"])
+        XCTAssertEqual(p.last?.value, "EPERM")
+    }
+
     func testAttributeCountsEqualTheCasesInRenderedXML() throws {
         let suites = RunReportBuilder.junitSuites(summary: summary(), systemOut: "log \0 line")
         XCTAssertEqual(suites.map(\.tests), [6, 1, 1])

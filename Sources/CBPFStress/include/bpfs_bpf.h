@@ -51,6 +51,13 @@ int bpfs_map_create_ex(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key
                        uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
                        const char *name, uint32_t numa_node, uint32_t inner_map_fd, uint64_t map_extra);
 
+/** bpfs_map_create_ex with btf_fd, btf_key_type_id and btf_value_type_id (BTF-defined values:
+ *  bpf_spin_lock, bpf_timer, kptr fields); the attr runs up to map_extra when btf_fd is set. */
+int bpfs_map_create_btf(const struct bpfs_rt *rt, uint32_t map_type, uint32_t key_size,
+                        uint32_t value_size, uint32_t max_entries, uint32_t map_flags,
+                        const char *name, uint32_t numa_node, uint32_t inner_map_fd, uint64_t map_extra,
+                        int btf_fd, uint32_t btf_key_type_id, uint32_t btf_value_type_id);
+
 /** BPF_MAP_UPDATE_ELEM with flags BPF_ANY/BPF_NOEXIST/BPF_EXIST(|BPF_F_LOCK). */
 int bpfs_map_update_elem(const struct bpfs_rt *rt, int map_fd, const void *key,
                          const void *value, uint64_t flags);

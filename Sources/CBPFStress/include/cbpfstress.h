@@ -13,5 +13,7 @@
 #include "bpfs_unix.h"
 #include "bpfs_fuzzbench.h"
 #include "bpfs_fuzz_maps.h"
+#include "bpfs_fuzz_ident.h"
+#include "bpfs_fuzz_race.h"
 #include "bpfs_libbpf_obj.h"
 #endif
