@@ -26,29 +26,14 @@ struct TimersCommand: ParsableCommand {
         var skipped = 0
         do {
             for i in 1...rounds {
-                let t = try instance()
-                let e = try plan.elementRound(t)
-                t.close()
-                print("round \(i) elements: \(e.model.timers.count) armed (\(e.model.leftAlone.count) left alone), fires \(e.fires.map(String.init).joined(separator: ",")), \(e.findings.count) finding(s)")
-                let v = try instance()
-                let ev = try plan.evictionRound(v)
-                v.close()
-                print("round \(i) eviction: \(ev.model.timers.count) armed (\(ev.model.leftAlone.count) left alone), fires \(ev.fires.map(String.init).joined(separator: ",")), \(ev.findings.count) finding(s)")
-                let a = try instance(), b = try instance()
-                let c = try plan.closeRound(victim: a, sentinel: b)
-                a.close(); b.close()
-                print("round \(i) close: \(c.model.timers.count) armed, fires \(c.fires.map(String.init).joined(separator: ",")), \(c.findings.count) finding(s)")
-                findings += e.findings + ev.findings + c.findings
-                switch try KptrStash.load() {
-                case .supported(let k):
-                    let kr = try KptrRounds().round(k)
-                    k.close()
-                    print("round \(i) kptrs: \(kr.model.count) elements peeked, \(kr.findings.count) finding(s)")
-                    findings += kr.findings
-                case .unsupported(let why):
-                    print("round \(i) kptrs: skipped: \(why)")
-                    skipped += 1
+                let o = try FieldRounds.run(plan, label: "round \(i) ")
+                if let why = o.timerSkip {
+                    Stderr.write("bpfstress: fuzz-timers skipped: \(why)\n")
+                    throw ExitCode(ExitCodes.environment)
                 }
+                o.lines.forEach { print($0) }
+                findings += o.timerFindings + o.kptrFindings
+                if o.kptrSkip != nil { skipped += 1 }
             }
         } catch let skip as ExitCode {
             throw skip
@@ -59,15 +44,5 @@ struct TimersCommand: ParsableCommand {
         let skips = skipped == 0 ? "" : ", \(skipped) kptr round(s) skipped"
         print((findings.isEmpty ? "fuzz-timers: no findings" : "fuzz-timers: \(findings.count) finding(s)") + skips)
         throw ExitCode(findings.isEmpty ? ExitCodes.clean : ExitCodes.findings)
-    }
-
-    /// A fresh instance; an unsupported kernel prints the skip and exits 3.
-    func instance() throws -> TimerArming {
-        switch try TimerArming.load() {
-        case .supported(let t): return t
-        case .unsupported(let why):
-            Stderr.write("bpfstress: fuzz-timers skipped: \(why)\n")
-            throw ExitCode(ExitCodes.environment)
-        }
     }
 }

@@ -28,6 +28,8 @@ public final class MapFuzz: Scenario {
             CheckSpec("shared-values-intact", "every value read from a shared map decodes and names its key (no torn or foreign value)"),
             CheckSpec("shared-batch-unique", "a batch lookup on a shared map holds each key once, only keys some worker writes"),
             CheckSpec("fault-injection", "with the kernel failing the n-th allocation inside create, update and batch calls, the model accepts ENOMEM only at the injected call and the leak check stays clean (skipped with the reason where the kernel has no fault injection)"),
+            CheckSpec("armed-timers", "bpf_timers armed by a test-run program never fire after their element is deleted, overwritten or evicted, or their map closed; the left-alone ones fire once (one pass per worker; skipped with the verifier's reason where the kernel refuses the program)"),
+            CheckSpec("kptr-fields", "local kptrs stashed by a test-run program are gone from overwritten, recreated and evicted elements and kept by the rest (skipped where the kernel has no local kptrs)"),
             CheckSpec("shared-census", "with every writer held off, each shared map holds at most max_entries keys, each once and intact, and a batch lookup returns exactly what get_next_key walks"),
         ],
         ownedNames: ["bpfs_fuzz"], keepsInFlightState: true)
@@ -197,7 +199,10 @@ public final class MapFuzz: Scenario {
         var nextCensus = Self.monotonicNs() + UInt64(censusPeriod * 1e9)
         var rng = SplitMix64(seed: seed, stream: 0x5A)
         var seq: UInt64 = 0
-        if thread.index == 0 { thread.worker.skipCheck("fault-injection", reason: FaultInjection.probe().skipReason) }
+        if thread.index == 0 {
+            thread.worker.skipCheck("fault-injection", reason: FaultInjection.probe().skipReason)
+            FieldRounds.judge(thread, scenario: Self.descriptor.name)
+        }
         let censusLock = CensusLock(telemetryFD: thread.worker.spec.telemetryFD)
         if censusLock == nil || censusPeriod == 0 {
             thread.worker.skipCheck("shared-census", reason: censusLock == nil ? "cannot reopen the telemetry memfd for the census lock: errno \(errno)" : "census_period is 0")

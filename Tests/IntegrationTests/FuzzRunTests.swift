@@ -48,6 +48,16 @@ final class FuzzRunTests: XCTestCase {
         XCTAssertEqual(checks["fault-injection"]?.0, 0, "fault-injection cannot pass: it never runs")
         let junit = try String(contentsOfFile: dir + "/latest/junit.xml", encoding: .utf8)
         XCTAssertTrue(junit.contains(#"<testcase name="fault-injection" classname="bpfstress.map-fuzz" time="0.000">"#), junit)
+        // Armed timers and local kptrs: one pass per worker, passed where the kernel allows the
+        // programs (6.18 here), else skipped with the reason; never failed, never silently absent.
+        for c in ["armed-timers", "kptr-fields"] {
+            XCTAssertEqual(checks[c]?.1, 0, "\(c) failed")
+            if (checks[c]?.0 ?? 0) == 0 {
+                let tc = try XCTUnwrap(junit.range(of: #"<testcase name="\#(c)"[^>]*>\s*<skipped message="[^"]+"#, options: .regularExpression),
+                                       "\(c) neither passed nor skipped with a reason")
+                _ = tc
+            }
+        }
         // The probed facts are properties of the map-fuzz testsuite, as the command prints them.
         for f in facts.dropFirst("kernel facts (probed): ".count).split(separator: " ") {
             let kv = f.split(separator: "=", maxSplits: 1)
