@@ -68,7 +68,8 @@ public enum FieldRounds {
     /// The waits are capped at 8 s, under the 10 s op deadline, so that a timer that never fires
     /// is this check's failure, not a hang.
     static func judge(_ thread: ThreadContext, scenario: String) {
-        var plan = TimerRounds(delayNs: 200_000_000)
+        // 1 s: the fates come well inside it even in a loaded TCG guest, where 200 ms did not.
+        var plan = TimerRounds(delayNs: 1_000_000_000)
         plan.waitSeconds = 8
         let outcome: FieldRoundsOutcome
         do {

@@ -130,6 +130,18 @@ final class TimerArmingTests: XCTestCase {
         XCTAssertEqual(TimerValue.layout.checkLookup(nil, kind: .lru, key: 2, tag: 3, canary: 9), "lru key 2: lookup found no element")
     }
 
+    /// An element freed only after half its delay is not judged: 0 and 1 fires both pass, while
+    /// the same counts on a timely delete still fail (a slow guest cannot make a false finding).
+    func testElementFreedTooLateIsNotJudged() {
+        var m = TimerModel()
+        m.timers = [ArmedTimer(tag: 1, kind: .lru, key: 100, fate: .tooLate), ArmedTimer(tag: 2, kind: .hash, key: 3, fate: .deleted)]
+        XCTAssertEqual(TimerOracle.check(model: m, fires: [0, 1, 0]), [])
+        XCTAssertEqual(TimerOracle.check(model: m, fires: [0, 0, 0]), [])
+        XCTAssertEqual(TimerOracle.check(model: m, fires: [0, 1, 1]), [
+            "hash key 3 tag 2: fired 1 time(s) after its element was deleted; the kernel must cancel the timer when it frees the field",
+        ])
+    }
+
     func testOracleReportsUnarmedTagsStraysAndUnreadCounters() {
         var m = TimerModel()
         m.timers = [ArmedTimer(tag: 1, kind: .hash, key: 1, fate: .leftAlone), ArmedTimer(tag: 5, kind: .array, key: 2, fate: .deleted)]
