@@ -138,6 +138,9 @@ public final class MapFuzz: Scenario {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
+    /// Programs a worker's first thread runs before its armed-timer and kptr pass.
+    static let fieldRoundsAfter = 64
+
     static func opKind(_ op: CallOp) -> OpKind {
         switch op {
         case .create: return .mapCreate
@@ -201,7 +204,6 @@ public final class MapFuzz: Scenario {
         var seq: UInt64 = 0
         if thread.index == 0 {
             thread.worker.skipCheck("fault-injection", reason: FaultInjection.probe().skipReason)
-            FieldRounds.judge(thread, scenario: Self.descriptor.name)
         }
         let censusLock = CensusLock(telemetryFD: thread.worker.spec.telemetryFD)
         if censusLock == nil || censusPeriod == 0 {
@@ -215,6 +217,8 @@ public final class MapFuzz: Scenario {
                 reportFinding(thread, f, p, rep, seed: seed, from: nil)
             }
             n += 1
+            // After the first programs, so that the fuzz loop (and any planted fault in it) starts at once.
+            if n == Self.fieldRoundsAfter && thread.index == 0 { FieldRounds.judge(thread, scenario: Self.descriptor.name) }
             if n % sharedEvery == 0 {
                 // Shared rounds hold the census lock shared: a census (exclusive) sees no writer.
                 if let censusLock, !censusLock.acquire(exclusive: false, within: 0.5) {
@@ -229,6 +233,11 @@ public final class MapFuzz: Scenario {
                     nextCensus = Self.monotonicNs() + UInt64(censusPeriod * 1e9)
                 }
             }
+        }
+        if thread.index == 0 && n < Self.fieldRoundsAfter {
+            let why = "the campaign ended before the worker's first \(Self.fieldRoundsAfter) programs"
+            thread.worker.skipCheck("armed-timers", reason: why)
+            thread.worker.skipCheck("kptr-fields", reason: why)
         }
         lock.lock()
         executions += f.executions

@@ -123,6 +123,9 @@ struct TimerRoundState {
     }
 }
 
+/// A round given up because the campaign is stopping: it has no verdict.
+public struct TimerRoundsStopped: Error {}
+
 /// What a round saw: the model, the counters, and every finding (oracle, lookups, leak check).
 public struct TimerRoundResult {
     public var model = TimerModel()
@@ -137,6 +140,17 @@ public struct TimerRounds {
     public var fault: TimerFault
     /// Upper bound of every wait (a safety bound, not a measured threshold).
     public var waitSeconds: Double = 20
+    /// Polled by every wait: false ends the round with `TimerRoundsStopped` (no verdict), so
+    /// that a worker asked to stop leaves within its TERM grace.
+    public var keepRunning: () -> Bool = { true }
+
+    /// pollUntil that gives up with `TimerRoundsStopped` once `keepRunning` turns false.
+    func wait(_ cond: () throws -> Bool) throws -> Bool {
+        try pollUntil(seconds: waitSeconds) {
+            guard keepRunning() else { throw TimerRoundsStopped() }
+            return try cond()
+        }
+    }
 
     public init(delayNs: UInt64 = 200_000_000, fault: TimerFault = .none) {
         self.delayNs = delayNs
@@ -225,7 +239,7 @@ public struct TimerRounds {
         r.stray = try a.fireCount(TimerValue.strayTag)
         r.findings += TimerOracle.check(model: r.model, fires: r.fires, stray: r.stray, instance: "closed instance")
         r.findings += TimerOracle.check(model: sentinel.model, fires: try b.fireCounts(count: 3), instance: "sentinel instance")
-        let gone = pollUntil(seconds: waitSeconds) { Set(a.runtime.allIDs(.map)).isDisjoint(with: ids) }
+        let gone = try wait { Set(a.runtime.allIDs(.map)).isDisjoint(with: ids) }
         if !gone {
             let left = ids.filter { Set(a.runtime.allIDs(.map)).contains($0) }
             r.findings.append("leak: timer map id(s) \(left.map(String.init).joined(separator: ",")) still exist \(Int(waitSeconds)) s after their last fd closed")
@@ -240,7 +254,7 @@ public struct TimerRounds {
     func waitForControls(_ t: TimerArming, _ r: inout TimerRoundResult, tags: UInt32) throws -> UInt32 {
         let next = try sentinelChain(t, &r, firstTag: tags)
         let controls = r.model.leftAlone.map(\.tag)
-        _ = try pollUntil(seconds: waitSeconds) {
+        _ = try wait {
             let fires = try t.fireCounts(count: Int(next))
             return controls.allSatisfy { fires[Int($0)] >= 1 }
         }
@@ -254,7 +268,7 @@ public struct TimerRounds {
             try t.put(.hash, key: key, tag: tag, canary: 0)
             try t.arm(.hash, key: key, delayNs: delayNs)
             r.model.timers.append(ArmedTimer(tag: tag, kind: .hash, key: key, fate: .leftAlone))
-            _ = try pollUntil(seconds: waitSeconds) { try t.fireCount(tag) >= 1 }
+            _ = try wait { try t.fireCount(tag) >= 1 }
         }
         return firstTag + 2
     }
