@@ -81,7 +81,6 @@ public enum OpPathBench {
                     case 0:
                         let failures = bpfs_bench_map_loop(map.fd, UInt64(n), nkeys)
                         if failures < 0 { throw StressError.system("bench baseline", Int32(-failures)) }
-                        tC += bpfs_now_ns() - t0
                     case 1:
                         for i in range {
                             var key = UInt32(i % Int(nkeys))
@@ -89,7 +88,6 @@ public enum OpPathBench {
                             try thread.op(.mapUpdate, UInt64(map.fd), UInt64(key)) { try map.update(key: &key, value: &v) }
                             try thread.op(.mapLookup, UInt64(map.fd), UInt64(key)) { try map.lookup(key: &key, value: &value) }
                         }
-                        tH += bpfs_now_ns() - t0
                     case 2:
                         for i in range {
                             var key = UInt32(i % Int(nkeys))
@@ -97,7 +95,6 @@ public enum OpPathBench {
                             try map.update(key: &key, value: &v)
                             try map.lookup(key: &key, value: &value)
                         }
-                        tD += bpfs_now_ns() - t0
                     default:
                         for i in range {
                             var key = UInt32(i % Int(nkeys))
@@ -105,9 +102,9 @@ public enum OpPathBench {
                             try thread.opWithoutHistogram(.mapUpdate, UInt64(map.fd), UInt64(key)) { try map.update(key: &key, value: &v) }
                             try thread.opWithoutHistogram(.mapLookup, UInt64(map.fd), UInt64(key)) { try map.lookup(key: &key, value: &value) }
                         }
-                        tN += bpfs_now_ns() - t0
                     }
                 }
+                tC += spent[0]; tH += spent[1]; tD += spent[2]; tN += spent[3]
                 chunkRatios.append(Double(spent[0]) / Double(max(1, spent[1])))
                 chunkHistogramRatios.append(Double(spent[3]) / Double(max(1, spent[1])))
                 chunkIndex += 1
