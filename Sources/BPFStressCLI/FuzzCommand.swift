@@ -182,9 +182,18 @@ struct FuzzCommand: ParsableCommand {
                      corpus.signatures.count, corpus.added, bySig.count))
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
         print(Self.perType(corpus.signatures))
-        print("fault injection: skipped: \(FaultInjection.probe().skipReason)")
+        print(Self.faultLine(f.faultInjection, f.model.faultStats))
         print("kernel facts (probed): \(f.model.facts.summary)" + (f.unprobedFacts.isEmpty ? "" : "; not probed: " + f.unprobedFacts.joined(separator: ", ")))
         return findings.isEmpty ? ExitCodes.clean : ExitCodes.findings
+    }
+
+    /// The fault-injection line: what the armed calls did, or why none ran.
+    static func faultLine(_ p: FaultInjection.Probe, _ s: FaultNth.Stats) -> String {
+        if s.armed > 0 {
+            return "fault injection: \(s.armed) call(s) armed by fail_nth, \(s.injected) reached their fault site, \(s.failed) of those failed with ENOMEM" +
+                (p.changed.isEmpty ? "" : " (set " + p.changed.joined(separator: ", ") + ")")
+        }
+        return "fault injection: skipped: " + (p.skipReason ?? "no call was armed by fail_nth")
     }
 
     // MARK: worker fleet
@@ -226,6 +235,7 @@ struct FuzzCommand: ParsableCommand {
         var sigs = Set<String>()
         var facts: [String: String] = [:]
         var unprobed = Set<String>()
+        var faults = FaultNth.Stats()
         for f in files where f.hasPrefix("repro-") {
             try? FileManager.default.copyItem(atPath: stateDir + "/" + f, toPath: path + "/" + f)
         }
@@ -242,6 +252,9 @@ struct FuzzCommand: ParsableCommand {
             sigs.formUnion(j["signatures"] as? [String] ?? [])
             facts.merge(j["facts"] as? [String: String] ?? [:]) { a, b in a == b ? a : a + "|" + b }
             unprobed.formUnion(j["unprobed_facts"] as? [String] ?? [])
+            faults.armed += j["fault_armed"] as? Int ?? 0
+            faults.injected += j["fault_injected"] as? Int ?? 0
+            faults.failed += j["fault_failed"] as? Int ?? 0
         }
         let after = (try? FileManager.default.contentsOfDirectory(atPath: corpusDir).filter { $0.hasSuffix(".prog") }.count) ?? 0
         let s = outcome.summary
@@ -252,7 +265,7 @@ struct FuzzCommand: ParsableCommand {
         print("shared maps: \(censuses) census(es) with every writer held off, \(censusBusy) skipped (lock busy)" +
               (overMax > 0 ? "; the NO_PREALLOC map was over max_entries in \(overMax) (by up to \(overMaxBy): racing inserts, within the kernel's bound)" : ""))
         print(Self.perType(sigs))
-        print("fault injection: skipped: \(FaultInjection.probe().skipReason)")
+        print(Self.faultLine(FaultInjection.probe(setKnobs: false), faults))
         print("kernel facts (probed): " + (facts.isEmpty ? "none reported" : facts.keys.sorted().map { "\($0)=\(facts[$0]!)" }.joined(separator: " ")) +
               (unprobed.isEmpty ? "" : "; not probed: " + unprobed.sorted().joined(separator: ", ")))
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }

@@ -94,8 +94,9 @@ extension ShadowModel {
             }
             i += 1
         }
-        if upd && r.errno == ENOMEM && err != ENOMEM {
-            // A memory limit stopped the batch: the first `count` entries went in.
+        if (upd || injectedNow) && r.errno == ENOMEM && err != ENOMEM {
+            // A memory limit (or the fault fail_nth injected) stopped the batch: the first
+            // `count` entries were processed.
             note(ENOMEM)
             ambiguous = true
         }

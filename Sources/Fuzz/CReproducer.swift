@@ -33,6 +33,7 @@ public enum CReproducer {
             let s = shapes[c.map] ?? MapShape(type: .hash, keySize: 4, valueSize: 8, maxEntries: 16, flags: 0, cpus: cpus)
             out += "\n    /* call \(i + 1): \(c.description.replacingOccurrences(of: "*/", with: "* /")) */\n    {\n"
             out += body(c, s)
+            if i > 0 && p.calls[i - 1].op == .failNth && c.op != .failNth { out += "        fail_nth_done();\n" }
             out += "        report(\(i + 1), \"\(c.op.rawValue)\", r);\n"
             if let f = finding, f.call == i, !sweepKinds.contains(f.kind) { out += check(c, results[i]) }
             out += "    }\n"
@@ -162,6 +163,8 @@ public enum CReproducer {
             return raceBody(c, s)
         case .ringMmap:
             return ringMmapBody(c, s)
+        case .failNth:
+            return "        long r = fail_nth_arm(\(c.count));\n"
         case .walk:
             guard s.keySize > 0, s.keySize <= Layout.bufferCap else {
                 return place("o", .output(8), slot: 2) + "        long r = next_key(\(fd), NULL, o);\n"
@@ -315,7 +318,7 @@ public enum CReproducer {
         __attribute__((unused)) static void hex(const void *p, int n) { for (int i = 0; i < n && i < 24; i++) printf("%02x", ((const unsigned char *)p)[i]); }
         static void report(int i, const char *op, long r) { printf("%3d  %-24s -> %s\\n", i, op, errname(r)); }
 
-        \(identityPrelude)\(racePrelude)int main(void) {
+        \(identityPrelude)\(racePrelude)\(FaultNth.cPrelude)int main(void) {
             page = sysconf(_SC_PAGESIZE);
             slot_bytes = ((CAP + 16 + page - 1) / page + 1) * page;
             arena = mmap(NULL, slot_bytes * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -27,10 +27,12 @@ public struct CallResult: Equatable {
         var token: [UInt8] = []
         var walk: [(key: [UInt8], value: [UInt8]?)] = []
         var brokenCanaries: [String] = []
+        /// The call ran after fail_nth and its fault site was reached (FaultNth.swift).
+        var faultInjected = false
         init() {}
         func copy() -> More {
             let m = More()
-            m.keysOut = keysOut; m.valuesOut = valuesOut; m.token = token; m.walk = walk; m.brokenCanaries = brokenCanaries
+            m.keysOut = keysOut; m.valuesOut = valuesOut; m.token = token; m.walk = walk; m.brokenCanaries = brokenCanaries; m.faultInjected = faultInjected
             return m
         }
     }
@@ -78,6 +80,8 @@ public struct CallResult: Equatable {
         get { more?.brokenCanaries ?? [] }
         set { mutableMore.brokenCanaries = newValue }
     }
+    /// The call ran armed by fail_nth and its fault was injected.
+    public var faultInjected: Bool { more?.faultInjected ?? false }
     var hasBrokenCanaries: Bool { more.map { !$0.brokenCanaries.isEmpty } ?? false }
     var walkIsEmpty: Bool { more.map { $0.walk.isEmpty } ?? true }
 

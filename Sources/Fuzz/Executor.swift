@@ -34,6 +34,8 @@ public final class Executor {
     public var mapName = "bpfs_fuzz"
     /// The private bpffs, its pins and the map id per slot (IdentityExec.swift).
     let identity = ExecIdentity()
+    /// This thread's /proc/thread-self/fail-nth while a fail_nth call has armed it (-1: none).
+    var faultFD: Int32 = -1
 
     public init(runtime: any Runtime, cpus: Int = Probes.possibleCPUs()) {
         self.runtime = runtime
@@ -77,6 +79,7 @@ public final class Executor {
     }
 
     public func reset() {
+        disarmFault()
         for i in mappings.indices { unmapAll(i) }
         for i in _fds.indices where _fds[i] >= 0 && _fds[i] != Executor.closedFD { Glibc.close(_fds[i]) }
         _fds = Array(repeating: -1, count: Executor.maxSlots)
@@ -242,6 +245,13 @@ public final class Executor {
     /// Runs one call.
     public func run(_ c: Call) -> CallResult {
         if ElemCall.isElem(c.op) { return withUnsafePointer(to: c) { runElem(ElemCall($0)) } }
+        var r = runOther(c)
+        if faultFD >= 0 && c.op != .failNth { finishFault(&r) }
+        return r
+    }
+
+    /// Runs one call that is not an element op.
+    func runOther(_ c: Call) -> CallResult {
         var r = CallResult()
         let s = shape(c.map)
         let fd = self.fd(c)
@@ -284,6 +294,7 @@ public final class Executor {
             preconditionFailure("element ops go to runElem")
         case .putInner: runPutInner(c, s, fd, into: &r)
         case .alive: runAlive(c, into: &r)
+        case .failNth: runFailNth(c, into: &r)
         case .mmap:
             let len = Self.mmapLength(s)
             if mappings[c.map].count >= 4 { munmap(mappings[c.map][0].ptr, mappings[c.map][0].len); mappings[c.map].removeFirst() }
@@ -441,6 +452,7 @@ public final class Executor {
         r.walkEnd = 0
         if r.more.isSome { r.more = nil }
         if broken != 0 { Self.addBroken(&r, broken, second: c.op == .nextKey ? "next_key" : "value") }
+        if faultFD >= 0 { finishFault(&r) }
     }
 
     @inline(never)

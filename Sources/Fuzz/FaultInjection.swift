@@ -1,32 +1,87 @@
-// The fault-injection probe: which of the kernel's failure injectors (debugfs fail*, fail-nth) this kernel offers.
+// The fault-injection probe and setup: fail-nth, the injectors' debugfs knobs, and whether the fuzzer's fail_nth calls can run.
 import Foundation
 import Glibc
 
-/// Fail-the-n-th-allocation checks need the kernel's fault injection: debugfs `fail*`
-/// directories (CONFIG_FAULT_INJECTION_DEBUG_FS, e.g. failslab, fail_page_alloc) and the
-/// per-task `fail-nth` file (CONFIG_FAULT_INJECTION). The check that would use them is
-/// reported as skipped with this probe's reason; it never passes without running.
+/// Fail-the-n-th-allocation checks need the kernel's fault injection: the per-task
+/// `fail-nth` file (CONFIG_FAULT_INJECTION) and the slab and page-allocator injectors
+/// (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC) with their debugfs knobs. A per-injector knob
+/// wins over fail-nth: failslab's `ignore-gfp-wait` defaults to Y, which exempts every
+/// sleeping (GFP_KERNEL) allocation, nearly all that bpf(2) makes. The fuzzer's `fail_nth`
+/// calls run only where the knobs let them fail; otherwise the check is skipped with the
+/// reason, never passed.
 public enum FaultInjection {
     public struct Probe: Sendable, Equatable {
         /// debugfs fail* entries found (empty: none, or debugfs not mounted).
         public var debugfsEntries: [String]
         public var failNth: Bool
-        /// Why the check does not run (there is always one: the injecting check is not built).
-        public var skipReason: String
+        /// fail_nth calls inject faults that bpf(2)'s allocations see.
+        public var ready: Bool
+        /// Why the check does not run (nil when ready).
+        public var skipReason: String?
+        /// Knobs this probe set (inside a bpfstress guest only), as "file=value".
+        public var changed: [String] = []
     }
 
-    public static func probe(debugfs: String = "/sys/kernel/debug", task: String = "/proc/thread-self") -> Probe {
+    /// The knobs that must read N for fail-nth to reach sleeping allocations, and the value
+    /// syzkaller's executor also writes; `verbose` 1 prints one line per injected fault (2
+    /// adds a stack dump per fault, slow on an emulated UART).
+    static let knobs: [(file: String, want: String)] = [
+        ("failslab/ignore-gfp-wait", "N"), ("fail_page_alloc/ignore-gfp-wait", "N"),
+        ("failslab/verbose", "1"), ("fail_page_alloc/verbose", "1"),
+    ]
+
+    /// Probes fault injection. `setKnobs`: write the knobs that differ (the fuzzer does this
+    /// only inside a bpfstress guest, whose kernel is its own; on a host the knobs are the
+    /// machine owner's, and a wrong one is the skip reason).
+    public static func probe(debugfs: String = "/sys/kernel/debug", task: String = "/proc/thread-self",
+                             setKnobs: Bool = inBPFStressGuest()) -> Probe {
         let mounted = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))?
             .split(separator: "\n").contains { $0.split(separator: " ").dropFirst(4).first.map(String.init) == debugfs } ?? false
         let entries = ((try? FileManager.default.contentsOfDirectory(atPath: debugfs)) ?? []).filter { $0.hasPrefix("fail") }.sorted()
         let nth = access(task + "/fail-nth", F_OK) == 0
-        let reason: String
+        var p = Probe(debugfsEntries: entries, failNth: nth, ready: false, skipReason: nil)
         if entries.isEmpty && !nth {
-            reason = "this kernel has no fault injection: no \(task)/fail-nth (CONFIG_FAULT_INJECTION) and no \(debugfs)/fail* " +
+            p.skipReason = "this kernel has no fault injection: no \(task)/fail-nth (CONFIG_FAULT_INJECTION) and no \(debugfs)/fail* " +
                 (mounted ? "(CONFIG_FAULT_INJECTION_DEBUG_FS)" : "(debugfs is not mounted at \(debugfs))")
-        } else {
-            reason = "fault injection is present (\((entries + (nth ? ["fail-nth"] : [])).joined(separator: ", "))) but the check that fails the n-th allocation in create, update and batch calls is not built yet"
+            return p
         }
-        return Probe(debugfsEntries: entries, failNth: nth, skipReason: reason)
+        guard nth else { p.skipReason = "no \(task)/fail-nth (CONFIG_FAULT_INJECTION without per-task fail-nth)"; return p }
+        guard entries.contains("failslab") else {
+            p.skipReason = "no \(debugfs)/failslab (CONFIG_FAILSLAB and CONFIG_FAULT_INJECTION_DEBUG_FS, with debugfs mounted): the slab injector's knobs cannot be read"
+            return p
+        }
+        for k in knobs {
+            let path = debugfs + "/" + k.file
+            guard let have = read(path) else {
+                // failslab's knob decides whether bpf(2)'s allocations can fail; fail_page_alloc is optional.
+                if k.file == "failslab/ignore-gfp-wait" { p.skipReason = "cannot read \(path)"; return p }
+                continue
+            }
+            if have == k.want { continue }
+            if setKnobs, write(path, k.want) { p.changed.append("\(k.file)=\(k.want)"); continue }
+            if k.file.hasSuffix("ignore-gfp-wait") {
+                p.skipReason = "\(path) is \(have): the injector exempts sleeping allocations, nearly all that bpf(2) makes; " +
+                    "bpfstress sets it to \(k.want) only inside its own guests"
+                return p
+            }
+        }
+        p.ready = true
+        return p
+    }
+
+    /// The kernel command line carries bpfstress.guest=1 (QEMULaunch adds it; a host never has it).
+    public static func inBPFStressGuest() -> Bool {
+        (read("/proc/cmdline") ?? "").split(separator: " ").contains("bpfstress.guest=1")
+    }
+
+    static func read(_ path: String) -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func write(_ path: String, _ value: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return value.withCString { Glibc.write(fd, $0, strlen($0)) } == value.utf8.count
     }
 }

@@ -78,6 +78,9 @@ public final class Fuzzer {
     public private(set) var totalCalls = 0
     /// Kernel facts whose probe could not run (the model keeps the 6.18 value for them).
     public let unprobedFacts: [String]
+    /// Fault injection as probed at start (inside a bpfstress guest the probe also sets the
+    /// injectors' knobs): `ready` means programs arm calls with fail_nth.
+    public let faultInjection: FaultInjection.Probe
     /// The fuzz loop's map-in-map sweeps, checked later instead of waited for (MapInMapBatch.swift).
     var deferSweeps = false
     var pendingSweeps: [PendingSweep] = []
@@ -90,6 +93,9 @@ public final class Fuzzer {
         model = ShadowModel(cpus: executor.cpus, facts: probed.facts)
         generator = Generator(seed: seed)
         generator.avoidPercpuPadding = probed.facts.percpuBTFPaddingStale
+        faultInjection = FaultInjection.probe()
+        model.failNthAvailable = faultInjection.failNth
+        generator.faultInjection = faultInjection.ready
         self.corpus = corpus
     }
 

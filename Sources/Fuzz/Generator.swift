@@ -9,6 +9,9 @@ public struct Generator {
     public var rng: SplitMix64
     /// Round per-CPU BTF values up to 8 bytes (the probed fact percpu_btf_padding is stale).
     public var avoidPercpuPadding = true
+    /// The kernel injects faults through fail-nth (FaultInjection.probe's `ready`): programs
+    /// then now and then arm a call with `fail_nth`.
+    public var faultInjection = false
     public init(seed: UInt64) { rng = SplitMix64(seed: seed, stream: 0xF022) }
 
     mutating func int(_ n: Int) -> Int { Int(rng.next() % UInt64(max(1, n))) }
@@ -200,7 +203,20 @@ public struct Generator {
             calls.append(call(on: creates[s], slot: s))
         }
         calls.append(Call(.walk, map: int(nmaps)))
+        if faultInjection && chance(0.3) { armFaults(&calls) }
         return Program(calls)
+    }
+
+    /// Puts `fail_nth n=N` before one to three armable calls: mostly the first few fault sites
+    /// (a create or update reaches a handful), now and then a deep one.
+    mutating func armFaults(_ calls: inout [Call]) {
+        for _ in 0..<(1 + int(3)) {
+            let armable = calls.indices.filter { FaultNth.armable.contains(calls[$0].op) && ($0 == 0 || calls[$0 - 1].op != .failNth) }
+            guard !armable.isEmpty else { return }
+            var f = Call(.failNth)
+            f.count = chance(0.8) ? UInt32(1 + int(8)) : UInt32(9 + int(56))
+            calls.insert(f, at: pick(armable))
+        }
     }
 
     /// A mutant of `p`: change, insert, remove or duplicate calls, or splice in `other`.

@@ -45,6 +45,9 @@ public enum CallOp: String, CaseIterable, Sendable {
     /// and BPF_MAP_GET_FD_BY_ID on the id of the slot's latest map (is it still alive?).
     case putInner = "put_inner"
     case alive
+    /// Fault injection (FaultNth.swift): the next call runs with the n-th fault site of this
+    /// thread failing (/proc/thread-self/fail-nth).
+    case failNth = "fail_nth"
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -75,6 +78,7 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .ringMmap: return 23
         case .putInner: return 24
         case .alive: return 25
+        case .failNth: return 26
         }
     }
 }

@@ -57,6 +57,7 @@ public enum ProgramText {
         if let s = IdentityOps.format(c) { return s }
         if c.op == .race { return RaceOps.format(c) }
         if c.op == .ringMmap { return RingMmap.format(c) }
+        if c.op == .failNth { return FaultNth.format(c) }
         let d = Call(c.op)
         var a: [String] = [c.op.rawValue, "map=\(c.map)"]
         switch c.op {
@@ -156,6 +157,7 @@ public enum ProgramText {
             case (.pin, _), (.unpin, _), (.objGet, _), (.fdByID, _), (.nextID, _), (.info, _): try IdentityOps.parse(&c, k, v, fail: fail)
             case (.race, _): try RaceOps.parse(&c, k, v, fail: fail)
             case (.ringMmap, _): try RingMmap.parse(&c, k, v, fail: fail)
+            case (.failNth, _): try FaultNth.parse(&c, k, v, fail: fail)
             case (_, "key"): c.key = try buf()
             case (_, "value"): c.value = try buf()
             case (_, "out"): c.out = try buf()
@@ -193,6 +195,7 @@ public enum ProgramText {
             }
         }
         if let m = checkCreate(c) { throw fail(m) }
+        if c.op == .failNth && c.count == 0 { throw fail("fail_nth needs n=N (the fault site to fail, 1...10000)") }
         return c
     }
 

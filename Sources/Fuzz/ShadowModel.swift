@@ -51,8 +51,17 @@ public final class ShadowModel {
     /// Map-in-map: templates, held inner maps, the maps to sweep at the end (MapInMap.swift).
     var mim = MapInMapState()
 
+    /// Fault injection (FaultNth.swift): the kernel has fail-nth (probed); a fail_nth call armed
+    /// the next call; that call's fault was injected (ENOMEM is then accepted); the counts.
+    public var failNthAvailable = false
+    var faultArmed = false
+    var injectedNow = false
+    public internal(set) var faultStats = FaultNth.Stats()
+
     public func reset() {
         mim = MapInMapState()
+        faultArmed = false
+        injectedNow = false
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
@@ -118,6 +127,8 @@ public final class ShadowModel {
         // An insert that allocates (NO_PREALLOC hash, per-CPU memory, LPM nodes) may hit a
         // memory limit under load: a resource answer, counted, never a wrong one.
         if got == ENOMEM && (ck.op == .update || ck.op == .updateBatch) && allowed.contains(0) { note(got); return true }
+        // The call fail_nth armed, and its fault was injected: ENOMEM there and nowhere else.
+        if got == ENOMEM && injectedNow { note(got); return true }
         ck.fail("errno", "got \(Self.en(got)), model expects \(Self.set(allowed)) (\(why()))")
         return false
     }
@@ -154,6 +165,18 @@ public final class ShadowModel {
         ck.op = c.op
         if identity.shared { applyFDPerms(c.map) }
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
+        if faultArmed {
+            defer { injectedNow = false }
+            if armedCall(c.op, c.map, r) { return }
+            dispatchElem(&ck, c, r)
+        } else {
+            dispatchElem(&ck, c, r)
+        }
+        if zeroSeedSlots != 0 && zeroSeedSlots & (1 << UInt8(truncatingIfNeeded: c.map)) != 0 { recordHistory(c.src.pointee, r) }
+    }
+
+    @inline(__always)
+    func dispatchElem(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         switch c.op {
         case .update: update(&ck, c, r)
         case .lookup: lookup(&ck, c, r)
@@ -162,7 +185,6 @@ public final class ShadowModel {
         case .lookupAndDelete: lookupAndDelete(&ck, c, r)
         default: preconditionFailure("checkElem: \(c.op) is not an element op")
         }
-        if zeroSeedSlots != 0 && zeroSeedSlots & (1 << UInt8(truncatingIfNeeded: c.map)) != 0 { recordHistory(c.src.pointee, r) }
     }
 
     @inline(never)
@@ -174,6 +196,8 @@ public final class ShadowModel {
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         defer { trackZeroSeed(&ck, c, r) }
         if identity.shared { applyFDPerms(c.map, batch: c.op == .lookupBatch || c.op == .lookupAndDeleteBatch) }
+        if faultArmed && c.op != .failNth && armedCall(c.op, c.map, r) { injectedNow = false; return }
+        defer { injectedNow = false }
         switch c.op {
         case .create: create(&ck, c, r, shape); identityCreated(c, r); noteCreate(ck.index, c, r)
         case .close:
@@ -193,6 +217,7 @@ public final class ShadowModel {
         case .ringMmap: ringMmap(&ck, c, r)
         case .putInner: putInner(&ck, c, r)
         case .alive: alive(&ck, c, r)
+        case .failNth: failNth(&ck, c, r)
         }
     }
 }

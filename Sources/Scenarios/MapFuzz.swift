@@ -56,6 +56,8 @@ public final class MapFuzz: Scenario {
     /// bound: data, not a finding), and by how much at most.
     private var overMax = 0
     private var overMaxBy = 0
+    /// Calls armed by fail_nth, those whose fault was injected, and those that then failed (ENOMEM).
+    private var faults = FaultNth.Stats()
     /// The kernel facts the fuzz threads probed (the same for every thread of a worker).
     private var facts: KernelFacts?
     private var unprobedFacts: [String] = []
@@ -95,7 +97,8 @@ public final class MapFuzz: Scenario {
         let sigs = signatures.sorted()
         let counts = [("executions", executions), ("calls", calls), ("corpus_added", added), ("torn_tolerated", torn),
                       ("censuses", censuses), ("census_lock_busy", censusBusy), ("shared_rounds_lock_busy", roundsBusy),
-                      ("census_over_max", overMax), ("census_over_max_by", overMaxBy)]
+                      ("census_over_max", overMax), ("census_over_max_by", overMaxBy),
+                      ("fault_armed", faults.armed), ("fault_injected", faults.injected), ("fault_failed", faults.failed)]
         let factPairs = facts?.properties ?? []
         let unprobed = unprobedFacts
         lock.unlock()
@@ -164,6 +167,7 @@ public final class MapFuzz: Scenario {
         case .ringMmap: return .mapLookup
         case .putInner: return .mapUpdate
         case .alive: return .mapLookup
+        case .failNth: return .setup
         }
     }
 
@@ -202,9 +206,6 @@ public final class MapFuzz: Scenario {
         var nextCensus = Self.monotonicNs() + UInt64(censusPeriod * 1e9)
         var rng = SplitMix64(seed: seed, stream: 0x5A)
         var seq: UInt64 = 0
-        if thread.index == 0 {
-            thread.worker.skipCheck("fault-injection", reason: FaultInjection.probe().skipReason)
-        }
         let censusLock = CensusLock(telemetryFD: thread.worker.spec.telemetryFD)
         if censusLock == nil || censusPeriod == 0 {
             thread.worker.skipCheck("shared-census", reason: censusLock == nil ? "cannot reopen the telemetry memfd for the census lock: errno \(errno)" : "census_period is 0")
@@ -239,12 +240,30 @@ public final class MapFuzz: Scenario {
             thread.worker.skipCheck("armed-timers", reason: why)
             thread.worker.skipCheck("kptr-fields", reason: why)
         }
+        judgeFaults(thread, f)
         lock.lock()
+        faults.armed += f.model.faultStats.armed
+        faults.injected += f.model.faultStats.injected
+        faults.failed += f.model.faultStats.failed
         executions += f.executions
         calls += f.totalCalls
         signatures.formUnion(corpus.signatures)
         added += corpus.added
         lock.unlock()
+    }
+
+    /// fault-injection: passed by a thread whose armed calls reached their fault sites (each such
+    /// call was judged by the model: a disagreement is an oracle-agrees finding of its program);
+    /// skipped with the reason where the kernel cannot inject, or no fault site was reached.
+    func judgeFaults(_ thread: ThreadContext, _ f: Fuzzer) {
+        let s = f.model.faultStats
+        if let why = f.faultInjection.skipReason {
+            if thread.index == 0 { thread.worker.skipCheck("fault-injection", reason: why) }
+        } else if s.injected > 0 {
+            thread.pass("fault-injection")
+        } else {
+            thread.worker.skipCheck("fault-injection", reason: "no armed call reached its fault site (\(s.armed) call(s) armed by fail_nth)")
+        }
     }
 
     /// An oracle-agrees failure with its reproducer (written to the state dir); `from` names a

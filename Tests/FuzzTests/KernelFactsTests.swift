@@ -148,16 +148,50 @@ final class FaultInjectionProbeTests: XCTestCase {
         XCTAssertEqual(p.skipReason, "this kernel has no fault injection: no /nonexistent-task/fail-nth (CONFIG_FAULT_INJECTION) and no /nonexistent-debugfs/fail* (debugfs is not mounted at /nonexistent-debugfs)")
     }
 
-    func testPresentInjectorsAreListed() throws {
-        let dir = NSTemporaryDirectory() + "bpfstress-fi-\(getpid())"
+    /// A fake debugfs and task dir: failslab with its ignore-gfp-wait knob, and fail-nth.
+    func fakeInjectors(ignoreGfpWait: String) throws -> String {
+        let dir = NSTemporaryDirectory() + "bpfstress-fi-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: dir + "/debug/failslab", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir + "/task", withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: dir + "/task/fail-nth", contents: Data())
+        FileManager.default.createFile(atPath: dir + "/debug/failslab/ignore-gfp-wait", contents: Data((ignoreGfpWait + "\n").utf8))
+        FileManager.default.createFile(atPath: dir + "/debug/failslab/verbose", contents: Data("2\n".utf8))
+        return dir
+    }
+
+    /// failslab's default exempts sleeping allocations: outside a guest that is the skip reason,
+    /// and the knob is left as the machine's owner set it.
+    func testExemptSleepingAllocationsAreTheSkipReasonOnAHost() throws {
+        let dir = try fakeInjectors(ignoreGfpWait: "Y")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let p = FaultInjection.probe(debugfs: dir + "/debug", task: dir + "/task")
+        let p = FaultInjection.probe(debugfs: dir + "/debug", task: dir + "/task", setKnobs: false)
         XCTAssertEqual(p.debugfsEntries, ["failslab"])
         XCTAssertTrue(p.failNth)
-        XCTAssertTrue(p.skipReason.hasPrefix("fault injection is present (failslab, fail-nth)"), p.skipReason)
+        XCTAssertFalse(p.ready)
+        XCTAssertEqual(p.skipReason, "\(dir)/debug/failslab/ignore-gfp-wait is Y: the injector exempts sleeping allocations, nearly all that bpf(2) makes; bpfstress sets it to N only inside its own guests")
+        XCTAssertEqual(try String(contentsOfFile: dir + "/debug/failslab/ignore-gfp-wait", encoding: .utf8), "Y\n")
+    }
+
+    /// Inside a guest the probe sets the knobs (and says which), then the check can run.
+    func testGuestProbeSetsTheKnobs() throws {
+        let dir = try fakeInjectors(ignoreGfpWait: "Y")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = FaultInjection.probe(debugfs: dir + "/debug", task: dir + "/task", setKnobs: true)
+        XCTAssertTrue(p.ready)
+        XCTAssertNil(p.skipReason)
+        XCTAssertEqual(p.changed, ["failslab/ignore-gfp-wait=N", "failslab/verbose=1"])
+        XCTAssertEqual(try String(contentsOfFile: dir + "/debug/failslab/ignore-gfp-wait", encoding: .utf8).prefix(1), "N")
+    }
+
+    func testMissingFailNthOrKnobIsNamed() throws {
+        let dir = try fakeInjectors(ignoreGfpWait: "N")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.removeItem(atPath: dir + "/debug/failslab/ignore-gfp-wait")
+        XCTAssertEqual(FaultInjection.probe(debugfs: dir + "/debug", task: dir + "/task", setKnobs: false).skipReason,
+                       "cannot read \(dir)/debug/failslab/ignore-gfp-wait")
+        try FileManager.default.removeItem(atPath: dir + "/task/fail-nth")
+        XCTAssertEqual(FaultInjection.probe(debugfs: dir + "/debug", task: dir + "/task", setKnobs: false).skipReason,
+                       "no \(dir)/task/fail-nth (CONFIG_FAULT_INJECTION without per-task fail-nth)")
     }
 }
 
