@@ -48,6 +48,8 @@ public enum CallOp: String, CaseIterable, Sendable {
     /// Fault injection (FaultNth.swift): the next call runs with the n-th fault site of this
     /// thread failing (/proc/thread-self/fail-nth).
     case failNth = "fail_nth"
+    /// The object pool (Pool.swift): make object `obj=N` of `kind=K`; close it.
+    case open, drop
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -78,7 +80,9 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .ringMmap: return 23
         case .putInner: return 24
         case .alive: return 25
-        case .failNth: return 26
+        case .open: return 26
+        case .drop: return 27
+        case .failNth: return 28
         }
     }
 }
@@ -100,6 +104,9 @@ public enum Buf: Hashable, Sendable, CustomStringConvertible {
     case pattern(UInt32, len: Int?)
     /// An output buffer of exactly `n` bytes (`len:12`).
     case len(Int)
+    /// The fd number of pool object N (`obj:N`) as a little-endian integer of the buffer's
+    /// natural size (Executor.closedFD when N holds nothing): keys and values of element ops.
+    case obj(Int)
 
     public var description: String {
         switch self {
@@ -111,6 +118,7 @@ public enum Buf: Hashable, Sendable, CustomStringConvertible {
         case let .pattern(s, nil): return "@v\(s)"
         case let .pattern(s, len?): return "@v\(s):\(len)"
         case let .len(n): return "len:\(n)"
+        case let .obj(n): return "obj:\(n)"
         }
     }
 
@@ -133,6 +141,7 @@ public enum Buf: Hashable, Sendable, CustomStringConvertible {
             return .bytes(out)
         }
         if s.hasPrefix("#") { return UInt64(s.dropFirst()).map { .int($0) } }
+        if s.hasPrefix("obj:") { return Int(s.dropFirst(4)).flatMap { (0..<ObjectPool.size).contains($0) ? .obj($0) : nil } }
         if s.hasPrefix("len:") { return Int(s.dropFirst(4)).flatMap { $0 >= 0 ? .len($0) : nil } }
         if s.hasPrefix("@v") {
             let body = s.dropFirst(2).split(separator: ":", maxSplits: 1)
@@ -251,6 +260,8 @@ enum PlainBuf: Equatable {
     case int(UInt64)
     case pattern(UInt32, len: Int?)
     case len(Int)
+    /// `.obj`: resolved to the object's fd by executor and model, off the hot path.
+    case obj(Int)
     /// `.bytes`: the Buf is read from the call itself (ElemCall.src).
     case inCall
 
@@ -263,6 +274,7 @@ enum PlainBuf: Equatable {
         case let .int(v): self = .int(v)
         case let .pattern(s, len): self = .pattern(s, len: len)
         case let .len(n): self = .len(n)
+        case let .obj(n): self = .obj(n)
         case .bytes: self = .inCall
         }
     }
@@ -276,6 +288,7 @@ enum PlainBuf: Equatable {
         case let .int(v): return .int(v)
         case let .pattern(s, len): return .pattern(s, len: len)
         case let .len(n): return .len(n)
+        case let .obj(n): return .obj(n)
         case .inCall: return nil
         }
     }

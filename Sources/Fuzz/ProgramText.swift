@@ -55,6 +55,7 @@ public enum ProgramText {
 
     public static func format(_ c: Call) -> String {
         if let s = IdentityOps.format(c) { return s }
+        if let s = PoolOps.format(c) { return s }
         if c.op == .race { return RaceOps.format(c) }
         if c.op == .ringMmap { return RingMmap.format(c) }
         if c.op == .failNth { return FaultNth.format(c) }
@@ -127,7 +128,7 @@ public enum ProgramText {
                 return x
             }
             func buf() throws -> Buf {
-                guard let b = Buf.parse(v) else { throw fail("\(k)=\(v): expected NULL, BAD, auto, 0xHEX, #N, @vN[:LEN] or len:N") }
+                guard let b = Buf.parse(v) else { throw fail("\(k)=\(v): expected NULL, BAD, auto, 0xHEX, #N, @vN[:LEN], len:N or obj:N (0...7)") }
                 return b
             }
             switch (op, k) {
@@ -156,6 +157,7 @@ public enum ProgramText {
             case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra, inner, btf)")
             case (.pin, _), (.unpin, _), (.objGet, _), (.fdByID, _), (.nextID, _), (.info, _): try IdentityOps.parse(&c, k, v, fail: fail)
             case (.race, _): try RaceOps.parse(&c, k, v, fail: fail)
+            case (.open, _), (.drop, _): try PoolOps.parse(&c, k, v, fail: fail)
             case (.ringMmap, _): try RingMmap.parse(&c, k, v, fail: fail)
             case (.failNth, _): try FaultNth.parse(&c, k, v, fail: fail)
             case (_, "key"): c.key = try buf()
@@ -194,7 +196,7 @@ public enum ProgramText {
                 throw fail("\(op.rawValue) has no argument '\(k)'")
             }
         }
-        if let m = checkCreate(c) { throw fail(m) }
+        if let m = checkCreate(c) ?? PoolOps.check(c, seen: seen) { throw fail(m) }
         if c.op == .failNth && c.count == 0 { throw fail("fail_nth needs n=N (the fault site to fail, 1...10000)") }
         return c
     }

@@ -50,6 +50,8 @@ public final class ShadowModel {
 
     /// Map-in-map: templates, held inner maps, the maps to sweep at the end (MapInMap.swift).
     var mim = MapInMapState()
+    /// The object pool's open objects, as each `open` returned them (PoolModel.swift).
+    public internal(set) var pool = PoolModel()
 
     /// Fault injection (FaultNth.swift): the kernel has fail-nth (probed); a fail_nth call armed
     /// the next call; that call's fault was injected (ENOMEM is then accepted); the counts.
@@ -62,6 +64,7 @@ public final class ShadowModel {
         mim = MapInMapState()
         faultArmed = false
         injectedNow = false
+        pool = PoolModel()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
@@ -161,6 +164,7 @@ public final class ShadowModel {
     /// loop keeps one, where a fresh Check per call built and destroyed its finding list.
     @inline(__always)
     func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult, into ck: inout Check) {
+        let c = c.k.isObj || c.v.isObj ? resolvingObjs(c) : c
         ck.index = index
         ck.op = c.op
         if identity.shared { applyFDPerms(c.map) }
@@ -218,6 +222,7 @@ public final class ShadowModel {
         case .putInner: putInner(&ck, c, r)
         case .alive: alive(&ck, c, r)
         case .failNth: failNth(&ck, c, r)
+        case .open, .drop: poolCall(&ck, c, r)
         }
     }
 }

@@ -168,6 +168,8 @@ public final class MapFuzz: Scenario {
         case .putInner: return .mapUpdate
         case .alive: return .mapLookup
         case .failNth: return .setup
+        case .open: return .setup
+        case .drop: return .teardown
         }
     }
 
