@@ -52,10 +52,13 @@ public final class ShadowModel {
     var mim = MapInMapState()
     /// The object pool's open objects, as each `open` returned them (PoolModel.swift).
     public internal(set) var pool = PoolModel()
+    /// Every socket-map model of the program (SockMaps.swift).
+    var sock = SockMapState()
 
     public func reset() {
         mim = MapInMapState()
         pool = PoolModel()
+        sock = SockMapState()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
