@@ -34,7 +34,7 @@ public enum CReproducer {
             out += "\n    /* call \(i + 1): \(c.description.replacingOccurrences(of: "*/", with: "* /")) */\n    {\n"
             out += body(c, s)
             out += "        report(\(i + 1), \"\(c.op.rawValue)\", r);\n"
-            if let f = finding, f.call == i, !sweepKinds.contains(f.kind) { out += check(c, results[i]) }
+            if let f = finding, f.call == i, !sweepKinds.contains(f.kind) { out += poolCheck(p, results, i) ?? check(c, results[i]) }
             out += "    }\n"
             if c.op == .create {
                 shapes[c.map] = results[i].errno == 0 ? MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),
