@@ -83,7 +83,7 @@ extension ShadowModel {
                                      key: 4...4, value: 4...4)
         let hashOfMaps = CreateRule(types: [.hashOfMaps], flags: hashFlags, key: 1...Int.max, value: 4...4,
                                     keyPlusValueE2BIG: kmallocMax - 64, limit: .hashBuckets)
-        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf, arrayOfMaps, hashOfMaps] + sockMapRules
+        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf, arrayOfMaps, hashOfMaps] + sockMapRules + fdArrayRules
     }()
 
     static func createRule(_ t: BPFMapType) -> CreateRule? { createRules.first { $0.types.contains(t) } }

@@ -54,11 +54,14 @@ public final class ShadowModel {
     public internal(set) var pool = PoolModel()
     /// Every socket-map model of the program (SockMaps.swift).
     var sock = SockMapState()
+    /// Owners and map-file tokens of the fd arrays (FDArrays.swift).
+    var fd = FDArrayState()
 
     public func reset() {
         mim = MapInMapState()
         pool = PoolModel()
         sock = SockMapState()
+        fd = FDArrayState()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
@@ -180,6 +183,7 @@ public final class ShadowModel {
     func checkOther(_ ck: inout Check, _ c: Call, _ r: CallResult, _ shape: MapShape?) {
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         defer { trackZeroSeed(&ck, c, r) }
+        fdArrayFileClosing(c)
         if identity.shared { applyFDPerms(c.map, batch: c.op == .lookupBatch || c.op == .lookupAndDeleteBatch) }
         switch c.op {
         case .create: create(&ck, c, r, shape); identityCreated(c, r); noteCreate(ck.index, c, r)

@@ -31,6 +31,9 @@ extension MapShape {
 /// too: a closed map is freed later, in a workqueue, and holds its sockets until then).
 struct SockMapState {
     var models: [MapModel] = []
+    /// xskmaps that held an AF_XDP socket: each socket holds its map (xsk_map_node), and
+    /// drops that reference when it closes, so the map's end is deferred past its last fd.
+    var xskHeld: Set<ObjectIdentifier> = []
 }
 
 extension ShadowModel {
@@ -140,6 +143,7 @@ extension ShadowModel {
             if got != 0 { return }
         }
         if got == 0 { m.known.setValue(Self.cookieBytes(rec.fact), forKey: key); m.mutated() }
+        if got == 0 && s.type == .xskmap { sock.xskHeld.insert(ObjectIdentifier(m)) }
     }
 
     /// A lookup: xskmap EOPNOTSUPP; the others ENOSPC for 4-byte values, else the cookie or ENOENT.
@@ -187,12 +191,15 @@ extension ShadowModel {
             }
         }
         for e in r.walk {
-            let want = s.valueSize == 8 && s.type != .xskmap ? m.known[Bytes(e.key)] : nil
+            let want = (s.valueSize == 8 && s.isSockMap && s.type != .xskmap) || s.type == .progArray ? m.known[Bytes(e.key)] : nil
             if e.value.map({ Bytes($0) }) != want {
                 ck.fail("value", "key \(Self.hex(e.key)) looked up \(e.value.map { Self.hex($0) } ?? "an error"), want \(want.map { Self.hex($0) } ?? "an error")"); return
             }
         }
     }
+
+    /// An xskmap holding an AF_XDP socket that is still open: the socket holds the map.
+    func xskHolds(_ m: MapModel) -> Bool { m.shape.type == .xskmap && !m.known.isEmpty }
 
     /// A socket closed (drop, or an open over it): the kernel unlinks it from every map at once
     /// (sock_map_close, reuseport_detach_sock, xsk_release), so its entries are gone.
