@@ -108,6 +108,22 @@ final class SockMapOracleTests: XCTestCase {
         XCTAssertEqual(run("delete map=1 key=#3", ok()), [])
     }
 
+    /// The probed fact sockmap_udp_unbound: 6.1 puts an unbound UDP socket in a sockmap, 6.18 refuses it.
+    func testUnboundUDPFollowsTheFact() {
+        for (fact, other) in [(Int32(0), EOPNOTSUPP), (EOPNOTSUPP, Int32(0))] {
+            var facts = KernelFacts.linux6_18
+            facts.sockmapUnboundUDPErrno = fact
+            let m = ShadowModel(cpus: 2, facts: facts)
+            var create = Call(.create); create.type = .sockmap; create.valueSize = 8; create.maxEntries = 2
+            XCTAssertEqual(m.check(0, create, CallResult(), shape: MapShape(type: .sockmap, keySize: 4, valueSize: 8, maxEntries: 2, flags: 0, cpus: 2)), [])
+            var opened = CallResult(); opened.count = 30; opened.out = Layout.intBytes(77, 8)
+            XCTAssertEqual(m.check(1, try! ProgramText.parseCall("open obj=0 kind=udp_unbound"), opened, shape: nil), [])
+            let upd = try! ProgramText.parseCall("update map=0 key=#0 value=obj:0")
+            XCTAssertEqual(m.check(2, upd, err(other), shape: nil).map(\.signature), ["update:errno"], "fact \(fact)")
+            XCTAssertEqual(m.check(3, upd, err(fact), shape: nil), [], "fact \(fact)")
+        }
+    }
+
     func testCreateRules() {
         let run = sockModel()
         XCTAssertEqual(run("create map=2 type=sockmap key=4 value=12 max=4", ok()), ["create:errno"])
