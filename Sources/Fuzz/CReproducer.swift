@@ -35,7 +35,7 @@ public enum CReproducer {
             out += body(c, s)
             if i > 0 && p.calls[i - 1].op == .failNth && c.op != .failNth { out += "        fail_nth_done();\n" }
             out += "        report(\(i + 1), \"\(c.op.rawValue)\", r);\n"
-            if let f = finding, f.call == i, !sweepKinds.contains(f.kind) { out += check(c, results[i]) }
+            if let f = finding, f.call == i, !sweepKinds.contains(f.kind) { out += poolCheck(p, results, i) ?? check(c, results[i]) }
             out += "    }\n"
             if c.op == .create {
                 shapes[c.map] = results[i].errno == 0 ? MapShape(type: c.type, keySize: Int(c.keySize), valueSize: Int(c.valueSize),

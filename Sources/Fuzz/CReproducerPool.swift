@@ -26,6 +26,18 @@ extension CReproducer {
         """
     }
 
+    /// The check at a lookup whose answer was a pool object's fact (a socket cookie, a program
+    /// id): the C program's own object has another cookie or id, so it compares with obj_fact[N]
+    /// (N: the object whose open returned those bytes). nil for every other call.
+    static func poolCheck(_ p: Program, _ results: [CallResult], _ i: Int) -> String? {
+        let c = p.calls[i], r = results[i]
+        guard c.op == .lookup, r.errno == 0, r.out.count >= 8 else { return nil }
+        let got = Array(r.out.prefix(8))
+        guard let j = (0..<i).last(where: { p.calls[$0].op == .open && results[$0].errno == 0 && results[$0].out == got }) else { return nil }
+        return "        /* the finding's call: the kernel answered with object \(p.calls[j].count)'s cookie or id here */\n" +
+            "        if (r == 0 && memcmp(o, &obj_fact[\(p.calls[j].count)], 8) == 0) reproduced = 1;\n"
+    }
+
     /// open: drop, then the kind's function; drop: the pool's drop (EBADF when empty, as the executor).
     static func poolBody(_ c: Call) -> String {
         let n = c.count
@@ -37,7 +49,7 @@ extension CReproducer {
                 pool_drop(\(n));
                 unsigned long long fact = 0;
                 long r = pool_\(kind)(\(n), &fact);
-                if (r >= 0) { obj_fd[\(n)] = (int)r; r = 0; }
+                if (r >= 0) { obj_fd[\(n)] = (int)r; obj_fact[\(n)] = fact; r = 0; }
                 printf("      obj %d fd %d fact %llu\\n", \(n), obj_fd[\(n)], fact);
 
         """
@@ -63,6 +75,7 @@ extension CReproducer {
     #endif
     extern char **environ;
     static int obj_fd[8] = {CLOSED_FD, CLOSED_FD, CLOSED_FD, CLOSED_FD, CLOSED_FD, CLOSED_FD, CLOSED_FD, CLOSED_FD};
+    __attribute__((unused)) static unsigned long long obj_fact[8];
     __attribute__((unused)) static int obj_peer[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
     __attribute__((unused)) static pid_t obj_pid[8]; __attribute__((unused)) static char obj_cg[8][512];
     static void pool_drop(int n) {

@@ -16,6 +16,10 @@ struct CreateRule {
     /// key_size and value_size outside these are EINVAL.
     let key: ClosedRange<Int>
     let value: ClosedRange<Int>
+    /// value_size must be one of these (EINVAL), when set (fd values: 4 or 8).
+    var valueIn: Set<Int>? = nil
+    /// key_size above this is E2BIG (sockhash: MAX_BPF_STACK).
+    var keyE2BIG: Int? = nil
     /// value_size above this is E2BIG.
     var valueE2BIG: Int? = nil
     /// key_size + value_size at or above this is E2BIG.
@@ -35,6 +39,8 @@ struct CreateRule {
         case hashBuckets
         /// Ring buffers: max_entries (the data size) is a power of 2 and a multiple of the page.
         case powerOfTwoPages
+        /// max_entries above this is EINVAL.
+        case maxEntries(Int)
     }
 }
 
@@ -77,7 +83,7 @@ extension ShadowModel {
                                      key: 4...4, value: 4...4)
         let hashOfMaps = CreateRule(types: [.hashOfMaps], flags: hashFlags, key: 1...Int.max, value: 4...4,
                                     keyPlusValueE2BIG: kmallocMax - 64, limit: .hashBuckets)
-        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf, arrayOfMaps, hashOfMaps]
+        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf, arrayOfMaps, hashOfMaps] + sockMapRules + fdArrayRules
     }()
 
     static func createRule(_ t: BPFMapType) -> CreateRule? { createRules.first { $0.types.contains(t) } }
@@ -98,6 +104,9 @@ extension ShadowModel {
         if f & ~rule.flags != 0 || f & rule.required != rule.required { e.insert(EINVAL) }
         if m == 0 || !rule.key.contains(k) || !rule.value.contains(v) { e.insert(EINVAL) }
         if let x = rule.valueE2BIG, v > x { e.insert(E2BIG) }
+        if let vs = rule.valueIn, !vs.contains(v) { e.insert(EINVAL) }
+        if let x = rule.keyE2BIG, k > x { e.insert(E2BIG) }
+        if case let .maxEntries(x) = rule.limit, m > x { e.insert(EINVAL) }
         if let x = rule.keyPlusValueE2BIG, k + v >= x { e.insert(E2BIG) }
         if rule.perCPU {
             if ((v + 7) & ~7) > 32768 { e.insert(E2BIG) }

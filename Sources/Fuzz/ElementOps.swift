@@ -10,6 +10,7 @@ extension ShadowModel {
     /// Errno (or nil) of the common prefix of update: fd, write permission, F_LOCK, key and value copies.
     func update(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
+        fd.slot = c.map
         withModel(c.map) { update(&ck, c, r, on: $0) }
     }
 
@@ -54,6 +55,8 @@ extension ShadowModel {
         case .bloomFilter: bloomPush(&ck, m, value, flags, got: got)
         case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP], got, "ring buffers have no element commands")
         case .arrayOfMaps, .hashOfMaps: outerUpdate(&ck, m, key, fdRef(value), flags, got: got)
+        case .sockmap, .sockhash, .reuseportSockarray, .xskmap: sockUpdate(&ck, m, key, value, flags, got: got)
+        case .progArray, .perfEventArray, .cgroupArray: fdArrayUpdate(&ck, m, slot: fd.slot, key, value, flags, got: got)
         default:
             if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, "flags=\(flags)"); return }
             m.allowEviction()
@@ -76,6 +79,8 @@ extension ShadowModel {
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         if s.isBloom || s.isRingbuf { keylessLookup(&ck, c, r, m); return }
         if s.isOuter { outerLookup(&ck, c, r, m, key); return }
+        if s.isSockMap { sockLookup(&ck, c, r, m, key); return }
+        if s.isFDArray { fdArrayLookup(&ck, c, r, m, key); return }
         let ob = Self.outputBuf(c, need: s.valueLen)
         let outOK = ob.length >= s.valueLen && ob.isPointer
         if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
@@ -144,6 +149,8 @@ extension ShadowModel {
         case .bloomFilter: expect(&ck, [EOPNOTSUPP], r.errno, "a bloom filter has no delete")
         case .ringbuf, .userRingbuf: expect(&ck, [ENOTSUPP], r.errno, "ring buffers have no element commands")
         case .arrayOfMaps, .hashOfMaps: outerDelete(&ck, m, key, got: r.errno)
+        case .sockmap, .sockhash, .reuseportSockarray, .xskmap: sockDelete(&ck, m, key, got: r.errno)
+        case .progArray, .perfEventArray, .cgroupArray: fdArrayDelete(&ck, m, key, got: r.errno)
         default:
             var id = key
             if s.isLPM {
@@ -176,7 +183,7 @@ extension ShadowModel {
         let outOK = ob.length >= s.keySize && ob.isPointer
         let key: Bytes? = kb == .null ? nil : Self.bytes(kb, s.keySize)
         let okErr: Int32 = outOK ? 0 : EFAULT
-        if s.isArray || s.type == .arrayOfMaps {
+        if s.isArray || s.type == .arrayOfMaps || s.isFDArrayLike {
             let idx = key.map { Int($0.u32) } ?? Int(UInt32.max)
             let next: Int? = idx >= s.maxEntries ? 0 : (idx == s.maxEntries - 1 ? nil : idx + 1)
             guard expect(&ck, [next == nil ? ENOENT : okErr], r.errno, "array next after \(key.map { Self.hex($0) } ?? "NULL")") else { return }

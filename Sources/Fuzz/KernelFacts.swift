@@ -50,6 +50,10 @@ public struct KernelFacts: Sendable, Equatable {
     /// (README, Fuzzing: BTF values). Probed; when true the generator makes no such values (the model still
     /// flags one, so a replay of the documented reproducer shows the bug).
     public var percpuBTFPaddingStale: Bool = false
+    /// errno of a sockmap update with an unbound UDP socket (6.18: EOPNOTSUPP). Probed (SockMaps.swift).
+    public var sockmapUnboundUDPErrno: Int32 = EOPNOTSUPP
+    /// errno of an XDP program with another expected_attach_type into an XDP prog_array (6.18: EINVAL). Probed (FDArrays.swift).
+    public var progArrayAttachTypeErrno: Int32 = EINVAL
     /// Whether OBJ_PIN and OBJ_GET take BPF_F_PATH_FD (6.5+); 6.1 answers EINVAL. Probed by a pin.
     public var pathFD: Bool = true
 
@@ -98,6 +102,8 @@ public struct KernelFacts: Sendable, Equatable {
         p.append(("fact.btf_wrong_type_timer", Self.name(btfWrongTypeErrno[BTFValue.timer] ?? 0)))
         for (n, f) in fields { p.append(("fact.btf_wronly_prog_\(n)", Self.name(btfWronlyProgErrno[f] ?? 0))) }
         p.append(("fact.path_fd", pathFD ? "yes" : "no"))
+        p.append(("fact.sockmap_udp_unbound", Self.name(sockmapUnboundUDPErrno)))
+        p.append(("fact.prog_array_attach_type", Self.name(progArrayAttachTypeErrno)))
         p.append(("fact.percpu_btf_padding", percpuBTFPaddingStale ? "stale" : "written"))
         return p
     }
@@ -178,6 +184,8 @@ public struct KernelFacts: Sendable, Equatable {
         } else {
             unprobed.append("fact.attr_size (a 5-byte freeze attr was not EINVAL)")
         }
+        probeSockFacts(&facts, &rt, &unprobed)
+        probeFDArrayFacts(&facts, &rt, &unprobed)
         if let early = lruEvictsEarlyOnOneCPU(runtime) { facts.lruFixedFreeTarget = early } else {
             unprobed.append("fact.lru_free_target (probe map could not be created or filled)")
         }

@@ -14,6 +14,7 @@ extension ShadowModel {
         let m = rec.map
         if maps.contains(where: { $0 === m }) || mappings.contains(where: { $0.contains { $0.model === m } }) { return true }
         if identity.pins.contains(where: { $0 === rec }) { return true }
+        if xskHolds(m) { return true }
         for o in mim.outers where maps.contains(where: { $0 === o }) {
             guard let st = o.outer else { continue }
             for (k, inner) in st.held where inner === m && o.known[k].isSome { return true }
@@ -29,6 +30,8 @@ extension ShadowModel {
     func deferredWhy(_ rec: IdentityModel.Record) -> String? {
         if rec.dying { return "an unpin" }
         let m = rec.map
+        if sock.xskHeld.contains(ObjectIdentifier(m)) { return "an AF_XDP socket that held it was closed" }
+        if m.shape.type == .progArray { return "a prog_array's last user reference clears it in a work item, which holds it" }
         if mim.asyncReleased.contains(ObjectIdentifier(m)) { return "a hash-of-maps element removed" }
         for o in mim.outers {
             guard let st = o.outer else { continue }
@@ -64,6 +67,7 @@ extension ShadowModel {
     var sweepMaps: [MapModel] {
         var out = mim.watched
         for rec in identity.all where rec.pinned && !out.contains(where: { $0 === rec.map }) { out.append(rec.map) }
+        out.removeAll { $0.shape.type == .progArray }  // FDArrays.swift: its last-uref clear is one more work item
         return out
     }
 }

@@ -73,7 +73,7 @@ extension ShadowModel {
         guard let kind = PoolKind.at(c.flags) else { expect(&ck, [EINVAL], r.errno, "unknown pool kind \(c.flags)"); return }
         guard r.errno == 0 else { note(r.errno); return }
         let fd = Int32(bitPattern: r.count)
-        let fact = r.out.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let fact = r.outBytes.u64
         if fd < 0 { ck.fail("pool", "open \(kind.rawValue) succeeded without an fd") }
         let hasFact = kind.isSocket || kind.isProgram || kind == .pidfdSelf || kind == .pidfdChild || kind == .cgroup
         if hasFact && fact == 0 { ck.fail("pool", "open \(kind.rawValue): no socket cookie / program id / pid / cgroup id") }
@@ -82,7 +82,9 @@ extension ShadowModel {
 
     /// Called when object `n` is dropped or replaced: map models whose entries hold it apply
     /// the kernel's lifetime rule here (each map type adds its own line).
-    func objectDropped(_ n: Int, _ o: PoolRecord) {}
+    func objectDropped(_ n: Int, _ o: PoolRecord) {
+        sockObjectDropped(o)
+    }
 }
 
 /// The text form of open and drop: `open obj=N kind=K`, `drop obj=N` (obj in count, the kind's

@@ -17,6 +17,8 @@ public enum ProgramText {
         ("lru_hash", .lruHash), ("lru_percpu_hash", .lruPercpuHash), ("lpm_trie", .lpmTrie),
         ("queue", .queue), ("stack", .stack), ("bloom_filter", .bloomFilter), ("ringbuf", .ringbuf),
         ("user_ringbuf", .userRingbuf), ("array_of_maps", .arrayOfMaps), ("hash_of_maps", .hashOfMaps),
+        ("sockmap", .sockmap), ("sockhash", .sockhash), ("reuseport_sockarray", .reuseportSockarray), ("xskmap", .xskmap),
+        ("prog_array", .progArray), ("perf_event_array", .perfEventArray), ("cgroup_array", .cgroupArray),
     ]
     static let mapFlagNames: [(String, UInt32)] = [
         ("NO_PREALLOC", 1 << 0), ("NO_COMMON_LRU", 1 << 1), ("NUMA_NODE", 1 << 2), ("RDONLY", 1 << 3),

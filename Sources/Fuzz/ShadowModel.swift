@@ -52,6 +52,10 @@ public final class ShadowModel {
     var mim = MapInMapState()
     /// The object pool's open objects, as each `open` returned them (PoolModel.swift).
     public internal(set) var pool = PoolModel()
+    /// Every socket-map model of the program (SockMaps.swift).
+    var sock = SockMapState()
+    /// Owners and map-file tokens of the fd arrays (FDArrays.swift).
+    var fd = FDArrayState()
 
     /// Fault injection (FaultNth.swift): the kernel has fail-nth (probed); a fail_nth call armed
     /// the next call; that call's fault was injected (ENOMEM is then accepted); the counts.
@@ -65,6 +69,8 @@ public final class ShadowModel {
         faultArmed = false
         injectedNow = false
         pool = PoolModel()
+        sock = SockMapState()
+        fd = FDArrayState()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
@@ -199,6 +205,7 @@ public final class ShadowModel {
     func checkOther(_ ck: inout Check, _ c: Call, _ r: CallResult, _ shape: MapShape?) {
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
         defer { trackZeroSeed(&ck, c, r) }
+        fdArrayFileClosing(c)
         if identity.shared { applyFDPerms(c.map, batch: c.op == .lookupBatch || c.op == .lookupAndDeleteBatch) }
         if faultArmed && c.op != .failNth && armedCall(c.op, c.map, r) { injectedNow = false; return }
         defer { injectedNow = false }

@@ -167,8 +167,8 @@ public final class MapFuzz: Scenario {
         case .ringMmap: return .mapLookup
         case .putInner: return .mapUpdate
         case .alive: return .mapLookup
-        case .failNth: return .setup
-        case .open: return .setup
+        case .failNth: return .check  // the field rounds' kind (16 histograms per thread)
+        case .open: return .objGet  // an fd of a pool object (no op kind of its own: 16 histograms per thread)
         case .drop: return .teardown
         }
     }

@@ -35,3 +35,29 @@ extension CReproducerTests {
         XCTAssertEqual(left, [], "the reproducer removes its cgroups at exit")
     }
 }
+
+extension CReproducerTests {
+    /// The sockmap seed with a planted disagreement at its sockmap lookup (answered with the
+    /// udp_reuseport socket's cookie): the C program makes the same sockets, gets the same
+    /// answer at every call, and reproduces with its own socket's cookie.
+    func testSockmapProgramReproducesInC() throws {
+        let f = try kernelFuzzerWithGCC()
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora/maps").standardized.path
+        let p = try ProgramText.load(path: dir + "/sockmap-reuseport.prog")
+        f.model.plantedFault = { i, c, _ in i == 14 && c.op == .lookup ? "planted" : nil }
+        let rep = f.execute(p, all: true)
+        XCTAssertEqual(rep.findings.map(\.signature), ["lookup:planted"])
+        let src = CReproducer.source(p, results: rep.results, finding: rep.findings.first, cpus: f.model.cpus)
+        XCTAssertTrue(src.contains("memcmp(o, &obj_fact[0], 8)"), "the cookie is compared with the C program's own socket")
+        let (status, out) = try compileAndRun(src, "sockmap")
+        XCTAssertEqual(status, 1, out)
+        let answers = out.split(separator: "\n").filter { $0.contains(" -> ") }.map { String($0.components(separatedBy: " -> ")[1]) }
+        XCTAssertEqual(answers.count, p.calls.count, out)
+        for (i, (a, r)) in zip(answers, rep.results).enumerated() where p.calls[i].op != .create {
+            // The closed reuseport array is freed in a workqueue: the last update may see EBUSY in C.
+            if i == 23 { continue }
+            let errno = p.calls[i].op == .walk ? r.walkEnd : r.errno
+            XCTAssertEqual(a, errno == 0 ? "ok (0)" : ErrnoName.name(errno), "call \(i + 1): \(p.calls[i])\n\(out)")
+        }
+    }
+}
