@@ -52,6 +52,8 @@ public struct KernelFacts: Sendable, Equatable {
     public var percpuBTFPaddingStale: Bool = false
     /// Whether OBJ_PIN and OBJ_GET take BPF_F_PATH_FD (6.5+); 6.1 answers EINVAL. Probed by a pin.
     public var pathFD: Bool = true
+    /// Storage maps' facts (StorageFacts.swift).
+    public var storageFacts = StorageFacts()
 
     /// The fields the kernel owns among `btf` (plain when it owns none of them).
     public func ownedFields(_ btf: UInt8) -> UInt8 {
@@ -99,6 +101,7 @@ public struct KernelFacts: Sendable, Equatable {
         for (n, f) in fields { p.append(("fact.btf_wronly_prog_\(n)", Self.name(btfWronlyProgErrno[f] ?? 0))) }
         p.append(("fact.path_fd", pathFD ? "yes" : "no"))
         p.append(("fact.percpu_btf_padding", percpuBTFPaddingStale ? "stale" : "written"))
+        p += storageProperties
         return p
     }
 
@@ -220,6 +223,7 @@ public struct KernelFacts: Sendable, Equatable {
             close(btf)
         }
         facts.percpuBTFPaddingStale = percpuPaddingStale(&rt, facts)
+        probeStorage(&rt, &facts, &unprobed)
         return (facts, unprobed)
     }
 

@@ -1,0 +1,150 @@
+// The storage maps' element oracle: local storage keyed by an owner's fd, cgroup storage with no program attached.
+import BPFKit
+import Foundation
+import Glibc
+
+/// Who a local storage key (a 4-byte fd) names, as far as the model knows.
+enum StorageOwner: Equatable {
+    /// No open fd (-1, the executor's closed fd, past fs.nr_open, a dropped pool object): EBADF.
+    case closed
+    /// An fd number the model cannot name: it may be any open fd of this process.
+    case raw
+    /// A pool object: its identity (object and generation), and the errno of a kind the map
+    /// type does not take (sk_storage: ENOTSOCK; task and cgrp storage: EBADF).
+    case object(id: Bytes, wrongKind: Int32?)
+    /// An object whose inode other objects share (anon inodes of programs and perf events,
+    /// pidfds): inode storage on it is not tracked.
+    case shared
+}
+
+extension ShadowModel {
+    /// A map's storage entry marking every owner unknown: a raw fd update may have written
+    /// through an alias of any pool object (owner ids are 8 bytes, values at least 1).
+    static let anyOwner = Bytes()
+    /// An fd at or above fs.nr_open is never open (the default 1 << 20 when unreadable).
+    static let nrOpen: Int = {
+        guard let s = try? String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8),
+              let n = Int(s.trimmingCharacters(in: .whitespacesAndNewlines)) else { return 1 << 20 }
+        return n
+    }()
+
+    /// The owner of `key` for storage map `s` (`c.key` names pool objects; otherwise the bytes are an fd).
+    func storageOwner(_ c: ElemCall, _ key: Bytes, _ s: MapShape) -> StorageOwner {
+        let fd = Int32(bitPattern: key.u32)
+        if fd < 0 || fd == Executor.closedFD || Int(fd) >= Self.nrOpen { return .closed }
+        return .raw
+    }
+
+    /// What the model holds for an owner: absent, present with a value, or maybe present
+    /// (value nil: unknown).
+    enum StorageSlot { case absent, present(Bytes), maybe(Bytes?) }
+
+    func storageSlot(_ m: MapModel, _ id: Bytes) -> StorageSlot {
+        if let v = m.known[id] { return .present(v) }
+        if !m.maybe.isEmpty {
+            if let v = m.maybe[id] { return .maybe(v.count == 0 ? nil : v) }
+            if m.maybe.contains(Self.anyOwner) { return .maybe(nil) }
+        }
+        return .absent
+    }
+
+    /// The errnos of a key the model cannot name, before the element's own answer.
+    func rawOwnerErrors(_ s: MapShape, _ more: Int32...) -> ErrSet {
+        var e: ErrSet = s.type == .skStorage ? [EBADF, ENOTSOCK] : [EBADF]
+        for x in more { e.insert(x) }
+        return e
+    }
+
+    /// Update of a storage map, after the common prefix (fd, access, F_LOCK, key and value copies).
+    func storageUpdate(_ ck: inout Check, _ c: ElemCall, _ m: MapModel, _ key: Bytes, _ value0: Bytes, got: Int32) {
+        let s = m.shape
+        let f = c.flags & ~BPFUpdateFlags.lock
+        if s.isCgroupStorage {
+            // cgroup_storage_update_elem: flags other than F_LOCK and EXIST are EINVAL (NOEXIST
+            // too), then no element exists without an attached program.
+            expect(&ck, [f & ~BPFUpdateFlags.exist != 0 ? EINVAL : ENOENT], got, "cgroup storage without an attached program, flags=\(c.flags)")
+            return
+        }
+        let value = s.masked(value0)
+        let flagsError: Int32? = f > BPFUpdateFlags.exist ? EINVAL : nil
+        switch storageOwner(c, key, s) {
+        case .closed: expect(&ck, [EBADF], got, "owner fd \(Int32(bitPattern: key.u32)) is not open")
+        case let .object(_, wrong?): expect(&ck, [wrong], got, "owner of the wrong kind for \(ProgramText.typeName(s.type))")
+        case .raw, .shared:
+            var allowed: ErrSet = storageOwner(c, key, s) == .raw ? rawOwnerErrors(s) : []
+            if let e = flagsError { allowed.insert(e) } else {
+                allowed.insert(0)
+                if f == BPFUpdateFlags.noExist { allowed.insert(EEXIST) }
+                if f == BPFUpdateFlags.exist { allowed.insert(ENOENT) }
+            }
+            guard expect(&ck, allowed, got, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model") else { return }
+            if got == 0 && storageOwner(c, key, s) == .raw { m.maybe[Self.anyOwner] = Bytes() }
+        case let .object(id, nil):
+            if let e = flagsError { expect(&ck, [e], got, "update flags \(c.flags)"); return }
+            var allowed = ErrSet()
+            switch storageSlot(m, id) {
+            case .absent: allowed.insert(f == BPFUpdateFlags.exist ? ENOENT : 0)
+            case .present: allowed.insert(f == BPFUpdateFlags.noExist ? EEXIST : 0)
+            case .maybe: allowed = [0, f == BPFUpdateFlags.exist ? ENOENT : EEXIST]
+            }
+            guard expect(&ck, allowed, got, "storage of owner \(Self.hex(id)), flags=\(c.flags)") else { return }
+            if got == 0 { m.known[id] = value; m.maybe[id] = nil }
+        }
+    }
+
+    /// Lookup of a storage map, after the common prefix (flags, fd, access, key copy).
+    func storageLookup(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, _ m: MapModel, _ key: Bytes, outLength: Int, outOK: Bool) {
+        let s = m.shape
+        if s.isCgroupStorage { expect(&ck, [ENOENT], r.errno, "cgroup storage without an attached program"); return }
+        let okErr: Int32 = outOK ? 0 : EFAULT
+        switch storageOwner(c, key, s) {
+        case .closed: expect(&ck, [EBADF], r.errno, "owner fd \(Int32(bitPattern: key.u32)) is not open")
+        case let .object(_, wrong?): expect(&ck, [wrong], r.errno, "owner of the wrong kind for \(ProgramText.typeName(s.type))")
+        case .raw: expect(&ck, rawOwnerErrors(s, ENOENT, okErr), r.errno, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model")
+        case .shared: expect(&ck, [ENOENT, okErr], r.errno, "owner with a shared inode")
+        case let .object(id, nil):
+            let slot = storageSlot(m, id)
+            let allowed: ErrSet
+            switch slot {
+            case .absent: allowed = [ENOENT]
+            case .present: allowed = [okErr]
+            case .maybe: allowed = [ENOENT, okErr]
+            }
+            // The value is copied out last: an absent owner is ENOENT whatever the buffer.
+            guard expect(&ck, allowed, r.errno, "storage of owner \(Self.hex(id)), out buffer \(outLength) of \(s.valueLen) bytes") else { return }
+            if r.errno == ENOENT { m.maybe[id] = nil }
+            guard r.errno == 0 else { return }
+            let gotValue = r.outBytes.prefixBytes(s.valueLen)
+            switch slot {
+            case let .present(v), let .maybe(v?):
+                if gotValue != v { ck.fail("value", "storage of owner \(Self.hex(id)) returned \(Self.hex(gotValue)), model has \(Self.hex(v))") }
+            default: break
+            }
+            m.known[id] = gotValue; m.maybe[id] = nil
+        }
+    }
+
+    /// Delete of a storage map, after the common prefix (fd, access, key copy).
+    func storageDelete(_ ck: inout Check, _ c: ElemCall, _ m: MapModel, _ key: Bytes, got: Int32) {
+        let s = m.shape
+        if s.isCgroupStorage { expect(&ck, [EINVAL], got, "cgroup storage has no delete"); return }
+        switch storageOwner(c, key, s) {
+        case .closed: expect(&ck, [EBADF], got, "owner fd \(Int32(bitPattern: key.u32)) is not open")
+        case let .object(_, wrong?): expect(&ck, [wrong], got, "owner of the wrong kind for \(ProgramText.typeName(s.type))")
+        case .raw:
+            guard expect(&ck, rawOwnerErrors(s, 0, ENOENT), got, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model") else { return }
+            // It may have been an alias of a tracked owner: what is known may be gone.
+            if got == 0 { for (k, v) in m.known { m.maybe[k] = v }; m.known = BytesDict() }
+        case .shared: expect(&ck, [0, ENOENT], got, "owner with a shared inode")
+        case let .object(id, nil):
+            let allowed: ErrSet
+            switch storageSlot(m, id) {
+            case .absent: allowed = [ENOENT]
+            case .present: allowed = [0]
+            case .maybe: allowed = [0, ENOENT]
+            }
+            guard expect(&ck, allowed, got, "storage of owner \(Self.hex(id))") else { return }
+            m.known[id] = nil; m.maybe[id] = nil
+        }
+    }
+}
