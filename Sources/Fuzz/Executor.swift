@@ -34,12 +34,15 @@ public final class Executor {
     public var mapName = "bpfs_fuzz"
     /// The private bpffs, its pins and the map id per slot (IdentityExec.swift).
     let identity = ExecIdentity()
+    /// Sockets, programs, perf events, cgroups, pidfds and files for `obj:N` (Pool.swift).
+    let pool: ObjectPool
 
     public init(runtime: any Runtime, cpus: Int = Probes.possibleCPUs()) {
         self.runtime = runtime
         rt = runtime.entry.raw
         rtp = UnsafeMutablePointer<bpfs_rt>.allocate(capacity: 1)
         rtp.initialize(to: rt)
+        pool = ObjectPool(rtp: rtp)
         arena = GuardArena(slots: 8, capacity: Layout.bufferCap)
         self.cpus = cpus
         devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -83,6 +86,7 @@ public final class Executor {
         _shapes = Array(repeating: nil, count: Executor.maxSlots)
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
         identity.reset()
+        pool.reset()
     }
 
     /// Empties `slot` as a create does (its fd closed, its mappings unmapped), then puts `fd`
@@ -201,9 +205,9 @@ public final class Executor {
 
     // The rare buffer kinds of the inlined placeKey/Value/Output, out of line (code size).
     @inline(never)
-    func placeKeySlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.key(b, s), slot: slot) }
+    func placeKeySlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.key(objInt(b) ?? b, s), slot: slot) }
     @inline(never)
-    func placeValueSlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.value(b, s), slot: slot) }
+    func placeValueSlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.value(objInt(b) ?? b, s), slot: slot) }
     @inline(never)
     func placeOutputSlow(_ b: Buf, need: Int, slot: Int) -> Placed { place(Layout.output(b, need: need), slot: slot) }
 
@@ -284,6 +288,7 @@ public final class Executor {
             preconditionFailure("element ops go to runElem")
         case .putInner: runPutInner(c, s, fd, into: &r)
         case .alive: runAlive(c, into: &r)
+        case .open, .drop: runPool(c, into: &r)
         case .mmap:
             let len = Self.mmapLength(s)
             if mappings[c.map].count >= 4 { munmap(mappings[c.map][0].ptr, mappings[c.map][0].len); mappings[c.map].removeFirst() }

@@ -50,9 +50,12 @@ public final class ShadowModel {
 
     /// Map-in-map: templates, held inner maps, the maps to sweep at the end (MapInMap.swift).
     var mim = MapInMapState()
+    /// The object pool's open objects, as each `open` returned them (PoolModel.swift).
+    public internal(set) var pool = PoolModel()
 
     public func reset() {
         mim = MapInMapState()
+        pool = PoolModel()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
@@ -150,6 +153,7 @@ public final class ShadowModel {
     /// loop keeps one, where a fresh Check per call built and destroyed its finding list.
     @inline(__always)
     func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult, into ck: inout Check) {
+        let c = c.k.isObj || c.v.isObj ? resolvingObjs(c) : c
         ck.index = index
         ck.op = c.op
         if identity.shared { applyFDPerms(c.map) }
@@ -193,6 +197,7 @@ public final class ShadowModel {
         case .ringMmap: ringMmap(&ck, c, r)
         case .putInner: putInner(&ck, c, r)
         case .alive: alive(&ck, c, r)
+        case .open, .drop: poolCall(&ck, c, r)
         }
     }
 }

@@ -164,6 +164,8 @@ public final class MapFuzz: Scenario {
         case .ringMmap: return .mapLookup
         case .putInner: return .mapUpdate
         case .alive: return .mapLookup
+        case .open: return .setup
+        case .drop: return .teardown
         }
     }
 

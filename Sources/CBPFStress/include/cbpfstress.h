@@ -16,4 +16,5 @@
 #include "bpfs_fuzz_ident.h"
 #include "bpfs_fuzz_race.h"
 #include "bpfs_libbpf_obj.h"
+#include "bpfs_pool.h"
 #endif
