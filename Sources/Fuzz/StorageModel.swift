@@ -18,9 +18,6 @@ enum StorageOwner: Equatable {
 }
 
 extension ShadowModel {
-    /// A map's storage entry marking every owner unknown: a raw fd update may have written
-    /// through an alias of any pool object (owner ids are 8 bytes, values at least 1).
-    static let anyOwner = Bytes()
     /// An fd at or above fs.nr_open is never open (the default 1 << 20 when unreadable).
     static let nrOpen: Int = {
         guard let s = try? String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8),
@@ -28,24 +25,26 @@ extension ShadowModel {
         return n
     }()
 
-    /// The owner of `key` for storage map `s` (`c.key` names pool objects; otherwise the bytes are an fd).
+    /// The owner of `key` for storage map `s`: the open pool object whose fd it is (obj:N
+    /// arrives here as that fd), else an fd the model cannot name. Identities: a pool object's
+    /// serial (a dropped owner's storage goes with it, and no later object shares its serial),
+    /// except pidfd_self, whose task (the executor's own) is one owner however many pidfds
+    /// name it. No fd outside the pool names a pool object's socket, file, cgroup or child,
+    /// so an unknown fd never aliases a tracked owner.
     func storageOwner(_ c: ElemCall, _ key: Bytes, _ s: MapShape) -> StorageOwner {
         let fd = Int32(bitPattern: key.u32)
         if fd < 0 || fd == Executor.closedFD || Int(fd) >= Self.nrOpen { return .closed }
-        return .raw
-    }
-
-    /// What the model holds for an owner: absent, present with a value, or maybe present
-    /// (value nil: unknown).
-    enum StorageSlot { case absent, present(Bytes), maybe(Bytes?) }
-
-    func storageSlot(_ m: MapModel, _ id: Bytes) -> StorageSlot {
-        if let v = m.known[id] { return .present(v) }
-        if !m.maybe.isEmpty {
-            if let v = m.maybe[id] { return .maybe(v.count == 0 ? nil : v) }
-            if m.maybe.contains(Self.anyOwner) { return .maybe(nil) }
+        guard let (_, o) = pool.object(fd: fd) else { return .raw }
+        let id = o.kind == .pidfdSelf ? Bytes(int: 1 << 63 | o.fact, count: 8) : Bytes(int: UInt64(o.serial), count: 8)
+        switch s.type {
+        case .skStorage: return .object(id: id, wrongKind: o.kind.isSocket ? nil : ENOTSOCK)
+        case .taskStorage: return .object(id: id, wrongKind: o.kind == .pidfdSelf || o.kind == .pidfdChild ? nil : EBADF)
+        case .cgrpStorage: return .object(id: id, wrongKind: o.kind == .cgroup ? nil : EBADF)
+        default:
+            // inode_storage takes any file. Programs, perf events and (before pidfs, 6.9)
+            // pidfds are anon inodes that every such fd shares.
+            return o.kind.isSocket || o.kind == .file || o.kind == .cgroup ? .object(id: id, wrongKind: nil) : .shared
         }
-        return .absent
     }
 
     /// The errnos of a key the model cannot name, before the element's own answer.
@@ -77,18 +76,12 @@ extension ShadowModel {
                 if f == BPFUpdateFlags.noExist { allowed.insert(EEXIST) }
                 if f == BPFUpdateFlags.exist { allowed.insert(ENOENT) }
             }
-            guard expect(&ck, allowed, got, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model") else { return }
-            if got == 0 && storageOwner(c, key, s) == .raw { m.maybe[Self.anyOwner] = Bytes() }
+            expect(&ck, allowed, got, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model")
         case let .object(id, nil):
             if let e = flagsError { expect(&ck, [e], got, "update flags \(c.flags)"); return }
-            var allowed = ErrSet()
-            switch storageSlot(m, id) {
-            case .absent: allowed.insert(f == BPFUpdateFlags.exist ? ENOENT : 0)
-            case .present: allowed.insert(f == BPFUpdateFlags.noExist ? EEXIST : 0)
-            case .maybe: allowed = [0, f == BPFUpdateFlags.exist ? ENOENT : EEXIST]
-            }
-            guard expect(&ck, allowed, got, "storage of owner \(Self.hex(id)), flags=\(c.flags)") else { return }
-            if got == 0 { m.known[id] = value; m.maybe[id] = nil }
+            let want: Int32 = m.known.contains(id) ? (f == BPFUpdateFlags.noExist ? EEXIST : 0) : (f == BPFUpdateFlags.exist ? ENOENT : 0)
+            guard expect(&ck, [want], got, "storage of owner \(Self.hex(id)) \(m.known.contains(id) ? "present" : "absent"), flags=\(c.flags)") else { return }
+            if got == 0 { m.known[id] = value }
         }
     }
 
@@ -103,24 +96,13 @@ extension ShadowModel {
         case .raw: expect(&ck, rawOwnerErrors(s, ENOENT, okErr), r.errno, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model")
         case .shared: expect(&ck, [ENOENT, okErr], r.errno, "owner with a shared inode")
         case let .object(id, nil):
-            let slot = storageSlot(m, id)
-            let allowed: ErrSet
-            switch slot {
-            case .absent: allowed = [ENOENT]
-            case .present: allowed = [okErr]
-            case .maybe: allowed = [ENOENT, okErr]
-            }
+            let v = m.known[id]
             // The value is copied out last: an absent owner is ENOENT whatever the buffer.
-            guard expect(&ck, allowed, r.errno, "storage of owner \(Self.hex(id)), out buffer \(outLength) of \(s.valueLen) bytes") else { return }
-            if r.errno == ENOENT { m.maybe[id] = nil }
-            guard r.errno == 0 else { return }
+            guard expect(&ck, [v == nil ? ENOENT : okErr], r.errno, "storage of owner \(Self.hex(id)), out buffer \(outLength) of \(s.valueLen) bytes") else { return }
             let gotValue = r.outBytes.prefixBytes(s.valueLen)
-            switch slot {
-            case let .present(v), let .maybe(v?):
-                if gotValue != v { ck.fail("value", "storage of owner \(Self.hex(id)) returned \(Self.hex(gotValue)), model has \(Self.hex(v))") }
-            default: break
+            if r.errno == 0, let v, gotValue != v {
+                ck.fail("value", "storage of owner \(Self.hex(id)) returned \(Self.hex(gotValue)), model has \(Self.hex(v))")
             }
-            m.known[id] = gotValue; m.maybe[id] = nil
         }
     }
 
@@ -132,19 +114,11 @@ extension ShadowModel {
         case .closed: expect(&ck, [EBADF], got, "owner fd \(Int32(bitPattern: key.u32)) is not open")
         case let .object(_, wrong?): expect(&ck, [wrong], got, "owner of the wrong kind for \(ProgramText.typeName(s.type))")
         case .raw:
-            guard expect(&ck, rawOwnerErrors(s, 0, ENOENT), got, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model") else { return }
-            // It may have been an alias of a tracked owner: what is known may be gone.
-            if got == 0 { for (k, v) in m.known { m.maybe[k] = v }; m.known = BytesDict() }
+            expect(&ck, rawOwnerErrors(s, 0, ENOENT), got, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model")
         case .shared: expect(&ck, [0, ENOENT], got, "owner with a shared inode")
         case let .object(id, nil):
-            let allowed: ErrSet
-            switch storageSlot(m, id) {
-            case .absent: allowed = [ENOENT]
-            case .present: allowed = [0]
-            case .maybe: allowed = [0, ENOENT]
-            }
-            guard expect(&ck, allowed, got, "storage of owner \(Self.hex(id))") else { return }
-            m.known[id] = nil; m.maybe[id] = nil
+            guard expect(&ck, [m.known.contains(id) ? 0 : ENOENT], got, "storage of owner \(Self.hex(id))") else { return }
+            m.known[id] = nil
         }
     }
 }
