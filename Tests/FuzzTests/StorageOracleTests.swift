@@ -45,18 +45,40 @@ final class StorageOracleTests: XCTestCase {
         XCTAssertTrue(f[0].hasPrefix("lookup:value storage of owner"), f[0])
     }
 
+    /// `text` agrees with the kernel answering `right` at call `at`, and the model reports
+    /// exactly one finding starting with `finding` when the kernel answers success there.
+    func assertTamperedSuccessFails(_ text: String, at: Int, right: Int32, _ finding: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let outs = [4: Layout.pattern(1, 8)]
+        XCTAssertEqual(try check(text, [at: right], outs: outs), [], file: file, line: line)
+        let f = try check(text, outs: outs)
+        XCTAssertEqual(f.count, 1, "\(f)", file: file, line: line)
+        XCTAssertTrue(f.first?.hasPrefix(finding) ?? false, "\(f)", file: file, line: line)
+    }
+
     func testWrongKindIsENOTSOCKForSocketStorage() throws {
-        let text = sk + "\nupdate map=0 key=obj:1 value=@v1"
-        XCTAssertEqual(try check(text, [5: ENOTSOCK], outs: [4: Layout.pattern(1, 8)]), [])
-        let f = try check(text, outs: [4: Layout.pattern(1, 8)])
-        XCTAssertEqual(f.count, 1)
-        XCTAssertTrue(f[0].hasPrefix("update:errno got success, model expects {ENOTSOCK}"), f[0])
+        try assertTamperedSuccessFails(sk + "\nupdate map=0 key=obj:1 value=@v1", at: 5, right: ENOTSOCK,
+                                       "update:errno got success, model expects {ENOTSOCK}")
     }
 
     func testNoexistOnPresentOwnerIsEEXIST() throws {
-        let text = sk + "\nupdate map=0 key=obj:0 value=@v2 flags=NOEXIST"
-        XCTAssertEqual(try check(text, [5: EEXIST], outs: [4: Layout.pattern(1, 8)]), [])
-        XCTAssertTrue(try check(text, outs: [4: Layout.pattern(1, 8)]).first?.hasPrefix("update:errno got success, model expects {EEXIST}") ?? false)
+        try assertTamperedSuccessFails(sk + "\nupdate map=0 key=obj:0 value=@v2 flags=NOEXIST", at: 5, right: EEXIST,
+                                       "update:errno got success, model expects {EEXIST}")
+    }
+
+    func testAClosedOwnerFdIsEBADF() throws {
+        try assertTamperedSuccessFails(sk + "\nlookup map=0 key=obj:5", at: 5, right: EBADF, "lookup:errno got success, model expects {EBADF}")
+    }
+
+    func testTaskStorageRefusesASocketWithEBADF() throws {
+        let text = """
+        create map=0 type=task_storage key=4 value=8 max=0 flags=NO_PREALLOC btf=plain
+        open obj=0 kind=pidfd_self
+        open obj=1 kind=udp
+        update map=0 key=obj:0 value=@v1
+        update map=0 key=obj:0 value=@v1 flags=EXIST
+        update map=0 key=obj:1 value=@v1
+        """
+        try assertTamperedSuccessFails(text, at: 5, right: EBADF, "update:errno got success, model expects {EBADF}")
     }
 
     /// Storage goes with its owner: a dropped object's fd is closed (EBADF), and the object
@@ -125,6 +147,35 @@ final class StorageOracleTests: XCTestCase {
         XCTAssertEqual(m.storageCreateErrors(g), [EINVAL], "key is a u64 or the 16-byte struct")
         // A tampered create: the kernel takes a sk_storage without NO_PREALLOC.
         XCTAssertEqual(m.check(0, d.with { $0.mapFlags = 0; $0.type = .skStorage }, CallResult(), shape: nil).map(\.signature), ["create:errno"])
+    }
+
+    /// A kernel without cgrp_storage (6.1, probed: fact type_cgrp_storage=EINVAL) refuses
+    /// every create of it; a create that succeeds there is a finding.
+    func testAMissingTypeIsAProbedFact() {
+        var facts = KernelFacts.linux6_18
+        facts.storageTypeErrno[BPFMapType.cgrpStorage.rawValue] = EINVAL
+        let m = ShadowModel(cpus: 2, facts: facts)
+        var c = Call(.create); c.type = .cgrpStorage; c.keySize = 4; c.valueSize = 8; c.maxEntries = 0
+        c.mapFlags = BPFMapFlags.noPrealloc; c.btf = BTFValue.plain
+        XCTAssertEqual(m.storageCreateErrors(c), [EINVAL])
+        XCTAssertEqual(ShadowModel(cpus: 2).storageCreateErrors(c), [], "6.18 has it")
+        let shape = MapShape(type: .cgrpStorage, keySize: 4, valueSize: 8, maxEntries: 0, flags: BPFMapFlags.noPrealloc, cpus: 2, btf: BTFValue.plain)
+        XCTAssertEqual(m.check(0, c, CallResult(), shape: shape).map(\.signature), ["create:errno"])
+        XCTAssertTrue(facts.properties.contains { $0.name == "fact.type_cgrp_storage" && $0.value == "EINVAL" })
+    }
+
+    /// Flags past EXIST are EINVAL once the owner's fd is resolved; EXIST on an absent owner ENOENT;
+    /// a second delete ENOENT.
+    func testFlagsExistAndDelete() throws {
+        let text = sk + "\nupdate map=0 key=obj:0 value=@v1 flags=0x8\nupdate map=0 key=obj:5 value=@v1 flags=0x8\ndelete map=0 key=obj:0\ndelete map=0 key=obj:0"
+        XCTAssertEqual(try check(text, [5: EINVAL, 6: EBADF, 8: ENOENT], outs: [4: Layout.pattern(1, 8)]), [])
+        let f = try check(text, [5: EINVAL, 6: EINVAL, 8: 0], outs: [4: Layout.pattern(1, 8)])
+        XCTAssertEqual(f.map { String($0.prefix(13)) }, ["update:errno ", "delete:errno "])
+        let exist = sk.replacingOccurrences(of: "value=@v1\n", with: "value=@v1 flags=EXIST\n")
+        XCTAssertEqual(try check(exist, [3: ENOENT, 4: ENOENT]), [])
+        let g = try check(exist, [4: ENOENT])
+        XCTAssertEqual(g.count, 1, "\(g)")
+        XCTAssertTrue(g.first?.hasPrefix("update:errno got success, model expects {ENOENT}") ?? false, "\(g)")
     }
 
     /// The seeds agree with the live kernel (one per pair of types).
