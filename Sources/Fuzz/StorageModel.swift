@@ -31,7 +31,7 @@ extension ShadowModel {
     /// except pidfd_self, whose task (the executor's own) is one owner however many pidfds
     /// name it. No fd outside the pool names a pool object's socket, file, cgroup or child,
     /// so an unknown fd never aliases a tracked owner.
-    func storageOwner(_ c: ElemCall, _ key: Bytes, _ s: MapShape) -> StorageOwner {
+    func storageOwner(_ key: Bytes, _ s: MapShape) -> StorageOwner {
         let fd = Int32(bitPattern: key.u32)
         if fd < 0 || fd == Executor.closedFD || Int(fd) >= Self.nrOpen { return .closed }
         guard let (_, o) = pool.object(fd: fd) else { return .raw }
@@ -54,23 +54,23 @@ extension ShadowModel {
         return e
     }
 
-    /// Update of a storage map, after the common prefix (fd, access, F_LOCK, key and value copies).
-    func storageUpdate(_ ck: inout Check, _ c: ElemCall, _ m: MapModel, _ key: Bytes, _ value0: Bytes, got: Int32) {
+    /// Update of a storage map, after the common prefix (fd, access, F_LOCK, key and value
+    /// copies; the value masked, F_LOCK taken off where the value has a lock).
+    func storageUpdate(_ ck: inout Check, _ m: MapModel, _ key: Bytes, _ value: Bytes, _ flags: UInt64, got: Int32) {
         let s = m.shape
-        let f = c.flags & ~BPFUpdateFlags.lock
+        let f = flags & ~BPFUpdateFlags.lock
         if s.isCgroupStorage {
             // cgroup_storage_update_elem: flags other than F_LOCK and EXIST are EINVAL (NOEXIST
             // too), then no element exists without an attached program.
-            expect(&ck, [f & ~BPFUpdateFlags.exist != 0 ? EINVAL : ENOENT], got, "cgroup storage without an attached program, flags=\(c.flags)")
+            expect(&ck, [f & ~BPFUpdateFlags.exist != 0 ? EINVAL : ENOENT], got, "cgroup storage without an attached program, flags=\(flags)")
             return
         }
-        let value = s.masked(value0)
         let flagsError: Int32? = f > BPFUpdateFlags.exist ? EINVAL : nil
-        switch storageOwner(c, key, s) {
+        switch storageOwner(key, s) {
         case .closed: expect(&ck, [EBADF], got, "owner fd \(Int32(bitPattern: key.u32)) is not open")
         case let .object(_, wrong?): expect(&ck, [wrong], got, "owner of the wrong kind for \(ProgramText.typeName(s.type))")
         case .raw, .shared:
-            var allowed: ErrSet = storageOwner(c, key, s) == .raw ? rawOwnerErrors(s) : []
+            var allowed: ErrSet = storageOwner(key, s) == .raw ? rawOwnerErrors(s) : []
             if let e = flagsError { allowed.insert(e) } else {
                 allowed.insert(0)
                 if f == BPFUpdateFlags.noExist { allowed.insert(EEXIST) }
@@ -78,19 +78,19 @@ extension ShadowModel {
             }
             expect(&ck, allowed, got, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model")
         case let .object(id, nil):
-            if let e = flagsError { expect(&ck, [e], got, "update flags \(c.flags)"); return }
+            if let e = flagsError { expect(&ck, [e], got, "update flags \(flags)"); return }
             let want: Int32 = m.known.contains(id) ? (f == BPFUpdateFlags.noExist ? EEXIST : 0) : (f == BPFUpdateFlags.exist ? ENOENT : 0)
-            guard expect(&ck, [want], got, "storage of owner \(Self.hex(id)) \(m.known.contains(id) ? "present" : "absent"), flags=\(c.flags)") else { return }
+            guard expect(&ck, [want], got, "storage of owner \(Self.hex(id)) \(m.known.contains(id) ? "present" : "absent"), flags=\(flags)") else { return }
             if got == 0 { m.known[id] = value }
         }
     }
 
     /// Lookup of a storage map, after the common prefix (flags, fd, access, key copy).
-    func storageLookup(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, _ m: MapModel, _ key: Bytes, outLength: Int, outOK: Bool) {
+    func storageLookup(_ ck: inout Check, _ r: CallResult, _ m: MapModel, _ key: Bytes, outLength: Int, outOK: Bool) {
         let s = m.shape
         if s.isCgroupStorage { expect(&ck, [ENOENT], r.errno, "cgroup storage without an attached program"); return }
         let okErr: Int32 = outOK ? 0 : EFAULT
-        switch storageOwner(c, key, s) {
+        switch storageOwner(key, s) {
         case .closed: expect(&ck, [EBADF], r.errno, "owner fd \(Int32(bitPattern: key.u32)) is not open")
         case let .object(_, wrong?): expect(&ck, [wrong], r.errno, "owner of the wrong kind for \(ProgramText.typeName(s.type))")
         case .raw: expect(&ck, rawOwnerErrors(s, ENOENT, okErr), r.errno, "owner fd \(Int32(bitPattern: key.u32)) unknown to the model")
@@ -107,10 +107,10 @@ extension ShadowModel {
     }
 
     /// Delete of a storage map, after the common prefix (fd, access, key copy).
-    func storageDelete(_ ck: inout Check, _ c: ElemCall, _ m: MapModel, _ key: Bytes, got: Int32) {
+    func storageDelete(_ ck: inout Check, _ m: MapModel, _ key: Bytes, got: Int32) {
         let s = m.shape
         if s.isCgroupStorage { expect(&ck, [EINVAL], got, "cgroup storage has no delete"); return }
-        switch storageOwner(c, key, s) {
+        switch storageOwner(key, s) {
         case .closed: expect(&ck, [EBADF], got, "owner fd \(Int32(bitPattern: key.u32)) is not open")
         case let .object(_, wrong?): expect(&ck, [wrong], got, "owner of the wrong kind for \(ProgramText.typeName(s.type))")
         case .raw:
