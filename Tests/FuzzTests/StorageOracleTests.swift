@@ -178,6 +178,36 @@ final class StorageOracleTests: XCTestCase {
         XCTAssertTrue(g.first?.hasPrefix("update:errno got success, model expects {ENOENT}") ?? false, "\(g)")
     }
 
+    /// inode storage on a program's fd (an anon inode every program and perf event shares) is
+    /// checked for its errno set only: success or ENOENT, never EBADF.
+    func testInodeStorageOnASharedInodeIsLoose() throws {
+        let text = """
+        create map=0 type=inode_storage key=4 value=8 max=0 flags=NO_PREALLOC btf=plain
+        open obj=0 kind=prog_xdp
+        update map=0 key=obj:0 value=@v1 flags=NOEXIST
+        lookup map=0 key=obj:0
+        """
+        XCTAssertEqual(try check(text, [2: EEXIST, 3: ENOENT]), [])
+        XCTAssertEqual(try check(text, [2: 0], outs: [3: Layout.pattern(9, 8)]), [])
+        XCTAssertTrue(try check(text, [2: EBADF]).first?.hasPrefix("update:errno got EBADF") ?? false)
+    }
+
+    /// The probed value size limit is the kernel's: a create at it succeeds, one byte more is E2BIG.
+    func testStorageMaxValueProbe() throws {
+        try XCTSkipUnless(Probes.isRoot(), "needs root: probes storage maps with bpf(2)")
+        let facts = KernelFacts.probe(runtime: KernelRuntime()).facts
+        XCTAssertEqual(facts.storageTypeErrno[BPFMapType.skStorage.rawValue], 0)
+        let f = Fuzzer(runtime: KernelRuntime(), seed: 1)
+        let v = facts.storageMaxValue
+        let p = try ProgramText.parse("""
+        create map=0 type=sk_storage key=4 value=\(v) max=0 flags=NO_PREALLOC btf=plain
+        create map=1 type=sk_storage key=4 value=\(v + 1) max=0 flags=NO_PREALLOC btf=plain
+        """)
+        let rep = f.execute(p, all: true)
+        XCTAssertEqual(rep.findings, [])
+        XCTAssertEqual(rep.results.map(\.errno), [0, E2BIG])
+    }
+
     /// The seeds agree with the live kernel (one per pair of types).
     func testSeedsAgreeWithKernel() throws {
         try XCTSkipUnless(Probes.isRoot(), "needs root: creates storage maps, sockets, pidfds and a cgroup")
