@@ -215,7 +215,7 @@ public struct Generator {
                 let i = int(calls.count)
                 if calls[i].op == .create { mutateCreate(&calls[i]) } else { calls[i] = call(on: creates[calls[i].map], slot: calls[i].map) }
             case 1:
-                let s = creates.keys.sorted().first.map { _ in pick(Array(creates.keys)) } ?? 0
+                let s = creates.isEmpty ? 0 : pick(creates.keys.sorted())  // sorted: Dictionary order differs between instances
                 calls.insert(call(on: creates[s], slot: s), at: int(calls.count + 1))
             case 2 where calls.count > 2:
                 let i = int(calls.count)
@@ -229,7 +229,7 @@ public struct Generator {
                     calls += tail.prefix(8)
                 }
             default:
-                let s = creates.keys.first ?? 0
+                let s = creates.keys.min() ?? 0
                 calls.append(Call(.walk, map: s))
             }
         }
