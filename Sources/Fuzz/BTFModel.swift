@@ -17,7 +17,7 @@ extension ShadowModel {
     /// values, a bpf_timer also in LRU hashes, kptrs in every hash and array flavour; any other
     /// is EOPNOTSUPP.
     static let btfFieldTypes: [(field: UInt8, types: [BPFMapType])] = [
-        (BTFValue.lock, [.hash, .array]),
+        (BTFValue.lock, [.hash, .array] + localStorageTypes),
         (BTFValue.timer, [.hash, .lruHash, .array]),
         (BTFValue.kptr, [.hash, .percpuHash, .lruHash, .lruPercpuHash, .array, .percpuArray]),
     ]

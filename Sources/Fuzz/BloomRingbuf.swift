@@ -9,7 +9,7 @@ extension ShadowModel {
     /// EOPNOTSUPP, ring buffers with ENOTSUPP; nil for every other type.
     static func keylessWalkErrno(_ s: MapShape) -> Int32? {
         if s.isBloom { return EOPNOTSUPP }
-        if s.isRingbuf { return ENOTSUPP }
+        if s.isRingbuf || s.isLocalStorage { return ENOTSUPP }
         return nil
     }
 

@@ -90,7 +90,7 @@ public enum CReproducer {
                     \(flags & BPFMapFlags.numaNode != 0 ? "a.numa_node = \(c.numa ?? 0);" : "")
                     strcpy(a.map_name, "bpfs_fuzz");\(c.mapExtra != 0 ? " a.map_extra = \(c.mapExtra)ULL;" : "")\(c.inner != -1 ? " a.inner_map_fd = (__u32)\(innerFD(c.inner));" : "")
                     \(btfAttr(c))long r = sys(BPF_MAP_CREATE, &a, \(c.mapExtra != 0 || c.inner != -1 || c.btf != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
-                    if (a.btf_fd) close((int)a.btf_fd);
+                    \(c.btf != 0 ? "if (a.btf_fd) close((int)a.btf_fd);" : "/* no BTF: btf_fd lies past the attr set */")
                     ids[\(c.map)] = 0; if (r >= 0) { fds[\(c.map)] = (int)r; ids[\(c.map)] = map_info(fds[\(c.map)]); if (n_ids < 256) all_ids[n_ids++] = ids[\(c.map)]; }
 
             """
@@ -313,7 +313,7 @@ public enum CReproducer {
             case EBADF: return "EBADF"; case ENOMEM: return "ENOMEM"; case EFAULT: return "EFAULT";
             case EBUSY: return "EBUSY"; case EEXIST: return "EEXIST"; case EINVAL: return "EINVAL";
             case ENOSPC: return "ENOSPC"; case EOPNOTSUPP: return "EOPNOTSUPP"; case 524: return "ENOTSUPP";
-            case EACCES: return "EACCES"; case ENODEV: return "ENODEV"; case EAGAIN: return "EAGAIN";
+            case EACCES: return "EACCES"; case ENODEV: return "ENODEV"; case EAGAIN: return "EAGAIN"; case ENOTSOCK: return "ENOTSOCK";
             }
             snprintf(buf, sizeof buf, "errno %ld", -r); return buf;
         }

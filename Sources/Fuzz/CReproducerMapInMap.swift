@@ -64,7 +64,7 @@ extension CReproducer {
     /// (the fd is closed after the create, as the executor does). Empty without btf=.
     static func btfAttr(_ c: Call) -> String {
         guard c.btf != 0 else { return "" }
-        let b = BTFValue(fields: c.btf).blob(keySize: Int(c.keySize), valueSize: Int(c.valueSize), intKey: c.type == .array || c.type == .percpuArray)
+        let b = BTFValue(fields: c.btf).blob(keySize: Int(c.keySize), valueSize: Int(c.valueSize), intKey: c.type == .array || c.type == .percpuArray || ShadowModel.localStorageTypes.contains(c.type))
         return """
                 static const unsigned char btf_blob[] = \(bytes(b.bytes));
                 union bpf_attr ba; memset(&ba, 0, SZ(btf_log_level)); ba.btf = PTR(btf_blob); ba.btf_size = sizeof btf_blob;

@@ -134,7 +134,7 @@ extension ShadowModel {
         maps[c.map] = nil
         closed[c.map] = false
         lastToken[c.map] = nil
-        var allowed = ErrSet(Self.createErrors(c, cpus: cpus).union(templateErrors(c)).union(btfCreateErrors(c)))
+        var allowed = ErrSet(Self.createErrors(c, cpus: cpus).union(templateErrors(c)).union(btfCreateErrors(c)).union(storageCreateErrors(c) ?? []))
         if allowed.isEmpty { allowed = [0] }
         allowed.insert(ENOMEM)  // a resource limit, not a semantic answer
         guard expect(&ck, allowed, r.errno, "create \(ProgramText.typeName(c.type)) key=\(c.keySize) value=\(c.valueSize) max=\(c.maxEntries) flags=0x\(String(c.mapFlags, radix: 16))") else {

@@ -57,6 +57,7 @@ extension ShadowModel {
         case .arrayOfMaps, .hashOfMaps: outerUpdate(&ck, m, key, fdRef(value), flags, got: got)
         case .sockmap, .sockhash, .reuseportSockarray, .xskmap: sockUpdate(&ck, m, key, value, flags, got: got)
         case .progArray, .perfEventArray, .cgroupArray: fdArrayUpdate(&ck, m, slot: fd.slot, key, value, flags, got: got)
+        case .skStorage, .inodeStorage, .taskStorage, .cgrpStorage, .cgroupStorage, .percpuCgroupStorage: storageUpdate(&ck, m, key, value, flags, got: got)
         default:
             if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, "flags=\(flags)"); return }
             m.allowEviction()
@@ -84,6 +85,7 @@ extension ShadowModel {
         let ob = Self.outputBuf(c, need: s.valueLen)
         let outOK = ob.length >= s.valueLen && ob.isPointer
         if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
+        if s.isLocalStorage || s.isCgroupStorage { storageLookup(&ck, r, m, key, outLength: ob.length, outOK: outOK); return }
         // What the lookup finds: a value, nothing, or (maybe keys) either.
         var candidates = Candidates()
         var id = key
@@ -143,6 +145,7 @@ extension ShadowModel {
         let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
         if s.isHashFamily { elemDelete(&ck, m, key, got: r.errno); return }
+        if s.isLocalStorage || s.isCgroupStorage { storageDelete(&ck, m, key, got: r.errno); return }
         switch s.type {
         case .array, .percpuArray, .queue, .stack:
             expect(&ck, [EINVAL], r.errno, "\(ProgramText.typeName(s.type)) has no delete")

@@ -9,7 +9,7 @@ extension Executor {
     /// value type ids; the BTF fd is closed after (the map holds the BTF). -errno of the load
     /// when the blob is refused.
     func createWithBTF(_ c: Call, _ flags: UInt32, _ innerFD: UInt32) -> Int32 {
-        let b = BTFValue(fields: c.btf).blob(keySize: Int(c.keySize), valueSize: Int(c.valueSize), intKey: c.type == .array || c.type == .percpuArray)
+        let b = BTFValue(fields: c.btf).blob(keySize: Int(c.keySize), valueSize: Int(c.valueSize), intKey: c.type == .array || c.type == .percpuArray || ShadowModel.localStorageTypes.contains(c.type))
         let btf = b.bytes.withUnsafeBytes { bpfs_fuzz_btf_load(rtp, $0.baseAddress, UInt32($0.count)) }
         if btf < 0 { return btf }
         defer { Glibc.close(btf) }

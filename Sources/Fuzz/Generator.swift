@@ -193,6 +193,7 @@ public struct Generator {
         if chance(0.02) { return mapInMapProgram() }
         if chance(0.05) { return sockMapProgram() }
         if chance(0.04) { return fdArrayProgram() }
+        if chance(0.08) { return storageProgram() }
         var calls: [Call] = []
         let nmaps = 1 + int(2)
         var creates: [Call] = []
@@ -232,7 +233,7 @@ public struct Generator {
                 let i = int(calls.count)
                 if calls[i].op == .create { mutateCreate(&calls[i]) } else { calls[i] = call(on: creates[calls[i].map], slot: calls[i].map) }
             case 1:
-                let s = creates.keys.sorted().first.map { _ in pick(Array(creates.keys)) } ?? 0
+                let s = creates.isEmpty ? 0 : pick(creates.keys.sorted())  // sorted: Dictionary order differs between instances
                 calls.insert(call(on: creates[s], slot: s), at: int(calls.count + 1))
             case 2 where calls.count > 2:
                 let i = int(calls.count)
@@ -246,7 +247,7 @@ public struct Generator {
                     calls += tail.prefix(8)
                 }
             default:
-                let s = creates.keys.first ?? 0
+                let s = creates.keys.min() ?? 0
                 calls.append(Call(.walk, map: s))
             }
         }

@@ -56,6 +56,8 @@ public struct KernelFacts: Sendable, Equatable {
     public var progArrayAttachTypeErrno: Int32 = EINVAL
     /// Whether OBJ_PIN and OBJ_GET take BPF_F_PATH_FD (6.5+); 6.1 answers EINVAL. Probed by a pin.
     public var pathFD: Bool = true
+    /// Storage maps' facts (StorageFacts.swift).
+    public var storageFacts = StorageFacts()
 
     /// The fields the kernel owns among `btf` (plain when it owns none of them).
     public func ownedFields(_ btf: UInt8) -> UInt8 {
@@ -105,6 +107,7 @@ public struct KernelFacts: Sendable, Equatable {
         p.append(("fact.sockmap_udp_unbound", Self.name(sockmapUnboundUDPErrno)))
         p.append(("fact.prog_array_attach_type", Self.name(progArrayAttachTypeErrno)))
         p.append(("fact.percpu_btf_padding", percpuBTFPaddingStale ? "stale" : "written"))
+        p += storageProperties
         return p
     }
 
@@ -228,6 +231,7 @@ public struct KernelFacts: Sendable, Equatable {
             close(btf)
         }
         facts.percpuBTFPaddingStale = percpuPaddingStale(&rt, facts)
+        probeStorage(&rt, &facts, &unprobed)
         return (facts, unprobed)
     }
 

@@ -19,6 +19,7 @@ public enum ProgramText {
         ("user_ringbuf", .userRingbuf), ("array_of_maps", .arrayOfMaps), ("hash_of_maps", .hashOfMaps),
         ("sockmap", .sockmap), ("sockhash", .sockhash), ("reuseport_sockarray", .reuseportSockarray), ("xskmap", .xskmap),
         ("prog_array", .progArray), ("perf_event_array", .perfEventArray), ("cgroup_array", .cgroupArray),
+        ("sk_storage", .skStorage), ("inode_storage", .inodeStorage), ("task_storage", .taskStorage), ("cgrp_storage", .cgrpStorage), ("cgroup_storage", .cgroupStorage), ("percpu_cgroup_storage", .percpuCgroupStorage),
     ]
     static let mapFlagNames: [(String, UInt32)] = [
         ("NO_PREALLOC", 1 << 0), ("NO_COMMON_LRU", 1 << 1), ("NUMA_NODE", 1 << 2), ("RDONLY", 1 << 3),
@@ -216,6 +217,7 @@ public enum ProgramText {
     /// Checks a parsed create: BTF values only on the map types the model knows them for.
     static func checkCreate(_ c: Call) -> String? {
         guard c.op == .create, c.btf != 0, !ShadowModel.btfTypes.contains(c.type) else { return nil }
+        if let m = ShadowModel.storageBTFCheck(c) { return m.isEmpty ? nil : m }
         return "btf=\(BTFValue(fields: c.btf).text): BTF values are fuzzed on \(ShadowModel.btfTypes.map(typeName).joined(separator: ", ")) only"
     }
 

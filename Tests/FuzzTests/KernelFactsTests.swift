@@ -47,7 +47,10 @@ final class KernelFactsTests: XCTestCase {
                        "fact.btf_wrong_type_lock=EOPNOTSUPP fact.btf_wrong_type_timer=EOPNOTSUPP " +
                        "fact.btf_wronly_prog_lock=EACCES fact.btf_wronly_prog_timer=EACCES fact.btf_wronly_prog_kptr=EACCES " +
                        "fact.path_fd=yes fact.sockmap_udp_unbound=EOPNOTSUPP fact.prog_array_attach_type=EINVAL " +
-                       "fact.percpu_btf_padding=written")
+                       "fact.percpu_btf_padding=written " +
+                       "fact.storage_max_value=65407 fact.cgroup_storage_max_value=65407 fact.type_sk_storage=success " +
+                       "fact.type_inode_storage=success fact.type_task_storage=success fact.type_cgrp_storage=success " +
+                       "fact.type_cgroup_storage=success fact.type_percpu_cgroup_storage=success")
     }
 
     /// The 6.1 BTF facts, each against the 6.18 model: a kptr the kernel does not own is data
