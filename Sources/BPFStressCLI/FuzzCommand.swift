@@ -64,6 +64,7 @@ struct FuzzCommand: ParsableCommand {
         let p = loadProgram(path)
         pinCurrentThread(cpu: 0)
         let f = Fuzzer(runtime: KernelRuntime(), seed: 0)
+        f.enterPrivateNetns()
         let rep = f.execute(p, all: true)
         /// Key sizes by map slot, so the replay can list the keys the kernel returned.
         var keySize: [Int: Int] = [:]
@@ -99,6 +100,7 @@ struct FuzzCommand: ParsableCommand {
         let p = loadProgram(path)
         pinCurrentThread(cpu: 0)
         let f = Fuzzer(runtime: KernelRuntime(), seed: 0)
+        f.enterPrivateNetns()
         guard let first = f.execute(p).findings.first else {
             print("no finding: nothing to minimize (\(p.calls.count) calls)")
             return ExitCodes.clean
@@ -119,6 +121,7 @@ struct FuzzCommand: ParsableCommand {
         let p = loadProgram(path)
         pinCurrentThread(cpu: 0)
         let f = Fuzzer(runtime: KernelRuntime(), seed: 0)
+        f.enterPrivateNetns()
         let rep = f.execute(p, all: true)
         let c = CReproducer.source(p, results: rep.results, finding: rep.findings.first, cpus: f.model.cpus, title: path)
         let out = (path.hasSuffix(".prog") ? String(path.dropLast(5)) : path) + ".c"
@@ -157,6 +160,7 @@ struct FuzzCommand: ParsableCommand {
         pinCurrentThread(cpu: 0)
         let corpus = Corpus(directory: corpusDir)
         let f = Fuzzer(runtime: KernelRuntime(), seed: seed, corpus: corpus)
+        f.enterPrivateNetns()
         _ = try? corpus.load()
         let start = Date()
         var findings: [(Program, [OracleFinding])] = []
@@ -183,6 +187,7 @@ struct FuzzCommand: ParsableCommand {
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
         print(Self.perType(corpus.signatures))
         print("fault injection: skipped: \(FaultInjection.probe().skipReason)")
+        for why in [f.netnsSkip, f.cpumapSkip].compactMap({ $0 }) { print("skipped: \(why)") }
         print("kernel facts (probed): \(f.model.facts.summary)" + (f.unprobedFacts.isEmpty ? "" : "; not probed: " + f.unprobedFacts.joined(separator: ", ")))
         return findings.isEmpty ? ExitCodes.clean : ExitCodes.findings
     }

@@ -16,6 +16,8 @@ struct CreateRule {
     /// key_size and value_size outside these are EINVAL.
     let key: ClosedRange<Int>
     let value: ClosedRange<Int>
+    /// The only value sizes it takes (devmap, cpumap: 4 or 8), nil: the range.
+    var valueSizes: [Int]? = nil
     /// value_size above this is E2BIG.
     var valueE2BIG: Int? = nil
     /// key_size + value_size at or above this is E2BIG.
@@ -77,7 +79,7 @@ extension ShadowModel {
                                      key: 4...4, value: 4...4)
         let hashOfMaps = CreateRule(types: [.hashOfMaps], flags: hashFlags, key: 1...Int.max, value: 4...4,
                                     keyPlusValueE2BIG: kmallocMax - 64, limit: .hashBuckets)
-        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf, arrayOfMaps, hashOfMaps]
+        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf, arrayOfMaps, hashOfMaps] + devcpuCreateRules
     }()
 
     static func createRule(_ t: BPFMapType) -> CreateRule? { createRules.first { $0.types.contains(t) } }
@@ -97,6 +99,7 @@ extension ShadowModel {
         let (k, v, m) = (Int(c.keySize), Int(c.valueSize), Int(c.maxEntries))
         if f & ~rule.flags != 0 || f & rule.required != rule.required { e.insert(EINVAL) }
         if m == 0 || !rule.key.contains(k) || !rule.value.contains(v) { e.insert(EINVAL) }
+        if let sizes = rule.valueSizes, !sizes.contains(v) { e.insert(EINVAL) }
         if let x = rule.valueE2BIG, v > x { e.insert(E2BIG) }
         if let x = rule.keyPlusValueE2BIG, k + v >= x { e.insert(E2BIG) }
         if rule.perCPU {
@@ -125,7 +128,7 @@ extension ShadowModel {
         maps[c.map] = nil
         closed[c.map] = false
         lastToken[c.map] = nil
-        var allowed = ErrSet(Self.createErrors(c, cpus: cpus).union(templateErrors(c)).union(btfCreateErrors(c)))
+        var allowed = ErrSet(Self.createErrors(c, cpus: cpus).union(templateErrors(c)).union(btfCreateErrors(c)).union(devcpuCreateErrors(c)))
         if allowed.isEmpty { allowed = [0] }
         allowed.insert(ENOMEM)  // a resource limit, not a semantic answer
         guard expect(&ck, allowed, r.errno, "create \(ProgramText.typeName(c.type)) key=\(c.keySize) value=\(c.valueSize) max=\(c.maxEntries) flags=0x\(String(c.mapFlags, radix: 16))") else {
@@ -140,7 +143,7 @@ extension ShadowModel {
             ck.fail("shape", "map info says \(ProgramText.typeName(s.type)) key=\(s.keySize) value=\(s.valueSize) max=\(s.maxEntries), want max=\(wantMax)")
         }
         let fdOnly = BPFMapFlags.rdonly | BPFMapFlags.wronly
-        let wantFlags = (c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags) & ~fdOnly
+        let wantFlags = (c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags) & ~fdOnly | Self.devcpuAddedFlags(c.type)
         if s.flags != wantFlags && !(c.mapFlags & BPFMapFlags.wronly != 0) {
             ck.fail("shape", "map info flags 0x\(String(s.flags, radix: 16)), want 0x\(String(wantFlags, radix: 16)) (RDONLY/WRONLY are the fd's)")
         }
@@ -151,6 +154,7 @@ extension ShadowModel {
         m.btfAsked = s.btf
         m.lruFixedFreeTarget = facts.lruFixedFreeTarget
         maps[c.map] = m
+        if s.type == .cpumap { devcpu.cpumaps.append((s.id, ck.index)) }
     }
 
     /// Freeze as the probed kernel facts say: a frozen map refuses with refreezeErrno (checked

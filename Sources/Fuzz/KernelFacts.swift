@@ -27,6 +27,8 @@ public struct KernelFacts: Sendable, Equatable {
     /// .kptr): 0 where the kernel takes it (6.18 takes all three); the model expects the
     /// errno on every create with a field the kernel refuses.
     public var btfFieldErrno: [UInt8: Int32] = [:]
+    /// arena, cpumap and stack_trace facts (StackArena.swift).
+    public var devcpu = DevCPUFacts()
     /// errno of BPF_MAP_FREEZE on such a map (0: it freezes). 6.18 refuses every map with a
     /// BTF record (ENOTSUPP); 6.1 refuses timers and kptrs but freezes a map whose value holds
     /// only a bpf_spin_lock. Probed on the same maps.
@@ -99,6 +101,7 @@ public struct KernelFacts: Sendable, Equatable {
         for (n, f) in fields { p.append(("fact.btf_wronly_prog_\(n)", Self.name(btfWronlyProgErrno[f] ?? 0))) }
         p.append(("fact.path_fd", pathFD ? "yes" : "no"))
         p.append(("fact.percpu_btf_padding", percpuBTFPaddingStale ? "stale" : "written"))
+        p += devcpu.properties
         return p
     }
 
@@ -220,6 +223,8 @@ public struct KernelFacts: Sendable, Equatable {
             close(btf)
         }
         facts.percpuBTFPaddingStale = percpuPaddingStale(&rt, facts)
+        let (dc, dcUnprobed) = DevCPUFacts.probe(&rt)
+        facts.devcpu = dc; unprobed += dcUnprobed
         return (facts, unprobed)
     }
 

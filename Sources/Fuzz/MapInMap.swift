@@ -105,6 +105,7 @@ extension ShadowModel {
     func putInner(_ ck: inout Check, _ c: Call, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
         let m = maps[c.map]!, s = m.shape
+        if let e = devmapRefusal(m) { expect(&ck, [e], r.errno, "devmap update outside the private netns (executor)"); return }
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         if c.flags & BPFUpdateFlags.lock != 0 && !s.hasSpinLock { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
         let (keyError, key) = Self.resolveKey(c.key, s)

@@ -17,12 +17,13 @@ public enum ProgramText {
         ("lru_hash", .lruHash), ("lru_percpu_hash", .lruPercpuHash), ("lpm_trie", .lpmTrie),
         ("queue", .queue), ("stack", .stack), ("bloom_filter", .bloomFilter), ("ringbuf", .ringbuf),
         ("user_ringbuf", .userRingbuf), ("array_of_maps", .arrayOfMaps), ("hash_of_maps", .hashOfMaps),
+        ("devmap", .devmap), ("devmap_hash", .devmapHash), ("cpumap", .cpumap), ("stack_trace", .stackTrace), ("arena", .arena),
     ]
     static let mapFlagNames: [(String, UInt32)] = [
         ("NO_PREALLOC", 1 << 0), ("NO_COMMON_LRU", 1 << 1), ("NUMA_NODE", 1 << 2), ("RDONLY", 1 << 3),
         ("WRONLY", 1 << 4), ("STACK_BUILD_ID", 1 << 5), ("ZERO_SEED", 1 << 6), ("RDONLY_PROG", 1 << 7),
         ("WRONLY_PROG", 1 << 8), ("CLONE", 1 << 9), ("MMAPABLE", 1 << 10), ("PRESERVE_ELEMS", 1 << 11),
-        ("INNER_MAP", 1 << 12),
+        ("INNER_MAP", 1 << 12), ("SEGV_ON_FAULT", 1 << 17), ("NO_USER_CONV", 1 << 18),
     ]
     static let updateFlagNames: [(String, UInt64)] = [("NOEXIST", 1), ("EXIST", 2), ("F_LOCK", 4)]
 

@@ -50,9 +50,12 @@ public final class ShadowModel {
 
     /// Map-in-map: templates, held inner maps, the maps to sweep at the end (MapInMap.swift).
     var mim = MapInMapState()
+    /// devmap, cpumap, stack_trace, arena: the netns flag and the cpumaps made (DevCPU.swift).
+    var devcpu = DevCPUState()
 
     public func reset() {
         mim = MapInMapState()
+        devcpu.reset()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)

@@ -17,6 +17,7 @@ extension ShadowModel {
             return
         }
         if s.isOuter, outerWalk(&ck, r, m) { return }
+        if s.isDevCPUArray { devcpuWalk(&ck, r, m); return }
         if s.isArray {
             if s.maxEntries > Layout.walkCap { return }
             let zero = m.zero

@@ -174,6 +174,8 @@ public final class MapFuzz: Scenario {
         _ = try? corpus.load()
         let seed = thread.worker.seed ^ UInt64(thread.worker.slotIndex) << 32 ^ UInt64(thread.index) << 16
         let f = Fuzzer(runtime: thread.runtime, seed: seed, corpus: corpus)
+        // devmap ifindexes resolve in the thread's netns: a private one with only lo (FuzzNetns.swift).
+        if let why = f.enterPrivateNetns(), thread.index == 0 { thread.worker.reportProperty("skip.devmap_netns", why) }
         lock.lock(); facts = f.model.facts; unprobedFacts = f.unprobedFacts; lock.unlock()
         if thread.index == 0 {
             // The kernel facts as properties of the scenario's JUnit testsuite.

@@ -15,5 +15,7 @@
 #include "bpfs_fuzz_maps.h"
 #include "bpfs_fuzz_ident.h"
 #include "bpfs_fuzz_race.h"
+#include "bpfs_fuzz_netns.h"
+#include "bpfs_fuzz_kthreads.h"
 #include "bpfs_libbpf_obj.h"
 #endif
