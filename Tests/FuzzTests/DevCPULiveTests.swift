@@ -7,30 +7,30 @@ import Foundation
 import Glibc
 import XCTest
 
+/// Runs `body` with a fuzzer on a thread of its own that entered a private netns (the test
+/// thread stays in its namespace). Waits at most 120 s.
+func onPrivateNetnsThread(_ body: @escaping (Fuzzer) throws -> Void) throws {
+    try XCTSkipUnless(Probes.isRoot(), "needs root: this test creates BPF maps with bpf(2) and a network namespace")
+    let done = DispatchSemaphore(value: 0)
+    nonisolated(unsafe) var failure: Error? = nil
+    nonisolated(unsafe) var netns: String? = nil
+    let t = Thread {
+        defer { done.signal() }
+        pinCurrentThread(cpu: 0)
+        let f = Fuzzer(runtime: KernelRuntime(), seed: 5)
+        netns = f.enterPrivateNetns()
+        guard netns == nil else { return }
+        do { try body(f) } catch { failure = error }
+    }
+    t.start()
+    XCTAssertEqual(done.wait(timeout: .now() + 120), .success, "the netns thread did not finish")
+    if let why = netns { throw XCTSkip("no private netns: \(why)") }
+    if let e = failure { throw e }
+}
+
 final class DevCPULiveTests: XCTestCase {
     static var corpusDir: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora/maps").standardized.path
-    }
-
-    /// Runs `body` with a fuzzer on a thread of its own that entered a private netns (the test
-    /// thread stays in its namespace). Waits at most 120 s.
-    func onPrivateNetnsThread(_ body: @escaping (Fuzzer) throws -> Void) throws {
-        try XCTSkipUnless(Probes.isRoot(), "needs root: this test creates BPF maps with bpf(2) and a network namespace")
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var failure: Error? = nil
-        nonisolated(unsafe) var netns: String? = nil
-        let t = Thread {
-            defer { done.signal() }
-            pinCurrentThread(cpu: 0)
-            let f = Fuzzer(runtime: KernelRuntime(), seed: 5)
-            netns = f.enterPrivateNetns()
-            guard netns == nil else { return }
-            do { try body(f) } catch { failure = error }
-        }
-        t.start()
-        XCTAssertEqual(done.wait(timeout: .now() + 120), .success, "the netns thread did not finish")
-        if let why = netns { throw XCTSkip("no private netns: \(why)") }
-        if let e = failure { throw e }
     }
 
     func seed(_ name: String) throws -> Program { try ProgramText.load(path: Self.corpusDir + "/" + name) }

@@ -46,7 +46,8 @@ final class KernelFactsTests: XCTestCase {
                        "fact.btf_owned_lock=yes fact.btf_owned_timer=yes fact.btf_owned_kptr=yes " +
                        "fact.btf_wrong_type_lock=EOPNOTSUPP fact.btf_wrong_type_timer=EOPNOTSUPP " +
                        "fact.btf_wronly_prog_lock=EACCES fact.btf_wronly_prog_timer=EACCES fact.btf_wronly_prog_kptr=EACCES " +
-                       "fact.path_fd=yes fact.percpu_btf_padding=written")
+                       "fact.path_fd=yes fact.percpu_btf_padding=written " +
+                       "fact.arena=success fact.cpumap_max_entries=256 fact.stack_lookup_and_delete=ENOENT fact.perf_max_stack=127")
     }
 
     /// The 6.1 BTF facts, each against the 6.18 model: a kptr the kernel does not own is data
