@@ -43,7 +43,7 @@ public enum CReproducer {
         }
         out += sweep(p, finding: finding)
         out += "\n    printf(\"%s\\n\", reproduced ? \"REPRODUCED: the finding's call gave the answer the model disagrees with\" : \"not reproduced\");\n"
-        out += "    return reproduced ? 1 : 0;\n}\n"
+        out += "    pool_reset();\n    return reproduced ? 1 : 0;\n}\n"
         return out
     }
 
@@ -108,6 +108,10 @@ public enum CReproducer {
             return elem(c, s, fd)
         case .putInner, .alive:
             return mapInMap(c, s, fd)
+        case .open, .drop:
+            return poolBody(c)
+        case .putProg:
+            return putProgBody(c, s, fd)
         case .lookupBatch, .lookupAndDeleteBatch:
             var t = ""
             switch c.inBatch {
@@ -186,19 +190,19 @@ public enum CReproducer {
     static func elem(_ c: Call, _ s: MapShape, _ fd: String) -> String {
         switch c.op {
         case .update:
-            return place("k", Layout.key(c.key, s), slot: 0) + place("v", Layout.value(c.value, s), slot: 1) +
+            return placeKey("k", c.key, s, slot: 0) + placeValue("v", c.value, s, slot: 1) +
                 "        long r = elem_call(BPF_MAP_UPDATE_ELEM, \(fd), k, v, \(c.flags)ULL);\n"
         case .lookup, .lookupAndDelete:
             let cmd = c.op == .lookup ? "BPF_MAP_LOOKUP_ELEM" : "BPF_MAP_LOOKUP_AND_DELETE_ELEM"
             // A bloom filter's peek reads the value buffer, as the executor places it.
             let o = c.op == .lookup && s.isBloom ? Layout.value(c.value, s) : Layout.output(c.out, need: s.valueLen)
-            return place("k", Layout.key(c.key, s), slot: 0) + place("o", o, slot: 2) +
+            return placeKey("k", c.key, s, slot: 0) + place("o", o, slot: 2) +
                 "        long r = elem_call(\(cmd), \(fd), k, o, \(c.flags)ULL);\n"
         case .delete:
-            return place("k", Layout.key(c.key, s), slot: 0) +
+            return placeKey("k", c.key, s, slot: 0) +
                 "        union bpf_attr a; memset(&a, 0, SZ(key)); a.map_fd = \(fd); a.key = PTR(k);\n        long r = sys(BPF_MAP_DELETE_ELEM, &a, SZ(key));\n"
         default:
-            return place("k", c.key == .auto ? .null : Layout.key(c.key, s), slot: 0) +
+            return (c.key == .auto ? place("k", .null, slot: 0) : placeKey("k", c.key, s, slot: 0)) +
                 place("o", Layout.output(c.out, need: s.keySize), slot: 2) + "        long r = next_key(\(fd), k, o);\n"
         }
     }
@@ -315,7 +319,7 @@ public enum CReproducer {
         __attribute__((unused)) static void hex(const void *p, int n) { for (int i = 0; i < n && i < 24; i++) printf("%02x", ((const unsigned char *)p)[i]); }
         static void report(int i, const char *op, long r) { printf("%3d  %-24s -> %s\\n", i, op, errname(r)); }
 
-        \(identityPrelude)\(racePrelude)int main(void) {
+        \(identityPrelude)\(racePrelude)\(poolPrelude)int main(void) {
             page = sysconf(_SC_PAGESIZE);
             slot_bytes = ((CAP + 16 + page - 1) / page + 1) * page;
             arena = mmap(NULL, slot_bytes * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -22,7 +22,7 @@ extension CReproducer {
     static func devcpuBody(_ c: Call, _ s: MapShape, _ p: Program) -> String? {
         let open = "fds[\(c.map)] >= 0 && fds[\(c.map)] != CLOSED_FD"
         let cond: String
-        if (c.op == .update || c.op == .putInner) && s.isDevmap && c.fd == .map && !devcpuPrologue(p).isEmpty {
+        if (c.op == .update || c.op == .putInner || c.op == .putProg) && s.isDevmap && c.fd == .map && !devcpuPrologue(p).isEmpty {
             cond = "no_netns && \(open)"
         } else if c.op == .mmap && s.type == .arena && c.fd == .map {
             cond = open

@@ -89,15 +89,18 @@ extension ShadowModel {
         // The program fd of an 8-byte value (4-byte values have none: -1 for a devmap, 0 for a cpumap).
         let progFD = s.valueSize == 8 ? Int32(bitPattern: value.count >= 8 ? Bytes(value.array[4..<8]).u32 : 0) : (s.isDevmap ? -1 : 0)
         if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, "flags=\(flags)"); return }
+        // The program: none (fd <= 0), an open pool program of the kind the map takes, or not.
+        let prog = s.valueSize == 8 ? devcpuProgram(progFD, for: s.type) : nil
+        let bad = prog.map { !$0.ok } ?? false
         // The image a lookup returns: the first word and the program id (0: no program).
-        let image = s.valueSize == 8 ? Bytes(int: UInt64(word0), count: 8) : Bytes(int: UInt64(word0), count: 4)
+        let image = s.valueSize == 8 ? Bytes(int: UInt64(word0) | UInt64(prog?.id ?? 0) << 32, count: 8) : Bytes(int: UInt64(word0), count: 4)
         switch s.type {
         case .devmapHash:
             if word0 == 0 { expect(&ck, [EINVAL], got, "ifindex 0 in a devmap_hash"); return }
             let present = m.known[key].isSome
             if present && flags == BPFUpdateFlags.noExist { expect(&ck, [EEXIST], got, "NOEXIST on a present key"); return }
             if word0 != Self.loIfindex { expect(&ck, [EINVAL], got, "ifindex \(word0) does not exist in the fuzzer's netns"); return }
-            if progFD > 0 { expect(&ck, [EINVAL], got, "program fd \(progFD) is no BPF_XDP_DEVMAP program"); return }
+            if bad { expect(&ck, [EINVAL], got, "program fd \(progFD) is no BPF_XDP_DEVMAP program of the pool"); return }
             if !present && m.known.count >= s.maxEntries { expect(&ck, [E2BIG], got, "full: \(m.known.count) of \(s.maxEntries)"); return }
             if expect(&ck, [0], got, "devmap_hash update") { m.known[key] = image; m.mutated() }
         case .devmap:
@@ -110,7 +113,7 @@ extension ShadowModel {
                 return
             }
             if word0 != Self.loIfindex { expect(&ck, [EINVAL], got, "ifindex \(word0) does not exist in the fuzzer's netns"); return }
-            if progFD > 0 { expect(&ck, [EINVAL], got, "program fd \(progFD) is no BPF_XDP_DEVMAP program"); return }
+            if bad { expect(&ck, [EINVAL], got, "program fd \(progFD) is no BPF_XDP_DEVMAP program of the pool"); return }
             if expect(&ck, [0], got, "devmap update") { m.arr[Int(idx)] = image }
         default:  // cpumap
             if Int(idx) >= s.maxEntries { expect(&ck, [E2BIG], got, "cpu \(idx) >= max_entries \(s.maxEntries)"); return }
@@ -119,7 +122,7 @@ extension ShadowModel {
             if Int(idx) >= cpus { expect(&ck, [ENODEV], got, "cpu \(idx) is not possible (\(cpus) CPUs)"); return }
             if word0 == 0 { if expect(&ck, [0], got, "qsize 0 (empties the entry)") { m.arr[Int(idx)] = nil }; return }
             // A program fd that is no BPF_XDP_CPUMAP program fails the entry's allocation.
-            if progFD > 0 { expect(&ck, [ENOMEM], got, "program fd \(progFD) is no BPF_XDP_CPUMAP program"); return }
+            if bad { expect(&ck, [ENOMEM], got, "program fd \(progFD) is no BPF_XDP_CPUMAP program of the pool"); return }
             if expect(&ck, [0], got, "cpumap update (starts the entry's kthread)") { m.arr[Int(idx)] = image }
         }
     }

@@ -36,12 +36,15 @@ public final class Executor {
     let identity = ExecIdentity()
     /// Inode of the private netns its thread entered (FuzzNetns.swift), 0: none; devmap updates need it.
     public internal(set) var privateNetns: UInt64 = 0
+    /// Sockets, programs, perf events, cgroups, pidfds and files for `obj:N` (Pool.swift).
+    let pool: ObjectPool
 
     public init(runtime: any Runtime, cpus: Int = Probes.possibleCPUs()) {
         self.runtime = runtime
         rt = runtime.entry.raw
         rtp = UnsafeMutablePointer<bpfs_rt>.allocate(capacity: 1)
         rtp.initialize(to: rt)
+        pool = ObjectPool(rtp: rtp)
         arena = GuardArena(slots: 8, capacity: Layout.bufferCap)
         self.cpus = cpus
         devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -85,6 +88,7 @@ public final class Executor {
         _shapes = Array(repeating: nil, count: Executor.maxSlots)
         lastToken = Array(repeating: nil, count: Executor.maxSlots)
         identity.reset()
+        pool.reset()
     }
 
     /// Empties `slot` as a create does (its fd closed, its mappings unmapped), then puts `fd`
@@ -203,9 +207,9 @@ public final class Executor {
 
     // The rare buffer kinds of the inlined placeKey/Value/Output, out of line (code size).
     @inline(never)
-    func placeKeySlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.key(b, s), slot: slot) }
+    func placeKeySlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.key(objInt(b) ?? b, s), slot: slot) }
     @inline(never)
-    func placeValueSlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.value(b, s), slot: slot) }
+    func placeValueSlow(_ b: Buf, _ s: MapShape, slot: Int) -> Placed { place(Layout.value(objInt(b) ?? b, s), slot: slot) }
     @inline(never)
     func placeOutputSlow(_ b: Buf, need: Int, slot: Int) -> Placed { place(Layout.output(b, need: need), slot: slot) }
 
@@ -286,6 +290,8 @@ public final class Executor {
             preconditionFailure("element ops go to runElem")
         case .putInner: runPutInner(c, s, fd, into: &r)
         case .alive: runAlive(c, into: &r)
+        case .open, .drop: runPool(c, into: &r)
+        case .putProg: runPutProg(c, s, fd, into: &r)
         case .mmap:
             if s.type == .arena, c.fd == .map, _fds[c.map] >= 0, _fds[c.map] != Executor.closedFD { r.errno = arenaMmapNotModelled; return r }
             let len = Self.mmapLength(s)

@@ -47,6 +47,7 @@ public struct SignatureKey: Hashable, Sendable, CustomStringConvertible {
         case .create: o = "f\(outcome != 0)"
         case .update: o = "fl\(outcome)"
         case .pin, .unpin, .objGet, .fdByID, .nextID, .info, .race, .ringMmap: o = "o\(outcome)"
+        case .open: o = PoolKind.at(UInt64(outcome)).map(\.rawValue) ?? "o\(outcome)"
         default: break
         }
         if fd != .map { o += "/fd-\(fd.rawValue)" }
@@ -101,7 +102,8 @@ public final class Fuzzer {
     @inline(__always)
     static func signature(_ c: Call, _ r: CallResult, _ shape: MapShape?) -> SignatureKey {
         // A BTF value's fields (BTFValue bits) count as a type of their own: other kernel paths.
-        let t = shape.map { $0.type.rawValue | UInt32($0.btf) << 16 } ?? (c.op == .create ? c.type.rawValue | UInt32(c.btf) << 16 : UInt32.max)
+        var t = shape.map { $0.type.rawValue | UInt32($0.btf) << 16 } ?? (c.op == .create ? c.type.rawValue | UInt32(c.btf) << 16 : UInt32.max)
+        if c.op == .open || c.op == .drop { t = UInt32.max }  // no map: the pool's calls
         var outcome: Int32 = 0
         switch c.op {
         case .lookupBatch, .lookupAndDeleteBatch, .updateBatch, .deleteBatch:
@@ -112,6 +114,7 @@ public final class Fuzzer {
         case .pin, .unpin, .objGet, .fdByID, .nextID, .info: outcome = IdentityOps.outcome(c)
         case .race: outcome = RaceOps.outcome(c, r)
         case .ringMmap: outcome = RingMmap.outcome(c, shape)
+        case .open: outcome = Int32(truncatingIfNeeded: c.flags)
         default: break
         }
         // alive's answer can depend on when a deferred free ran: kept out of the signature, so

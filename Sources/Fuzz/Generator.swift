@@ -191,6 +191,7 @@ public struct Generator {
         // Rare: every update or delete of an outer map waits for an RCU grace period
         // (maybe_wait_bpf_programs: synchronize_rcu_expedited), milliseconds under load.
         if chance(0.02) { return mapInMapProgram() }
+        if chance(0.02) { return putProgProgram() }
         var calls: [Call] = []
         let nmaps = 1 + int(2)
         var creates: [Call] = []

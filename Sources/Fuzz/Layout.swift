@@ -129,6 +129,9 @@ public enum Layout {
         case let .int(v): return s.keySize == 0 ? .input(intBytes(v, 4)) : .input(intBytes(v, s.keySize))
         case let .pattern(seed, len): return .input(pattern(seed, min(len ?? s.keySize, bufferCap)))
         case let .len(n): return .input([UInt8](repeating: 0, count: min(n, bufferCap)))
+        // Executor and model resolve obj:N to the object's fd first (Pool.swift); unresolved, it
+        // is the closed fd.
+        case .obj: return key(.int(UInt64(Executor.closedFD)), s)
         }
     }
 
@@ -142,6 +145,7 @@ public enum Layout {
         case let .int(v): return .input(intBytes(v, s.valueLen))
         case let .pattern(seed, len): return .input(pattern(seed, min(len ?? s.valueLen, bufferCap)))
         case let .len(n): return .input([UInt8](repeating: 0, count: min(n, bufferCap)))
+        case .obj: return value(.int(UInt64(Executor.closedFD)), s)
         }
     }
 
@@ -155,6 +159,7 @@ public enum Layout {
         case let .bytes(x): return .output(x.count)
         case let .int(v): return .output(Int(min(v, UInt64(bufferCap))))
         case let .pattern(_, len): return .output(min(len ?? need, bufferCap))
+        case .obj: return .output(min(need, bufferCap))
         }
     }
 

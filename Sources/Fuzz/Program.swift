@@ -45,6 +45,10 @@ public enum CallOp: String, CaseIterable, Sendable {
     /// and BPF_MAP_GET_FD_BY_ID on the id of the slot's latest map (is it still alive?).
     case putInner = "put_inner"
     case alive
+    /// The object pool (Pool.swift): make object `obj=N` of `kind=K`; close it.
+    case open, drop
+    /// A devmap or cpumap entry with pool object N's fd as its program (DevCPUProg.swift).
+    case putProg = "put_prog"
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -75,6 +79,9 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .ringMmap: return 23
         case .putInner: return 24
         case .alive: return 25
+        case .open: return 26
+        case .drop: return 27
+        case .putProg: return 28
         }
     }
 }
@@ -96,6 +103,9 @@ public enum Buf: Hashable, Sendable, CustomStringConvertible {
     case pattern(UInt32, len: Int?)
     /// An output buffer of exactly `n` bytes (`len:12`).
     case len(Int)
+    /// The fd number of pool object N (`obj:N`) as a little-endian integer of the buffer's
+    /// natural size (Executor.closedFD when N holds nothing): keys and values of element ops.
+    case obj(Int)
 
     public var description: String {
         switch self {
@@ -107,6 +117,7 @@ public enum Buf: Hashable, Sendable, CustomStringConvertible {
         case let .pattern(s, nil): return "@v\(s)"
         case let .pattern(s, len?): return "@v\(s):\(len)"
         case let .len(n): return "len:\(n)"
+        case let .obj(n): return "obj:\(n)"
         }
     }
 
@@ -129,6 +140,7 @@ public enum Buf: Hashable, Sendable, CustomStringConvertible {
             return .bytes(out)
         }
         if s.hasPrefix("#") { return UInt64(s.dropFirst()).map { .int($0) } }
+        if s.hasPrefix("obj:") { return Int(s.dropFirst(4)).flatMap { (0..<ObjectPool.size).contains($0) ? .obj($0) : nil } }
         if s.hasPrefix("len:") { return Int(s.dropFirst(4)).flatMap { $0 >= 0 ? .len($0) : nil } }
         if s.hasPrefix("@v") {
             let body = s.dropFirst(2).split(separator: ":", maxSplits: 1)
@@ -247,6 +259,8 @@ enum PlainBuf: Equatable {
     case int(UInt64)
     case pattern(UInt32, len: Int?)
     case len(Int)
+    /// `.obj`: resolved to the object's fd by executor and model, off the hot path.
+    case obj(Int)
     /// `.bytes`: the Buf is read from the call itself (ElemCall.src).
     case inCall
 
@@ -259,6 +273,7 @@ enum PlainBuf: Equatable {
         case let .int(v): self = .int(v)
         case let .pattern(s, len): self = .pattern(s, len: len)
         case let .len(n): self = .len(n)
+        case let .obj(n): self = .obj(n)
         case .bytes: self = .inCall
         }
     }
@@ -272,6 +287,7 @@ enum PlainBuf: Equatable {
         case let .int(v): return .int(v)
         case let .pattern(s, len): return .pattern(s, len: len)
         case let .len(n): return .len(n)
+        case let .obj(n): return .obj(n)
         case .inCall: return nil
         }
     }

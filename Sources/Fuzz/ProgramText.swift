@@ -56,6 +56,7 @@ public enum ProgramText {
 
     public static func format(_ c: Call) -> String {
         if let s = IdentityOps.format(c) { return s }
+        if let s = PoolOps.format(c) ?? DevCPUProg.format(c) { return s }
         if c.op == .race { return RaceOps.format(c) }
         if c.op == .ringMmap { return RingMmap.format(c) }
         let d = Call(c.op)
@@ -127,7 +128,7 @@ public enum ProgramText {
                 return x
             }
             func buf() throws -> Buf {
-                guard let b = Buf.parse(v) else { throw fail("\(k)=\(v): expected NULL, BAD, auto, 0xHEX, #N, @vN[:LEN] or len:N") }
+                guard let b = Buf.parse(v) else { throw fail("\(k)=\(v): expected NULL, BAD, auto, 0xHEX, #N, @vN[:LEN], len:N or obj:N (0...7)") }
                 return b
             }
             switch (op, k) {
@@ -156,6 +157,7 @@ public enum ProgramText {
             case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra, inner, btf)")
             case (.pin, _), (.unpin, _), (.objGet, _), (.fdByID, _), (.nextID, _), (.info, _): try IdentityOps.parse(&c, k, v, fail: fail)
             case (.race, _): try RaceOps.parse(&c, k, v, fail: fail)
+            case (.open, _), (.drop, _), (.putProg, "obj"): try PoolOps.parse(&c, k, v, fail: fail)
             case (.ringMmap, _): try RingMmap.parse(&c, k, v, fail: fail)
             case (_, "key"): c.key = try buf()
             case (_, "value"): c.value = try buf()
@@ -193,7 +195,7 @@ public enum ProgramText {
                 throw fail("\(op.rawValue) has no argument '\(k)'")
             }
         }
-        if let m = checkCreate(c) { throw fail(m) }
+        if let m = checkCreate(c) ?? PoolOps.check(c, seen: seen) { throw fail(m) }
         return c
     }
 

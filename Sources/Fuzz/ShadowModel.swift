@@ -52,10 +52,13 @@ public final class ShadowModel {
     var mim = MapInMapState()
     /// devmap, cpumap, stack_trace, arena: the netns flag and the cpumaps made (DevCPU.swift).
     var devcpu = DevCPUState()
+    /// The object pool's open objects, as each `open` returned them (PoolModel.swift).
+    public internal(set) var pool = PoolModel()
 
     public func reset() {
         mim = MapInMapState()
         devcpu.reset()
+        pool = PoolModel()
         zeroSeedSlots = 0
         walkOrders = [:]
         mappings = Array(repeating: [], count: Executor.maxSlots)
@@ -153,6 +156,7 @@ public final class ShadowModel {
     /// loop keeps one, where a fresh Check per call built and destroyed its finding list.
     @inline(__always)
     func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult, into ck: inout Check) {
+        let c = c.k.isObj || c.v.isObj ? resolvingObjs(c) : c
         ck.index = index
         ck.op = c.op
         if identity.shared { applyFDPerms(c.map) }
@@ -196,6 +200,8 @@ public final class ShadowModel {
         case .ringMmap: ringMmap(&ck, c, r)
         case .putInner: putInner(&ck, c, r)
         case .alive: alive(&ck, c, r)
+        case .open, .drop: poolCall(&ck, c, r)
+        case .putProg: putProg(&ck, c, r)
         }
     }
 }

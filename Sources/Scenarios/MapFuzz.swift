@@ -162,8 +162,10 @@ public final class MapFuzz: Scenario {
         case .info: return .objInfo
         case .race: return .mapUpdate
         case .ringMmap: return .mapLookup
-        case .putInner: return .mapUpdate
+        case .putInner, .putProg: return .mapUpdate
         case .alive: return .mapLookup
+        case .open: return .setup
+        case .drop: return .teardown
         }
     }
 

@@ -18,4 +18,5 @@
 #include "bpfs_fuzz_netns.h"
 #include "bpfs_fuzz_kthreads.h"
 #include "bpfs_libbpf_obj.h"
+#include "bpfs_pool.h"
 #endif
