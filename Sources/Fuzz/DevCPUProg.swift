@@ -43,15 +43,23 @@ extension ShadowModel {
     /// put_prog: the common update prefix, then the map type's update with the value the
     /// executor built from the object's fd (the model's pool record has the same fd).
     func putProg(_ ck: inout Check, _ c: Call, _ r: CallResult) {
-        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        let m = maps[c.map]!, s = m.shape
-        if let e = devmapRefusal(m) { expect(&ck, [e], r.errno, "devmap update outside the private netns (executor)"); return }
-        if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
-        if c.flags & BPFUpdateFlags.lock != 0 && !s.hasSpinLock { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
-        let (keyError, key) = Self.resolveKey(c.key, s)
-        if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return }
+        guard let (m, key) = updatePrefix(&ck, c, r) else { return }
+        let s = m.shape
         let value = Bytes(DevCPUProg.value(DevCPUProg.word(c), fd: pool.fd(Int(c.count)), len: s.valueLen))
         elemUpdate(&ck, m, key, value, c.flags, got: r.errno)
+    }
+
+    /// The common prefix of an update whose value the executor builds (put_inner, put_prog):
+    /// fd, the devmap netns refusal, write permission, F_LOCK, the key; nil once answered.
+    func updatePrefix(_ ck: inout Check, _ c: Call, _ r: CallResult) -> (MapModel, Bytes)? {
+        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return nil }
+        let m = maps[c.map]!, s = m.shape
+        if let e = devmapRefusal(m) { expect(&ck, [e], r.errno, "devmap update outside the private netns (executor)"); return nil }
+        if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return nil }
+        if c.flags & BPFUpdateFlags.lock != 0 && !s.hasSpinLock { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return nil }
+        let (keyError, key) = Self.resolveKey(c.key, s)
+        if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return nil }
+        return (m, key)
     }
 
     /// The program an 8-byte devmap or cpumap value names: nil for none (fd <= 0), else
