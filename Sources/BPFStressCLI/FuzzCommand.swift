@@ -230,7 +230,7 @@ struct FuzzCommand: ParsableCommand {
         var execs = 0, calls = 0, torn = 0, censuses = 0, censusBusy = 0, overMax = 0, overMaxBy = 0
         var sigs = Set<String>()
         var facts: [String: String] = [:]
-        var unprobed = Set<String>()
+        var unprobed = Set<String>(), skipped = Set<String>()
         for f in files where f.hasPrefix("repro-") {
             try? FileManager.default.copyItem(atPath: stateDir + "/" + f, toPath: path + "/" + f)
         }
@@ -247,6 +247,7 @@ struct FuzzCommand: ParsableCommand {
             sigs.formUnion(j["signatures"] as? [String] ?? [])
             facts.merge(j["facts"] as? [String: String] ?? [:]) { a, b in a == b ? a : a + "|" + b }
             unprobed.formUnion(j["unprobed_facts"] as? [String] ?? [])
+            skipped.formUnion(j["skipped"] as? [String] ?? [])
         }
         let after = (try? FileManager.default.contentsOfDirectory(atPath: corpusDir).filter { $0.hasSuffix(".prog") }.count) ?? 0
         let s = outcome.summary
@@ -258,6 +259,7 @@ struct FuzzCommand: ParsableCommand {
               (overMax > 0 ? "; the NO_PREALLOC map was over max_entries in \(overMax) (by up to \(overMaxBy): racing inserts, within the kernel's bound)" : ""))
         print(Self.perType(sigs))
         print("fault injection: skipped: \(FaultInjection.probe().skipReason)")
+        for why in skipped.sorted() { print("skipped: \(why)") }
         print("kernel facts (probed): " + (facts.isEmpty ? "none reported" : facts.keys.sorted().map { "\($0)=\(facts[$0]!)" }.joined(separator: " ")) +
               (unprobed.isEmpty ? "" : "; not probed: " + unprobed.sorted().joined(separator: ", ")))
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }
