@@ -64,6 +64,7 @@ struct FuzzCommand: ParsableCommand {
         let p = loadProgram(path)
         pinCurrentThread(cpu: 0)
         let f = Fuzzer(runtime: KernelRuntime(), seed: 0)
+        f.enterPrivateNetns()
         let rep = f.execute(p, all: true)
         /// Key sizes by map slot, so the replay can list the keys the kernel returned.
         var keySize: [Int: Int] = [:]
@@ -99,6 +100,7 @@ struct FuzzCommand: ParsableCommand {
         let p = loadProgram(path)
         pinCurrentThread(cpu: 0)
         let f = Fuzzer(runtime: KernelRuntime(), seed: 0)
+        f.enterPrivateNetns()
         guard let first = f.execute(p).findings.first else {
             print("no finding: nothing to minimize (\(p.calls.count) calls)")
             return ExitCodes.clean
@@ -119,6 +121,7 @@ struct FuzzCommand: ParsableCommand {
         let p = loadProgram(path)
         pinCurrentThread(cpu: 0)
         let f = Fuzzer(runtime: KernelRuntime(), seed: 0)
+        f.enterPrivateNetns()
         let rep = f.execute(p, all: true)
         let c = CReproducer.source(p, results: rep.results, finding: rep.findings.first, cpus: f.model.cpus, title: path)
         let out = (path.hasSuffix(".prog") ? String(path.dropLast(5)) : path) + ".c"
@@ -157,6 +160,7 @@ struct FuzzCommand: ParsableCommand {
         pinCurrentThread(cpu: 0)
         let corpus = Corpus(directory: corpusDir)
         let f = Fuzzer(runtime: KernelRuntime(), seed: seed, corpus: corpus)
+        f.enterPrivateNetns()
         _ = try? corpus.load()
         let start = Date()
         var findings: [(Program, [OracleFinding])] = []
@@ -183,6 +187,7 @@ struct FuzzCommand: ParsableCommand {
         print("coverage: behavioural (call, map type, errno, outcome) signatures; /sys/kernel/debug/kcov is absent")
         print(Self.perType(corpus.signatures))
         print(Self.faultLine(f.faultInjection, f.model.faultStats))
+        for why in [f.netnsSkip, f.cpumapSkip].compactMap({ $0 }) { print("skipped: \(why)") }
         print("kernel facts (probed): \(f.model.facts.summary)" + (f.unprobedFacts.isEmpty ? "" : "; not probed: " + f.unprobedFacts.joined(separator: ", ")))
         return findings.isEmpty ? ExitCodes.clean : ExitCodes.findings
     }
@@ -234,7 +239,7 @@ struct FuzzCommand: ParsableCommand {
         var execs = 0, calls = 0, torn = 0, censuses = 0, censusBusy = 0, overMax = 0, overMaxBy = 0
         var sigs = Set<String>()
         var facts: [String: String] = [:]
-        var unprobed = Set<String>()
+        var unprobed = Set<String>(), skipped = Set<String>()
         var faults = FaultNth.Stats()
         for f in files where f.hasPrefix("repro-") {
             try? FileManager.default.copyItem(atPath: stateDir + "/" + f, toPath: path + "/" + f)
@@ -255,6 +260,7 @@ struct FuzzCommand: ParsableCommand {
             faults.armed += j["fault_armed"] as? Int ?? 0
             faults.injected += j["fault_injected"] as? Int ?? 0
             faults.failed += j["fault_failed"] as? Int ?? 0
+            skipped.formUnion(j["skipped"] as? [String] ?? [])
         }
         let after = (try? FileManager.default.contentsOfDirectory(atPath: corpusDir).filter { $0.hasSuffix(".prog") }.count) ?? 0
         let s = outcome.summary
@@ -266,6 +272,7 @@ struct FuzzCommand: ParsableCommand {
               (overMax > 0 ? "; the NO_PREALLOC map was over max_entries in \(overMax) (by up to \(overMaxBy): racing inserts, within the kernel's bound)" : ""))
         print(Self.perType(sigs))
         print(Self.faultLine(FaultInjection.probe(setKnobs: false), faults))
+        for why in skipped.sorted() { print("skipped: \(why)") }
         print("kernel facts (probed): " + (facts.isEmpty ? "none reported" : facts.keys.sorted().map { "\($0)=\(facts[$0]!)" }.joined(separator: " ")) +
               (unprobed.isEmpty ? "" : "; not probed: " + unprobed.sorted().joined(separator: ", ")))
         for b in s.buckets { print("FINDING [\(b.type.rawValue)] \(b.title) x\(b.count)") }

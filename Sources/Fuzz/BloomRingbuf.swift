@@ -10,6 +10,7 @@ extension ShadowModel {
     static func keylessWalkErrno(_ s: MapShape) -> Int32? {
         if s.isBloom { return EOPNOTSUPP }
         if s.isRingbuf || s.isLocalStorage { return ENOTSUPP }
+        if s.type == .arena { return EOPNOTSUPP }
         return nil
     }
 

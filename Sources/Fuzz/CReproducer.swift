@@ -26,13 +26,13 @@ public enum CReproducer {
     /// Renders `p`; `results` are what the calls returned when the finding was made (the
     /// recorded answer of the finding's call is what the C program compares with).
     public static func source(_ p: Program, results: [CallResult], finding: OracleFinding?, cpus: Int, title: String = "") -> String {
-        var out = prelude(title: title, finding: finding)
+        var out = prelude(title: title, finding: finding) + devcpuPrologue(p)
         var shapes = [MapShape?](repeating: nil, count: Executor.maxSlots)
         for (i, c) in p.calls.enumerated() {
             guard i < results.count else { break }
             let s = shapes[c.map] ?? MapShape(type: .hash, keySize: 4, valueSize: 8, maxEntries: 16, flags: 0, cpus: cpus)
             out += "\n    /* call \(i + 1): \(c.description.replacingOccurrences(of: "*/", with: "* /")) */\n    {\n"
-            out += body(c, s)
+            out += devcpuBody(c, s, p) ?? body(c, s)
             if i > 0 && p.calls[i - 1].op == .failNth && c.op != .failNth { out += "        fail_nth_done();\n" }
             out += "        report(\(i + 1), \"\(c.op.rawValue)\", r);\n"
             if let f = finding, f.call == i, !sweepKinds.contains(f.kind) { out += poolCheck(p, results, i) ?? check(c, results[i]) }
@@ -111,6 +111,8 @@ public enum CReproducer {
             return mapInMap(c, s, fd)
         case .open, .drop:
             return poolBody(c)
+        case .putProg:
+            return putProgBody(c, s, fd)
         case .lookupBatch, .lookupAndDeleteBatch:
             var t = ""
             switch c.inBatch {

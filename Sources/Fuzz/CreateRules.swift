@@ -20,6 +20,8 @@ struct CreateRule {
     var valueIn: Set<Int>? = nil
     /// key_size above this is E2BIG (sockhash: MAX_BPF_STACK).
     var keyE2BIG: Int? = nil
+    /// The only value sizes it takes (devmap, cpumap: 4 or 8), nil: the range.
+    var valueSizes: [Int]? = nil
     /// value_size above this is E2BIG.
     var valueE2BIG: Int? = nil
     /// key_size + value_size at or above this is E2BIG.
@@ -83,7 +85,7 @@ extension ShadowModel {
                                      key: 4...4, value: 4...4)
         let hashOfMaps = CreateRule(types: [.hashOfMaps], flags: hashFlags, key: 1...Int.max, value: 4...4,
                                     keyPlusValueE2BIG: kmallocMax - 64, limit: .hashBuckets)
-        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf, arrayOfMaps, hashOfMaps] + sockMapRules + fdArrayRules
+        return [hash, percpuHash, lru, lruPercpu, array, percpuArray, lpm, queue, bloom, ringbuf, arrayOfMaps, hashOfMaps] + sockMapRules + fdArrayRules + devcpuCreateRules
     }()
 
     static func createRule(_ t: BPFMapType) -> CreateRule? { createRules.first { $0.types.contains(t) } }
@@ -103,6 +105,7 @@ extension ShadowModel {
         let (k, v, m) = (Int(c.keySize), Int(c.valueSize), Int(c.maxEntries))
         if f & ~rule.flags != 0 || f & rule.required != rule.required { e.insert(EINVAL) }
         if m == 0 || !rule.key.contains(k) || !rule.value.contains(v) { e.insert(EINVAL) }
+        if let sizes = rule.valueSizes, !sizes.contains(v) { e.insert(EINVAL) }
         if let x = rule.valueE2BIG, v > x { e.insert(E2BIG) }
         if let vs = rule.valueIn, !vs.contains(v) { e.insert(EINVAL) }
         if let x = rule.keyE2BIG, k > x { e.insert(E2BIG) }
@@ -134,7 +137,7 @@ extension ShadowModel {
         maps[c.map] = nil
         closed[c.map] = false
         lastToken[c.map] = nil
-        var allowed = ErrSet(Self.createErrors(c, cpus: cpus).union(templateErrors(c)).union(btfCreateErrors(c)).union(storageCreateErrors(c) ?? []))
+        var allowed = ErrSet(Self.createErrors(c, cpus: cpus).union(templateErrors(c)).union(btfCreateErrors(c)).union(storageCreateErrors(c) ?? []).union(devcpuCreateErrors(c)))
         if allowed.isEmpty { allowed = [0] }
         allowed.insert(ENOMEM)  // a resource limit, not a semantic answer
         guard expect(&ck, allowed, r.errno, "create \(ProgramText.typeName(c.type)) key=\(c.keySize) value=\(c.valueSize) max=\(c.maxEntries) flags=0x\(String(c.mapFlags, radix: 16))") else {
@@ -149,7 +152,7 @@ extension ShadowModel {
             ck.fail("shape", "map info says \(ProgramText.typeName(s.type)) key=\(s.keySize) value=\(s.valueSize) max=\(s.maxEntries), want max=\(wantMax)")
         }
         let fdOnly = BPFMapFlags.rdonly | BPFMapFlags.wronly
-        let wantFlags = (c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags) & ~fdOnly
+        let wantFlags = (c.numa != nil ? c.mapFlags | BPFMapFlags.numaNode : c.mapFlags) & ~fdOnly | Self.devcpuAddedFlags(c.type)
         if s.flags != wantFlags && !(c.mapFlags & BPFMapFlags.wronly != 0) {
             ck.fail("shape", "map info flags 0x\(String(s.flags, radix: 16)), want 0x\(String(wantFlags, radix: 16)) (RDONLY/WRONLY are the fd's)")
         }
@@ -160,6 +163,7 @@ extension ShadowModel {
         m.btfAsked = s.btf
         m.lruFixedFreeTarget = facts.lruFixedFreeTarget
         maps[c.map] = m
+        if s.type == .cpumap { devcpu.cpumaps.append((s.id, ck.index)) }
     }
 
     /// Freeze as the probed kernel facts say: a frozen map refuses with refreezeErrno (checked

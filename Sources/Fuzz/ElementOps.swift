@@ -17,6 +17,7 @@ extension ShadowModel {
     /// The rest of update, on the slot's model.
     func update(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
+        if let e = devmapRefusal(m) { expect(&ck, [e], r.errno, "devmap update outside the private netns (executor)"); return }
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         if c.flags & BPFUpdateFlags.lock != 0 && !s.hasSpinLock { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
         let (keyError, key) = Self.resolveKey(c, s)
@@ -58,6 +59,8 @@ extension ShadowModel {
         case .sockmap, .sockhash, .reuseportSockarray, .xskmap: sockUpdate(&ck, m, key, value, flags, got: got)
         case .progArray, .perfEventArray, .cgroupArray: fdArrayUpdate(&ck, m, slot: fd.slot, key, value, flags, got: got)
         case .skStorage, .inodeStorage, .taskStorage, .cgrpStorage, .cgroupStorage, .percpuCgroupStorage: storageUpdate(&ck, m, key, value, flags, got: got)
+        case .devmap, .devmapHash, .cpumap: devcpuUpdate(&ck, m, key, value, flags, got: got)
+        case .stackTrace, .arena: stackArenaUpdate(&ck, m, got: got)
         default:
             if flags > BPFUpdateFlags.exist { expect(&ck, [EINVAL], got, "flags=\(flags)"); return }
             m.allowEviction()
@@ -82,8 +85,10 @@ extension ShadowModel {
         if s.isOuter { outerLookup(&ck, c, r, m, key); return }
         if s.isSockMap { sockLookup(&ck, c, r, m, key); return }
         if s.isFDArray { fdArrayLookup(&ck, c, r, m, key); return }
+        if s.type == .stackTrace || s.type == .arena { stackArenaLookup(&ck, r, m); return }
         let ob = Self.outputBuf(c, need: s.valueLen)
         let outOK = ob.length >= s.valueLen && ob.isPointer
+        if s.isDevCPUArray { devcpuLookup(&ck, r, m, key, outLen: ob.length, outOK: outOK); return }
         if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
         if s.isLocalStorage || s.isCgroupStorage { storageLookup(&ck, r, m, key, outLength: ob.length, outOK: outOK); return }
         // What the lookup finds: a value, nothing, or (maybe keys) either.
@@ -154,6 +159,7 @@ extension ShadowModel {
         case .arrayOfMaps, .hashOfMaps: outerDelete(&ck, m, key, got: r.errno)
         case .sockmap, .sockhash, .reuseportSockarray, .xskmap: sockDelete(&ck, m, key, got: r.errno)
         case .progArray, .perfEventArray, .cgroupArray: fdArrayDelete(&ck, m, key, got: r.errno)
+        case .devmap, .devmapHash, .cpumap, .stackTrace, .arena: devcpuDelete(&ck, m, key, got: r.errno)
         default:
             var id = key
             if s.isLPM {
@@ -186,7 +192,7 @@ extension ShadowModel {
         let outOK = ob.length >= s.keySize && ob.isPointer
         let key: Bytes? = kb == .null ? nil : Self.bytes(kb, s.keySize)
         let okErr: Int32 = outOK ? 0 : EFAULT
-        if s.isArray || s.type == .arrayOfMaps || s.isFDArrayLike {
+        if s.isArray || s.type == .arrayOfMaps || s.isFDArrayLike || s.isDevCPUArray {
             let idx = key.map { Int($0.u32) } ?? Int(UInt32.max)
             let next: Int? = idx >= s.maxEntries ? 0 : (idx == s.maxEntries - 1 ? nil : idx + 1)
             guard expect(&ck, [next == nil ? ENOENT : okErr], r.errno, "array next after \(key.map { Self.hex($0) } ?? "NULL")") else { return }
@@ -233,6 +239,7 @@ extension ShadowModel {
             }
             return
         }
+        if s.type == .stackTrace { stackLookupAndDelete(&ck, r); return }
         if !s.isHashFamily { expect(&ck, [ENOTSUPP], r.errno, "\(ProgramText.typeName(s.type)) has no lookup_and_delete"); return }
         let key = Self.bytes(kb, s.keySize)
         let allowed: ErrSet = m.known[key].isSome ? [okErr] : m.maybe[key].isSome ? [okErr, ENOENT] : [ENOENT]

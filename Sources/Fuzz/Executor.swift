@@ -36,6 +36,8 @@ public final class Executor {
     let identity = ExecIdentity()
     /// This thread's /proc/thread-self/fail-nth while a fail_nth call has armed it (-1: none).
     var faultFD: Int32 = -1
+    /// Inode of the private netns its thread entered (FuzzNetns.swift), 0: none; devmap updates need it.
+    public internal(set) var privateNetns: UInt64 = 0
     /// Sockets, programs, perf events, cgroups, pidfds and files for `obj:N` (Pool.swift).
     let pool: ObjectPool
 
@@ -300,7 +302,9 @@ public final class Executor {
         case .alive: runAlive(c, into: &r)
         case .failNth: runFailNth(c, into: &r)
         case .open, .drop: runPool(c, into: &r)
+        case .putProg: runPutProg(c, s, fd, into: &r)
         case .mmap:
+            if s.type == .arena, c.fd == .map, _fds[c.map] >= 0, _fds[c.map] != Executor.closedFD { r.errno = arenaMmapNotModelled; return r }
             let len = Self.mmapLength(s)
             if mappings[c.map].count >= 4 { munmap(mappings[c.map][0].ptr, mappings[c.map][0].len); mappings[c.map].removeFirst() }
             guard let p = mmap(nil, len, Int32(c.flags), MAP_SHARED, fd, 0), p != MAP_FAILED else { r.errno = Glibc.errno; return r }
@@ -423,6 +427,7 @@ public final class Executor {
         var broken = 0
         switch c.op {
         case .update:
+            if s.isDevmap, let e = devmapRefusal(c.fd, c.map) { errno = e; break }
             let k = placeKey(c, s, slot: 0), v = placeValue(c, s, slot: 1)
             errno = err(bpfs_map_update_elem(rtp, fd, k.ptr, v.ptr, c.flags))
             if !canaryOK(k) { broken |= 1 }

@@ -86,6 +86,10 @@ public final class Fuzzer {
     var deferSweeps = false
     var pendingSweeps: [PendingSweep] = []
     var lastSweepPoll: UInt64 = 0
+    /// Why devmap updates are not made (no private netns), nil when they are (FuzzNetns.swift).
+    public internal(set) var netnsSkip: String? = nil
+    /// cpumap kthreads of closed maps not yet seen gone (CpumapThreads.swift).
+    var cpumapSweeps = CpumapSweeps()
 
     public init(runtime: any Runtime, seed: UInt64, corpus: Corpus = Corpus(directory: nil)) {
         executor = Executor(runtime: runtime)
@@ -188,8 +192,10 @@ public final class Fuzzer {
             }
             }
         }
+        let threads = cpumapThreadsBeforeReset(&rep)
         executor.reset()
         sweepMapInMap(&rep, p)
+        sweepCpumaps(&rep, p, threads)
         executions += 1
         totalCalls += rep.calls
         return rep
@@ -214,7 +220,7 @@ public final class Fuzzer {
     /// One fuzzing step: a fresh program or a mutant of a corpus program; kept when it
     /// reaches a new signature. Returns the program and its report.
     public func step() -> (Program, ExecReport) {
-        if let late = checkPendingSweeps() { return late }
+        if let late = checkPendingSweeps() ?? checkCpumapSweeps() { return late }
         deferSweeps = true
         defer { deferSweeps = false }
         let p: Program

@@ -25,6 +25,7 @@ public struct Generator {
     public mutating func create(slot: Int, type t: BPFMapType? = nil, wild: Bool = false) -> Call {
         var c = Call(.create, map: slot)
         c.type = t ?? pick(Self.types)
+        if t == nil && chance(0.12) { c.type = pick(Self.devcpuTypes) }
         switch c.type {
         case .array, .percpuArray:
             c.keySize = 4; c.valueSize = pick([4, 8, 12, 1, 60]); c.maxEntries = pick([1, 4, 16, 64])
@@ -37,6 +38,7 @@ public struct Generator {
             c.keySize = 0; c.valueSize = pick([8, 4, 12, 1]); c.maxEntries = pick([1, 16, 64]); c.mapExtra = pick([0, 0, 1, 3, 5, 15])
         case .ringbuf, .userRingbuf:
             c.keySize = 0; c.valueSize = 0; c.maxEntries = pick([4096, 4096, 8192, 16384, 4096 * 3, 4097])
+        case .devmap, .devmapHash, .cpumap, .stackTrace, .arena: devcpuCreate(&c)
         default:
             c.keySize = pick([4, 8, 3, 16]); c.valueSize = pick([8, 4, 1, 12, 60]); c.maxEntries = pick([1, 2, 4, 16, 64])
             if c.type == .hash || c.type == .percpuHash, chance(0.3) { c.mapFlags |= BPFMapFlags.noPrealloc }
@@ -93,6 +95,7 @@ public struct Generator {
     /// One call on a map made by `create` (or on nothing, for fd mutations).
     public mutating func call(on create: Call?, slot: Int, plain: Bool = false) -> Call {
         if !plain, let o = create, o.type == .arrayOfMaps || o.type == .hashOfMaps, chance(0.5) { return innerCall(on: o, slot: slot) }
+        if !plain, let o = create, Self.devcpuTypes.contains(o.type), chance(0.7) { return devcpuCall(on: o, slot: slot) }
         let t = create?.type ?? .hash
         // Sizes of wild creates are clamped: buffers for maps that do not exist stay small.
         let ks = Swift.min(Int(create?.keySize ?? 4), 512), maxE = Swift.min(Int(create?.maxEntries ?? 16), 1 << 16)
@@ -194,6 +197,7 @@ public struct Generator {
         if chance(0.05) { return sockMapProgram() }
         if chance(0.04) { return fdArrayProgram() }
         if chance(0.08) { return storageProgram() }
+        if chance(0.02) { return putProgProgram() }
         var calls: [Call] = []
         let nmaps = 1 + int(2)
         var creates: [Call] = []

@@ -27,6 +27,8 @@ public struct KernelFacts: Sendable, Equatable {
     /// .kptr): 0 where the kernel takes it (6.18 takes all three); the model expects the
     /// errno on every create with a field the kernel refuses.
     public var btfFieldErrno: [UInt8: Int32] = [:]
+    /// arena, cpumap and stack_trace facts (StackArena.swift).
+    public var devcpu = DevCPUFacts()
     /// errno of BPF_MAP_FREEZE on such a map (0: it freezes). 6.18 refuses every map with a
     /// BTF record (ENOTSUPP); 6.1 refuses timers and kptrs but freezes a map whose value holds
     /// only a bpf_spin_lock. Probed on the same maps.
@@ -108,6 +110,7 @@ public struct KernelFacts: Sendable, Equatable {
         p.append(("fact.prog_array_attach_type", Self.name(progArrayAttachTypeErrno)))
         p.append(("fact.percpu_btf_padding", percpuBTFPaddingStale ? "stale" : "written"))
         p += storageProperties
+        p += devcpu.properties
         return p
     }
 
@@ -232,6 +235,8 @@ public struct KernelFacts: Sendable, Equatable {
         }
         facts.percpuBTFPaddingStale = percpuPaddingStale(&rt, facts)
         probeStorage(&rt, &facts, &unprobed)
+        let (dc, dcUnprobed) = DevCPUFacts.probe(&rt)
+        facts.devcpu = dc; unprobed += dcUnprobed
         return (facts, unprobed)
     }
 

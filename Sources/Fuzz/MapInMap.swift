@@ -103,12 +103,8 @@ extension ShadowModel {
     /// put_inner: BPF_MAP_UPDATE_ELEM with slot `inner`'s fd (count says which number) as a
     /// 4-byte value. On other maps it is an update with those 4 bytes.
     func putInner(_ ck: inout Check, _ c: Call, _ r: CallResult) {
-        if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        let m = maps[c.map]!, s = m.shape
-        if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
-        if c.flags & BPFUpdateFlags.lock != 0 && !s.hasSpinLock { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
-        let (keyError, key) = Self.resolveKey(c.key, s)
-        if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key) for key_size \(s.keySize)"); return }
+        guard let (m, key) = updatePrefix(&ck, c, r) else { return }
+        let s = m.shape
         if s.valueLen > 4 { expect(&ck, [EFAULT], r.errno, "a 4-byte fd buffer, value needs \(s.valueLen)"); return }
         let fdBytes = Bytes(int: UInt64(r.count), count: 4).prefixBytes(s.valueLen)
         if !s.isOuter { elemUpdate(&ck, m, key, fdBytes, c.flags, got: r.errno); return }

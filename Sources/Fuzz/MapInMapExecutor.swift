@@ -20,6 +20,8 @@ extension Executor {
     /// the model needs it to know the value's bytes.
     func runPutInner(_ c: Call, _ s: MapShape, _ fd: Int32, into r: inout CallResult) {
         let ifd = innerFD(c.inner)
+        r.count = UInt32(bitPattern: ifd)
+        if s.isDevmap, let e = devmapRefusal(c.fd, c.map) { r.errno = e; return }
         let k = placeKey(c.key, s, slot: 0)
         let v = placeInt(UInt64(UInt32(bitPattern: ifd)), 4, slot: 1)
         r.errno = err(bpfs_map_update_elem(rtp, fd, k.ptr, v.ptr, c.flags))

@@ -26,6 +26,7 @@ extension ShadowModel {
         }
         guard let m = maps[c.map] else { expect(&ck, [EBADF], r.errno, "no map in the slot"); return }
         let s = m.shape, write = c.flags & 2 != 0
+        if s.type == .arena { expect(&ck, [arenaMmapNotModelled], r.errno, "arena mmap (executor's answer: not modelled)"); return }
         if m.wronly || (write && m.rdonly) { expect(&ck, [EACCES], r.errno, "the fd's access mode"); return }
         // A value with kernel-owned fields (a BTF record) is never mapped (bpf_map_mmap).
         let hasMmap = (s.isRingbuf || s.type == .array) && s.btf & ~BTFValue.plain == 0

@@ -60,8 +60,8 @@ public enum PoolKind: String, CaseIterable, Sendable {
         switch self {
         case .progSocketFilter: return (1, 0, 0)          // BPF_PROG_TYPE_SOCKET_FILTER
         case .progXDP: return (6, 0, 2)                    // BPF_PROG_TYPE_XDP, XDP_PASS
-        case .progXDPDevmap: return (6, 37, 2)             // BPF_XDP_DEVMAP
-        case .progXDPCpumap: return (6, 36, 2)             // BPF_XDP_CPUMAP
+        case .progXDPDevmap: return (6, 33, 2)             // BPF_XDP_DEVMAP (33; 37 is BPF_XDP)
+        case .progXDPCpumap: return (6, 35, 2)             // BPF_XDP_CPUMAP (35; 36 is BPF_SK_LOOKUP)
         case .progSkSkb: return (14, 0, 1)                 // BPF_PROG_TYPE_SK_SKB, SK_PASS
         default: return nil
         }

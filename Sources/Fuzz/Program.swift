@@ -50,6 +50,8 @@ public enum CallOp: String, CaseIterable, Sendable {
     case failNth = "fail_nth"
     /// The object pool (Pool.swift): make object `obj=N` of `kind=K`; close it.
     case open, drop
+    /// A devmap or cpumap entry with pool object N's fd as its program (DevCPUProg.swift).
+    case putProg = "put_prog"
 
     /// Position in the declaration (a cheap hash input; the raw value is a String).
     var ordinal: UInt8 {
@@ -82,7 +84,8 @@ public enum CallOp: String, CaseIterable, Sendable {
         case .alive: return 25
         case .open: return 26
         case .drop: return 27
-        case .failNth: return 28
+        case .putProg: return 28
+        case .failNth: return 29
         }
     }
 }

@@ -20,12 +20,13 @@ public enum ProgramText {
         ("sockmap", .sockmap), ("sockhash", .sockhash), ("reuseport_sockarray", .reuseportSockarray), ("xskmap", .xskmap),
         ("prog_array", .progArray), ("perf_event_array", .perfEventArray), ("cgroup_array", .cgroupArray),
         ("sk_storage", .skStorage), ("inode_storage", .inodeStorage), ("task_storage", .taskStorage), ("cgrp_storage", .cgrpStorage), ("cgroup_storage", .cgroupStorage), ("percpu_cgroup_storage", .percpuCgroupStorage),
+        ("devmap", .devmap), ("devmap_hash", .devmapHash), ("cpumap", .cpumap), ("stack_trace", .stackTrace), ("arena", .arena),
     ]
     static let mapFlagNames: [(String, UInt32)] = [
         ("NO_PREALLOC", 1 << 0), ("NO_COMMON_LRU", 1 << 1), ("NUMA_NODE", 1 << 2), ("RDONLY", 1 << 3),
         ("WRONLY", 1 << 4), ("STACK_BUILD_ID", 1 << 5), ("ZERO_SEED", 1 << 6), ("RDONLY_PROG", 1 << 7),
         ("WRONLY_PROG", 1 << 8), ("CLONE", 1 << 9), ("MMAPABLE", 1 << 10), ("PRESERVE_ELEMS", 1 << 11),
-        ("INNER_MAP", 1 << 12),
+        ("INNER_MAP", 1 << 12), ("SEGV_ON_FAULT", 1 << 17), ("NO_USER_CONV", 1 << 18),
     ]
     static let updateFlagNames: [(String, UInt64)] = [("NOEXIST", 1), ("EXIST", 2), ("F_LOCK", 4)]
 
@@ -58,7 +59,7 @@ public enum ProgramText {
 
     public static func format(_ c: Call) -> String {
         if let s = IdentityOps.format(c) { return s }
-        if let s = PoolOps.format(c) { return s }
+        if let s = PoolOps.format(c) ?? DevCPUProg.format(c) { return s }
         if c.op == .race { return RaceOps.format(c) }
         if c.op == .ringMmap { return RingMmap.format(c) }
         if c.op == .failNth { return FaultNth.format(c) }
@@ -160,7 +161,7 @@ public enum ProgramText {
             case (.create, _): throw fail("create has no argument '\(k)' (expected: map, type, key, value, max, flags, numa, extra, inner, btf)")
             case (.pin, _), (.unpin, _), (.objGet, _), (.fdByID, _), (.nextID, _), (.info, _): try IdentityOps.parse(&c, k, v, fail: fail)
             case (.race, _): try RaceOps.parse(&c, k, v, fail: fail)
-            case (.open, _), (.drop, _): try PoolOps.parse(&c, k, v, fail: fail)
+            case (.open, _), (.drop, _), (.putProg, "obj"): try PoolOps.parse(&c, k, v, fail: fail)
             case (.ringMmap, _): try RingMmap.parse(&c, k, v, fail: fail)
             case (.failNth, _): try FaultNth.parse(&c, k, v, fail: fail)
             case (_, "key"): c.key = try buf()

@@ -50,6 +50,8 @@ public final class ShadowModel {
 
     /// Map-in-map: templates, held inner maps, the maps to sweep at the end (MapInMap.swift).
     var mim = MapInMapState()
+    /// devmap, cpumap, stack_trace, arena: the netns flag and the cpumaps made (DevCPU.swift).
+    var devcpu = DevCPUState()
     /// The object pool's open objects, as each `open` returned them (PoolModel.swift).
     public internal(set) var pool = PoolModel()
     /// Every socket-map model of the program (SockMaps.swift).
@@ -68,6 +70,7 @@ public final class ShadowModel {
         mim = MapInMapState()
         faultArmed = false
         injectedNow = false
+        devcpu.reset()
         pool = PoolModel()
         sock = SockMapState()
         fd = FDArrayState()
@@ -230,6 +233,7 @@ public final class ShadowModel {
         case .alive: alive(&ck, c, r)
         case .failNth: failNth(&ck, c, r)
         case .open, .drop: poolCall(&ck, c, r)
+        case .putProg: putProg(&ck, c, r)
         }
     }
 }

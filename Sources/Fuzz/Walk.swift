@@ -18,6 +18,7 @@ extension ShadowModel {
         }
         if s.isOuter, outerWalk(&ck, r, m) { return }
         if s.isSockMap || s.isFDArray { sockWalk(&ck, r, m); return }
+        if s.isDevCPUArray { devcpuWalk(&ck, r, m); return }
         if s.isArray {
             if s.maxEntries > Layout.walkCap { return }
             let zero = m.zero

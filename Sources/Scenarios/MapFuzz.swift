@@ -61,6 +61,8 @@ public final class MapFuzz: Scenario {
     /// The kernel facts the fuzz threads probed (the same for every thread of a worker).
     private var facts: KernelFacts?
     private var unprobedFacts: [String] = []
+    /// Checks skipped by a fuzz thread, with the reason (no private netns for devmap updates).
+    private var skipped: Set<String> = []
     /// The program each fuzz thread is running (thread index -> program, start), for stopping().
     private var inflight: [Int: (program: Program, startNs: UInt64, firstIndex: UInt64, thread: ThreadContext)] = [:]
     private let worker: WorkerContext
@@ -101,6 +103,7 @@ public final class MapFuzz: Scenario {
                       ("fault_armed", faults.armed), ("fault_injected", faults.injected), ("fault_failed", faults.failed)]
         let factPairs = facts?.properties ?? []
         let unprobed = unprobedFacts
+        let skips = skipped.sorted()
         lock.unlock()
         // Written by hand: this runs after TERM, inside the stop grace period, and
         // JSONSerialization of ~2,000 strings took seconds on a loaded machine. Signatures are
@@ -109,6 +112,7 @@ public final class MapFuzz: Scenario {
         let json = "{" + counts.map { "\(quoted($0.0)):\($0.1)" }.joined(separator: ",") +
             ",\"facts\":{" + factPairs.map { "\(quoted($0.name)):\(quoted($0.value))" }.joined(separator: ",") + "}" +
             ",\"unprobed_facts\":[" + unprobed.map(quoted).joined(separator: ",") + "]" +
+            ",\"skipped\":[" + skips.map(quoted).joined(separator: ",") + "]" +
             ",\"signatures\":[" + sigs.map(quoted).joined(separator: ",") + "]}\n"
         try? json.write(toFile: dir + "/fuzz-stats-\(getpid()).json", atomically: true, encoding: .utf8)
     }
@@ -165,7 +169,7 @@ public final class MapFuzz: Scenario {
         case .info: return .objInfo
         case .race: return .mapUpdate
         case .ringMmap: return .mapLookup
-        case .putInner: return .mapUpdate
+        case .putInner, .putProg: return .mapUpdate
         case .alive: return .mapLookup
         case .failNth: return .check  // the field rounds' kind (16 histograms per thread)
         case .open: return .objGet  // an fd of a pool object (no op kind of its own: 16 histograms per thread)
@@ -180,6 +184,11 @@ public final class MapFuzz: Scenario {
         _ = try? corpus.load()
         let seed = thread.worker.seed ^ UInt64(thread.worker.slotIndex) << 32 ^ UInt64(thread.index) << 16
         let f = Fuzzer(runtime: thread.runtime, seed: seed, corpus: corpus)
+        // devmap ifindexes resolve in the thread's netns: a private one with only lo (FuzzNetns.swift).
+        if let why = f.enterPrivateNetns() {
+            lock.lock(); skipped.insert(f.netnsSkip ?? why); lock.unlock()
+            if thread.index == 0 { thread.worker.reportProperty("skip.devmap_netns", why) }
+        }
         lock.lock(); facts = f.model.facts; unprobedFacts = f.unprobedFacts; lock.unlock()
         if thread.index == 0 {
             // The kernel facts as properties of the scenario's JUnit testsuite.

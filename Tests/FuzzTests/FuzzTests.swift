@@ -219,6 +219,8 @@ final class FuzzTests: XCTestCase {
                 // which the per-map hash seed decides: both answers must be walk answers.
                 if hashy && c.op == .nextKey { XCTAssertEqual([0, ENOENT].contains(a.errno), [0, ENOENT].contains(b.errno), c.description); continue }
                 XCTAssertEqual(a.errno, b.errno, "\(i): \(c)")
+                // An open's answer is the new object's cookie or id, fresh every time.
+                if c.op == .open { continue }
                 XCTAssertEqual(a.walkEnd, b.walkEnd, "\(i): \(c)")
                 XCTAssertEqual(Set(a.walk.map(\.key)), Set(b.walk.map(\.key)), "\(i): \(c)")
                 if types[c.map].map({ $0 == .lruHash || $0 == .lruPercpuHash }) != true { XCTAssertEqual(a.out, b.out, "\(i): \(c)") }

@@ -50,7 +50,8 @@ final class KernelFactsTests: XCTestCase {
                        "fact.percpu_btf_padding=written " +
                        "fact.storage_max_value=65407 fact.cgroup_storage_max_value=65407 fact.type_sk_storage=success " +
                        "fact.type_inode_storage=success fact.type_task_storage=success fact.type_cgrp_storage=success " +
-                       "fact.type_cgroup_storage=success fact.type_percpu_cgroup_storage=success")
+                       "fact.type_cgroup_storage=success fact.type_percpu_cgroup_storage=success " +
+                       "fact.arena=success fact.cpumap_max_entries=256 fact.stack_lookup_and_delete=ENOENT fact.perf_max_stack=127")
     }
 
     /// The 6.1 BTF facts, each against the 6.18 model: a kptr the kernel does not own is data

@@ -15,6 +15,8 @@
 #include "bpfs_fuzz_maps.h"
 #include "bpfs_fuzz_ident.h"
 #include "bpfs_fuzz_race.h"
+#include "bpfs_fuzz_netns.h"
+#include "bpfs_fuzz_kthreads.h"
 #include "bpfs_libbpf_obj.h"
 #include "bpfs_pool.h"
 #endif

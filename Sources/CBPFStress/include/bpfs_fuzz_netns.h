@@ -1,0 +1,16 @@
+/* The fuzz thread's private network namespace (devmap ifindexes resolve in it). */
+#ifndef BPFS_FUZZ_NETNS_H
+#define BPFS_FUZZ_NETNS_H
+#include <stdint.h>
+
+/** unshare(CLONE_NEWNET) on the CALLING thread (network namespaces are per task), then
+ *  brings that namespace's `lo` up (SIOCGIFFLAGS / SIOCSIFFLAGS). Threads the caller creates
+ *  afterwards inherit the namespace. 0, or -errno of the step that failed. */
+int bpfs_fuzz_netns_enter(void);
+
+/** Inode of the calling thread's network namespace (stat of /proc/thread-self/ns/net), 0 on error. */
+uint64_t bpfs_fuzz_netns_current(void);
+
+/** if_nametoindex("lo") in the calling thread's namespace (0 when absent). */
+unsigned bpfs_fuzz_netns_lo_index(void);
+#endif

@@ -1,0 +1,45 @@
+// The fuzz thread's private network namespace: devmap ifindexes resolve there, where only its loopback exists.
+import CBPFStress
+import Foundation
+import Glibc
+
+/// The executor's answer to an mmap of an arena: arena mappings (one VMA at map_extra, pages
+/// faulted in) are not modelled yet, so the call is not made.
+let arenaMmapNotModelled = EOPNOTSUPP
+
+extension Executor {
+    /// Moves the calling thread into a new network namespace with its lo up
+    /// (bpfs_fuzz_netns_enter: unshare(CLONE_NEWNET) on this thread only; threads it starts
+    /// later, such as the race thread, inherit it). Returns nil, or the reason it failed.
+    /// Call it on the thread that runs this executor, once, before fuzzing.
+    public func enterPrivateNetns() -> String? {
+        let rc = bpfs_fuzz_netns_enter()
+        if rc != 0 { return "unshare(CLONE_NEWNET) or lo up: \(String(cString: strerror(-rc)))" }
+        let lo = bpfs_fuzz_netns_lo_index()
+        guard lo == ShadowModel.loIfindex else { return "lo has ifindex \(lo) in the new netns, want \(ShadowModel.loIfindex)" }
+        privateNetns = bpfs_fuzz_netns_current()
+        return privateNetns == 0 ? "/proc/thread-self/ns/net unreadable" : nil
+    }
+
+    /// The executor's refusal of a devmap update: nil when the slot's fd is not passed (the
+    /// kernel answers for the fd) or the calling thread is in the private netns; else
+    /// devmapNoNetns, and no syscall (an ifindex could name a real interface of the host).
+    func devmapRefusal(_ mode: FDMode, _ slot: Int) -> Int32? {
+        let f = fd(mode, slot)
+        guard mode == .map, f >= 0, f != Executor.closedFD else { return nil }
+        if privateNetns != 0 && bpfs_fuzz_netns_current() == privateNetns { return nil }
+        return devmapNoNetns
+    }
+}
+
+extension Fuzzer {
+    /// Enters the executor's private netns on the calling thread and tells the model (devmap
+    /// updates with ifindex 1 are then made); nil, or the reason they are skipped.
+    @discardableResult
+    public func enterPrivateNetns() -> String? {
+        let why = executor.enterPrivateNetns()
+        model.devcpu.netnsPrivate = why == nil
+        netnsSkip = why.map { "devmap updates skipped (the executor answers EOPNOTSUPP): no private netns: \($0)" }
+        return why
+    }
+}
