@@ -52,6 +52,10 @@ public struct KernelFacts: Sendable, Equatable {
     /// (README, Fuzzing: BTF values). Probed; when true the generator makes no such values (the model still
     /// flags one, so a replay of the documented reproducer shows the bug).
     public var percpuBTFPaddingStale: Bool = false
+    /// errno of creating an array_of_maps whose template (inner_map_fd) is a hash with the field:
+    /// 6.18 takes all three (0); 6.1 refuses a bpf_spin_lock in an inner map (ENOTSUPP,
+    /// bpf_map_meta_alloc). Probed on the same hash maps.
+    public var btfInnerErrno: [UInt8: Int32] = [:]
     /// errno of a sockmap update with an unbound UDP socket (6.18: EOPNOTSUPP). Probed (SockMaps.swift).
     public var sockmapUnboundUDPErrno: Int32 = EOPNOTSUPP
     /// errno of an XDP program with another expected_attach_type into an XDP prog_array (6.18: EINVAL). Probed (FDArrays.swift).
@@ -66,6 +70,12 @@ public struct KernelFacts: Sendable, Equatable {
         var f = btf
         for (field, owned) in btfOwned where !owned { f &= ~field }
         return f == 0 && btf != 0 ? BTFValue.plain : f
+    }
+
+    /// The errno an outer map's create gives for a template with these BTF fields, nil when none refuses it.
+    public func innerErrno(btf: UInt8) -> Int32? {
+        for (_, f) in BTFValue.names where btf & f != 0 { if let e = btfInnerErrno[f], e != 0 { return e } }
+        return nil
     }
 
     /// The errno freeze gives for a value with these BTF fields, nil when none refuses it.
@@ -105,6 +115,7 @@ public struct KernelFacts: Sendable, Equatable {
         p.append(("fact.btf_wrong_type_lock", Self.name(btfWrongTypeErrno[BTFValue.lock] ?? 0)))
         p.append(("fact.btf_wrong_type_timer", Self.name(btfWrongTypeErrno[BTFValue.timer] ?? 0)))
         for (n, f) in fields { p.append(("fact.btf_wronly_prog_\(n)", Self.name(btfWronlyProgErrno[f] ?? 0))) }
+        for (n, f) in fields { p.append(("fact.btf_inner_\(n)", Self.name(btfInnerErrno[f] ?? 0))) }
         p.append(("fact.path_fd", pathFD ? "yes" : "no"))
         p.append(("fact.sockmap_udp_unbound", Self.name(sockmapUnboundUDPErrno)))
         p.append(("fact.prog_array_attach_type", Self.name(progArrayAttachTypeErrno)))
@@ -215,6 +226,11 @@ public struct KernelFacts: Sendable, Equatable {
                 } else {
                     unprobed.append("fact.btf_owned_\(name) (update or lookup failed)")
                 }
+                let outer = "bpfs_fuzz_probe".withCString {
+                    bpfs_map_create_ex(&rt, BPFMapType.arrayOfMaps.rawValue, 4, 4, 1, 0, $0, 0, UInt32(bitPattern: m), 0)
+                }
+                facts.btfInnerErrno[f] = outer < 0 ? -outer : 0
+                if outer >= 0 { close(outer) }
                 facts.btfFreezeErrno[f] = -min(0, bpfs_map_freeze(&rt, m))
                 close(m)
             } else {

@@ -56,7 +56,10 @@ extension ShadowModel {
         case -3: return [EBADF]
         default:
             guard let t = maps[c.inner] else { return [EBADF] }
-            return t.shape.isOuter ? [EINVAL] : []  // one level of nesting only
+            if t.shape.isOuter { return [EINVAL] }  // one level of nesting only
+            // A template whose value has a field the kernel keeps out of inner maps (fact btf_inner).
+            if let e = facts.innerErrno(btf: t.shape.btf) { return [e] }
+            return []
         }
     }
 

@@ -73,6 +73,26 @@ final class BTFOracleTests: XCTestCase {
         XCTAssertEqual(run(linux6_1, BTFValue.lock | BTFValue.timer, ENOTSUPP), [])
     }
 
+    /// Whether an outer map takes a template whose value holds a lock is a probed fact (6.1:
+    /// ENOTSUPP, bpf_map_meta_alloc; 6.18 takes it): each kernel's answer is a finding under the other's.
+    func testOuterMapOfALockTemplateFollowsTheFact() {
+        var linux6_1 = KernelFacts.linux6_18
+        linux6_1.btfInnerErrno[BTFValue.lock] = ENOTSUPP
+        func run(_ facts: KernelFacts, _ got: Int32) -> [String] {
+            let m = ShadowModel(cpus: 2, facts: facts)
+            let shape = MapShape(type: .hash, keySize: 4, valueSize: 32, maxEntries: 4, flags: 0, cpus: 2, btf: BTFValue.lock)
+            var c = Call(.create); c.valueSize = 32; c.maxEntries = 4; c.btf = BTFValue.lock
+            XCTAssertEqual(m.check(0, c, CallResult(), shape: shape).map(\.signature), [])
+            var o = Call(.create, map: 1); o.type = .arrayOfMaps; o.keySize = 4; o.valueSize = 4; o.maxEntries = 2; o.inner = 0
+            let os = MapShape(type: .arrayOfMaps, keySize: 4, valueSize: 4, maxEntries: 2, flags: 0, cpus: 2)
+            return m.check(1, o, answer(got), shape: got == 0 ? os : nil).map(\.signature)
+        }
+        XCTAssertEqual(run(.linux6_18, 0), [])
+        XCTAssertEqual(run(.linux6_18, ENOTSUPP), ["create:errno"])
+        XCTAssertEqual(run(linux6_1, ENOTSUPP), [])
+        XCTAssertEqual(run(linux6_1, 0), ["create:errno"])
+    }
+
     /// GET_INFO of a BTF map: btf_id is the kernel's (any non-zero), the type ids are the blob's.
     func testInfoCarriesTheBlobsTypeIds() {
         let m = ShadowModel(cpus: 2)

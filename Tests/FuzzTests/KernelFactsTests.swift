@@ -46,6 +46,7 @@ final class KernelFactsTests: XCTestCase {
                        "fact.btf_owned_lock=yes fact.btf_owned_timer=yes fact.btf_owned_kptr=yes " +
                        "fact.btf_wrong_type_lock=EOPNOTSUPP fact.btf_wrong_type_timer=EOPNOTSUPP " +
                        "fact.btf_wronly_prog_lock=EACCES fact.btf_wronly_prog_timer=EACCES fact.btf_wronly_prog_kptr=EACCES " +
+                       "fact.btf_inner_lock=success fact.btf_inner_timer=success fact.btf_inner_kptr=success " +
                        "fact.path_fd=yes fact.sockmap_udp_unbound=EOPNOTSUPP fact.prog_array_attach_type=EINVAL " +
                        "fact.percpu_btf_padding=written " +
                        "fact.storage_max_value=65407 fact.cgroup_storage_max_value=65407 fact.type_sk_storage=success " +
