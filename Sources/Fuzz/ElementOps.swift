@@ -10,13 +10,14 @@ extension ShadowModel {
     /// Errno (or nil) of the common prefix of update: fd, write permission, F_LOCK, key and value copies.
     func update(_ ck: inout Check, _ c: ElemCall, _ r: CallResult) {
         if let e = fdError(c) { expect(&ck, [e], r.errno, "fd \(c.fd.rawValue)"); return }
-        fd.slot = c.map
         withModel(c.map) { update(&ck, c, r, on: $0) }
     }
 
     /// The rest of update, on the slot's model.
     func update(_ ck: inout Check, _ c: ElemCall, _ r: CallResult, on m: MapModel) {
         let s = m.shape
+        // The fd arrays remember which slot's fd added an entry (its release removes it).
+        if s.isFDArray { fd.slot = c.map }
         if let e = devmapRefusal(m) { expect(&ck, [e], r.errno, "devmap update outside the private netns (executor)"); return }
         if !m.canWrite { expect(&ck, [EPERM], r.errno, m.frozen ? "frozen map" : "read-only map"); return }
         if c.flags & BPFUpdateFlags.lock != 0 && !s.hasSpinLock { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
@@ -81,15 +82,16 @@ extension ShadowModel {
         if c.flags != 0 && !(s.hasSpinLock && c.flags == BPFUpdateFlags.lock) { expect(&ck, [EINVAL], r.errno, "BPF_F_LOCK without a bpf_spin_lock"); return }
         let (keyError, key) = Self.resolveKey(c, s)
         if let e = keyError { expect(&ck, [e], r.errno, "key buffer \(c.key)"); return }
+        let ob = Self.outputBuf(c, need: s.valueLen)
+        let outOK = ob.length >= s.valueLen && ob.isPointer
+        // The hash family first: nearly every lookup the fuzzer makes (and all of bench fuzz's).
+        if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
         if s.isBloom || s.isRingbuf { keylessLookup(&ck, c, r, m); return }
         if s.isOuter { outerLookup(&ck, c, r, m, key); return }
         if s.isSockMap { sockLookup(&ck, c, r, m, key); return }
         if s.isFDArray { fdArrayLookup(&ck, c, r, m, key); return }
-        if s.type == .stackTrace || s.type == .arena { stackArenaLookup(&ck, r, m); return }
-        let ob = Self.outputBuf(c, need: s.valueLen)
-        let outOK = ob.length >= s.valueLen && ob.isPointer
+        if s.type.rawValue == 7 || s.type.rawValue == 33 { stackArenaLookup(&ck, r, m); return }  // stack_trace, arena
         if s.isDevCPUArray { devcpuLookup(&ck, r, m, key, outLen: ob.length, outOK: outOK); return }
-        if s.isHashFamily { lookupHash(&ck, r, m, key, ob.length, outOK); return }
         if s.isLocalStorage || s.isCgroupStorage { storageLookup(&ck, r, m, key, outLength: ob.length, outOK: outOK); return }
         // What the lookup finds: a value, nothing, or (maybe keys) either.
         var candidates = Candidates()

@@ -250,8 +250,9 @@ public final class Executor {
 
     /// Runs one call.
     public func run(_ c: Call) -> CallResult {
-        if ElemCall.isElem(c.op) { return withUnsafePointer(to: c) { runElem(ElemCall($0)) } }
-        var r = runOther(c)
+        // The fuzz loop sends a call that fail_nth armed here, not to runElem directly: the
+        // fault is read back and disarmed off the element ops' hot path.
+        var r = ElemCall.isElem(c.op) ? withUnsafePointer(to: c) { runElem(ElemCall($0)) } : runOther(c)
         if faultFD >= 0 && c.op != .failNth { finishFault(&r) }
         return r
     }
@@ -462,7 +463,6 @@ public final class Executor {
         r.walkEnd = 0
         if r.more.isSome { r.more = nil }
         if broken != 0 { Self.addBroken(&r, broken, second: c.op == .nextKey ? "next_key" : "value") }
-        if faultFD >= 0 { finishFault(&r) }
     }
 
     @inline(never)

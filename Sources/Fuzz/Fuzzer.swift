@@ -159,7 +159,7 @@ public final class Fuzzer {
             var r = CallResult()
             var ck = ShadowModel.Check(index: 0, op: .lookup)
             for i in calls.indices {
-                if direct && ElemCall.isElem(calls[i].op) {
+                if direct && ElemCall.isElem(calls[i].op) && (i == 0 || calls[i - 1].op != .failNth) {
                     // Element ops (nearly every call): their arguments read in place, no copy of
                     // the whole Call; the same executor and model code as run(_:) and check.
                     let c = ElemCall(calls.baseAddress! + i)

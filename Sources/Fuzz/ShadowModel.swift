@@ -151,7 +151,12 @@ public final class ShadowModel {
     /// `shape` is what the kernel reported for the map a successful create made.
     public func check(_ index: Int, _ c: Call, _ r: CallResult, shape: MapShape?) -> [OracleFinding] {
         var ck: Check
-        if ElemCall.isElem(c.op) {
+        if ElemCall.isElem(c.op) && faultArmed {
+            // The call fail_nth armed (the fuzz loop sends it here, not to checkElem directly).
+            ck = Check(index: index, op: c.op)
+            if !armedCall(c.op, c.map, r) { ck = withUnsafePointer(to: c) { checkElem(index, ElemCall($0), r) } }
+            injectedNow = false
+        } else if ElemCall.isElem(c.op) {
             ck = withUnsafePointer(to: c) { checkElem(index, ElemCall($0), r) }
         } else {
             ck = Check(index: index, op: c.op)
@@ -178,13 +183,7 @@ public final class ShadowModel {
         ck.op = c.op
         if identity.shared { applyFDPerms(c.map) }
         if r.hasBrokenCanaries { canaryFinding(&ck, r) }
-        if faultArmed {
-            defer { injectedNow = false }
-            if armedCall(c.op, c.map, r) { return }
-            dispatchElem(&ck, c, r)
-        } else {
-            dispatchElem(&ck, c, r)
-        }
+        dispatchElem(&ck, c, r)
         if zeroSeedSlots != 0 && zeroSeedSlots & (1 << UInt8(truncatingIfNeeded: c.map)) != 0 { recordHistory(c.src.pointee, r) }
     }
 
