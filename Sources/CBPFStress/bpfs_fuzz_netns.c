@@ -35,3 +35,12 @@ uint64_t bpfs_fuzz_netns_current(void) {
 }
 
 unsigned bpfs_fuzz_netns_lo_index(void) { return if_nametoindex("lo"); }
+
+int bpfs_fuzz_netns_ifindexes(unsigned *out, int max) {
+    struct if_nameindex *all = if_nameindex();
+    if (!all) return -errno;
+    int n = 0;
+    for (struct if_nameindex *i = all; i->if_index != 0 && n < max; i++) out[n++] = i->if_index;
+    if_freenameindex(all);
+    return n;
+}

@@ -32,8 +32,12 @@ public enum CReproducer {
             guard i < results.count else { break }
             let s = shapes[c.map] ?? MapShape(type: .hash, keySize: 4, valueSize: 8, maxEntries: 16, flags: 0, cpus: cpus)
             out += "\n    /* call \(i + 1): \(c.description.replacingOccurrences(of: "*/", with: "* /")) */\n    {\n"
+            // After fail_nth: an armable call runs armed and reads fail-nth back after it; any
+            // other call is disarmed first, as the executor does.
+            let armed = i > 0 && p.calls[i - 1].op == .failNth && c.op != .failNth
+            if armed && !FaultNth.armable.contains(c.op) { out += "        fail_nth_done();\n" }
             out += devcpuBody(c, s, p) ?? body(c, s)
-            if i > 0 && p.calls[i - 1].op == .failNth && c.op != .failNth { out += "        fail_nth_done();\n" }
+            if armed && FaultNth.armable.contains(c.op) { out += "        fail_nth_done();\n" }
             out += "        report(\(i + 1), \"\(c.op.rawValue)\", r);\n"
             if let f = finding, f.call == i, !sweepKinds.contains(f.kind) { out += poolCheck(p, results, i) ?? check(c, results[i]) }
             out += "    }\n"

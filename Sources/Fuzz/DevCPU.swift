@@ -21,6 +21,8 @@ let devmapNoNetns = EOPNOTSUPP
 struct DevCPUState {
     /// The executor runs devmap updates (its thread is in the private netns with only lo).
     var netnsPrivate = false
+    /// The ifindexes of the fuzzer's netns (FuzzNetns.swift lists them on entry).
+    var ifindexes: Set<UInt32> = [ShadowModel.loIfindex]
     /// Every cpumap the program created: its id and the index of its create call.
     var cpumaps: [(id: UInt32, at: Int)] = []
     mutating func reset() { cpumaps = [] }
@@ -99,7 +101,7 @@ extension ShadowModel {
             if word0 == 0 { expect(&ck, [EINVAL], got, "ifindex 0 in a devmap_hash"); return }
             let present = m.known[key].isSome
             if present && flags == BPFUpdateFlags.noExist { expect(&ck, [EEXIST], got, "NOEXIST on a present key"); return }
-            if word0 != Self.loIfindex { expect(&ck, [EINVAL], got, "ifindex \(word0) does not exist in the fuzzer's netns"); return }
+            if !devcpu.ifindexes.contains(word0) { expect(&ck, [EINVAL], got, "ifindex \(word0) does not exist in the fuzzer's netns (\(devcpu.ifindexes.sorted()))"); return }
             if bad { expect(&ck, [EINVAL], got, "program fd \(progFD) is no BPF_XDP_DEVMAP program of the pool"); return }
             if !present && m.known.count >= s.maxEntries { expect(&ck, [E2BIG], got, "full: \(m.known.count) of \(s.maxEntries)"); return }
             if expect(&ck, [0], got, "devmap_hash update") { m.known[key] = image; m.mutated() }
@@ -112,7 +114,7 @@ extension ShadowModel {
                 if expect(&ck, [0], got, "ifindex 0 (empties the entry)") { m.arr[Int(idx)] = nil }
                 return
             }
-            if word0 != Self.loIfindex { expect(&ck, [EINVAL], got, "ifindex \(word0) does not exist in the fuzzer's netns"); return }
+            if !devcpu.ifindexes.contains(word0) { expect(&ck, [EINVAL], got, "ifindex \(word0) does not exist in the fuzzer's netns (\(devcpu.ifindexes.sorted()))"); return }
             if bad { expect(&ck, [EINVAL], got, "program fd \(progFD) is no BPF_XDP_DEVMAP program of the pool"); return }
             if expect(&ck, [0], got, "devmap update") { m.arr[Int(idx)] = image }
         default:  // cpumap

@@ -252,6 +252,7 @@ public final class Executor {
     public func run(_ c: Call) -> CallResult {
         // The fuzz loop sends a call that fail_nth armed here, not to runElem directly: the
         // fault is read back and disarmed off the element ops' hot path.
+        if faultFD >= 0 && !FaultNth.armable.contains(c.op) && c.op != .failNth { disarmFault() }
         var r = ElemCall.isElem(c.op) ? withUnsafePointer(to: c) { runElem(ElemCall($0)) } : runOther(c)
         if faultFD >= 0 && c.op != .failNth { finishFault(&r) }
         return r

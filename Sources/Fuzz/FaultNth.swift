@@ -20,7 +20,7 @@ public enum FaultNth {
 
     /// The calls a fault is armed for: bpf(2) commands that allocate and whose failure the model
     /// can follow (not walks, races, mmaps or pins, which are many calls or leave files).
-    static let armable: Set<CallOp> = [.create, .update, .lookup, .delete, .lookupAndDelete, .lookupBatch,
+    static let armable: Set<CallOp> = [.create, .update, .lookup, .delete, .nextKey, .lookupAndDelete, .lookupBatch,
                                        .lookupAndDeleteBatch, .updateBatch, .deleteBatch, .freeze, .putInner,
                                        .info, .objGet, .fdByID]
 
@@ -106,6 +106,9 @@ extension ShadowModel {
     /// ENOMEM accepted when the fault was injected (injectedNow).
     func armedCall(_ op: CallOp, _ map: Int, _ r: CallResult) -> Bool {
         faultArmed = false
+        // A mutation can put fail_nth before any call: the executor disarms it before a call
+        // that is not armable, and that call is judged as usual.
+        guard FaultNth.armable.contains(op) else { return false }
         faultStats.armed += 1
         injectedNow = r.faultInjected
         guard injectedNow else { return false }

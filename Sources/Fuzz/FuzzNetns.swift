@@ -39,6 +39,11 @@ extension Fuzzer {
     public func enterPrivateNetns() -> String? {
         let why = executor.enterPrivateNetns()
         model.devcpu.netnsPrivate = why == nil
+        // Every interface of the new netns: lo, and on kernels with built-in tunnels their
+        // fallback devices (sit0, tunl0, ...), which exist in each netns.
+        var buf = [UInt32](repeating: 0, count: 64)
+        let n = bpfs_fuzz_netns_ifindexes(&buf, 64)
+        if why == nil && n > 0 { model.devcpu.ifindexes = Set(buf.prefix(Int(n))) }
         netnsSkip = why.map { "devmap updates skipped (the executor answers EOPNOTSUPP): no private netns: \($0)" }
         return why
     }

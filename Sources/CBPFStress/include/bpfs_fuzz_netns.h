@@ -13,4 +13,9 @@ uint64_t bpfs_fuzz_netns_current(void);
 
 /** if_nametoindex("lo") in the calling thread's namespace (0 when absent). */
 unsigned bpfs_fuzz_netns_lo_index(void);
+
+/** The ifindexes of the calling thread's netns (if_nameindex(3)), at most `max` into `out`:
+ *  their count, or -errno. A kernel with built-in tunnels has their fallback devices in every
+ *  netns (sit0, tunl0, ip6tnl0, ...), not only lo. */
+int bpfs_fuzz_netns_ifindexes(unsigned *out, int max);
 #endif
