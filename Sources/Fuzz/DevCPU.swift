@@ -23,6 +23,10 @@ struct DevCPUState {
     var netnsPrivate = false
     /// The ifindexes of the fuzzer's netns (FuzzNetns.swift lists them on entry).
     var ifindexes: Set<UInt32> = [ShadowModel.loIfindex]
+    /// The errno of a devmap / devmap_hash update with each of them but lo, probed on entry
+    /// (0: it goes in like lo).
+    var ifindexErrno: [UInt64: Int32] = [:]
+    static func probeKey(_ t: BPFMapType, _ ifindex: UInt32) -> UInt64 { UInt64(t.rawValue) << 32 | UInt64(ifindex) }
     /// Every cpumap the program created: its id and the index of its create call.
     var cpumaps: [(id: UInt32, at: Int)] = []
     mutating func reset() { cpumaps = [] }
@@ -102,6 +106,7 @@ extension ShadowModel {
             let present = m.known[key].isSome
             if present && flags == BPFUpdateFlags.noExist { expect(&ck, [EEXIST], got, "NOEXIST on a present key"); return }
             if !devcpu.ifindexes.contains(word0) { expect(&ck, [EINVAL], got, "ifindex \(word0) does not exist in the fuzzer's netns (\(devcpu.ifindexes.sorted()))"); return }
+            if let e = devcpu.ifindexErrno[DevCPUState.probeKey(s.type, word0)], e != 0 { expect(&ck, [e], got, "ifindex \(word0) of the fuzzer's netns, probed: \(ErrnoName.name(e))"); return }
             if bad { expect(&ck, [EINVAL], got, "program fd \(progFD) is no BPF_XDP_DEVMAP program of the pool"); return }
             if !present && m.known.count >= s.maxEntries { expect(&ck, [E2BIG], got, "full: \(m.known.count) of \(s.maxEntries)"); return }
             if expect(&ck, [0], got, "devmap_hash update") { m.known[key] = image; m.mutated() }
@@ -115,6 +120,7 @@ extension ShadowModel {
                 return
             }
             if !devcpu.ifindexes.contains(word0) { expect(&ck, [EINVAL], got, "ifindex \(word0) does not exist in the fuzzer's netns (\(devcpu.ifindexes.sorted()))"); return }
+            if let e = devcpu.ifindexErrno[DevCPUState.probeKey(s.type, word0)], e != 0 { expect(&ck, [e], got, "ifindex \(word0) of the fuzzer's netns, probed: \(ErrnoName.name(e))"); return }
             if bad { expect(&ck, [EINVAL], got, "program fd \(progFD) is no BPF_XDP_DEVMAP program of the pool"); return }
             if expect(&ck, [0], got, "devmap update") { m.arr[Int(idx)] = image }
         default:  // cpumap

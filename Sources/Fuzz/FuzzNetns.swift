@@ -1,4 +1,5 @@
 // The fuzz thread's private network namespace: devmap ifindexes resolve there, where only its loopback exists.
+import BPFKit
 import CBPFStress
 import Foundation
 import Glibc
@@ -44,6 +45,20 @@ extension Fuzzer {
         var buf = [UInt32](repeating: 0, count: 64)
         let n = bpfs_fuzz_netns_ifindexes(&buf, 64)
         if why == nil && n > 0 { model.devcpu.ifindexes = Set(buf.prefix(Int(n))) }
+        // Each interface but lo that the generator may name: the errno of putting it in a
+        // devmap and a devmap_hash here (a tunnel's fallback device has no XDP xmit: EOPNOTSUPP).
+        if why == nil {
+            for t in [BPFMapType.devmap, .devmapHash] {
+                let m = "bpfs_fuzz_probe".withCString { bpfs_map_create_ex(executor.rtp, t.rawValue, 4, 4, 4, 0, $0, 0, 0, 0) }
+                guard m >= 0 else { continue }
+                for ifindex in model.devcpu.ifindexes where ifindex != ShadowModel.loIfindex {
+                    var key: UInt32 = 0, value = ifindex
+                    let rc = bpfs_map_update_elem(executor.rtp, m, &key, &value, 0)
+                    model.devcpu.ifindexErrno[DevCPUState.probeKey(t, ifindex)] = rc < 0 ? -rc : 0
+                }
+                close(m)
+            }
+        }
         netnsSkip = why.map { "devmap updates skipped (the executor answers EOPNOTSUPP): no private netns: \($0)" }
         return why
     }
