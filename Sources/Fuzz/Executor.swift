@@ -36,6 +36,11 @@ public final class Executor {
     let identity = ExecIdentity()
     /// This thread's /proc/thread-self/fail-nth while a fail_nth call has armed it (-1: none).
     var faultFD: Int32 = -1
+    /// The thread whose netns devmapRefusal last read, and whether it was the private one: a
+    /// thread's netns changes only through enterPrivateNetns, and the stat of
+    /// /proc/thread-self/ns/net allocates, so it must not run between fail_nth and its call.
+    var netnsTid: Int32 = 0
+    var netnsMatch = false
     /// Inode of the private netns its thread entered (FuzzNetns.swift), 0: none; devmap updates need it.
     public internal(set) var privateNetns: UInt64 = 0
     /// Sockets, programs, perf events, cgroups, pidfds and files for `obj:N` (Pool.swift).

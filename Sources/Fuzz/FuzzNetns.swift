@@ -19,6 +19,7 @@ extension Executor {
         let lo = bpfs_fuzz_netns_lo_index()
         guard lo == ShadowModel.loIfindex else { return "lo has ifindex \(lo) in the new netns, want \(ShadowModel.loIfindex)" }
         privateNetns = bpfs_fuzz_netns_current()
+        netnsTid = 0
         return privateNetns == 0 ? "/proc/thread-self/ns/net unreadable" : nil
     }
 
@@ -28,8 +29,10 @@ extension Executor {
     func devmapRefusal(_ mode: FDMode, _ slot: Int) -> Int32? {
         let f = fd(mode, slot)
         guard mode == .map, f >= 0, f != Executor.closedFD else { return nil }
-        if privateNetns != 0 && bpfs_fuzz_netns_current() == privateNetns { return nil }
-        return devmapNoNetns
+        guard privateNetns != 0 else { return devmapNoNetns }
+        let tid = bpfs_gettid()
+        if tid != netnsTid { netnsTid = tid; netnsMatch = bpfs_fuzz_netns_current() == privateNetns }
+        return netnsMatch ? nil : devmapNoNetns
     }
 }
 

@@ -131,7 +131,9 @@ public final class Fuzzer {
 
     /// Runs `p` from a clean slate; stops at the first call with a finding (the rest would
     /// only repeat it) unless `all`.
-    public func execute(_ p: Program, all: Bool = false) -> ExecReport {
+    public func execute(_ p0: Program, all: Bool = false) -> ExecReport {
+        // Corpus programs too: no pidfd object where the generator makes none (Generator.pidfds).
+        let p = generator.pidfds ? p0 : Self.withoutPidfds(p0)
         willExecute?(p)
         executor.reset()
         model.reset()
@@ -199,6 +201,22 @@ public final class Fuzzer {
         executions += 1
         totalCalls += rep.calls
         return rep
+    }
+
+    /// `k`, or `file` for a pidfd kind when `pidfds` is false (Generator.pidfds).
+    static func soleThreadKind(_ k: PoolKind, _ pidfds: Bool) -> PoolKind {
+        !pidfds && (k == .pidfdChild || k == .pidfdSelf) ? .file : k
+    }
+
+    /// `p` with every pidfd `open` made a `file` one (Generator.pidfds).
+    static func withoutPidfds(_ p: Program) -> Program {
+        let kinds: Set<UInt64> = [UInt64(PoolKind.pidfdChild.ordinal), UInt64(PoolKind.pidfdSelf.ordinal)]
+        guard p.calls.contains(where: { $0.op == .open && kinds.contains($0.flags) }) else { return p }
+        var q = p
+        for i in q.calls.indices where q.calls[i].op == .open && kinds.contains(q.calls[i].flags) {
+            q.calls[i].flags = UInt64(PoolKind.file.ordinal)
+        }
+        return q
     }
 
     /// Runs the corpus programs loaded so far (at most `limit`, while `keepGoing`) once each and

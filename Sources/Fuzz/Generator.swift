@@ -12,6 +12,13 @@ public struct Generator {
     /// The kernel injects faults through fail-nth (FaultInjection.probe's `ready`): programs
     /// then now and then arm a call with `fail_nth`.
     public var faultInjection = false
+    /// Whether programs may open pidfd objects. False with more than one fuzz thread in a
+    /// process, where the model's one-thread rules do not hold for them: posix_spawn's child
+    /// (pidfd_child) holds a copy of the whole fd table until its exec, so a map another thread
+    /// closes meanwhile outlives its last fd for a moment (an `alive` of it succeeds); and the
+    /// process's own task (pidfd_self) is every thread's task_storage owner, whose storage
+    /// lock the other thread's updates contend for (EAGAIN seen). They become `file` objects.
+    public var pidfds = true
     public init(seed: UInt64) { rng = SplitMix64(seed: seed, stream: 0xF022) }
 
     mutating func int(_ n: Int) -> Int { Int(rng.next() % UInt64(max(1, n))) }

@@ -82,7 +82,7 @@ extension Generator {
     /// `open obj=n kind=k`.
     func open(_ n: Int, _ k: PoolKind) -> Call {
         var c = Call(.open)
-        c.count = UInt32(n); c.flags = UInt64(k.ordinal)
+        c.count = UInt32(n); c.flags = UInt64((Fuzzer.soleThreadKind(k, pidfds)).ordinal)
         return c
     }
 }

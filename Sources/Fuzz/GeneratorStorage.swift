@@ -55,7 +55,8 @@ extension Generator {
         func open(_ n: Int) -> Call {
             var o = Call(.open)
             o.count = UInt32(n)
-            let k = right.isEmpty || chance(0.2) ? pick(PoolKind.allCases) : pick(right)
+            var k = right.isEmpty || chance(0.2) ? pick(PoolKind.allCases) : pick(right)
+            k = Fuzzer.soleThreadKind(k, pidfds)
             o.flags = UInt64(k.ordinal)
             return o
         }

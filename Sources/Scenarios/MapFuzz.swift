@@ -184,6 +184,7 @@ public final class MapFuzz: Scenario {
         _ = try? corpus.load()
         let seed = thread.worker.seed ^ UInt64(thread.worker.slotIndex) << 32 ^ UInt64(thread.index) << 16
         let f = Fuzzer(runtime: thread.runtime, seed: seed, corpus: corpus)
+        f.generator.pidfds = thread.worker.threadCount == 1
         // devmap ifindexes resolve in the thread's netns: a private one with only lo (FuzzNetns.swift).
         if let why = f.enterPrivateNetns() {
             lock.lock(); skipped.insert(f.netnsSkip ?? why); lock.unlock()
