@@ -2,9 +2,9 @@ import Glibc
 import SystemPackage
 
 /// Small libc file helpers (BPFKit avoids Foundation).
-enum FileUtil {
+public enum FileUtil {
     /// Whole file as text, or nil (sysfs/procfs files report size 0, so read until EOF).
-    static func read(_ path: String, limit: Int = 1 << 22) -> String? {
+    public static func read(_ path: String, limit: Int = 1 << 22) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -20,7 +20,7 @@ enum FileUtil {
     }
 
     /// write(2) of `text` to an existing file (cgroup control files); Errno on failure.
-    static func write(_ path: String, _ text: String) -> Result<Void, Errno> {
+    public static func write(_ path: String, _ text: String) -> Result<Void, Errno> {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(Errno(rawValue: errno)) }
         defer { close(fd) }

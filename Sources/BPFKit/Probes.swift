@@ -122,4 +122,10 @@ public enum Probes {
 
     /// Effective uid 0.
     public static func isRoot() -> Bool { geteuid() == 0 }
+
+    /// The kernel command line carries the word bpfstress.guest=1: QEMULaunch adds it, a host's
+    /// never has it, so what may break or reconfigure a kernel runs only in our own guests.
+    public static func inBPFStressGuest() -> Bool {
+        (FileUtil.read("/proc/cmdline") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("bpfstress.guest=1")
+    }
 }

@@ -1,4 +1,5 @@
 // The fault-injection probe and setup: fail-nth, the injectors' debugfs knobs, and whether the fuzzer's fail_nth calls can run.
+import BPFKit
 import Foundation
 import Glibc
 
@@ -34,7 +35,7 @@ public enum FaultInjection {
     /// only inside a bpfstress guest, whose kernel is its own; on a host the knobs are the
     /// machine owner's, and a wrong one is the skip reason).
     public static func probe(debugfs: String = "/sys/kernel/debug", task: String = "/proc/thread-self",
-                             setKnobs: Bool = inBPFStressGuest()) -> Probe {
+                             setKnobs: Bool = Probes.inBPFStressGuest()) -> Probe {
         let mounted = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))?
             .split(separator: "\n").contains { $0.split(separator: " ").dropFirst(4).first.map(String.init) == debugfs } ?? false
         let entries = ((try? FileManager.default.contentsOfDirectory(atPath: debugfs)) ?? []).filter { $0.hasPrefix("fail") }.sorted()
@@ -58,7 +59,7 @@ public enum FaultInjection {
                 continue
             }
             if have == k.want { continue }
-            if setKnobs, write(path, k.want) { p.changed.append("\(k.file)=\(k.want)"); continue }
+            if setKnobs, case .success = FileUtil.write(path, k.want) { p.changed.append("\(k.file)=\(k.want)"); continue }
             if k.file.hasSuffix("ignore-gfp-wait") {
                 p.skipReason = "\(path) is \(have): the injector exempts sleeping allocations, nearly all that bpf(2) makes; " +
                     "bpfstress sets it to \(k.want) only inside its own guests"
@@ -69,19 +70,8 @@ public enum FaultInjection {
         return p
     }
 
-    /// The kernel command line carries bpfstress.guest=1 (QEMULaunch adds it; a host never has it).
-    public static func inBPFStressGuest() -> Bool {
-        (read("/proc/cmdline") ?? "").split(separator: " ").contains("bpfstress.guest=1")
-    }
-
+    /// A knob's value, trimmed.
     static func read(_ path: String) -> String? {
-        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    static func write(_ path: String, _ value: String) -> Bool {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return value.withCString { Glibc.write(fd, $0, strlen($0)) } == value.utf8.count
+        FileUtil.read(path)?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -42,9 +42,7 @@ public final class LockContentionFentry: Scenario {
     public init(worker: WorkerContext) throws {
         self.worker = worker
         runtime = worker.runtime
-        let cmdline = (try? String(contentsOfFile: "/proc/cmdline", encoding: .utf8)) ?? ""
-        let inGuest = cmdline.contains("bpfstress.guest=1")
-        guard inGuest || worker.params.bool("allow_host") else {
+        guard Probes.inBPFStressGuest() || worker.params.bool("allow_host") else {
             let why = "runs only inside a bpfstress guest (run --kernel IMAGE): a deadlock on the spin-lock slow path takes the whole machine down"
             for c in Self.descriptor.checks { worker.skipCheck(c.name, reason: why) }
             return

@@ -1,4 +1,5 @@
 // Shared by the test-only guest scenarios: refuse to run outside a bpfstress guest, read the boot number.
+import BPFKit
 import Foundation
 import StressCore
 
@@ -11,8 +12,7 @@ enum GuestOnly {
     /// The host's kernel command line never carries bpfstress.guest=1 (QEMULaunch.cmdline adds it),
     /// so a scenario that breaks the kernel cannot break the machine that runs the coordinator.
     static func require(_ scenario: String) throws {
-        let cmdline = (try? String(contentsOfFile: "/proc/cmdline", encoding: .utf8)) ?? ""
-        guard cmdline.split(separator: " ").contains(where: { $0.trimmingCharacters(in: .whitespacesAndNewlines) == "bpfstress.guest=1" }) else {
+        guard Probes.inBPFStressGuest() else {
             throw NotInGuest(scenario: scenario)
         }
     }

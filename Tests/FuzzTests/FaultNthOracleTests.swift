@@ -142,26 +142,26 @@ final class FaultNthLiveTests: XCTestCase {
             XCTAssertEqual(try String(contentsOfFile: "/proc/thread-self/fail-nth", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "0")
         }
     }
+}
 
-    /// The reproducer arms the same call, reads fail-nth back after it, and builds with gcc.
-    func testReproducerArmsTheSameCallAndCompiles() throws {
+extension CReproducerTests {
+    /// The reproducer arms the same call, reads fail-nth back right after it (and only there),
+    /// and runs as the executor did: fail_nth's answer is the executor's, and nothing reproduces
+    /// where there was no finding.
+    func testFailNthReproducerArmsTheSameCall() throws {
+        let f = try kernelFuzzerWithGCC()
         let p = try ProgramText.parse("create map=0 type=hash key=4 value=8 max=16\nfail_nth n=2\nupdate map=0 key=#1\nlookup map=0 key=#1\n")
-        var results = [CallResult](repeating: CallResult(), count: 4)
-        results[1].errno = ENOENT
-        let src = CReproducer.source(p, results: results, finding: nil, cpus: 2)
+        let rep = f.execute(p, all: true)
+        XCTAssertEqual(rep.findings, [])
+        let src = CReproducer.source(p, results: rep.results, finding: nil, cpus: f.model.cpus)
         let arm = try XCTUnwrap(src.range(of: "long r = fail_nth_arm(2);"))
         let done = try XCTUnwrap(src.range(of: "        fail_nth_done();\n        report(3, \"update\", r);"))
         XCTAssertLessThan(arm.lowerBound, done.lowerBound)
         XCTAssertEqual(src.components(separatedBy: "fail_nth_done();").count - 1, 1, "only the armed call reads fail-nth back")
-        guard access("/usr/bin/gcc", X_OK) == 0 else { throw XCTSkip("no gcc") }
-        let dir = NSTemporaryDirectory() + "bpfstress-fnth-\(getpid())"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try src.write(toFile: dir + "/repro.c", atomically: true, encoding: .utf8)
-        let gcc = Process()
-        gcc.executableURL = URL(fileURLWithPath: "/usr/bin/gcc")
-        gcc.arguments = ["-O1", "-Wall", "-Werror", "-o", dir + "/repro", dir + "/repro.c"]
-        try gcc.run(); gcc.waitUntilExit()
-        XCTAssertEqual(gcc.terminationStatus, 0)
+        let (status, out) = try compileAndRun(src, "fnth")
+        XCTAssertEqual(status, 0, out)
+        let want = rep.results[1].errno == 0 ? "ok (0)" : ErrnoName.name(rep.results[1].errno)
+        XCTAssertTrue(out.contains("  2  fail_nth                 -> \(want)"), out)
+        XCTAssertEqual(out.contains("fault injected: "), f.faultInjection.failNth, out)
     }
 }
