@@ -76,6 +76,8 @@ public final class Fuzzer {
     /// (wordA, wordB, execution number) of 64 signature slots; see execute.
     private var sigFilter = [UInt64](repeating: 0, count: 64 * 3)
     private var filterGeneration: UInt64 = 0
+    /// Results of the element ops that execute has run and not yet checked (see execute).
+    private var pendingResults = [CallResult](repeating: CallResult(), count: 32)
     public private(set) var totalCalls = 0
     /// Kernel facts whose probe could not run (the model keeps the 6.18 value for them).
     public let unprobedFacts: [String]
@@ -149,6 +151,7 @@ public final class Fuzzer {
         let direct = model.plantedFault == nil
         p.calls.withUnsafeBufferPointer { calls in
             sigFilter.withUnsafeMutableBufferPointer { filter in
+            pendingResults.withUnsafeMutableBufferPointer { pending in
             @inline(__always) func record(_ sig: SignatureKey) {
                 let slot = Int(truncatingIfNeeded: (sig.wordA &* 0x9E37_79B9_7F4A_7C15 ^ sig.wordB &* 0xD6E8_FEB8_6659_FD93) >> 58) * 3
                 if filter[slot] != sig.wordA || filter[slot + 1] != sig.wordB || filter[slot + 2] != gen {
@@ -156,16 +159,23 @@ public final class Fuzzer {
                     filter[slot] = sig.wordA; filter[slot + 1] = sig.wordB; filter[slot + 2] = gen
                 }
             }
-            // One result and one Check for every element op (each call overwrites them): a
-            // fresh result and finding list per call were built and destroyed every time.
-            var r = CallResult()
+            // One Check for every element op (each call overwrites it): a fresh finding list
+            // per call was built and destroyed every time.
             var ck = ShadowModel.Check(index: 0, op: .lookup)
-            for i in calls.indices {
-                if direct && ElemCall.isElem(calls[i].op) && (i == 0 || calls[i - 1].op != .failNth) {
-                    // Element ops (nearly every call): their arguments read in place, no copy of
-                    // the whole Call; the same executor and model code as run(_:) and check.
+            // Element ops run but not yet checked: calls[first ..< first + ran], their results
+            // in pending[0 ..< ran].
+            var first = 0, ran = 0
+            /// Checks the pending element ops in order; true when one had a finding and the
+            /// program stops there.
+            func checkPending() -> Bool {
+                defer { ran = 0 }
+                // Each result is swapped out of its slot (runElem overwrites every field of a
+                // slot): passing pending[j] itself made a copy (retain, release) per call.
+                var r = CallResult()
+                for j in 0..<ran {
+                    swap(&r, &pending[j])
+                    let i = first + j
                     let c = ElemCall(calls.baseAddress! + i)
-                    if let around { r = around(c.op, c.map) { executor.runElem(c) } } else { executor.runElem(c, into: &r) }
                     let shape = executor.shape(ofSlot: c.map)
                     record(SignatureKey(op: c.op, type: shape.map { $0.type.rawValue | UInt32($0.btf) << 16 } ?? UInt32.max, errno: r.errno,
                                         outcome: c.op == .update ? Int32(truncatingIfNeeded: min(c.flags, 0xFFFF)) : 0, fd: c.fd))
@@ -175,10 +185,29 @@ public final class Fuzzer {
                     if !ck.findings.isEmpty {
                         rep.findings += ck.findings
                         ck.findings = []
-                        if !all { break }
+                        if !all { return true }
                     }
+                }
+                return false
+            }
+            var stopped = false
+            for i in calls.indices {
+                if direct && ElemCall.isElem(calls[i].op) && (i == 0 || calls[i - 1].op != .failNth) {
+                    // Element ops (nearly every call): their arguments read in place, no copy of
+                    // the whole Call. A run of them executes first and is checked after it
+                    // (checkPending), so that the model's work is not interleaved with the
+                    // kernel's: an element op's check reads only its call, its result and the
+                    // model, never the kernel, so the verdicts are the same. A finding still
+                    // stops the program; the element ops of its run after it have executed.
+                    let c = ElemCall(calls.baseAddress! + i)
+                    if i + 1 < calls.count { bpfs_prefetch2(calls.baseAddress! + i + 1) }
+                    if ran == 0 { first = i }
+                    if let around { pending[ran] = around(c.op, c.map) { executor.runElem(c) } } else { executor.runElem(c, into: &pending[ran]) }
+                    ran += 1
+                    if ran == pending.count && checkPending() { stopped = true; break }
                     continue
                 }
+                if ran > 0 && checkPending() { stopped = true; break }
                 // One copy of the call per iteration (each calls[i] use would copy it again).
                 let c = calls[i]
                 let r = around.map { $0(c.op, c.map) { executor.run(c) } } ?? executor.run(c)
@@ -189,8 +218,10 @@ public final class Fuzzer {
                 let f = model.check(i, c, r, shape: shape)
                 if !f.isEmpty {
                     rep.findings += f
-                    if !all { break }
+                    if !all { stopped = true; break }
                 }
+            }
+            if !stopped && ran > 0 { _ = checkPending() }
             }
             }
         }

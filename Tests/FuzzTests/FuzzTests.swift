@@ -144,6 +144,35 @@ final class FuzzTests: XCTestCase {
         XCTAssertEqual(m.check(5, Call(.walk), walk, shape: shape).map(\.signature), ["walk:walk"])
     }
 
+    /// Element ops run in batches and are checked after each batch (Fuzzer.execute): a lookup
+    /// answer tampered on the way back is still the finding of exactly its call, in the first
+    /// batch, across a batch's end and after a non-element call; the report stops there.
+    func testDeferredElementChecksReportTheTamperedCall() throws {
+        let f = try fuzzer()
+        var text = "create map=0 type=hash key=4 value=8 max=64\n"
+        for k in 0..<40 { text += "update map=0 key=#\(k) value=@v\(k)\nlookup map=0 key=#\(k)\n" }
+        text += "freeze map=0\n"
+        for k in 0..<4 { text += "lookup map=0 key=#\(k)\n" }
+        let p = try ProgramText.parse(text)
+        // Lookups at 6 (first batch), 64 (the third: batches are 32 element ops) and 84 (after freeze).
+        for target in [6, 64, 84] {
+            var ran = 0
+            f.around = { _, _, body in
+                var r = body()
+                if ran == target { r.out = [UInt8](repeating: 0xEE, count: 8) }
+                ran += 1
+                return r
+            }
+            let rep = f.execute(p)
+            XCTAssertEqual(rep.findings.map(\.call), [target], "tampered call \(target)")
+            XCTAssertEqual(rep.findings.map(\.signature), ["lookup:value"])
+            XCTAssertEqual(rep.calls, target + 1, "the report ends at the finding")
+            XCTAssertGreaterThan(ran, target)
+            f.around = nil
+            XCTAssertEqual(f.execute(p, all: true).results.count, p.calls.count)
+        }
+    }
+
     /// A kernel copy past the declared end of an output buffer hits the guard page: EFAULT, as modelled.
     func testShortOutputBufferIsEFAULTAndCanaryHolds() throws {
         let rep = try run("""
