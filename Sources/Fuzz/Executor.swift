@@ -18,6 +18,8 @@ public final class Executor {
     let rtp: UnsafeMutablePointer<bpfs_rt>
     let arena: GuardArena
     let cpus: Int
+    /// shape(i) of a slot without a map.
+    let defaultShape: MapShape
     let devNull: Int32
     /// Map fd per slot (-1: none, closedFD: closed).
     // Private storage: the optimizer can then prove no overlapping accesses and drop the
@@ -54,6 +56,7 @@ public final class Executor {
         pool = ObjectPool(rtp: rtp)
         arena = GuardArena(slots: 8, capacity: Layout.bufferCap)
         self.cpus = cpus
+        defaultShape = MapShape(type: .hash, keySize: 4, valueSize: 8, maxEntries: 16, flags: 0, cpus: cpus)
         devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         _fds = Array(repeating: -1, count: Executor.maxSlots)
         _shapes = Array(repeating: nil, count: Executor.maxSlots)
@@ -248,9 +251,11 @@ public final class Executor {
         return placeOutput(c.out, need: need, slot: slot)
     }
 
-    /// A default shape for calls on slots without a map (sizes for their buffers).
+    /// The slot's shape, or a default for calls on slots without a map (sizes for their buffers).
+    @inline(__always)
     func shape(_ i: Int) -> MapShape {
-        _shapes[i] ?? MapShape(type: .hash, keySize: 4, valueSize: 8, maxEntries: 16, flags: 0, cpus: cpus)
+        if let s = _shapes[i] { return s }
+        return defaultShape
     }
 
     /// Runs one call.

@@ -178,7 +178,20 @@ public final class ShadowModel {
     /// loop keeps one, where a fresh Check per call built and destroyed its finding list.
     @inline(__always)
     func checkElem(_ index: Int, _ c: ElemCall, _ r: CallResult, into ck: inout Check) {
-        let c = c.k.isObj || c.v.isObj ? resolvingObjs(c) : c
+        // The ternary `let c = isObj ? resolvingObjs(c) : c` copied the 136-byte ElemCall on
+        // every call: only obj: buffers take a copy, out of line.
+        if c.k.isObj || c.v.isObj { checkObjElem(index, c, r, into: &ck); return }
+        checkResolvedElem(index, c, r, into: &ck)
+    }
+
+    @inline(never)
+    func checkObjElem(_ index: Int, _ c: ElemCall, _ r: CallResult, into ck: inout Check) {
+        checkResolvedElem(index, resolvingObjs(c), r, into: &ck)
+    }
+
+    /// checkElem once obj: buffers are resolved to fds.
+    @inline(__always)
+    func checkResolvedElem(_ index: Int, _ c: ElemCall, _ r: CallResult, into ck: inout Check) {
         ck.index = index
         ck.op = c.op
         if identity.shared { applyFDPerms(c.map) }
