@@ -26,7 +26,7 @@ public enum CReproducer {
     /// Renders `p`; `results` are what the calls returned when the finding was made (the
     /// recorded answer of the finding's call is what the C program compares with).
     public static func source(_ p: Program, results: [CallResult], finding: OracleFinding?, cpus: Int, title: String = "") -> String {
-        var out = prelude(title: title, finding: finding) + devcpuPrologue(p)
+        var out = prelude(title: title, finding: finding) + (p.calls.contains { $0.op == .failNth } ? FaultNth.cMainSetup : "") + devcpuPrologue(p)
         var shapes = [MapShape?](repeating: nil, count: Executor.maxSlots)
         for (i, c) in p.calls.enumerated() {
             guard i < results.count else { break }

@@ -73,6 +73,27 @@ extension CReproducerTests {
     }
 }
 
+extension CReproducerTests {
+    /// Nothing between arming and the armed call allocates: stdout has its static buffer before
+    /// the first call and is flushed before fail-nth is written (stdio's first buffer, malloc'ed
+    /// by the fail_nth call's report line, took the fault in the 6.12.117 guest). Programs
+    /// without fail_nth keep stdio's default buffering.
+    func testFailNthReproducerBuffersStdoutBeforeArming() throws {
+        let p = try ProgramText.parse("fail_nth n=4\ncreate map=0 type=lru_percpu_hash key=3 value=28 max=1 btf=timer\n")
+        var r = CallResult(); r.errno = EEXIST
+        let src = CReproducer.source(p, results: [CallResult(), r], finding: nil, cpus: 2)
+        let setup = try XCTUnwrap(src.range(of: "setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);"))
+        let call1 = try XCTUnwrap(src.range(of: "/* call 1: fail_nth n=4 */"))
+        XCTAssertLessThan(setup.lowerBound, call1.lowerBound)
+        let flush = try XCTUnwrap(src.range(of: "fflush(stdout);\n    if (fnth_fd >= 0) close(fnth_fd);"))
+        let write = try XCTUnwrap(src.range(of: "if (write(fnth_fd, b, len) != len)"))
+        XCTAssertLessThan(flush.lowerBound, write.lowerBound)
+        XCTAssertTrue(src.contains("long r = btf < 0 ? btf : sys(BPF_MAP_CREATE, &a, SZ(map_extra));"), src)
+        let plain = CReproducer.source(try ProgramText.parse("create map=0 type=hash key=4 value=8 max=4\n"), results: [CallResult()], finding: nil, cpus: 2)
+        XCTAssertFalse(plain.contains("setvbuf"))
+    }
+}
+
 extension FaultNthOracleTests {
     /// EEXIST from a create armed with fail_nth is a finding, not an injected failure: the
     /// kernel's BTF loader drops a failed allocation (btf_check_all_metas ignores
