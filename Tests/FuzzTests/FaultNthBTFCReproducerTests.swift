@@ -108,5 +108,4 @@ extension FaultNthOracleTests {
             XCTAssertEqual(m.check(4, c, result(got, injected: got != EOPNOTSUPP), shape: nil).map(\.signature), want, ErrnoName.name(got))
         }
     }
-    }
 }
