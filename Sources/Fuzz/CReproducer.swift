@@ -26,7 +26,7 @@ public enum CReproducer {
     /// Renders `p`; `results` are what the calls returned when the finding was made (the
     /// recorded answer of the finding's call is what the C program compares with).
     public static func source(_ p: Program, results: [CallResult], finding: OracleFinding?, cpus: Int, title: String = "") -> String {
-        var out = prelude(title: title, finding: finding) + devcpuPrologue(p)
+        var out = prelude(title: title, finding: finding) + (p.calls.contains { $0.op == .failNth } ? FaultNth.cMainSetup : "") + devcpuPrologue(p)
         var shapes = [MapShape?](repeating: nil, count: Executor.maxSlots)
         for (i, c) in p.calls.enumerated() {
             guard i < results.count else { break }
@@ -93,7 +93,7 @@ public enum CReproducer {
                     a.max_entries = \(c.maxEntries); a.map_flags = 0x\(String(flags, radix: 16));
                     \(flags & BPFMapFlags.numaNode != 0 ? "a.numa_node = \(c.numa ?? 0);" : "")
                     strcpy(a.map_name, "bpfs_fuzz");\(c.mapExtra != 0 ? " a.map_extra = \(c.mapExtra)ULL;" : "")\(c.inner != -1 ? " a.inner_map_fd = (__u32)\(innerFD(c.inner));" : "")
-                    \(btfAttr(c))long r = sys(BPF_MAP_CREATE, &a, \(c.mapExtra != 0 || c.inner != -1 || c.btf != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
+                    \(btfAttr(c))long r = \(c.btf != 0 ? "btf < 0 ? btf : " : "")sys(BPF_MAP_CREATE, &a, \(c.mapExtra != 0 || c.inner != -1 || c.btf != 0 ? "SZ(map_extra)" : "SZ(map_name)"));
                     \(c.btf != 0 ? "if (a.btf_fd) close((int)a.btf_fd);" : "/* no BTF: btf_fd lies past the attr set */")
                     ids[\(c.map)] = 0; if (r >= 0) { fds[\(c.map)] = (int)r; ids[\(c.map)] = map_info(fds[\(c.map)]); if (n_ids < 256) all_ids[n_ids++] = ids[\(c.map)]; }
 

@@ -61,7 +61,10 @@ extension CReproducer {
 
 extension CReproducer {
     /// A create with a BTF value: the same blob BPF_BTF_LOAD'ed, its fd and type ids in the attr
-    /// (the fd is closed after the create, as the executor does). Empty without btf=.
+    /// (the fd is closed after the create, as the executor does). Empty without btf=. A refused
+    /// load is the create's answer and no map is made, as in `Executor.createWithBTF`: a create
+    /// without the BTF would answer for another call (an injected fault in the load once gave
+    /// EEXIST there, and the C program created the map and said "not reproduced").
     static func btfAttr(_ c: Call) -> String {
         guard c.btf != 0 else { return "" }
         let b = BTFValue(fields: c.btf).blob(keySize: Int(c.keySize), valueSize: Int(c.valueSize), intKey: c.type == .array || c.type == .percpuArray || ShadowModel.localStorageTypes.contains(c.type))

@@ -25,11 +25,13 @@ public enum FaultNth {
                                        .info, .objGet, .fdByID]
 
     /// The C reproducer's fail_nth: the same file, the same write before the armed call, the
-    /// same read-back and disarm right after it.
+    /// same read-back and disarm right after it. stdout is flushed before arming: the window
+    /// between arming and the armed call must allocate nothing (see `cMainSetup`).
     static let cPrelude = """
     static int fnth_fd = -1;
     __attribute__((unused)) static long fail_nth_arm(unsigned n) {
         char b[16]; int len = snprintf(b, sizeof b, "%u", n);
+        fflush(stdout);
         if (fnth_fd >= 0) close(fnth_fd);
         fnth_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
         if (fnth_fd < 0) return -errno;
@@ -44,6 +46,22 @@ public enum FaultNth {
         if (write(fnth_fd, "0", 1) != 1) perror("fail-nth");
         close(fnth_fd); fnth_fd = -1;
     }
+
+    """
+
+    /// The start of main() in a C reproducer with fail_nth. stdout writes into a static buffer:
+    /// stdio's own buffer is malloc'ed at the first printf, which came right after arming (the
+    /// fail_nth call's report line), and its brk was the armed fault site, so the armed call
+    /// never saw its fault (6.12.117 guest: "not reproduced" until this). The injectors' knobs
+    /// are the machine's: the program says when failslab exempts sleeping allocations.
+    static let cMainSetup = """
+        { static char outbuf[1 << 16]; setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf); }
+        {
+            char k[8] = {0}; int kfd = open("/sys/kernel/debug/failslab/ignore-gfp-wait", O_RDONLY | O_CLOEXEC);
+            if (kfd >= 0 && read(kfd, k, sizeof k - 1) > 0 && k[0] == 'Y')
+                printf("note: /sys/kernel/debug/failslab/ignore-gfp-wait is Y, so fail-nth skips sleeping allocations; bpfstress sets it to N in its guests\\n");
+            if (kfd >= 0) close(kfd);
+        }
 
     """
 

@@ -313,6 +313,7 @@ __attribute__((unused)) static long pool_cgroup(int n, unsigned long long *f) {
 static int fnth_fd = -1;
 __attribute__((unused)) static long fail_nth_arm(unsigned n) {
     char b[16]; int len = snprintf(b, sizeof b, "%u", n);
+    fflush(stdout);
     if (fnth_fd >= 0) close(fnth_fd);
     fnth_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
     if (fnth_fd < 0) return -errno;
@@ -334,6 +335,13 @@ int main(void) {
     if (arena == MAP_FAILED) { perror("mmap"); return 2; }
     for (int i = 0; i < 8; i++) mprotect(guard_page(i), page, PROT_NONE);
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    { static char outbuf[1 << 16]; setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf); }
+    {
+        char k[8] = {0}; int kfd = open("/sys/kernel/debug/failslab/ignore-gfp-wait", O_RDONLY | O_CLOEXEC);
+        if (kfd >= 0 && read(kfd, k, sizeof k - 1) > 0 && k[0] == 'Y')
+            printf("note: /sys/kernel/debug/failslab/ignore-gfp-wait is Y, so fail-nth skips sleeping allocations; bpfstress sets it to N in its guests\n");
+        if (kfd >= 0) close(kfd);
+    }
 
     /* call 1: fail_nth n=4 */
     {
@@ -356,7 +364,7 @@ int main(void) {
         long btf = sys(BPF_BTF_LOAD, &ba, SZ(btf_log_level));
         printf("      btf_load %s\n", errname(btf));
         if (btf >= 0) { a.btf_fd = (__u32)btf; a.btf_key_type_id = 10; a.btf_value_type_id = 12; }
-long r = sys(BPF_MAP_CREATE, &a, SZ(map_extra));
+long r = btf < 0 ? btf : sys(BPF_MAP_CREATE, &a, SZ(map_extra));
         if (a.btf_fd) close((int)a.btf_fd);
         ids[0] = 0; if (r >= 0) { fds[0] = (int)r; ids[0] = map_info(fds[0]); if (n_ids < 256) all_ids[n_ids++] = ids[0]; }
         fail_nth_done();
