@@ -23,8 +23,37 @@
 
 #define BPFS_PTR(p) ((__u64)(unsigned long)(p))
 
+/* A fail_nth armed at this thread's next bpf() (bpfs_fault_arm_next); -1: none. */
+static __thread int bpfs_fault_pending_fd = -1;
+static __thread unsigned int bpfs_fault_pending_n;
+
+void bpfs_fault_arm_next(int fail_nth_fd, unsigned int n) {
+    bpfs_fault_pending_fd = fail_nth_fd;
+    bpfs_fault_pending_n = n;
+}
+
+int bpfs_fault_cancel(void) {
+    int pending = bpfs_fault_pending_fd >= 0;
+    bpfs_fault_pending_fd = -1;
+    return pending;
+}
+
+/* The decimal text of the pending n written to fail-nth: no allocation in user space (no
+ * stdio) and none in the kernel (proc_fail_nth_write parses into a stack buffer). A failed
+ * write arms nothing; the read-back after the call then says so. */
+static void bpfs_fault_arm_now(void) {
+    char buf[12];
+    int i = (int)sizeof buf;
+    unsigned int n = bpfs_fault_pending_n;
+    do { buf[--i] = (char)('0' + n % 10); n /= 10; } while (n && i > 0);
+    ssize_t w = write(bpfs_fault_pending_fd, buf + i, sizeof buf - (size_t)i);
+    (void)w;
+    bpfs_fault_pending_fd = -1;
+}
+
 long bpfs_kernel_sys(void *ctx, int cmd, void *attr, unsigned int size) {
     (void)ctx;
+    if (__builtin_expect(bpfs_fault_pending_fd >= 0, 0)) bpfs_fault_arm_now();
     long r = syscall(__NR_bpf, cmd, attr, size);
     return r < 0 ? -(long)errno : r;
 }

@@ -1,6 +1,7 @@
 // The fail_nth call: the next call runs with this thread's n-th fault site failing; executor, model and text.
 import Basics
 import BPFKit
+import CBPFStress
 import Foundation
 import Glibc
 
@@ -78,21 +79,28 @@ public enum FaultNth {
 
 extension Executor {
     /// fail_nth: opens this thread's fail-nth (the executor may be driven by any thread, so it
-    /// is opened by the one that runs the call) and writes n. Errno: the open's or the write's.
+    /// is opened by the one that runs the call), checks that it takes n (write n, then 0), and
+    /// leaves n to be written right before the next call's first bpf() (bpfs_fault_arm_next):
+    /// the Swift code before that syscall (a BTF blob built, a name copied) must not take the
+    /// fault. Errno: the open's or the write's.
     func runFailNth(_ c: Call, into r: inout CallResult) {
         disarmFault()
         let fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { r.errno = Glibc.errno; return }
         let text = String(c.count)
         let n = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        _ = "0".withCString { Glibc.write(fd, $0, 1) }
         if n != text.utf8.count { r.errno = n < 0 ? Glibc.errno : EIO; Glibc.close(fd); return }
         faultFD = fd
+        bpfs_fault_arm_next(fd, c.count)
         r.count = c.count
     }
 
     /// After the armed call: was the fault injected? Disarms either way.
     @inline(never)
     func finishFault(_ r: inout CallResult) {
+        // No bpf() since fail_nth (a call refused in user space): nothing was armed.
+        if bpfs_fault_cancel() != 0 { disarmFault(); r.mutableMore.faultInjected = false; return }
         var buf = [UInt8](repeating: 0, count: 16)
         let n = buf.withUnsafeMutableBytes { pread(faultFD, $0.baseAddress, 15, 0) }
         let left = n > 0 ? Int(String(decoding: buf.prefix(Int(n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) : nil
@@ -103,6 +111,7 @@ extension Executor {
     /// Writes 0 to an armed fail-nth and closes it.
     func disarmFault() {
         guard faultFD >= 0 else { return }
+        _ = bpfs_fault_cancel()
         _ = "0".withCString { Glibc.write(faultFD, $0, 1) }
         Glibc.close(faultFD)
         faultFD = -1

@@ -25,8 +25,19 @@ struct bpfs_rt {
     void *ctx;
 };
 
-/** The real kernel: syscall(__NR_bpf, cmd, attr, size), mapped to -errno on failure. */
+/** The real kernel: syscall(__NR_bpf, cmd, attr, size), mapped to -errno on failure. Arms a
+ *  fault that bpfs_fault_arm_next left pending on this thread right before the syscall. */
 long bpfs_kernel_sys(void *ctx, int cmd, void *attr, unsigned int size);
+
+/** fail_nth: writes `n` to `fail_nth_fd` (this thread's /proc/thread-self/fail-nth) right
+ *  before this thread's next bpf() through bpfs_kernel_sys, so that nothing between the
+ *  fuzzer's fail_nth call and the armed call (Swift code that may fault in a page or grow the
+ *  heap) can take the fault. */
+void bpfs_fault_arm_next(int fail_nth_fd, unsigned int n);
+
+/** Cancels a pending bpfs_fault_arm_next. Returns 1 when it was still pending (no bpf() ran
+ *  since, nothing was armed), 0 when it had been armed or none was pending. */
+int bpfs_fault_cancel(void);
 
 /* One bpf command through `rt`, as every wrapper here issues it: errors as -errno, and what
  * the command creates recorded in the ownership ledger (bpfs_ledger.h). For attrs built
