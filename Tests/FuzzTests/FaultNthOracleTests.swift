@@ -1,6 +1,7 @@
 // The fail_nth oracle on tampered answers: ENOMEM only at an injected call, nothing changed by it, batches up to their count, fail_nth's own errno; text, executor and C reproducer.
 import Basics
 import BPFKit
+import CBPFStress
 @testable import Fuzz
 import Glibc
 import XCTest
@@ -141,6 +142,31 @@ final class FaultNthLiveTests: XCTestCase {
         if f.faultInjection.failNth {
             XCTAssertEqual(try String(contentsOfFile: "/proc/thread-self/fail-nth", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "0")
         }
+    }
+
+    /// The shim writes n at this thread's next bpf() and not before (a file stands in for
+    /// fail-nth); a cancel before it writes nothing, and another thread's bpf() arms nothing.
+    func testFaultIsArmedAtTheNextBPFCallOnly() throws {
+        let path = NSTemporaryDirectory() + "bpfs-fail-nth-\(getpid())"
+        defer { unlink(path) }
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        func text() -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "?" }
+        var attr = [UInt8](repeating: 0, count: 8)
+        bpfs_fault_arm_next(fd, 1234)
+        XCTAssertEqual(text(), "", "nothing written before a bpf()")
+        let other = Thread { var a = [UInt8](repeating: 0, count: 8); _ = bpfs_kernel_sys(nil, 9999, &a, 8) }
+        other.start()
+        while !other.isFinished { usleep(1000) }
+        XCTAssertEqual(text(), "", "another thread's bpf() arms nothing")
+        XCTAssertEqual(bpfs_kernel_sys(nil, 9999, &attr, 8), -Int(EINVAL), "an unknown command")
+        XCTAssertEqual(text(), "1234")
+        XCTAssertEqual(bpfs_fault_cancel(), 0, "already armed")
+        bpfs_fault_arm_next(fd, 7)
+        XCTAssertEqual(bpfs_fault_cancel(), 1, "still pending")
+        _ = bpfs_kernel_sys(nil, 9999, &attr, 8)
+        XCTAssertEqual(text(), "1234", "a cancelled arm writes nothing")
     }
 }
 
