@@ -226,19 +226,19 @@ public struct Call: Hashable, Sendable, CustomStringConvertible {
     var valuePlain: PlainBuf = .auto
     var outPlain: PlainBuf = .auto
     /// The bytes of key, value and out when they are `.bytes` (their PlainBuf is `.inCall`).
-    var keyBytes: [UInt8] = [], valueBytes: [UInt8] = [], outBytes: [UInt8] = []
+    var keyLiteral: [UInt8] = [], valueLiteral: [UInt8] = [], outLiteral: [UInt8] = []
     public var key: Buf {
-        get { keyPlain.buf ?? .bytes(keyBytes) }
-        set { (keyPlain, keyBytes) = PlainBuf.split(newValue) }
+        get { keyPlain.buf ?? .bytes(keyLiteral) }
+        set { (keyPlain, keyLiteral) = PlainBuf.split(newValue) }
     }
     public var value: Buf {
-        get { valuePlain.buf ?? .bytes(valueBytes) }
-        set { (valuePlain, valueBytes) = PlainBuf.split(newValue) }
+        get { valuePlain.buf ?? .bytes(valueLiteral) }
+        set { (valuePlain, valueLiteral) = PlainBuf.split(newValue) }
     }
     /// Output buffer (lookup value, next_key key).
     public var out: Buf {
-        get { outPlain.buf ?? .bytes(outBytes) }
-        set { (outPlain, outBytes) = PlainBuf.split(newValue) }
+        get { outPlain.buf ?? .bytes(outLiteral) }
+        set { (outPlain, outLiteral) = PlainBuf.split(newValue) }
     }
     // create
     public var type: BPFMapType = .hash
